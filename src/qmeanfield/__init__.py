@@ -1,0 +1,27 @@
+"""qmeanfield: measure the quantum mean-field limit.
+
+Exact N-body dynamics (closed or Lindblad) from a product state, the mean-field (Hartree)
+dynamics, and the distance between them through the quantum relative entropy
+H(R_N | rho^(x)N), marginal trace distances and the entropy production identity.
+"""
+
+from . import diagnostics, engines, meanfield, operators, states
+from .compare import compare
+from .errors import ConfigError, DriftWarning, EngineError, ModelError, QMeanFieldError, StateError
+from .model import Model
+
+__all__ = [
+    "Model",
+    "compare",
+    "meanfield",
+    "operators",
+    "states",
+    "engines",
+    "diagnostics",
+    "QMeanFieldError",
+    "ModelError",
+    "StateError",
+    "ConfigError",
+    "EngineError",
+    "DriftWarning",
+]

@@ -1,0 +1,28 @@
+"""Pure diagnostic functions on states: arrays in, numbers out, no I/O."""
+
+from .bounds import pinsker_marginal_bound
+from .entropy import relative_entropy, relative_entropy_to_product, von_neumann_entropy
+from .marginals import marginal, marginal_trace_distance, product_state, trace_distance
+from .production import (
+    derivative_from_stencil,
+    entropy_production,
+    interaction_commutator,
+    log_density,
+    stencil,
+)
+
+__all__ = [
+    "pinsker_marginal_bound",
+    "relative_entropy",
+    "relative_entropy_to_product",
+    "von_neumann_entropy",
+    "marginal",
+    "marginal_trace_distance",
+    "product_state",
+    "trace_distance",
+    "derivative_from_stencil",
+    "entropy_production",
+    "interaction_commutator",
+    "log_density",
+    "stencil",
+]

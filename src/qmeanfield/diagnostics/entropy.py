@@ -1,0 +1,69 @@
+r"""Entropies (natural logarithm) - THEORY section 2.
+
+.. math::
+    H_N = H(R_N | \rho^{\otimes N}) = \mathrm{Tr}\,R_N(\log R_N - \log\rho^{\otimes N})
+        = -S(R_N) - N\,\mathrm{Tr}(R^{(1)}\log\rho)
+
+for permutation-symmetric :math:`R_N`. The value is :math:`+\infty` when the support of
+:math:`R_N` is not inside that of :math:`\rho^{\otimes N}` (e.g. :math:`\rho` pure and
+:math:`R_N` entangled); round-off below zero is clamped to zero.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["von_neumann_entropy", "relative_entropy", "relative_entropy_to_product", "SUPPORT_TOL"]
+
+#: eigenvalue / weight threshold deciding support questions
+SUPPORT_TOL = 1e-12
+
+
+def von_neumann_entropy(R: np.ndarray) -> float:
+    r""":math:`S(R) = -\mathrm{Tr}\,R\log R` from the spectrum (eigenvalues <= 0 contribute 0)."""
+    w = np.linalg.eigvalsh((R + R.conj().T) / 2)
+    w = w[w > 0]
+    return float(-np.sum(w * np.log(w)))
+
+
+def relative_entropy(R: np.ndarray, sigma: np.ndarray, tol: float = SUPPORT_TOL) -> float:
+    r""":math:`H(R|\sigma) = \mathrm{Tr}\,R(\log R - \log\sigma)`; :math:`+\infty` unless
+    :math:`\mathrm{supp} R \subseteq \mathrm{supp}\,\sigma`. Shapes: both (n, n), Hermitian, trace one."""
+    if R.shape != sigma.shape:
+        raise ValueError(f"relative_entropy: shapes differ, {R.shape} vs {sigma.shape}")
+    wr = np.linalg.eigvalsh((R + R.conj().T) / 2)
+    ws, Ws = np.linalg.eigh((sigma + sigma.conj().T) / 2)
+    pos = wr[wr > 0]
+    neg_S = float(np.sum(pos * np.log(pos)))
+    weights = np.real(np.einsum("ia,ij,ja->a", Ws.conj(), R, Ws))  # <s_a| R |s_a>
+    kernel = ws <= tol
+    if np.any(weights[kernel] > tol):
+        return float("inf")
+    cross = float(np.sum(weights[~kernel] * np.log(ws[~kernel])))
+    return _clamp_roundoff(neg_S - cross, abs(neg_S) + abs(cross))
+
+
+def relative_entropy_to_product(entropy_R: float, R1: np.ndarray, rho: np.ndarray, N: int,
+                                tol: float = SUPPORT_TOL) -> tuple[float, str]:
+    r""":math:`H(R_N|\rho^{\otimes N}) = -S(R_N) - N\,\mathrm{Tr}(R^{(1)}\log\rho)` for symmetric :math:`R_N`.
+
+    Returns ``(value, reason)``: ``reason`` is empty when finite, otherwise says why the value
+    is :math:`+\infty` (R^(1) has weight on the kernel of a rank-deficient rho).
+    """
+    w, W = np.linalg.eigh((rho + rho.conj().T) / 2)
+    weights = np.real(np.einsum("ia,ij,ja->a", W.conj(), R1, W))
+    kernel = w <= tol
+    if np.any(weights[kernel] > tol):
+        return float("inf"), (
+            f"rho(t) is rank deficient (smallest eigenvalue {w[0]:.2g}) and R^(1) has weight "
+            f"{weights[kernel].max():.2g} on its kernel: R_N is not supported inside rho^(x)N"
+        )
+    cross = float(np.sum(weights[~kernel] * np.log(w[~kernel])))
+    return _clamp_roundoff(-entropy_R - N * cross, abs(entropy_R) + abs(N * cross)), ""
+
+
+def _clamp_roundoff(value: float, scale: float) -> float:
+    """Set round-off below zero (within 1e-10 relative to the terms) to zero; keep real negatives."""
+    if -1e-10 * max(1.0, scale) < value < 0:
+        return 0.0
+    return value

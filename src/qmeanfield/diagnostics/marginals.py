@@ -1,0 +1,37 @@
+r"""Marginals and trace distances.
+
+:math:`R^{(k)} = \mathrm{Tr}_{k+1..N} R_N`, and
+:math:`\| R^{(k)} - \rho^{\otimes k} \|_1 = \sum |\text{eigenvalues}|`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..operators import kron_all
+
+__all__ = ["marginal", "trace_distance", "product_state", "marginal_trace_distance"]
+
+
+def marginal(R_N: np.ndarray, d: int, N: int, k: int) -> np.ndarray:
+    """k-particle marginal of an N-body operator on particles 1..k, shape (d^k, d^k)."""
+    if not 1 <= k <= N:
+        raise ValueError(f"marginal: need 1 <= k <= N, got k = {k}, N = {N}")
+    dk, dr = d**k, d ** (N - k)
+    return np.einsum("aibi->ab", R_N.reshape(dk, dr, dk, dr))
+
+
+def trace_distance(A: np.ndarray, B: np.ndarray) -> float:
+    r"""Trace norm :math:`\|A - B\|_1` of the difference of two Hermitian matrices (no factor 1/2)."""
+    D = A - B
+    return float(np.sum(np.abs(np.linalg.eigvalsh((D + D.conj().T) / 2))))
+
+
+def product_state(rho: np.ndarray, k: int) -> np.ndarray:
+    r""":math:`\rho^{\otimes k}`."""
+    return kron_all(*([rho] * k))
+
+
+def marginal_trace_distance(R_k: np.ndarray, rho: np.ndarray, k: int) -> float:
+    r""":math:`\| R^{(k)} - \rho^{\otimes k} \|_1`."""
+    return trace_distance(R_k, product_state(rho, k))

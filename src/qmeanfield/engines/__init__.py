@@ -1,0 +1,57 @@
+"""N-body engines behind one small protocol, registered by name.
+
+``engine="auto"`` picks, among the registered engines that support (model, N), the one with
+the lowest cost estimate. ``"symmetric"`` and ``"permutational"`` are planned names: asking
+for one that is not registered yet is a clear :class:`~qmeanfield.errors.EngineError`.
+"""
+
+from __future__ import annotations
+
+from ..errors import EngineError
+from ..model import Model
+from .base import Engine, Trajectory
+from .dense import DenseEngine
+
+__all__ = ["Engine", "Trajectory", "DenseEngine", "REGISTRY", "PLANNED", "make_engine", "choose_engine"]
+
+#: name -> engine class
+REGISTRY: dict[str, type] = {"dense": DenseEngine}
+#: names reserved for engines that are not part of this version
+PLANNED = ("symmetric", "permutational")
+
+
+def make_engine(name: str, **options) -> Engine:
+    """Instantiate a registered engine; unknown options are refused by the engine's constructor."""
+    if name in PLANNED and name not in REGISTRY:
+        raise EngineError(
+            f"engine {name!r} is not available in this version; available engines: {sorted(REGISTRY)} or 'auto'"
+        )
+    if name not in REGISTRY:
+        raise EngineError(f"unknown engine {name!r}; choose one of {sorted(REGISTRY)} or 'auto'")
+    try:
+        return REGISTRY[name](**options)
+    except TypeError as exc:
+        raise EngineError(f"engine {name!r} does not accept these options: {exc}") from None
+
+
+def choose_engine(model: Model, N: int, engine: str = "auto", **options) -> Engine:
+    """The engine that will run (model, N): the named one (checked) or the cheapest that supports it."""
+    if engine != "auto":
+        eng = make_engine(engine, **options)
+        ok, why = eng.supports(model, N)
+        if not ok:
+            raise EngineError(why)
+        return eng
+    reasons = []
+    best = None
+    for name in REGISTRY:
+        eng = make_engine(name, **options)
+        ok, why = eng.supports(model, N)
+        if ok:
+            if best is None or eng.cost(model, N) < best.cost(model, N):
+                best = eng
+        else:
+            reasons.append(f"{name}: {why}")
+    if best is None:
+        raise EngineError(f"no engine can run N = {N}: " + "; ".join(reasons))
+    return best

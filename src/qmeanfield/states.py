@@ -1,0 +1,83 @@
+r"""One-body density matrices: constructors and validation.
+
+A density matrix is Hermitian, positive semi-definite and has trace one. The relative entropy
+:math:`H(R_N | \rho^{\otimes N})` is finite only when :math:`\rho` is full rank (or the support of
+:math:`R_N` lies inside that of :math:`\rho^{\otimes N}`); :func:`is_full_rank` tells which.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.linalg import expm
+
+from ._checks import as_square_matrix, require_hermitian
+from .errors import StateError
+from .operators import pauli
+
+__all__ = ["validate_density_matrix", "thermal", "from_bloch", "is_full_rank", "pure", "maximally_mixed"]
+
+#: eigenvalues below this (relative to 1) count as zero when deciding the rank
+RANK_TOL = 1e-12
+
+
+def validate_density_matrix(rho, field: str = "rho0", dim: int | None = None, atol: float = 1e-8) -> np.ndarray:
+    """Check that ``rho`` is a density matrix and return it as a Hermitian complex array.
+
+    Raises :class:`StateError` naming ``field`` when the shape is wrong, or when ``rho`` is not
+    Hermitian, not of trace one, or has a negative eigenvalue (beyond ``atol``).
+    """
+    R = as_square_matrix(rho, field, dim, StateError)
+    R = require_hermitian(R, field, StateError, rtol=atol)
+    tr = np.trace(R).real
+    if abs(tr - 1.0) > atol:
+        raise StateError(f"{field} must have trace one, got trace {tr:.12g}; divide it by its trace")
+    w = np.linalg.eigvalsh(R)
+    if w[0] < -atol:
+        raise StateError(
+            f"{field} is not positive semi-definite (smallest eigenvalue {w[0]:.3g}); "
+            "a density matrix has non-negative eigenvalues"
+        )
+    return R
+
+
+def is_full_rank(rho: np.ndarray, tol: float = RANK_TOL) -> bool:
+    """True when every eigenvalue of ``rho`` exceeds ``tol``."""
+    return bool(np.linalg.eigvalsh(rho)[0] > tol)
+
+
+def thermal(h0, beta: float) -> np.ndarray:
+    r"""Gibbs state :math:`e^{-\beta h_0} / \mathrm{Tr}\, e^{-\beta h_0}` (full rank for finite beta)."""
+    H = require_hermitian(as_square_matrix(h0, "h0", error=StateError), "h0", StateError)
+    if not np.isfinite(beta) or beta < 0:
+        raise StateError(f"beta must be a finite number >= 0, got {beta!r}")
+    w = np.linalg.eigvalsh(H)
+    G = expm(-beta * (H - w[0] * np.eye(H.shape[0])))
+    G = G / np.trace(G).real
+    return (G + G.conj().T) / 2
+
+
+def from_bloch(x: float, y: float, z: float) -> np.ndarray:
+    r"""Qubit state :math:`(1 + x\sigma_x + y\sigma_y + z\sigma_z)/2`, requiring :math:`x^2+y^2+z^2 \le 1`.
+
+    The state is full rank exactly when the Bloch vector lies strictly inside the unit ball.
+    """
+    r2 = x * x + y * y + z * z
+    if r2 > 1 + 1e-12:
+        raise StateError(f"Bloch vector ({x}, {y}, {z}) has length {np.sqrt(r2):.6g} > 1; scale it into the unit ball")
+    p = pauli()
+    return (p["id"] + x * p["x"] + y * p["y"] + z * p["z"]) / 2
+
+
+def pure(psi) -> np.ndarray:
+    r""":math:`|\psi\rangle\langle\psi|` for a (normalised here) vector ``psi``."""
+    v = np.asarray(psi, dtype=complex).ravel()
+    n = np.linalg.norm(v)
+    if n == 0 or not np.isfinite(n):
+        raise StateError("pure: the state vector must be non-zero and finite")
+    v = v / n
+    return np.outer(v, v.conj())
+
+
+def maximally_mixed(d: int) -> np.ndarray:
+    """1/d."""
+    return np.eye(d, dtype=complex) / d
