@@ -1,0 +1,193 @@
+r"""Safe operator expressions for configuration files.
+
+An expression such as ``"0.5*sx + 0.3*sz"`` or ``"kron(sz, sz) + 0.2*kron(sx, sx)"`` is parsed
+with Python's :mod:`ast` into a syntax tree and evaluated by walking a *whitelist* of node
+types: numbers, the names and functions listed below, ``+ - * / **`` and ``@``. Nothing is
+ever passed to ``eval``; attribute access, indexing, strings, keywords, lambdas and any other
+construct are refused with a :class:`~qmeanfield.errors.ConfigError`.
+
+Names (one-body dimension d):
+    ``id`` identity; ``jx jy jz jp jm`` spin-(d-1)/2 matrices; ``swap`` (two-body);
+    ``pi``; for d = 2 also the Pauli matrices ``sx sy sz`` and ``sp`` (sigma_+), ``sm`` (sigma_-).
+Functions:
+    ``kron(A, B, ...)``, ``dag(A)`` (adjoint), ``E(a, b)`` (matrix unit), ``proj(a)`` (= E(a, a)),
+    ``sqrt, exp, cos, sin`` (of numbers).
+``*`` between two matrices is the matrix product (as is ``@``); ``number * matrix`` scales.
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+import operator
+
+import numpy as np
+
+from .errors import ConfigError
+from .operators import matrix_unit, pauli, sigma_minus, sigma_plus, spin_matrices, swap
+
+__all__ = ["evaluate", "names_for", "FUNCTIONS", "MAX_LENGTH"]
+
+MAX_LENGTH = 2000
+MAX_POWER = 64
+
+
+def names_for(d: int) -> dict[str, object]:
+    """The names an expression may use for one-body dimension ``d``."""
+    sm = spin_matrices(d)
+    names: dict[str, object] = {"id": sm["id"], "jx": sm["jx"], "jy": sm["jy"], "jz": sm["jz"],
+                                "jp": sm["jp"], "jm": sm["jm"], "swap": swap(d), "pi": math.pi}
+    if d == 2:
+        p = pauli()
+        names.update(sx=p["x"], sy=p["y"], sz=p["z"], sp=sigma_plus(), sm=sigma_minus())
+    return names
+
+
+def _scalar(fn):
+    def wrapped(field, x):
+        if isinstance(x, np.ndarray):
+            raise ConfigError(f"{field}: {fn.__name__}() takes a number, not a matrix")
+        return complex(fn(x)) if isinstance(x, complex) else fn(x)
+    return wrapped
+
+
+def _kron(field, *args):
+    if len(args) < 2 or not all(isinstance(a, np.ndarray) for a in args):
+        raise ConfigError(f"{field}: kron() takes two or more matrices")
+    out = args[0]
+    for a in args[1:]:
+        out = np.kron(out, a)
+    return out
+
+
+def _dag(field, A):
+    if not isinstance(A, np.ndarray):
+        raise ConfigError(f"{field}: dag() takes a matrix")
+    return A.conj().T
+
+
+def _int_arg(field, x, what):
+    if isinstance(x, np.ndarray) or isinstance(x, complex) or float(x) != int(x):
+        raise ConfigError(f"{field}: {what} takes integer indices")
+    return int(x)
+
+
+FUNCTIONS = {
+    "kron": _kron,
+    "dag": _dag,
+    "sqrt": _scalar(lambda x: np.sqrt(x) if x >= 0 or isinstance(x, complex) else complex(np.sqrt(complex(x)))),
+    "exp": _scalar(np.exp),
+    "cos": _scalar(np.cos),
+    "sin": _scalar(np.sin),
+}
+
+_BINOPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Div: operator.truediv}
+
+
+def evaluate(text: str, d: int, field: str = "expression"):
+    """Evaluate an operator expression for one-body dimension ``d``; return a number or a complex matrix."""
+    if not isinstance(text, str):
+        raise ConfigError(f"{field}: expected an expression string, got {type(text).__name__}")
+    if len(text) > MAX_LENGTH:
+        raise ConfigError(f"{field}: expression longer than {MAX_LENGTH} characters")
+    try:
+        tree = ast.parse(text.strip(), mode="eval")
+    except SyntaxError as exc:
+        raise ConfigError(f"{field}: cannot parse {text!r} ({exc.msg})") from None
+    names = names_for(d)
+
+    def fn_E(a, b):
+        a, b = _int_arg(field, a, "E(a, b)"), _int_arg(field, b, "E(a, b)")
+        if not (0 <= a < d and 0 <= b < d):
+            raise ConfigError(f"{field}: E({a}, {b}) needs indices in 0..{d - 1}")
+        return matrix_unit(d, a, b)
+
+    def visit(node):
+        if isinstance(node, ast.Expression):
+            return visit(node.body)
+        if isinstance(node, ast.Constant):
+            if isinstance(node.value, bool) or not isinstance(node.value, (int, float, complex)):
+                raise ConfigError(f"{field}: only numbers are allowed as literals, got {node.value!r}")
+            return node.value
+        if isinstance(node, ast.Name):
+            if node.id not in names:
+                raise ConfigError(
+                    f"{field}: unknown name {node.id!r}; allowed names for d = {d}: {', '.join(sorted(names))}"
+                )
+            v = names[node.id]
+            return v.copy() if isinstance(v, np.ndarray) else v
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+            v = visit(node.operand)
+            return -v if isinstance(node.op, ast.USub) else v
+        if isinstance(node, ast.BinOp):
+            left, right = visit(node.left), visit(node.right)
+            return _binop(node.op, left, right)
+        if isinstance(node, ast.Call):
+            if not isinstance(node.func, ast.Name):
+                raise ConfigError(f"{field}: only plain function calls are allowed (no attribute access)")
+            if node.keywords:
+                raise ConfigError(f"{field}: keyword arguments are not allowed")
+            fname = node.func.id
+            if fname not in FUNCTIONS and fname not in ("E", "proj"):
+                allowed = ", ".join(sorted(list(FUNCTIONS) + ["E", "proj"]))
+                raise ConfigError(f"{field}: function {fname!r} is not allowed; allowed functions: {allowed}")
+            args = [visit(a) for a in node.args]
+            if fname == "E":
+                if len(args) != 2:
+                    raise ConfigError(f"{field}: E(a, b) takes two indices")
+                return fn_E(*args)
+            if fname == "proj":
+                if len(args) != 1:
+                    raise ConfigError(f"{field}: proj(a) takes one index")
+                return fn_E(args[0], args[0])
+            if fname in ("dag", "sqrt", "exp", "cos", "sin") and len(args) != 1:
+                raise ConfigError(f"{field}: {fname}() takes one argument")
+            return FUNCTIONS[fname](field, *args)
+        raise ConfigError(
+            f"{field}: {type(node).__name__} is not allowed in an operator expression "
+            "(use numbers, names, + - * / ** @ and the listed functions)"
+        )
+
+    def _binop(op, a, b):
+        am, bm = isinstance(a, np.ndarray), isinstance(b, np.ndarray)
+        if isinstance(op, (ast.Add, ast.Sub)):
+            if am != bm:
+                raise ConfigError(f"{field}: cannot add a number and a matrix; multiply the number by id")
+            if am and a.shape != b.shape:
+                raise ConfigError(f"{field}: cannot add matrices of shapes {a.shape} and {b.shape}")
+            return _BINOPS[type(op)](a, b)
+        if isinstance(op, (ast.Mult, ast.MatMult)):
+            if am and bm:
+                if a.shape[1] != b.shape[0]:
+                    raise ConfigError(f"{field}: cannot multiply matrices of shapes {a.shape} and {b.shape}")
+                return a @ b
+            if isinstance(op, ast.MatMult):
+                raise ConfigError(f"{field}: @ needs two matrices")
+            return a * b
+        if isinstance(op, ast.Div):
+            if bm:
+                raise ConfigError(f"{field}: cannot divide by a matrix")
+            if b == 0:
+                raise ConfigError(f"{field}: division by zero")
+            return a / b
+        if isinstance(op, ast.Pow):
+            if bm:
+                raise ConfigError(f"{field}: a matrix cannot be an exponent")
+            if am:
+                if isinstance(b, complex) or float(b) != int(b) or not 0 <= int(b) <= MAX_POWER:
+                    raise ConfigError(f"{field}: a matrix power needs an integer exponent in 0..{MAX_POWER}")
+                return np.linalg.matrix_power(a, int(b))
+            if abs(b) > MAX_POWER * 16:
+                raise ConfigError(f"{field}: exponent {b} too large")
+            try:
+                return a ** b
+            except (OverflowError, ZeroDivisionError) as exc:
+                raise ConfigError(f"{field}: {exc}") from None
+        raise ConfigError(f"{field}: operator {type(op).__name__} is not allowed")
+
+    value = visit(tree)
+    if isinstance(value, np.ndarray):
+        value = np.asarray(value, dtype=complex)
+        if not np.all(np.isfinite(value)):
+            raise ConfigError(f"{field}: the expression gives non-finite entries")
+    return value
