@@ -1,0 +1,93 @@
+"""Command line: ``qmeanfield run | demo | validate``."""
+
+from __future__ import annotations
+
+import html
+from importlib.resources import files
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from .errors import QMeanFieldError
+from .io import atomic_write_bytes, load_config, parse_config
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Measure the quantum mean-field limit: N-body dynamics versus Hartree.")
+console = Console(stderr=True)
+
+
+def _fail(exc: Exception) -> None:
+    console.print(f"[bold red]error:[/] {exc}")
+    raise typer.Exit(code=2)
+
+
+@app.command()
+def run(config: Path = typer.Argument(..., help="TOML configuration file."),
+        out: Path = typer.Option(Path("out"), "--out", "-o", help="Output folder."),
+        progress: bool = typer.Option(True, help="Show a progress bar.")):
+    """Run CONFIG and write results.nc, summary.json, plots and report.html into OUT."""
+    from .pipeline import run_to_directory
+
+    try:
+        cfg = load_config(config)
+        run_to_directory(cfg, out, progress=progress)
+    except QMeanFieldError as exc:
+        _fail(exc)
+    typer.echo(f"report: {(out / 'report.html').resolve()}")
+
+
+@app.command()
+def validate(config: Path = typer.Argument(..., help="TOML configuration file.")):
+    """Check CONFIG without running it; print what would run."""
+    from .engines import choose_engine
+
+    try:
+        cfg = load_config(config)
+        engines = {n: choose_engine(cfg.model, n, cfg.engine, **cfg.engine_options).name for n in cfg.N}
+    except QMeanFieldError as exc:
+        _fail(exc)
+    m = cfg.model
+    typer.echo(f"{config}: valid")
+    typer.echo(f"  d = {m.d}, hbar = {m.hbar}, coupling = {m.coupling}, "
+               f"{'open (' + str(len(m.jumps)) + ' jumps)' if m.is_open else 'closed'}")
+    typer.echo(f"  times: {cfg.times.size} points in [{cfg.times[0]:g}, {cfg.times[-1]:g}]")
+    typer.echo("  engines: " + ", ".join(f"N={n}: {e}" for n, e in engines.items()))
+
+
+@app.command()
+def demo(out: Path = typer.Option(Path("demo-output"), "--out", "-o", help="Output folder."),
+         progress: bool = typer.Option(True, help="Show a progress bar."),
+         quick: bool = typer.Option(False, help="Smaller N and fewer times (a few seconds).")):
+    """Run the built-in example (d = 2, random V, N = 2..8, closed and open) and write a report."""
+    import tomllib
+
+    from .pipeline import run_to_directory
+
+    links = []
+    try:
+        for name in ("demo_closed", "demo_open"):
+            data = tomllib.loads(files("qmeanfield.examples").joinpath(f"{name}.toml").read_text())
+            if quick:
+                data["run"].update(N=[2, 3, 4], n_times=11)
+            cfg = parse_config(data, name=name)
+            sub = name.replace("demo_", "")
+            console.print(f"[bold]{cfg.name}[/]: {cfg.description}")
+            run_to_directory(cfg, out / sub, progress=progress)
+            links.append((cfg.name, cfg.description, f"{sub}/report.html"))
+    except QMeanFieldError as exc:
+        _fail(exc)
+    items = "".join(f"<li><a href='{h}'>{html.escape(n)}</a>: {html.escape(d)}</li>" for n, d, h in links)
+    index = (f"<!doctype html><html><head><meta charset='utf-8'><title>qmeanfield demo</title></head>"
+             f"<body style='font-family:sans-serif;max-width:900px;margin:2em auto'><h1>qmeanfield demo</h1>"
+             f"<ul>{items}</ul></body></html>")
+    atomic_write_bytes(out / "report.html", index.encode())
+    typer.echo(f"report: {(out / 'report.html').resolve()}")
+
+
+def main():  # pragma: no cover
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,229 @@
+"""Plots and a self-contained HTML report. Reads only the Dataset (and its summary)."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io as _io
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import xarray as xr  # noqa: E402
+
+from .io import atomic_write_bytes, fit_power_law  # noqa: E402
+
+__all__ = ["make_plots", "write_report", "PLOTS"]
+
+#: file name -> caption
+PLOTS = {
+    "relative_entropy.png": "Relative entropy H(R_N | rho^(x)N) against time, one line per N.",
+    "relative_entropy_vs_N.png": "H_N and H_N/N against N at fixed times (log-log) with fitted slopes.",
+    "trace_distance.png": "Marginal trace distances ||R^(k) - rho^(x)k||_1 (solid) and their Pinsker bounds (dashed).",
+    "entropy_identity.png": "Entropy production identity: the residual |dH/dt - identity| (closed) or the dissipation D_N >= 0 (open).",
+}
+
+
+def _colors(n):
+    return plt.cm.viridis(np.linspace(0.05, 0.9, max(n, 1)))
+
+
+def _save(fig, path: Path) -> bytes:
+    buf = _io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    data = buf.getvalue()
+    atomic_write_bytes(path, data)
+    return data
+
+
+def _fixed_time_indices(times: np.ndarray, count: int = 3) -> list[int]:
+    pos = np.flatnonzero(times > 0)
+    if pos.size == 0:
+        return []
+    picks = np.unique(np.linspace(pos[0], pos[-1], min(count, pos.size)).round().astype(int))
+    return list(picks)
+
+
+def make_plots(ds: xr.Dataset, out_dir) -> dict[str, bytes]:
+    """Draw the report's plots into ``out_dir``; return {file name: PNG bytes}."""
+    out_dir = Path(out_dir)
+    t = ds.time.values
+    Ns = ds.N.values
+    cols = _colors(len(Ns))
+    pngs = {}
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for c, n in zip(cols, Ns):
+        ax.plot(t, ds.relative_entropy.sel(N=n), color=c, label=f"N = {n}")
+    ax.set_xlabel("time t")
+    ax.set_ylabel(r"$H(R_N \,|\, \rho_t^{\otimes N})$")
+    ax.set_title("N-body versus mean-field: relative entropy")
+    ax.legend(fontsize=8, ncol=2)
+    ax.grid(alpha=0.3)
+    pngs["relative_entropy.png"] = _save(fig, out_dir / "relative_entropy.png")
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4.2))
+    idx = _fixed_time_indices(t)
+    tc = plt.cm.plasma(np.linspace(0.1, 0.8, max(len(idx), 1)))
+    for ax, per_particle in zip(axes, (False, True)):
+        for c, i in zip(tc, idx):
+            y = ds.relative_entropy.values[:, i] / (Ns if per_particle else 1)
+            ok = np.isfinite(y) & (y > 0)
+            if not ok.any():
+                continue
+            slope = fit_power_law(Ns, y)
+            lab = f"t = {t[i]:.3g}" + (f", slope {slope:.2f}" if slope is not None else "")
+            ax.loglog(Ns[ok], y[ok], "o-", color=c, label=lab)
+        ax.set_xlabel("N")
+        ax.set_ylabel(r"$H_N / N$" if per_particle else r"$H_N$")
+        ax.set_title("per particle" if per_particle else "relative entropy")
+        ax.grid(alpha=0.3, which="both")
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8)
+    fig.suptitle("Relative entropy against N at fixed times")
+    pngs["relative_entropy_vs_N.png"] = _save(fig, out_dir / "relative_entropy_vs_N.png")
+
+    ks = ds.k.values
+    fig, axes = plt.subplots(1, len(ks), figsize=(5 * len(ks), 4.2), squeeze=False)
+    for ax, k in zip(axes[0], ks):
+        for c, n in zip(cols, Ns):
+            dist = ds.trace_distance.sel(N=n, k=k)
+            if not np.any(np.isfinite(dist)):
+                continue
+            ax.plot(t, dist, color=c, label=f"N = {n}")
+            ax.plot(t, ds.marginal_bound.sel(N=n, k=k), color=c, ls="--", lw=0.9)
+        ax.set_xlabel("time t")
+        ax.set_ylabel(rf"$\|R^{{({k})}} - \rho^{{\otimes {k}}}\|_1$")
+        ax.set_title(f"k = {k}: distance (solid), Pinsker bound (dashed)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8, ncol=2)
+    pngs["trace_distance.png"] = _save(fig, out_dir / "trace_distance.png")
+
+    is_open = bool(int(ds.attrs.get("model_open", 0)))
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for c, n in zip(cols, Ns):
+        if is_open:
+            ax.plot(t, ds.dissipation.sel(N=n), color=c, label=f"N = {n}")
+        else:
+            y = np.abs(ds.identity_residual.sel(N=n).values)
+            ax.semilogy(t, np.where(y > 0, y, np.nan), color=c, label=f"N = {n}")
+    if is_open:
+        ax.axhline(0, color="k", lw=0.8)
+        ax.set_ylabel(r"dissipation $D_N(t)$ (must be $\geq 0$)")
+        ax.set_title("Open system: dissipation in the entropy identity")
+    else:
+        ax.set_ylabel(r"$|dH_N/dt - \mathrm{identity}|$")
+        ax.set_title("Closed system: residual of the entropy production identity")
+    ax.set_xlabel("time t")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8, ncol=2)
+    pngs["entropy_identity.png"] = _save(fig, out_dir / "entropy_identity.png")
+    return pngs
+
+
+def _fmt(x) -> str:
+    if x is None:
+        return "-"
+    if isinstance(x, bool):
+        return "yes" if x else "NO"
+    if isinstance(x, float):
+        return f"{x:.4g}"
+    return html.escape(str(x))
+
+
+def _matrix_html(M: np.ndarray) -> str:
+    rows = []
+    for r in M:
+        cells = []
+        for z in r:
+            z = complex(z)
+            s = f"{z.real:.4g}" if abs(z.imag) < 1e-12 else f"{z.real:.3g}{z.imag:+.3g}i"
+            cells.append(f"<td>{s}</td>")
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    return "<table class='mat'>" + "".join(rows) + "</table>"
+
+
+CSS = """
+body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
+table{border-collapse:collapse;margin:0.5em 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}
+th{background:#f3f3f3}table.mat td{font-family:monospace;font-size:90%}
+img{max-width:100%;border:1px solid #ddd;margin:0.5em 0}.note{color:#555;font-size:90%}
+code{background:#f5f5f5;padding:0 3px}
+"""
+
+
+def write_report(ds: xr.Dataset, summary: dict, out_dir, title: str = "qmeanfield report",
+                 description: str = "", files: dict[str, str] | None = None) -> Path:
+    """Write plots and ``report.html`` (images embedded, so the file stands alone) to ``out_dir``.
+
+    ``files`` maps link text to paths relative to ``out_dir`` (e.g. results.nc, summary.json).
+    """
+    out_dir = Path(out_dir)
+    pngs = make_plots(ds, out_dir)
+    m = summary["model"]
+    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
+             f"<style>{CSS}</style></head><body><h1>{html.escape(title)}</h1>"]
+    if description:
+        parts.append(f"<p>{html.escape(description)}</p>")
+    parts.append("<h2>Model</h2><table>")
+    for key, label in [("d", "one-body dimension d"), ("hbar", "hbar"), ("coupling", "coupling kappa_N"),
+                       ("open", "open system"), ("n_jumps", "jump operators"), ("norm_h", "||h||"),
+                       ("norm_V", "||V||")]:
+        val = m.get(key)
+        if key == "open":
+            val = bool(val)
+        parts.append(f"<tr><th>{label}</th><td>{_fmt(val)}</td></tr>")
+    parts.append(f"<tr><th>N</th><td>{', '.join(str(n) for n in summary['N'])}</td></tr>")
+    parts.append(f"<tr><th>times</th><td>0 .. {summary['t_final']:.4g} ({ds.time.size} points)</td></tr></table>")
+    parts.append("<p>One-body Hamiltonian h:</p>" + _matrix_html(ds.model_h.values))
+    parts.append("<p>Initial one-body state rho0:</p>" + _matrix_html(ds.initial_state.values))
+    for j in range(ds.sizes.get("jump", 0)):
+        parts.append(f"<p>Jump operator L<sub>{j}</sub>:</p>" + _matrix_html(ds.model_jumps.values[j]))
+
+    parts.append("<h2>Key numbers</h2><table><tr><th>N</th><th>engine</th><th>H_N(t_final)</th>"
+                 "<th>H_N/N (t_final)</th><th>max H_N</th>")
+    ks = [int(k) for k in ds.k.values]
+    for k in ks:
+        parts.append(f"<th>max ||R<sup>({k})</sup> - &rho;<sup>&otimes;{k}</sup>||<sub>1</sub></th>"
+                     f"<th>bound holds (k={k})</th>")
+    is_open = bool(m.get("open"))
+    parts.append("<th>min dissipation</th>" if is_open else "<th>identity residual (relative)</th>")
+    parts.append("</tr>")
+    for row in summary["per_N"]:
+        cells = [row["N"], row["engine"], row["relative_entropy_final"], row["relative_entropy_per_particle_final"],
+                 row["relative_entropy_max"]]
+        for k in ks:
+            cells += [row.get(f"trace_distance_k{k}_max"), row.get(f"bound_holds_k{k}")]
+        cells.append(row.get("dissipation_min") if is_open else row.get("identity_residual_relative"))
+        parts.append("<tr>" + "".join(f"<td>{_fmt(c)}</td>" for c in cells) + "</tr>")
+    parts.append("</table>")
+    slope = summary.get("relative_entropy_per_particle_exponent_at_t_final")
+    if slope is not None:
+        parts.append(f"<p>Fitted exponent of H_N/N against N at t_final: <b>{slope:.3f}</b> "
+                     "(the entropy method predicts H_N = O(1), i.e. H_N/N ~ 1/N).</p>")
+    note = summary.get("relative_entropy_note")
+    if note:
+        parts.append(f"<p class='note'>Relative entropy: {html.escape(note)}</p>")
+
+    parts.append("<h2>Plots</h2>")
+    for name, caption in PLOTS.items():
+        b64 = base64.b64encode(pngs[name]).decode()
+        parts.append(f"<h3>{html.escape(caption)}</h3><a href='{name}'><img alt='{name}' "
+                     f"src='data:image/png;base64,{b64}'></a>")
+    parts.append("<h2>Files</h2><ul>")
+    for label, rel in {**(files or {}), **{n: n for n in PLOTS}}.items():
+        parts.append(f"<li><a href='{html.escape(rel)}'>{html.escape(label)}</a></li>")
+    parts.append("</ul><h2>Definitions</h2><ul>"
+                 "<li>H_N = H(R_N | rho^(x)N) = -S(R_N) - N Tr(R<sup>(1)</sup> log rho), natural log.</li>"
+                 "<li>Pinsker marginal bound: sqrt(2 H_N / floor(N/k)).</li>"
+                 "<li>Entropy production identity: dH_N/dt = (iN/hbar)[kappa_N (N-1) Tr(R<sup>(2)</sup>A) - "
+                 "Tr(R<sup>(1)</sup>[log rho, V_rho])], A = [log rho (x) 1, V]; open systems subtract D_N &ge; 0.</li>"
+                 f"</ul><p class='note'>qmeanfield {html.escape(str(summary.get('qmeanfield_version', '')))}</p>"
+                 "</body></html>")
+    path = out_dir / "report.html"
+    atomic_write_bytes(path, "\n".join(parts).encode("utf-8"))
+    return path
