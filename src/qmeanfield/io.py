@@ -225,13 +225,15 @@ def parse_config(data: dict, name: str = "run") -> RunConfig:
     if not isinstance(data, dict):
         raise ConfigError("the configuration must be a table")
     _refuse_unknown(data, _TOP_KEYS, "top level")
+    section = "model"
     try:
         model = _model(_table(data, "model"))
+        section = "initial"
         rho0 = _initial(_table(data, "initial", required=False), model.d)
     except ConfigError:
         raise
-    except QMeanFieldError as exc:  # ModelError / StateError from validation: keep the message
-        raise ConfigError(str(exc)) from None
+    except QMeanFieldError as exc:  # ModelError / StateError from validation: say where
+        raise ConfigError(f"[{section}] {exc}") from None
     run = _run(_table(data, "run", required=False))
     return RunConfig(model=model, rho0=rho0, name=str(data.get("name", name)),
                      description=str(data.get("description", "")), **run)

@@ -1,0 +1,106 @@
+"""End to end through the command line: files exist, netCDF round-trips, report links work."""
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+import qmeanfield as qmf
+from qmeanfield import io
+from qmeanfield.cli import app
+
+runner = CliRunner()
+
+CONFIG = """
+name = "tiny"
+description = "two qubits and three, open"
+[model]
+h = "0.5*sx + 0.3*sz"
+V = { random_seed = 3 }
+jumps = ["sqrt(0.2)*sm", "0.2*(sm + 0.5*sz)"]
+[initial]
+state = "bloch"
+bloch = [0.3, 0.1, 0.5]
+[run]
+N = [2, 3]
+t_final = 1.0
+n_times = 6
+marginals = [1, 2]
+"""
+
+
+@pytest.fixture
+def config(tmp_path):
+    p = tmp_path / "tiny.toml"
+    p.write_text(CONFIG)
+    return p
+
+
+def test_run_writes_everything(config, tmp_path):
+    out = tmp_path / "out"
+    res = runner.invoke(app, ["run", str(config), "--out", str(out), "--no-progress"])
+    assert res.exit_code == 0, res.output
+    for name in ("results.nc", "summary.json", "report.html", "relative_entropy.png", "trace_distance.png",
+                 "relative_entropy_vs_N.png", "entropy_identity.png"):
+        assert (out / name).stat().st_size > 0, name
+    assert not list(out.glob("*.tmp"))  # atomic writes leave nothing behind
+
+    ds = io.load_dataset(out / "results.nc")
+    cfg = io.load_config(config)
+    direct = qmf.compare(cfg.model, cfg.rho0, cfg.N, cfg.times)
+    np.testing.assert_allclose(ds.relative_entropy, direct.relative_entropy, rtol=1e-10)
+    np.testing.assert_allclose(ds.one_body_marginal, direct.one_body_marginal, atol=1e-12)
+    assert np.iscomplexobj(ds.meanfield_state.values)
+    assert list(ds.engine.values) == ["dense", "dense"]
+
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["N"] == [2, 3]
+    assert all(row["dissipation_min"] >= -1e-8 for row in summary["per_N"])
+
+    html = (out / "report.html").read_text()
+    links = re.findall(r"href='([^']+)'", html)
+    assert "results.nc" in links and "summary.json" in links
+    for link in links:
+        assert (out / link).exists(), link
+    assert html.count("data:image/png;base64,") == 4
+    assert "two qubits and three" in html
+
+
+def test_validate(config):
+    res = runner.invoke(app, ["validate", str(config)])
+    assert res.exit_code == 0, res.output
+    assert "valid" in res.output and "N=3: dense" in res.output
+
+
+def test_bad_config_is_a_clean_error(tmp_path):
+    p = tmp_path / "bad.toml"
+    p.write_text(CONFIG.replace('"0.5*sx + 0.3*sz"', '"__import__(1)"'))
+    for cmd in (["validate", str(p)], ["run", str(p), "--out", str(tmp_path / "o")]):
+        res = runner.invoke(app, cmd)
+        assert res.exit_code == 2
+        assert "error" in res.output and "not allowed" in res.output
+        assert "Traceback" not in res.output
+
+
+def test_help_everywhere():
+    for cmd in ([], ["run"], ["demo"], ["validate"]):
+        res = runner.invoke(app, cmd + ["--help"])
+        assert res.exit_code == 0 and "Usage" in res.output
+
+
+def test_demo_quick(tmp_path):
+    res = runner.invoke(app, ["demo", "--out", str(tmp_path), "--quick", "--no-progress"])
+    assert res.exit_code == 0, res.output
+    index = (tmp_path / "report.html").read_text()
+    for link in re.findall(r"href='([^']+)'", index):
+        assert (tmp_path / link).exists()
+    assert (tmp_path / "closed" / "results.nc").exists() and (tmp_path / "open" / "results.nc").exists()
+
+
+def test_example_configs_are_valid():
+    root = Path(__file__).resolve().parents[1]
+    for p in sorted((root / "examples").glob("*.toml")) + sorted((root / "src/qmeanfield/examples").glob("*.toml")):
+        io.load_config(p)
