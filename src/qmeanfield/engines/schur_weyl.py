@@ -1,0 +1,212 @@
+r"""Schur-Weyl blocks of :math:`(\mathbb C^d)^{\otimes N}` (THEORY section 5).
+
+.. math::
+    (\mathbb C^d)^{\otimes N} = \bigoplus_\lambda U_\lambda \otimes S_\lambda,
+
+over Young diagrams :math:`\lambda` with N boxes and at most d rows. A permutation-symmetric
+operator acts as :math:`X_\lambda \otimes 1` on each block. ``dim U_lambda`` is given by Weyl's
+formula, the multiplicity ``dim S_lambda`` by the hook-length formula (exact integers, and in
+log space for weights). The collective generators :math:`J_{ab} = \sum_j (E_{ab})_j` act on
+:math:`U_\lambda` as the irreducible representation of :math:`\mathfrak{gl}(d)` of highest weight
+:math:`\lambda`, built here in the orthonormal Gelfand-Tsetlin basis.
+
+Gelfand-Tsetlin patterns have rows :math:`\lambda_{k,1} \ge \dots \ge \lambda_{k,k}` for
+k = 1..d, top row :math:`\lambda`, interlacing :math:`\lambda_{k+1,i} \ge \lambda_{k,i} \ge
+\lambda_{k+1,i+1}`. With :math:`l_{ki} = \lambda_{ki} - i + 1`, the (non-normalised) formulas
+(Gelfand-Tsetlin 1950; Molev, *Gelfand-Tsetlin bases for classical Lie algebras*, 2006):
+
+.. math::
+    E_{kk}\xi_\Lambda = \Big(\sum_i \lambda_{ki} - \sum_i \lambda_{k-1,i}\Big)\xi_\Lambda,\quad
+    E_{k,k+1}\xi_\Lambda = -\sum_i \frac{\prod_{j=1}^{k+1}(l_{ki}-l_{k+1,j})}{\prod_{j\ne i}(l_{ki}-l_{kj})}
+        \xi_{\Lambda+\delta_{ki}},\quad
+    E_{k+1,k}\xi_\Lambda = \sum_i \frac{\prod_{j=1}^{k-1}(l_{ki}-l_{k-1,j})}{\prod_{j\ne i}(l_{ki}-l_{kj})}
+        \xi_{\Lambda-\delta_{ki}}.
+
+Rescaling to an orthonormal basis makes :math:`E_{k+1,k} = E_{k,k+1}^\dagger` with elements
+:math:`\mathrm{sign}(A)\sqrt{AB}` (A the raising, B the lowering coefficient on the same edge).
+Other generators follow from :math:`E_{ac} = [E_{ab}, E_{bc}]`. Basis vector
+:math:`|a\rangle` of :math:`\mathbb C^d` corresponds to index a + 1; the highest weight vector
+has all particles in :math:`|0\rangle`.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+from itertools import product
+
+import numpy as np
+import scipy.sparse as sp
+
+__all__ = [
+    "partitions",
+    "weyl_dimension",
+    "multiplicity",
+    "log_multiplicity",
+    "gt_patterns",
+    "pattern_weights",
+    "Irrep",
+]
+
+
+def partitions(N: int, d: int) -> list[tuple[int, ...]]:
+    """Young diagrams with N boxes and at most d rows, padded with zeros to length d (decreasing order)."""
+    out: list[tuple[int, ...]] = []
+
+    def rec(remaining, max_part, prefix):
+        if len(prefix) == d:
+            if remaining == 0:
+                out.append(tuple(prefix))
+            return
+        slots = d - len(prefix)
+        for part in range(min(remaining, max_part), -1, -1):
+            if part * slots < remaining:
+                break
+            rec(remaining - part, part, prefix + [part])
+
+    rec(N, N, [])
+    return out
+
+
+def weyl_dimension(lam) -> int:
+    r"""Dimension of the :math:`\mathfrak{gl}(d)` irrep :math:`\prod_{i<j} (\lambda_i - \lambda_j + j - i)/(j - i)`, exact."""
+    d = len(lam)
+    num, den = 1, 1
+    for i in range(d):
+        for j in range(i + 1, d):
+            num *= lam[i] - lam[j] + j - i
+            den *= j - i
+    return num // den
+
+
+def _hooks(lam):
+    lam = [x for x in lam if x > 0]
+    cols = [sum(1 for x in lam if x > c) for c in range(lam[0])] if lam else []
+    for r, row in enumerate(lam):
+        for c in range(row):
+            yield (row - c - 1) + (cols[c] - r - 1) + 1
+
+
+def multiplicity(lam) -> int:
+    """Dimension of the symmetric-group irrep S_lambda (hook-length formula), exact integer."""
+    N = sum(lam)
+    den = 1
+    for h in _hooks(lam):
+        den *= h
+    return math.factorial(N) // den
+
+
+def log_multiplicity(lam) -> float:
+    """Natural log of :func:`multiplicity`, without overflow for large N."""
+    N = sum(lam)
+    return math.lgamma(N + 1) - sum(math.log(h) for h in _hooks(lam))
+
+
+@lru_cache(maxsize=64)
+def gt_patterns(lam: tuple[int, ...]) -> tuple[tuple[tuple[int, ...], ...], ...]:
+    """All Gelfand-Tsetlin patterns with top row ``lam``; each is (row_1, row_2, ..., row_d), row_k of length k."""
+    d = len(lam)
+
+    def below(row):
+        ranges = [range(row[i + 1], row[i] + 1) for i in range(len(row) - 1)]
+        return [tuple(x) for x in product(*ranges)]
+
+    patterns = []
+
+    def rec(rows):  # rows from the top down
+        if len(rows[-1]) == 1:
+            patterns.append(tuple(reversed(rows)))
+            return
+        for r in below(rows[-1]):
+            rec(rows + [r])
+
+    rec([tuple(lam)])
+    return tuple(patterns)
+
+
+def pattern_weights(patterns) -> np.ndarray:
+    """Weights (occupation numbers of |0>, ..., |d-1>) of each pattern, shape (n, d)."""
+    out = []
+    for P in patterns:
+        sums = [0] + [sum(row) for row in P]
+        out.append([sums[k] - sums[k - 1] for k in range(1, len(P) + 1)])
+    return np.array(out, dtype=np.int64)
+
+
+class Irrep:
+    """The irrep of :math:`\\mathfrak{gl}(d)` with highest weight ``lam`` in the orthonormal GT basis.
+
+    ``J(a, b)`` returns the sparse (n x n) matrix of the collective generator :math:`J_{ab}`
+    (a, b in 0..d-1); ``weights`` the occupation numbers of each basis vector.
+    """
+
+    def __init__(self, lam):
+        self.lam = tuple(int(x) for x in lam)
+        self.d = len(self.lam)
+        self.patterns = gt_patterns(self.lam)
+        self.dim = len(self.patterns)
+        self.index = {P: n for n, P in enumerate(self.patterns)}
+        self.weights = pattern_weights(self.patterns)
+        self._cache: dict[tuple[int, int], sp.csr_matrix] = {}
+        for k in range(1, self.d):
+            self._cache[(k - 1, k)] = self._raising(k)
+            self._cache[(k, k - 1)] = self._cache[(k - 1, k)].T.tocsr()
+
+    def _raising(self, k: int) -> sp.csr_matrix:
+        """E_{k,k+1} (1-indexed k) as a sparse matrix."""
+        rows, cols, vals = [], [], []
+        for n, P in enumerate(self.patterns):
+            lk = [P[k - 1][i] - i for i in range(k)]            # l_{k,i}, i = 1..k (0-based i)
+            lk1 = [P[k][j] - j for j in range(k + 1)]           # l_{k+1,j}
+            lkm = [P[k - 2][j] - j for j in range(k - 1)] if k >= 2 else []  # l_{k-1,j}
+            for i in range(k):
+                newrow = list(P[k - 1])
+                newrow[i] += 1
+                target = P[: k - 1] + (tuple(newrow),) + P[k:]
+                m = self.index.get(target)
+                if m is None:
+                    continue
+                den = 1.0
+                for j in range(k):
+                    if j != i:
+                        den *= lk[i] - lk[j]
+                A = -np.prod([lk[i] - x for x in lk1]) / den
+                # lowering coefficient of E_{k+1,k} from target back to P (l_{ki} -> l_{ki} + 1)
+                lt = list(lk)
+                lt[i] += 1
+                den_b = 1.0
+                for j in range(k):
+                    if j != i:
+                        den_b *= lt[i] - lt[j]
+                B = np.prod([lt[i] - x for x in lkm]) / den_b if lkm else 1.0 / den_b
+                prod_ab = A * B
+                if prod_ab <= 0:
+                    continue
+                rows.append(m)
+                cols.append(n)
+                vals.append(np.sign(A) * np.sqrt(prod_ab))
+        return sp.csr_matrix((vals, (rows, cols)), shape=(self.dim, self.dim), dtype=float)
+
+    def J(self, a: int, b: int) -> sp.csr_matrix:
+        """Collective generator :math:`J_{ab} = \\sum_j (|a\\rangle\\langle b|)_j` restricted to this irrep."""
+        key = (a, b)
+        if key in self._cache:
+            return self._cache[key]
+        if a == b:
+            M = sp.diags(self.weights[:, a].astype(float), format="csr")
+        elif a < b:
+            M = (self.J(a, a + 1) @ self.J(a + 1, b) - self.J(a + 1, b) @ self.J(a, a + 1)).tocsr()
+        else:
+            M = self.J(b, a).T.tocsr()
+        M.eliminate_zeros()
+        self._cache[key] = M
+        return M
+
+    def collective(self, X: np.ndarray) -> sp.csr_matrix:
+        r""":math:`J(X) = \sum_{ab} X_{ab} J_{ab}`: the one-body operator X summed over particles, on this irrep."""
+        out = sp.csr_matrix((self.dim, self.dim), dtype=complex)
+        for a in range(self.d):
+            for b in range(self.d):
+                if X[a, b] != 0:
+                    out = out + X[a, b] * self.J(a, b)
+        return out.tocsr()
