@@ -1,8 +1,8 @@
 """N-body engines behind one small protocol, registered by name.
 
 ``engine="auto"`` picks, among the registered engines that support (model, N), the one with
-the lowest cost estimate. ``"symmetric"`` and ``"permutational"`` are planned names: asking
-for one that is not registered yet is a clear :class:`~qmeanfield.errors.EngineError`.
+the lowest cost estimate. ``"permutational"`` is a planned name: asking for an engine that is
+not registered yet is a clear :class:`~qmeanfield.errors.EngineError`.
 """
 
 from __future__ import annotations
@@ -11,11 +11,12 @@ from ..errors import EngineError
 from ..model import Model
 from .base import Engine, Trajectory
 from .dense import DenseEngine
+from .symmetric import SymmetricEngine
 
-__all__ = ["Engine", "Trajectory", "DenseEngine", "REGISTRY", "PLANNED", "make_engine", "choose_engine"]
+__all__ = ["Engine", "Trajectory", "DenseEngine", "SymmetricEngine", "REGISTRY", "PLANNED", "make_engine", "choose_engine"]
 
 #: name -> engine class
-REGISTRY: dict[str, type] = {"dense": DenseEngine}
+REGISTRY: dict[str, type] = {"dense": DenseEngine, "symmetric": SymmetricEngine}
 #: names reserved for engines that are not part of this version
 PLANNED = ("symmetric", "permutational")
 
