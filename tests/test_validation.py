@@ -68,14 +68,13 @@ def test_bad_initial_state(rho, message):
 def test_N_too_large_for_engine_names_estimate():
     model = qmf.Model(h=H, V=V)
     with pytest.raises(EngineError, match=r"needs about .* GiB .* memory budget"):
-        qmf.compare(model, np.eye(2) / 2, N=[2, 30], times=[0, 1])
+        qmf.compare(model, np.eye(2) / 2, N=[2, 30], times=[0, 1], engine="dense")
     with pytest.raises(EngineError, match="memory budget"):
         qmf.compare(model, np.eye(2) / 2, N=[12], times=[0, 1], engine="dense",
                     engine_options={"memory_budget_gb": 0.01})
 
 
-@pytest.mark.parametrize("engine, message", [("magic", "unknown engine"), ("symmetric", "not available"),
-                                             ("permutational", "not available")])
+@pytest.mark.parametrize("engine, message", [("magic", "unknown engine"), ("permutational", "not available")])
 def test_unknown_or_unavailable_engine(engine, message):
     model = qmf.Model(h=H, V=V)
     with pytest.raises(EngineError, match=message):

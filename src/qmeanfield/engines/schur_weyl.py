@@ -108,7 +108,7 @@ def gt_patterns(lam: tuple[int, ...]) -> tuple[tuple[tuple[int, ...], ...], ...]
     d = len(lam)
 
     def below(row):
-        ranges = [range(row[i + 1], row[i] + 1) for i in range(len(row) - 1)]
+        ranges = [range(row[i], row[i + 1] - 1, -1) for i in range(len(row) - 1)]  # highest weight first
         return [tuple(x) for x in product(*ranges)]
 
     patterns = []

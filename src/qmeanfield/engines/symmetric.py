@@ -66,9 +66,8 @@ def _block_moments(lam, logm, logp, h, V, kappa, hbar, times, kmax, threshold):
     """Moments <J_ab>, <J_ab J_cd> (and third order) of one block at all times, summed with weights."""
     irrep = Irrep(lam)
     d = irrep.d
-    with np.errstate(divide="ignore", invalid="ignore"):
-        logw = logm + (irrep.weights * logp[None, :]).sum(axis=1)
-    logw = np.where(np.isnan(logw), -np.inf, logw)
+    occupied = irrep.weights > 0  # 0 * log 0 = 0
+    logw = logm + np.where(occupied, irrep.weights * np.where(occupied, logp[None, :], 0.0), 0.0).sum(axis=1)
     kept = np.flatnonzero(logw >= np.log(threshold))
     T = times.size
     D2 = d * d
@@ -217,6 +216,10 @@ class SymmetricEngine:
         M3 = sum(r[2] for r in results) if kmax >= 3 else None
         kept_weight = sum(r[3] for r in results)
         kept_vectors = sum(r[4] for r in results)
+        discarded = max(0.0, 1.0 - kept_weight)
+        if discarded > 10 * self.truncation + 1e-10:
+            raise EngineError(f"symmetric engine: {discarded:.3g} of the weight of R_N was lost (truncation "
+                              f"{self.truncation:g}); this is a bug, please report it with the model")
         marg_rot = moments_to_marginals(M1, M2, M3, N, d)
         marginals = {}
         for k in range(1, kmax + 1):
@@ -230,7 +233,7 @@ class SymmetricEngine:
             "blocks_computed": len(jobs),
             "vectors_propagated": kept_vectors,
             "largest_block": max((weyl_dimension(lam) for lam, _ in jobs), default=0),
-            "discarded_weight": max(0.0, 1.0 - kept_weight),
+            "discarded_weight": discarded,
             "truncation": self.truncation,
             "method": "Schur-Weyl blocks, Gelfand-Tsetlin basis",
         }

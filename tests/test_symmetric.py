@@ -1,0 +1,135 @@
+"""Symmetric (Schur-Weyl) engine: representation theory checks and agreement with the dense engine."""
+
+import itertools
+from math import comb
+
+import numpy as np
+import pytest
+
+import qmeanfield as qmf
+from qmeanfield.engines import choose_engine, make_engine
+from qmeanfield.engines.schur_weyl import Irrep, gt_patterns, multiplicity, partitions, weyl_dimension
+from qmeanfield.operators import (pauli, random_density_matrix, random_hermitian, random_interaction,
+                                  spin_matrices)
+
+P = pauli()
+
+
+@pytest.mark.parametrize("d, N", [(2, 1), (2, 7), (2, 200), (3, 5), (3, 40), (4, 9), (5, 6)])
+def test_block_dimensions_sum_to_full_space(d, N):
+    assert sum(weyl_dimension(lam) * multiplicity(lam) for lam in partitions(N, d)) == d**N
+
+
+@pytest.mark.parametrize("N", [4, 9, 30])
+def test_qubit_multiplicities_closed_form(N):
+    for lam in partitions(N, 2):
+        j2 = lam[0] - lam[1]  # 2j
+        k = (N - j2) // 2     # N/2 - j
+        assert multiplicity(lam) == comb(N, k) - (comb(N, k - 1) if k >= 1 else 0)
+        assert weyl_dimension(lam) == j2 + 1 == len(gt_patterns(lam))
+
+
+@pytest.mark.parametrize("lam", [(3, 0), (4, 1), (2, 1, 0), (3, 1, 1), (4, 2, 0), (2, 1, 1, 0), (3, 2, 1, 0)])
+def test_gl_commutation_relations_and_adjoints(lam):
+    R = Irrep(lam)
+    d = len(lam)
+    assert R.dim == weyl_dimension(lam)
+    J = {(a, b): R.J(a, b).toarray() for a in range(d) for b in range(d)}
+    for a, b, c, e in itertools.product(range(d), repeat=4):
+        lhs = J[a, b] @ J[c, e] - J[c, e] @ J[a, b]
+        rhs = (b == c) * J[a, e] - (e == a) * J[c, b]
+        np.testing.assert_allclose(lhs, rhs, atol=1e-11)
+        np.testing.assert_allclose(J[a, b].conj().T, J[b, a], atol=1e-14)
+    # the highest weight is lam and the total number operator is N
+    np.testing.assert_allclose(sum(J[a, a] for a in range(d)), sum(lam) * np.eye(R.dim))
+    assert max(np.diag(J[0, 0])) == lam[0]
+
+
+def test_spin_blocks_are_spin_matrices():
+    """For d = 2 the block of lam = (N - k, k) is spin j = (N - 2k)/2: J_01 is J_+."""
+    R = Irrep((5, 2))
+    s = spin_matrices(4)  # j = 3/2
+    np.testing.assert_allclose(R.J(0, 1).toarray(), s["jp"], atol=1e-12)
+    np.testing.assert_allclose((R.J(0, 0) - R.J(1, 1)).toarray() / 2, s["jz"], atol=1e-12)
+
+
+MODELS = {
+    "random V": lambda d: (random_hermitian(d, np.random.default_rng(d)), random_interaction(d, seed=11)),
+    "product V": lambda d: (spin_matrices(d)["jx"], np.kron(spin_matrices(d)["jz"], spin_matrices(d)["jz"])),
+    "swap V": lambda d: (spin_matrices(d)["jz"] + 0.3 * spin_matrices(d)["jx"], qmf.operators.swap(d)),
+}
+
+
+@pytest.mark.parametrize("model_name", sorted(MODELS))
+@pytest.mark.parametrize("d, N", [(2, 2), (2, 6), (2, 10), (3, 3), (3, 6), (4, 4)])
+def test_symmetric_matches_dense(model_name, d, N):
+    h, V = MODELS[model_name](d)
+    model = qmf.Model(h=h, V=V, hbar=0.9)
+    rho0 = random_density_matrix(d, seed=N)
+    times = np.array([0.0, 0.4, 1.3])
+    kmax = min(3, N)
+    a = make_engine("dense").evolve(model, rho0, N, times, kmax=kmax)
+    b = make_engine("symmetric").evolve(model, rho0, N, times, kmax=kmax)
+    for k in range(1, kmax + 1):
+        np.testing.assert_allclose(b.marginals[k], a.marginals[k], atol=1e-8)
+    np.testing.assert_allclose(b.entropy, a.entropy, atol=1e-9)
+    assert b.info["discarded_weight"] <= 1e-12
+
+
+def test_symmetric_pure_initial_state_exact():
+    model = qmf.Model(h=0.4 * P["x"], V=random_interaction(2, seed=5))
+    rho0 = qmf.states.pure([np.cos(0.3), np.exp(0.2j) * np.sin(0.3)])
+    times = np.array([0.0, 0.7])
+    a = make_engine("dense").evolve(model, rho0, 6, times, kmax=2)
+    b = make_engine("symmetric").evolve(model, rho0, 6, times, kmax=2)
+    np.testing.assert_allclose(b.marginals[2], a.marginals[2], atol=1e-10)
+    assert b.info["blocks_computed"] == 1  # only the symmetric subspace carries weight
+
+
+def test_compare_symmetric_and_dense_datasets_agree(qubit_closed, rho_qubit):
+    times = np.linspace(0, 1.5, 7)
+    a = qmf.compare(qubit_closed, rho_qubit, N=[4, 7], times=times, engine="dense", marginals=(1, 2, 3))
+    b = qmf.compare(qubit_closed, rho_qubit, N=[4, 7], times=times, engine="symmetric", marginals=(1, 2, 3))
+    for var in ("relative_entropy", "trace_distance", "entropy_production", "entropy_derivative"):
+        np.testing.assert_allclose(b[var].values, a[var].values, atol=1e-8, err_msg=var)
+
+
+def test_truncation_error_is_bounded_by_reported_weight(qubit_closed):
+    rho0 = qmf.states.thermal(P["z"], 0.4)
+    times = np.array([0.0, 1.0])
+    exact = make_engine("symmetric").evolve(qubit_closed, rho0, 40, times, kmax=2)
+    rough = make_engine("symmetric", truncation=1e-3).evolve(qubit_closed, rho0, 40, times, kmax=2)
+    dropped = rough.info["discarded_weight"]
+    assert 0 < dropped <= 1e-3
+    assert rough.info["vectors_propagated"] < exact.info["vectors_propagated"]
+    for k in (1, 2):
+        err = np.abs(np.linalg.eigvalsh(rough.marginals[k][1] - exact.marginals[k][1])).sum()
+        assert err <= dropped + 1e-12
+
+
+def test_relative_entropy_converges_with_N(qubit_closed, rho_qubit):
+    times = np.array([0.0, 1.0])
+    Ns = [25, 50, 100, 200]
+    ds = qmf.compare(qubit_closed, rho_qubit, N=Ns, times=times, engine="symmetric")
+    H = ds.relative_entropy.values[:, -1]
+    steps = np.abs(np.diff(H))  # |H_2N - H_N|
+    assert np.all(steps[1:] < 0.75 * steps[:-1])
+    # the one-body marginal distance decays with N (faster than the Pinsker bound's N^-1/2)
+    dist = ds.trace_distance.sel(k=1).values[:, -1]
+    assert np.all(np.diff(dist) < 0)
+    slope = np.polyfit(np.log(Ns), np.log(dist), 1)[0]
+    assert slope < -0.5
+    assert np.all(np.isfinite(H)) and np.all(H > 0)
+    # the identity holds at large N too
+    scale = np.abs(ds.entropy_production.values).max()
+    assert np.nanmax(ds.identity_residual.values) < 1e-6 * scale
+
+
+def test_auto_picks_symmetric_for_large_closed_and_dense_for_open(qubit_closed, qubit_open):
+    assert choose_engine(qubit_closed, 12).name == "symmetric"
+    assert choose_engine(qubit_closed, 300).name == "symmetric"
+    assert choose_engine(qubit_open, 4).name == "dense"
+    with pytest.raises(qmf.EngineError, match="closed systems only"):
+        choose_engine(qubit_open, 4, "symmetric")
+    with pytest.raises(qmf.EngineError, match="no engine can run"):
+        choose_engine(qubit_open, 40)
