@@ -44,7 +44,7 @@ def test_run_writes_everything(config, tmp_path):
     res = runner.invoke(app, ["run", str(config), "--out", str(out), "--no-progress"])
     assert res.exit_code == 0, res.output
     for name in ("results.nc", "summary.json", "report.html", "relative_entropy.png", "trace_distance.png",
-                 "relative_entropy_vs_N.png", "entropy_identity.png"):
+                 "relative_entropy_vs_N.png", "entropy_identity.png", "marginal_rate.png"):
         assert (out / name).stat().st_size > 0, name
     assert not list(out.glob("*.tmp"))  # atomic writes leave nothing behind
 
@@ -65,7 +65,7 @@ def test_run_writes_everything(config, tmp_path):
     assert "results.nc" in links and "summary.json" in links
     for link in links:
         assert (out / link).exists(), link
-    assert html.count("data:image/png;base64,") == 4
+    assert html.count("data:image/png;base64,") == 5
     assert "two qubits and three" in html
 
 

@@ -46,6 +46,7 @@ import xarray as xr
 from . import states
 from .errors import ConfigError, QMeanFieldError
 from .expressions import evaluate
+from .diagnostics.rates import fit_inverse_N, fit_power_law
 from .model import COUPLINGS, Model
 from .operators import random_interaction, symmetrize_swap
 
@@ -341,26 +342,26 @@ def summarize(ds: xr.Dataset) -> dict:
             row["identity_residual_max"] = _num(np.nanmax(sel.identity_residual.values))
             row["identity_residual_relative"] = _num(np.nanmax(sel.identity_residual.values) / scale)
         per_N.append(row)
-    rate = fit_power_law(ds.N.values, ds.relative_entropy.values[:, -1] / ds.N.values)
+    Ns = ds.N.values
+    rate = fit_power_law(Ns, ds.relative_entropy.values[:, -1] / Ns)
+    limit = fit_inverse_N(Ns, ds.relative_entropy.values[:, -1]) if len(Ns) >= 3 else None
+    marginal_rates = {}
+    for k in ds.k.values:
+        dist = ds.trace_distance.sel(k=k).max("time", skipna=True).values
+        bound = ds.marginal_bound.sel(k=k).max("time", skipna=True).values
+        marginal_rates[f"k{int(k)}"] = {"trace_distance_exponent": fit_power_law(Ns, dist),
+                                        "pinsker_bound_exponent": fit_power_law(Ns, bound)}
     return {
         "model": {k[len("model_"):]: v for k, v in ds.attrs.items() if k.startswith("model_")},
         "t_final": t_last,
         "N": [int(n) for n in ds.N.values],
         "per_N": per_N,
         "relative_entropy_per_particle_exponent_at_t_final": rate,
+        "relative_entropy_limit_at_t_final": None if limit is None else _num(limit[0]),
+        "max_trace_distance_exponents": marginal_rates,
         "relative_entropy_note": ds.relative_entropy.attrs.get("note", ""),
         "qmeanfield_version": ds.attrs.get("qmeanfield_version", ""),
     }
-
-
-def fit_power_law(x, y) -> float | None:
-    """Least-squares slope of log y against log x (None if fewer than two positive finite points)."""
-    x = np.asarray(x, dtype=float)
-    y = np.asarray(y, dtype=float)
-    ok = np.isfinite(y) & (y > 0) & (x > 0)
-    if ok.sum() < 2:
-        return None
-    return float(np.polyfit(np.log(x[ok]), np.log(y[ok]), 1)[0])
 
 
 def _num(x):

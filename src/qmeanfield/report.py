@@ -14,14 +14,18 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import xarray as xr  # noqa: E402
 
-from .io import atomic_write_bytes, fit_power_law  # noqa: E402
+from .diagnostics.rates import fit_inverse_N, fit_power_law  # noqa: E402
+from .io import atomic_write_bytes  # noqa: E402
 
 __all__ = ["make_plots", "write_report", "PLOTS"]
 
 #: file name -> caption
 PLOTS = {
     "relative_entropy.png": "Relative entropy H(R_N | rho^(x)N) against time, one line per N.",
-    "relative_entropy_vs_N.png": "H_N and H_N/N against N at fixed times (log-log) with fitted slopes.",
+    "relative_entropy_vs_N.png": "H_N against N at fixed times with the fit a + b/N and its N -> infinity limit a; "
+                                 "H_N/N against N (log-log) with fitted slopes.",
+    "marginal_rate.png": "Largest marginal trace distance over the time window against N (log-log), with fitted "
+                         "rate, next to the Pinsker bound and its rate (N^-1/2 expected).",
     "trace_distance.png": "Marginal trace distances ||R^(k) - rho^(x)k||_1 (solid) and their Pinsker bounds (dashed).",
     "entropy_identity.png": "Entropy production identity: the residual |dH/dt - identity| (closed) or the dissipation D_N >= 0 (open).",
 }
@@ -69,23 +73,61 @@ def make_plots(ds: xr.Dataset, out_dir) -> dict[str, bytes]:
     fig, axes = plt.subplots(1, 2, figsize=(10, 4.2))
     idx = _fixed_time_indices(t)
     tc = plt.cm.plasma(np.linspace(0.1, 0.8, max(len(idx), 1)))
-    for ax, per_particle in zip(axes, (False, True)):
-        for c, i in zip(tc, idx):
-            y = ds.relative_entropy.values[:, i] / (Ns if per_particle else 1)
+    ax = axes[0]
+    Nfine = np.geomspace(Ns.min(), Ns.max() * 4, 100)
+    for c, i in zip(tc, idx):
+        y = ds.relative_entropy.values[:, i]
+        if not np.any(np.isfinite(y)):
+            continue
+        fit = fit_inverse_N(Ns, y) if len(Ns) >= 3 else None
+        lab = f"t = {t[i]:.3g}" + (f", limit {fit[0]:.4g}" if fit else "")
+        ax.semilogx(Ns, y, "o", color=c, label=lab)
+        if fit:
+            ax.semilogx(Nfine, fit[0] + fit[1] / Nfine, "--", color=c, lw=1)
+            ax.axhline(fit[0], color=c, ls=":", lw=0.8)
+    ax.set_xlabel("N")
+    ax.set_ylabel(r"$H_N$")
+    ax.set_title(r"$H_N$ with fit $a + b/N$ (dashed), limit $a$ (dotted)")
+    ax.grid(alpha=0.3, which="both")
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8)
+    ax = axes[1]
+    for c, i in zip(tc, idx):
+        y = ds.relative_entropy.values[:, i] / Ns
+        ok = np.isfinite(y) & (y > 0)
+        if not ok.any():
+            continue
+        slope = fit_power_law(Ns, y)
+        lab = f"t = {t[i]:.3g}" + (f", slope {slope:.2f}" if slope is not None else "")
+        ax.loglog(Ns[ok], y[ok], "o-", color=c, label=lab)
+    ax.set_xlabel("N")
+    ax.set_ylabel(r"$H_N / N$")
+    ax.set_title("per particle")
+    ax.grid(alpha=0.3, which="both")
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8)
+    fig.suptitle("Relative entropy against N at fixed times")
+    pngs["relative_entropy_vs_N.png"] = _save(fig, out_dir / "relative_entropy_vs_N.png")
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    kc = plt.cm.tab10(np.arange(len(ds.k)))
+    for c, k in zip(kc, ds.k.values):
+        dist = ds.trace_distance.sel(k=k).max("time", skipna=True).values
+        bound = ds.marginal_bound.sel(k=k).max("time", skipna=True).values
+        for y, style, what in ((dist, "o-", "distance"), (bound, "s--", "Pinsker bound")):
             ok = np.isfinite(y) & (y > 0)
             if not ok.any():
                 continue
-            slope = fit_power_law(Ns, y)
-            lab = f"t = {t[i]:.3g}" + (f", slope {slope:.2f}" if slope is not None else "")
-            ax.loglog(Ns[ok], y[ok], "o-", color=c, label=lab)
-        ax.set_xlabel("N")
-        ax.set_ylabel(r"$H_N / N$" if per_particle else r"$H_N$")
-        ax.set_title("per particle" if per_particle else "relative entropy")
-        ax.grid(alpha=0.3, which="both")
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize=8)
-    fig.suptitle("Relative entropy against N at fixed times")
-    pngs["relative_entropy_vs_N.png"] = _save(fig, out_dir / "relative_entropy_vs_N.png")
+            slope = fit_power_law(Ns[ok], y[ok])
+            lab = f"k = {int(k)} {what}" + (f", slope {slope:.2f}" if slope is not None else "")
+            ax.loglog(Ns[ok], y[ok], style, color=c, label=lab, mfc="none" if what != "distance" else None)
+    ax.set_xlabel("N")
+    ax.set_ylabel(r"$\max_t \|R^{(k)} - \rho^{\otimes k}\|_1$")
+    ax.set_title("Propagation of chaos: marginal distance against N")
+    ax.grid(alpha=0.3, which="both")
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8)
+    pngs["marginal_rate.png"] = _save(fig, out_dir / "marginal_rate.png")
 
     ks = ds.k.values
     fig, axes = plt.subplots(1, len(ks), figsize=(5 * len(ks), 4.2), squeeze=False)
@@ -205,6 +247,18 @@ def write_report(ds: xr.Dataset, summary: dict, out_dir, title: str = "qmeanfiel
     if slope is not None:
         parts.append(f"<p>Fitted exponent of H_N/N against N at t_final: <b>{slope:.3f}</b> "
                      "(the entropy method predicts H_N = O(1), i.e. H_N/N ~ 1/N).</p>")
+    limit = summary.get("relative_entropy_limit_at_t_final")
+    if isinstance(limit, float):
+        parts.append(f"<p>Extrapolated N &rarr; &infin; limit of H_N(t_final) (fit a + b/N): <b>{limit:.5g}</b>.</p>")
+    rates = summary.get("max_trace_distance_exponents", {})
+    rows = [(k, v) for k, v in rates.items() if v.get("trace_distance_exponent") is not None]
+    if rows:
+        parts.append("<table><tr><th>marginal</th><th>fitted exponent of max_t distance</th>"
+                     "<th>exponent of the Pinsker bound</th></tr>")
+        for k, v in rows:
+            parts.append(f"<tr><td>{k}</td><td>{_fmt(v['trace_distance_exponent'])}</td>"
+                         f"<td>{_fmt(v['pinsker_bound_exponent'])}</td></tr>")
+        parts.append("</table>")
     note = summary.get("relative_entropy_note")
     if note:
         parts.append(f"<p class='note'>Relative entropy: {html.escape(note)}</p>")

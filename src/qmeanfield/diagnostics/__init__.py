@@ -2,6 +2,7 @@
 
 from .bounds import pinsker_marginal_bound
 from .entropy import relative_entropy, relative_entropy_to_product, von_neumann_entropy
+from .rates import fit_inverse_N, fit_power_law
 from .marginals import marginal, marginal_trace_distance, product_state, trace_distance
 from .production import (
     derivative_from_stencil,
@@ -25,4 +26,6 @@ __all__ = [
     "interaction_commutator",
     "log_density",
     "stencil",
+    "fit_inverse_N",
+    "fit_power_law",
 ]

@@ -1,0 +1,56 @@
+"""Shared benchmark harness: run each case in a fresh process, record wall time and peak memory."""
+
+from __future__ import annotations
+
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def run_case(script: str, case: dict, timeout: float) -> dict:
+    """Run ``script --case JSON`` in a new interpreter; return its JSON line plus peak RSS (MiB)."""
+    cmd = [sys.executable, script, "--case", json.dumps(case)]
+    t0 = time.perf_counter()
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {**case, "status": f"timeout after {timeout:.0f} s"}
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        return {**case, "status": "failed", "stderr": proc.stderr[-2000:]}
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    return {**case, **out, "status": "ok", "process_wall_s": wall}
+
+
+def child_report(payload: dict) -> None:
+    """Print the child's JSON result with its own peak resident memory."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB -> MiB on Linux
+    print(json.dumps({**payload, "peak_mib": round(peak, 1)}))
+
+
+def write(name: str, rows: list[dict], meta: dict) -> Path:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps({"meta": meta, "rows": rows}, indent=2))
+    tmp.replace(path)
+    return path
+
+
+def table(rows: list[dict], columns: list[str]) -> str:
+    def fmt(v):
+        if isinstance(v, float):
+            return f"{v:.3g}"
+        return str(v)
+
+    widths = [max(len(c), *(len(fmt(r.get(c, ""))) for r in rows)) for c in columns]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths))]
+    lines.append("  ".join("-" * w for w in widths))
+    for r in rows:
+        lines.append("  ".join(fmt(r.get(c, "")).ljust(w) for c, w in zip(columns, widths)))
+    return "\n".join(lines)

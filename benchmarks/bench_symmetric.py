@@ -1,0 +1,106 @@
+"""Symmetric engine: how far in N it goes, and how it compares with the dense engine and QuTiP.
+
+Usage: python benchmarks/bench_symmetric.py [--quick]
+
+Each case runs in a fresh process (wall time, peak memory). Cases:
+* scale: the symmetric engine alone at the targets (d = 2: N = 2000; d = 3: N = 60; d = 4: N = 24),
+  50 output times on [0, 2], random swap-symmetric V, thermal rho0;
+* peers: at the largest N all three run (d = 2, N = 10), the same problem with the symmetric
+  engine, the dense engine and QuTiP's mesolve (full space, no jumps), timed in the same run;
+  the table gives time ratios and the largest marginal difference against dense.
+Writes benchmarks/results/bench_symmetric.json and prints a table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _harness import child_report, run_case, table, write  # noqa: E402
+
+
+def _problem(d: int):
+    import qmeanfield as qmf
+    from qmeanfield.operators import random_hermitian, random_interaction, spin_matrices
+
+    s = spin_matrices(d)
+    model = qmf.Model(h=s["jx"] + 0.3 * s["jz"] + 0.1 * random_hermitian(d, np.random.default_rng(0)),
+                      V=random_interaction(d, seed=1))
+    rho0 = qmf.states.thermal(s["jz"] + 0.3 * s["jx"], 1.0)
+    return model, rho0
+
+
+def child(case: dict) -> None:
+    from qmeanfield.engines import make_engine
+
+    d, N, who = case["d"], case["N"], case["who"]
+    model, rho0 = _problem(d)
+    times = np.linspace(0, 2, case["n_times"])
+    t0 = time.perf_counter()
+    if who in ("symmetric", "dense"):
+        traj = make_engine(who).evolve(model, rho0, N, times, kmax=2)
+        R1 = traj.marginals[1]
+        info = {k: v for k, v in traj.info.items() if isinstance(v, (int, float, str))}
+    else:
+        import qutip
+
+        from qmeanfield.engines.dense import many_body_hamiltonian
+
+        H = qutip.Qobj(many_body_hamiltonian(model, N).toarray(), dims=[[d] * N, [d] * N])
+        R0 = qutip.tensor([qutip.Qobj(rho0)] * N)
+        res = qutip.mesolve(H, R0, times, c_ops=[], options={"atol": 1e-10, "rtol": 1e-8, "nsteps": 10**6})
+        R1 = np.array([s.ptrace([0]).full() for s in res.states])
+        info = {}
+    wall = time.perf_counter() - t0
+    child_report({"wall_s": wall, "R1_final": [[z.real, z.imag] for z in R1[-1].ravel()], **info})
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--case")
+    ap.add_argument("--quick", action="store_true", help="smaller N (a minute or two)")
+    args = ap.parse_args()
+    if args.case:
+        return child(json.loads(args.case))
+    n_times = 50
+    scale = [(2, 200), (3, 12), (4, 8)] if args.quick else [(2, 2000), (3, 60), (4, 24)]
+    rows = []
+    for d, N in scale:
+        r = run_case(__file__, {"d": d, "N": N, "who": "symmetric", "n_times": n_times}, timeout=1800)
+        rows.append(r)
+        print(f"scale d={d} N={N}: {r.get('status')} {r.get('wall_s', float('nan')):.1f} s", flush=True)
+    peers = []
+    d, N = 2, (8 if args.quick else 10)
+    for who in ("symmetric", "dense", "qutip"):
+        r = run_case(__file__, {"d": d, "N": N, "who": who, "n_times": n_times}, timeout=1800)
+        peers.append(r)
+        print(f"peer {who} d={d} N={N}: {r.get('status')} {r.get('wall_s', float('nan')):.2f} s", flush=True)
+    ref = next((r for r in peers if r["who"] == "dense" and r["status"] == "ok"), None)
+    sym = next((r for r in peers if r["who"] == "symmetric" and r["status"] == "ok"), None)
+    for r in peers:
+        if r["status"] == "ok" and sym:
+            r["time_ratio_vs_symmetric"] = r["wall_s"] / sym["wall_s"]
+        if r["status"] == "ok" and ref:
+            a = np.array(r["R1_final"])
+            b = np.array(ref["R1_final"])
+            r["max_R1_diff_vs_dense"] = float(np.abs(a - b).max())
+    for r in rows + peers:
+        r.pop("R1_final", None)
+    meta = {"python": platform.python_version(), "machine": platform.machine(), "n_times": n_times,
+            "quick": args.quick, "date": time.strftime("%Y-%m-%d %H:%M")}
+    path = write("bench_symmetric", rows + peers, meta)
+    print()
+    print(table(rows + peers, ["who", "d", "N", "status", "wall_s", "peak_mib", "blocks_computed", "largest_block",
+                               "time_ratio_vs_symmetric", "max_R1_diff_vs_dense"]))
+    print(f"\nwritten: {path}")
+
+
+if __name__ == "__main__":
+    main()
