@@ -95,3 +95,12 @@ def test_stencil_derivative_is_fourth_order():
         allt, idx, w = stencil(times, step)
         errs.append(np.abs(derivative_from_stencil(np.sin(3 * allt), idx, w, step) - 3 * np.cos(3 * times)).max())
     assert np.log2(errs[0] / errs[1]) > 3.5
+
+
+def test_entropy_identity_can_be_skipped(qubit_closed, rho_qubit):
+    full = qmf.compare(qubit_closed, rho_qubit, N=[3], times=TIMES)
+    fast = qmf.compare(qubit_closed, rho_qubit, N=[3], times=TIMES, entropy_identity=False)
+    np.testing.assert_allclose(fast.relative_entropy, full.relative_entropy, atol=1e-12)
+    assert np.all(np.isnan(fast.identity_residual.values)) and np.all(np.isnan(fast.entropy_derivative.values))
+    summary = qmf.io.summarize(fast)
+    assert summary["per_N"][0]["identity_residual_max"] is None

@@ -133,3 +133,13 @@ def test_auto_picks_symmetric_for_large_closed_and_dense_for_open(qubit_closed, 
         choose_engine(qubit_open, 4, "symmetric")
     with pytest.raises(qmf.EngineError, match="no engine can run"):
         choose_engine(qubit_open, 40)
+
+
+def test_process_pool_gives_the_same_result(qubit_closed, rho_qubit):
+    times = np.array([0.0, 0.8])
+    one = make_engine("symmetric").evolve(qubit_closed, rho_qubit, 30, times, kmax=3)
+    calls = []
+    two = make_engine("symmetric", workers=2).evolve(qubit_closed, rho_qubit, 30, times, kmax=3, progress=calls.append)
+    for k in (1, 2, 3):
+        np.testing.assert_allclose(two.marginals[k], one.marginals[k], atol=1e-13)
+    assert calls and calls[-1] == times.size and calls == sorted(calls)

@@ -140,3 +140,20 @@ def test_bad_config(tmp_path, text, message):
 def test_missing_config_file(tmp_path):
     with pytest.raises(ConfigError, match="does not exist"):
         io.load_config(tmp_path / "nope.toml")
+
+
+def test_auto_refuses_option_no_engine_accepts():
+    model = qmf.Model(h=H, V=V)
+    with pytest.raises(EngineError, match="no engine accepts"):
+        qmf.compare(model, np.eye(2) / 2, N=[2], times=[0, 1], engine_options={"colour": 1})
+
+
+@pytest.mark.parametrize("extra, message", [("[engine]\nworkers = 0\n", "engine.workers must be > 0"),
+                                            ("[engine]\ntruncation = 2\n", "truncation must be < 1"),
+                                            ("[engine]\nspeed = 2\n", "unknown key"),
+                                            ("entropy_identity = 'yes'\n", "entropy_identity")])
+def test_bad_engine_section(tmp_path, extra, message):
+    p = tmp_path / "c.toml"
+    p.write_text(BASE + extra)
+    with pytest.raises(ConfigError, match=message):
+        io.load_config(p)

@@ -5,7 +5,7 @@ dynamics, and the distance between them through the quantum relative entropy
 H(R_N | rho^(x)N), marginal trace distances and the entropy production identity.
 """
 
-from . import diagnostics, engines, meanfield, operators, states
+from . import diagnostics, engines, io, meanfield, operators, states
 from .compare import compare
 from .errors import ConfigError, DriftWarning, EngineError, ModelError, QMeanFieldError, StateError
 from .model import Model

@@ -24,7 +24,12 @@ Configuration layout (every key is checked; unknown keys are refused)::
     n_times = 41                            # or times = [0.0, 0.5, ...]
     engine = "auto"
     marginals = [1, 2]
-    memory_budget_gb = 4.0
+    memory_budget_gb = 4.0                  # dense engine budget
+    entropy_identity = true                 # false: skip dH/dt (cheaper large-N scans)
+
+    [engine]                                # optional engine options
+    truncation = 1e-12                      # symmetric: weight of R_N that may be dropped
+    workers = 1                             # symmetric: processes over blocks
 
 Results are written atomically (temporary file, then rename), so an interrupted run never
 leaves a truncated file behind.
@@ -55,8 +60,9 @@ __all__ = ["RunConfig", "load_config", "parse_config", "save_dataset", "load_dat
 
 _MODEL_KEYS = {"d", "h", "V", "symmetrize_V", "jumps", "hbar", "coupling"}
 _INITIAL_KEYS = {"state", "h0", "beta", "bloch", "matrix"}
-_RUN_KEYS = {"N", "t_final", "n_times", "times", "engine", "marginals", "memory_budget_gb"}
-_TOP_KEYS = {"name", "description", "model", "initial", "run"}
+_RUN_KEYS = {"N", "t_final", "n_times", "times", "engine", "marginals", "memory_budget_gb", "entropy_identity"}
+_ENGINE_KEYS = {"memory_budget_gb", "truncation", "workers"}
+_TOP_KEYS = {"name", "description", "model", "initial", "run", "engine"}
 
 
 @dataclass(frozen=True)
@@ -70,6 +76,7 @@ class RunConfig:
     engine: str = "auto"
     marginals: tuple[int, ...] = (1, 2)
     engine_options: dict = field(default_factory=dict)
+    entropy_identity: bool = True
     name: str = "run"
     description: str = ""
 
@@ -217,8 +224,25 @@ def _run(sec: dict) -> dict:
     options = {}
     if "memory_budget_gb" in sec:
         options["memory_budget_gb"] = _number(sec["memory_budget_gb"], "run.memory_budget_gb", positive=True)
+    identity = sec.get("entropy_identity", True)
+    if not isinstance(identity, bool):
+        raise ConfigError("run.entropy_identity must be true or false")
     return {"N": Ns, "times": times, "engine": engine, "marginals": tuple(int(k) for k in marg),
-            "engine_options": options}
+            "engine_options": options, "entropy_identity": identity}
+
+
+def _engine_options(sec: dict) -> dict:
+    _refuse_unknown(sec, _ENGINE_KEYS, "engine")
+    out = {}
+    if "memory_budget_gb" in sec:
+        out["memory_budget_gb"] = _number(sec["memory_budget_gb"], "engine.memory_budget_gb", positive=True)
+    if "truncation" in sec:
+        out["truncation"] = _number(sec["truncation"], "engine.truncation", positive=True)
+        if out["truncation"] >= 1:
+            raise ConfigError("engine.truncation must be < 1 (a weight of R_N that may be dropped)")
+    if "workers" in sec:
+        out["workers"] = _number(sec["workers"], "engine.workers", positive=True, integer=True)
+    return out
 
 
 def parse_config(data: dict, name: str = "run") -> RunConfig:
@@ -236,6 +260,7 @@ def parse_config(data: dict, name: str = "run") -> RunConfig:
     except QMeanFieldError as exc:  # ModelError / StateError from validation: say where
         raise ConfigError(f"[{section}] {exc}") from None
     run = _run(_table(data, "run", required=False))
+    run["engine_options"].update(_engine_options(_table(data, "engine", required=False)))
     return RunConfig(model=model, rho0=rho0, name=str(data.get("name", name)),
                      description=str(data.get("description", "")), **run)
 
@@ -324,23 +349,25 @@ def summarize(ds: xr.Dataset) -> dict:
             "N": int(n),
             "engine": str(sel.engine.values),
             "relative_entropy_final": _num(sel.relative_entropy.values[-1]),
-            "relative_entropy_max": _num(np.nanmax(sel.relative_entropy.values)),
+            "relative_entropy_max": _nan_reduce(np.nanmax, sel.relative_entropy.values),
             "relative_entropy_per_particle_final": _num(sel.relative_entropy.values[-1] / n),
         }
         for k in ds.k.values:
-            row[f"trace_distance_k{int(k)}_max"] = _num(np.nanmax(sel.trace_distance.sel(k=k).values)) \
-                if np.any(np.isfinite(sel.trace_distance.sel(k=k).values)) else None
-            ratio = sel.trace_distance.sel(k=k) / sel.marginal_bound.sel(k=k)
-            row[f"bound_holds_k{int(k)}"] = bool(np.all((sel.trace_distance.sel(k=k) <= sel.marginal_bound.sel(k=k) + 1e-10)
-                                                        | ~np.isfinite(sel.trace_distance.sel(k=k))))
-            row[f"bound_tightness_k{int(k)}_max"] = _num(np.nanmax(ratio.where(ds.time > 0).values)) \
-                if np.any(np.isfinite(ratio.where(ds.time > 0).values)) else None
+            dist = sel.trace_distance.sel(k=k)
+            bound = sel.marginal_bound.sel(k=k)
+            row[f"trace_distance_k{int(k)}_max"] = _nan_reduce(np.nanmax, dist.values)
+            row[f"bound_holds_k{int(k)}"] = bool(np.all((dist <= bound + 1e-10) | ~np.isfinite(dist)))
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ratio = (dist / bound).where(ds.time > 0).values
+            row[f"bound_tightness_k{int(k)}_max"] = _nan_reduce(np.nanmax, np.where(np.isfinite(ratio), ratio, np.nan))
         if int(ds.attrs.get("model_open", 0)):
-            row["dissipation_min"] = _num(np.nanmin(sel.dissipation.values))
+            row["dissipation_min"] = _nan_reduce(np.nanmin, sel.dissipation.values)
         else:
-            scale = max(float(np.nanmax(np.abs(sel.entropy_production.values))), 1e-300)
-            row["identity_residual_max"] = _num(np.nanmax(sel.identity_residual.values))
-            row["identity_residual_relative"] = _num(np.nanmax(sel.identity_residual.values) / scale)
+            scale = _nan_reduce(np.nanmax, np.abs(sel.entropy_production.values))
+            residual = _nan_reduce(np.nanmax, sel.identity_residual.values)
+            row["identity_residual_max"] = residual
+            row["identity_residual_relative"] = (residual / max(scale, 1e-300)
+                                                 if isinstance(residual, float) and isinstance(scale, float) else None)
         per_N.append(row)
     Ns = ds.N.values
     rate = fit_power_law(Ns, ds.relative_entropy.values[:, -1] / Ns)
@@ -362,6 +389,14 @@ def summarize(ds: xr.Dataset) -> dict:
         "relative_entropy_note": ds.relative_entropy.attrs.get("note", ""),
         "qmeanfield_version": ds.attrs.get("qmeanfield_version", ""),
     }
+
+
+def _nan_reduce(fn, values):
+    """fn (nanmax / nanmin) over the non-NaN values, as a JSON number; None if there are none."""
+    values = np.asarray(values, dtype=float)
+    if np.all(np.isnan(values)):
+        return None
+    return _num(fn(values))
 
 
 def _num(x):

@@ -21,7 +21,7 @@ def run_to_directory(cfg: RunConfig, out_dir, progress: bool = False) -> dict:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     ds = compare(cfg.model, cfg.rho0, cfg.N, cfg.times, engine=cfg.engine, marginals=cfg.marginals,
-                 engine_options=cfg.engine_options, progress=progress)
+                 engine_options=cfg.engine_options, progress=progress, entropy_identity=cfg.entropy_identity)
     ds.attrs["name"] = cfg.name
     save_dataset(ds, out / "results.nc")
     summary = summarize(ds)

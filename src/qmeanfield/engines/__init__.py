@@ -7,6 +7,8 @@ not registered yet is a clear :class:`~qmeanfield.errors.EngineError`.
 
 from __future__ import annotations
 
+from dataclasses import fields
+
 from ..errors import EngineError
 from ..model import Model
 from .base import Engine, Trajectory
@@ -19,6 +21,10 @@ __all__ = ["Engine", "Trajectory", "DenseEngine", "SymmetricEngine", "REGISTRY",
 REGISTRY: dict[str, type] = {"dense": DenseEngine, "symmetric": SymmetricEngine}
 #: names reserved for engines that are not part of this version
 PLANNED = ("symmetric", "permutational")
+
+
+def _accepted(name: str) -> set[str]:
+    return {f.name for f in fields(REGISTRY[name]) if f.name != "name"}
 
 
 def make_engine(name: str, **options) -> Engine:
@@ -36,17 +42,24 @@ def make_engine(name: str, **options) -> Engine:
 
 
 def choose_engine(model: Model, N: int, engine: str = "auto", **options) -> Engine:
-    """The engine that will run (model, N): the named one (checked) or the cheapest that supports it."""
+    """The engine that will run (model, N): the named one (checked) or the cheapest that supports it.
+
+    With ``"auto"`` each engine receives the options it accepts; an option no engine accepts is refused.
+    """
     if engine != "auto":
         eng = make_engine(engine, **options)
         ok, why = eng.supports(model, N)
         if not ok:
             raise EngineError(why)
         return eng
+    unknown = set(options) - set().union(*(_accepted(n) for n in REGISTRY))
+    if unknown:
+        raise EngineError(f"no engine accepts the option(s) {sorted(unknown)}; options by engine: "
+                          + "; ".join(f"{n}: {sorted(_accepted(n))}" for n in REGISTRY))
     reasons = []
     best = None
     for name in REGISTRY:
-        eng = make_engine(name, **options)
+        eng = make_engine(name, **{k: v for k, v in options.items() if k in _accepted(name)})
         ok, why = eng.supports(model, N)
         if ok:
             if best is None or eng.cost(model, N) < best.cost(model, N):

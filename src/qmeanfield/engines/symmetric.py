@@ -35,11 +35,12 @@ from __future__ import annotations
 
 import math
 import os
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.linalg
+from threadpoolctl import threadpool_limits
 
 from ..errors import EngineError
 from ..model import Model
@@ -128,6 +129,11 @@ def _run_blocks(args):
             out[4] += res[4]
             out[5] += res[5]
     return out
+
+
+def _single_blas_thread() -> None:
+    """Worker initialiser: one BLAS thread per process, so that workers do not oversubscribe the cores."""
+    threadpool_limits(1)
 
 
 def moments_to_marginals(M1, M2, M3, N: int, d: int):
@@ -219,12 +225,14 @@ class SymmetricEngine:
                 if progress:
                     progress(int(times.size * (i + 1) / len(jobs)))
         else:
-            chunks = [jobs[i::workers] for i in range(workers)]
-            with ProcessPoolExecutor(max_workers=workers) as pool:
-                for i, res in enumerate(pool.map(_run_blocks, [(c, common) for c in chunks])):
-                    results.append(res)
+            # largest blocks first, one task per block; each worker process uses one BLAS thread
+            order = sorted(jobs, key=lambda job: -weyl_dimension(job[0]))
+            with ProcessPoolExecutor(max_workers=workers, initializer=_single_blas_thread) as pool:
+                futures = [pool.submit(_run_blocks, ([job], common)) for job in order]
+                for i, fut in enumerate(as_completed(futures)):
+                    results.append(fut.result())
                     if progress:
-                        progress(int(times.size * (i + 1) / workers))
+                        progress(int(times.size * (i + 1) / len(futures)))
         M1 = sum(r[0] for r in results)
         M2 = sum(r[1] for r in results)
         M3 = sum(r[2] for r in results) if kmax >= 3 else None
