@@ -3,8 +3,9 @@
 Usage: python benchmarks/bench_symmetric.py [--quick]
 
 Each case runs in a fresh process (wall time, peak memory). Cases:
-* scale: the symmetric engine alone at the targets (d = 2: N = 2000; d = 3: N = 60; d = 4: N = 24),
-  50 output times on [0, 2], random swap-symmetric V, thermal rho0;
+* scale: the symmetric engine alone (default d = 2: N = 2000; d = 3: N = 30; d = 4: N = 12;
+  other cases with --scale d:N ...), 50 output times on [0, 2], random swap-symmetric V,
+  thermal rho0 (beta = 1);
 * peers: at the largest N all three run (d = 2, N = 10), the same problem with the symmetric
   engine, the dense engine and QuTiP's mesolve (full space, no jumps), timed in the same run;
   the table gives time ratios and the largest marginal difference against dense.
@@ -66,11 +67,13 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--case")
     ap.add_argument("--quick", action="store_true", help="smaller N (a minute or two)")
+    ap.add_argument("--scale", nargs="*", default=["2:2000", "3:30", "4:12"],
+                    help="d:N cases for the symmetric engine alone (default: 2:2000 3:30 4:12)")
     args = ap.parse_args()
     if args.case:
         return child(json.loads(args.case))
     n_times = 50
-    scale = [(2, 200), (3, 12), (4, 8)] if args.quick else [(2, 2000), (3, 60), (4, 24)]
+    scale = [(2, 200), (3, 12), (4, 8)] if args.quick else [tuple(int(x) for x in c.split(":")) for c in args.scale]
     rows = []
     for d, N in scale:
         r = run_case(__file__, {"d": d, "N": N, "who": "symmetric", "n_times": n_times}, timeout=1800)

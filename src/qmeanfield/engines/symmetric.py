@@ -24,11 +24,12 @@ times with one matrix product. Marginals come from collective moments,
 
 and the analogous third-order formula. Closed dynamics conserve :math:`S(R_N) = N S(\rho_0)`.
 
-Truncation: basis vectors whose weight :math:`\dim S_\lambda \prod_a p_a^{w_a}` is below
-``truncation / (number of basis vectors)`` are dropped (whole blocks are skipped when their
-highest weight is). ``info["discarded_weight"]`` is the sum of the dropped weights (plus an
-upper bound for skipped blocks), at most ``truncation``; it bounds the trace-norm error of
-:math:`R_N` and hence of every marginal.
+Truncation: half of the budget ``truncation`` skips whole blocks (smallest first, by the bound
+:math:`\dim U_\lambda \dim S_\lambda \prod_a p_a^{\lambda_a}` on their weight); the other half
+drops basis vectors whose weight :math:`\dim S_\lambda \prod_a p_a^{w_a}` is below
+``truncation / 2`` divided by the number of basis vectors left. ``info["discarded_weight"]``
+(dropped weights plus the bound for skipped blocks, at most ``truncation``) bounds the
+trace-norm error of :math:`R_N` and hence of every marginal.
 """
 
 from __future__ import annotations
@@ -205,17 +206,23 @@ class SymmetricEngine:
         with np.errstate(divide="ignore"):
             logp = np.log(p)
         lams = partitions(N, d)
-        n_vectors = float(sum(weyl_dimension(lam) for lam in lams))
-        threshold = self.truncation / n_vectors
-        jobs = []
-        skipped_bound = 0.0  # upper bound of the weight in blocks not computed
+        # Half of the truncation budget skips whole blocks, smallest first, by the upper bound
+        # dim U * dim S * prod p^lambda of their weight; the other half drops single basis vectors.
+        blocks = []
         for lam in lams:
             logm = log_multiplicity(lam)
             top = logm + sum(x * lp for x, lp in zip(lam, logp) if x > 0)
-            if top >= math.log(threshold):
-                jobs.append((lam, logm))
+            blocks.append((math.exp(top) * weyl_dimension(lam), lam, logm))
+        blocks.sort(key=lambda b: b[0])
+        skipped_bound = 0.0  # upper bound of the weight in blocks not computed
+        jobs = []
+        for bound, lam, logm in blocks:
+            if skipped_bound + bound <= self.truncation / 2:
+                skipped_bound += bound
             else:
-                skipped_bound += math.exp(top) * weyl_dimension(lam)
+                jobs.append((lam, logm))
+        n_vectors = float(sum(weyl_dimension(lam) for lam, _ in jobs)) or 1.0
+        threshold = self.truncation / 2 / n_vectors
         common = (logp, h, V, model.kappa(N), model.hbar, times, kmax, threshold)
         workers = max(1, min(int(self.workers), len(jobs), os.cpu_count() or 1))
         results = []
