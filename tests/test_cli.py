@@ -104,3 +104,46 @@ def test_example_configs_are_valid():
     root = Path(__file__).resolve().parents[1]
     for p in sorted((root / "examples").glob("*.toml")) + sorted((root / "src/qmeanfield/examples").glob("*.toml")):
         io.load_config(p)
+
+
+def test_interrupted_run_resumes_and_extends(config, tmp_path, monkeypatch):
+    """A run killed after N = 2 resumes from its saved part; adding N reuses what was computed."""
+    from qmeanfield import pipeline
+
+    out = tmp_path / "out"
+    cfg = io.load_config(config)
+    real_compare = pipeline.compare
+    calls = []
+
+    def flaky(model, rho0, N, *args, **kwargs):
+        calls.append(N[0])
+        if N[0] == 3:
+            raise KeyboardInterrupt
+        return real_compare(model, rho0, N, *args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "compare", flaky)
+    with pytest.raises(KeyboardInterrupt):
+        pipeline.run_to_directory(cfg, out)
+    assert not (out / "results.nc").exists()
+    monkeypatch.setattr(pipeline, "compare", lambda *a, **k: calls.append(a[2][0]) or real_compare(*a, **k))
+    calls.clear()
+    pipeline.run_to_directory(cfg, out)
+    assert calls == [3]  # N = 2 was read back
+    ds = io.load_dataset(out / "results.nc")
+    direct = qmf.compare(cfg.model, cfg.rho0, cfg.N, cfg.times)
+    np.testing.assert_allclose(ds.relative_entropy, direct.relative_entropy, rtol=1e-10, atol=1e-14)
+    np.testing.assert_allclose(ds.meanfield_state, direct.meanfield_state, atol=1e-12)
+
+    calls.clear()
+    bigger = io.RunConfig(**{**cfg.__dict__, "N": (2, 3, 4)})
+    pipeline.run_to_directory(bigger, out)
+    assert calls == [4]
+    assert list(io.load_dataset(out / "results.nc").N.values) == [2, 3, 4]
+
+
+def test_no_resume_recomputes(config, tmp_path):
+    out = tmp_path / "out"
+    for flag in ("--resume", "--no-resume"):
+        res = runner.invoke(app, ["run", str(config), "--out", str(out), "--no-progress", flag])
+        assert res.exit_code == 0, res.output
+    assert "reusing" not in res.output

@@ -25,13 +25,15 @@ def _fail(exc: Exception) -> None:
 @app.command()
 def run(config: Path = typer.Argument(..., help="TOML configuration file."),
         out: Path = typer.Option(Path("out"), "--out", "-o", help="Output folder."),
-        progress: bool = typer.Option(True, help="Show a progress bar.")):
+        progress: bool = typer.Option(True, help="Show a progress bar."),
+        resume: bool = typer.Option(True, help="Reuse particle numbers already computed in OUT for the same "
+                                               "model, state, times and engine (an interrupted run resumes).")):
     """Run CONFIG and write results.nc, summary.json, plots and report.html into OUT."""
     from .pipeline import run_to_directory
 
     try:
         cfg = load_config(config)
-        run_to_directory(cfg, out, progress=progress)
+        run_to_directory(cfg, out, progress=progress, resume=resume, log=lambda msg: console.print(msg))
     except QMeanFieldError as exc:
         _fail(exc)
     typer.echo(f"report: {(out / 'report.html').resolve()}")

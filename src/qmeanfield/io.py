@@ -379,7 +379,8 @@ def summarize(ds: xr.Dataset) -> dict:
         marginal_rates[f"k{int(k)}"] = {"trace_distance_exponent": fit_power_law(Ns, dist),
                                         "pinsker_bound_exponent": fit_power_law(Ns, bound)}
     return {
-        "model": {k[len("model_"):]: v for k, v in ds.attrs.items() if k.startswith("model_")},
+        "model": {k[len("model_"):]: (v.item() if isinstance(v, np.generic) else v)
+                  for k, v in ds.attrs.items() if k.startswith("model_")},
         "t_final": t_last,
         "N": [int(n) for n in ds.N.values],
         "per_N": per_N,
@@ -387,7 +388,7 @@ def summarize(ds: xr.Dataset) -> dict:
         "relative_entropy_limit_at_t_final": None if limit is None else _num(limit[0]),
         "max_trace_distance_exponents": marginal_rates,
         "relative_entropy_note": ds.relative_entropy.attrs.get("note", ""),
-        "qmeanfield_version": ds.attrs.get("qmeanfield_version", ""),
+        "qmeanfield_version": str(ds.attrs.get("qmeanfield_version", "")),
     }
 
 
