@@ -147,3 +147,19 @@ def test_no_resume_recomputes(config, tmp_path):
         res = runner.invoke(app, ["run", str(config), "--out", str(out), "--no-progress", flag])
         assert res.exit_code == 0, res.output
     assert "reusing" not in res.output
+
+
+def test_certify(tmp_path):
+    p = tmp_path / "closed.toml"
+    p.write_text(CONFIG.replace('jumps = ["sqrt(0.2)*sm", "0.2*(sm + 0.5*sz)"]\n', "").replace("N = [2, 3]", "N = [2, 3, 5]"))
+    out = tmp_path / "cert"
+    res = runner.invoke(app, ["certify", str(p), "--out", str(out), "--no-progress"])
+    assert res.exit_code == 0, res.output
+    summary = json.loads((out / "certificate.json").read_text())
+    assert all(row["bound_holds"] for row in summary["per_N"])
+    ds = io.load_dataset(out / "certificate.nc")
+    assert np.all(ds.bound.values >= ds.relative_entropy.values - 1e-10)
+    html = (out / "certificate.html").read_text()
+    assert "Theory versus measurement" in html
+    for link in re.findall(r"href='([^']+)'", html):
+        assert (out / link).exists(), link

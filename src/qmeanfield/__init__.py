@@ -6,6 +6,7 @@ H(R_N | rho^(x)N), marginal trace distances and the entropy production identity.
 """
 
 from . import diagnostics, engines, io, meanfield, operators, states
+from .certificate import certificate, eta_threshold
 from .compare import compare
 from .errors import ConfigError, DriftWarning, EngineError, ModelError, QMeanFieldError, StateError
 from .model import Model
@@ -13,6 +14,8 @@ from .model import Model
 __all__ = [
     "Model",
     "compare",
+    "certificate",
+    "eta_threshold",
     "meanfield",
     "operators",
     "states",

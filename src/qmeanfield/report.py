@@ -281,3 +281,131 @@ def write_report(ds: xr.Dataset, summary: dict, out_dir, title: str = "qmeanfiel
     path = out_dir / "report.html"
     atomic_write_bytes(path, "\n".join(parts).encode("utf-8"))
     return path
+
+
+# ----------------------------------------------------------------------------- certificate
+def summarize_certificate(ds: xr.Dataset, threshold: dict | None = None) -> dict:
+    """Key numbers of a certificate: bound versus exact per N, fitted rates with confidence intervals."""
+    from .diagnostics.rates import fit_inverse_N_ci, fit_power_law_ci, richardson_limit
+
+    def num(x):
+        x = float(x)
+        return x if np.isfinite(x) else None
+
+    per_N = []
+    has_exact = "relative_entropy" in ds
+    for n in ds.N.values:
+        sel = ds.sel(N=n)
+        row = {"N": int(n), "bound_final": num(sel.bound.values[-1]), "eta_opt_final": num(sel.eta_opt.values[-1]),
+               "lambda_max": num(np.nanmax(sel.lambda_N.values))}
+        if has_exact:
+            H = sel.relative_entropy.values
+            row["relative_entropy_final"] = num(H[-1])
+            row["bound_holds"] = bool(np.all(sel.bound.values >= H - 1e-10))
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ratio = np.where(H > 1e-12, sel.bound.values / H, np.nan)
+            row["bound_over_exact_at_t_final"] = num(ratio[-1])
+        per_N.append(row)
+    out = {"N": [int(n) for n in ds.N.values], "t_final": float(ds.time.values[-1]), "per_N": per_N,
+           "etas": [float(e) for e in ds.eta.values]}
+    if has_exact and ds.sizes["N"] >= 2:
+        Ns = ds.N.values
+        H_final = ds.relative_entropy.values[:, -1]
+        out["relative_entropy_fit_a_plus_b_over_N"] = fit_inverse_N_ci(Ns, H_final)
+        out["relative_entropy_richardson_limit"] = richardson_limit(Ns, H_final)
+        out["trace_distance_rates"] = {
+            f"k{int(k)}": fit_power_law_ci(Ns, ds.trace_distance.sel(k=k).max("time", skipna=True).values)
+            for k in ds.k.values}
+        out["bound_rate_final"] = fit_power_law_ci(Ns, ds.bound.values[:, -1] / Ns)
+    if threshold:
+        out["eta_threshold"] = {"estimate": threshold["eta_threshold"], "N": [int(n) for n in threshold["N"]],
+                                "growth_cutoff": threshold["growth_cutoff"],
+                                "exponents": [num(x) for x in threshold["exponents"]]}
+    return out
+
+
+def write_certificate_report(ds: xr.Dataset, summary: dict, out_dir, title: str = "qmeanfield certificate",
+                             threshold: dict | None = None, files: dict[str, str] | None = None) -> Path:
+    """Section "Theory versus measurement": plots and certificate.html in ``out_dir``."""
+    out_dir = Path(out_dir)
+    Ns = ds.N.values
+    t = ds.time.values
+    pngs = {}
+    ncol = min(3, len(Ns))
+    nrow = int(np.ceil(len(Ns) / ncol))
+    fig, axes = plt.subplots(nrow, ncol, figsize=(4.2 * ncol, 3.3 * nrow), squeeze=False)
+    for ax, n in zip(axes.ravel(), Ns):
+        sel = ds.sel(N=n)
+        ax.semilogy(t[1:], sel.bound.values[1:], color="C3", label="certificate (Gronwall)")
+        if "relative_entropy" in ds:
+            H = sel.relative_entropy.values
+            ax.semilogy(t[1:], np.where(H[1:] > 0, H[1:], np.nan), color="C0", label="exact H_N")
+        ax.set_title(f"N = {n}")
+        ax.set_xlabel("time t")
+        ax.grid(alpha=0.3, which="both")
+    for ax in axes.ravel()[len(Ns):]:
+        ax.axis("off")
+    axes[0, 0].legend(fontsize=8)
+    fig.suptitle("Theory versus measurement: the certified bound and the exact relative entropy")
+    pngs["certificate.png"] = _save(fig, out_dir / "certificate.png")
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    if threshold is not None:
+        lam, etas, Nt = threshold["lambda_N"], threshold["etas"], threshold["N"]
+        title = f"Lambda_N at t = {threshold.get('time', 0):.3g} (eta threshold ~ {threshold['eta_threshold']:.3g})"
+    else:
+        lam, etas, Nt = ds.lambda_N.values[:, :, -1], ds.eta.values, Ns
+        title = f"Lambda_N at t = {t[-1]:.3g}"
+    ec = plt.cm.magma(np.linspace(0.1, 0.85, len(etas)))
+    for e, (c, eta) in enumerate(zip(ec, etas)):
+        y = lam[:, e]
+        ok = np.isfinite(y) & (y > 0)
+        if ok.any():
+            ax.loglog(np.asarray(Nt)[ok], y[ok], "o-", color=c, ms=3, label=f"eta = {eta:.3g}")
+    ax.set_xlabel("N")
+    ax.set_ylabel(r"$\Lambda_N(\eta)$")
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=6, ncol=2)
+    pngs["lambda_vs_N.png"] = _save(fig, out_dir / "lambda_vs_N.png")
+
+    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
+             f"<style>{CSS}</style></head><body><h1>Theory versus measurement</h1>",
+             "<p>The entropy method's a-priori bound (Gibbs variational principle + Gronwall, minimised over "
+             "eta) beside the exact relative entropy H(R_N | rho^(x)N). A bound below the exact value would be "
+             "an error.</p><table><tr><th>N</th><th>bound(t_final)</th><th>exact H_N(t_final)</th>"
+             "<th>bound / exact</th><th>bound holds at all t</th><th>eta_opt(t_final)</th></tr>"]
+    for row in summary["per_N"]:
+        parts.append("<tr>" + "".join(f"<td>{_fmt(row.get(k))}</td>" for k in (
+            "N", "bound_final", "relative_entropy_final", "bound_over_exact_at_t_final", "bound_holds",
+            "eta_opt_final")) + "</tr>")
+    parts.append("</table>")
+    fit = summary.get("relative_entropy_fit_a_plus_b_over_N")
+    if fit:
+        parts.append("<h2>Fitted rates (95% confidence)</h2><table><tr><th>quantity</th><th>fit</th></tr>")
+        parts.append(f"<tr><td>H_N(t_final) = a + b/N</td><td>a = {fit['a']:.4g} &plusmn; {fit['a_ci']:.2g}, "
+                     f"b = {fit['b']:.4g} &plusmn; {fit['b_ci']:.2g}</td></tr>")
+        lim = summary.get("relative_entropy_richardson_limit")
+        if lim is not None:
+            parts.append(f"<tr><td>Richardson limit of H_N(t_final)</td><td>{lim:.5g}</td></tr>")
+        for k, r in (summary.get("trace_distance_rates") or {}).items():
+            if r:
+                parts.append(f"<tr><td>max_t ||R^({k[1:]}) - rho^(x){k[1:]}||_1 = c N^-alpha</td>"
+                             f"<td>alpha = {r['alpha']:.3g} &plusmn; {r['alpha_ci']:.2g}</td></tr>")
+        parts.append("</table>")
+    if summary.get("eta_threshold"):
+        th = summary["eta_threshold"]
+        parts.append(f"<p>Estimated eta threshold (Lambda_N bounded in N over N = {th['N']}): "
+                     f"<b>{th['estimate']:.4g}</b> (growth exponent below {th['growth_cutoff']}).</p>")
+    for name, caption in (("certificate.png", "Bound and exact value, one panel per N"),
+                          ("lambda_vs_N.png", "Lambda_N against N for several eta: flat lines are the "
+                                              "combinatorial estimate made visible")):
+        b64 = base64.b64encode(pngs[name]).decode()
+        parts.append(f"<h3>{caption}</h3><a href='{name}'><img alt='{name}' src='data:image/png;base64,{b64}'></a>")
+    parts.append("<h2>Files</h2><ul>")
+    for label, rel in {**(files or {}), "certificate.png": "certificate.png", "lambda_vs_N.png": "lambda_vs_N.png"}.items():
+        parts.append(f"<li><a href='{html.escape(rel)}'>{html.escape(label)}</a></li>")
+    parts.append("</ul></body></html>")
+    path = out_dir / "certificate.html"
+    atomic_write_bytes(path, "\n".join(parts).encode("utf-8"))
+    return path

@@ -2,7 +2,7 @@
 
 from .bounds import pinsker_marginal_bound
 from .entropy import relative_entropy, relative_entropy_to_product, von_neumann_entropy
-from .rates import fit_inverse_N, fit_power_law
+from .rates import fit_inverse_N, fit_inverse_N_ci, fit_power_law, fit_power_law_ci, richardson_limit
 from .marginals import marginal, marginal_trace_distance, product_state, trace_distance
 from .production import (
     derivative_from_stencil,
@@ -28,4 +28,7 @@ __all__ = [
     "stencil",
     "fit_inverse_N",
     "fit_power_law",
+    "fit_inverse_N_ci",
+    "fit_power_law_ci",
+    "richardson_limit",
 ]
