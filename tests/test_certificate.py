@@ -144,3 +144,13 @@ def test_rate_fits_recover_synthetic_exponents():
     p = fit_power_law_ci(N, 3.0 * N ** -0.75 * np.exp(0.01 * rng.normal(size=N.size)))
     assert abs(p["alpha"] - 0.75) <= p["alpha_ci"] + 1e-3 and p["alpha_ci"] < 0.05
     assert richardson_limit(N, 0.7 + 2.0 / N - 3.0 / N**2) == pytest.approx(0.7, abs=1e-10)
+
+
+def test_certificate_workers_agree():
+    model = qmf.Model(**MODELS["random V seed 1"])
+    rho0 = qmf.states.thermal(P["z"] + 0.3 * P["x"], 1.0)
+    kw = dict(N=[3, 40], times=np.linspace(0, 1, 4), etas=[0.3, 1.0], exact=False)
+    one = qmf.certificate(model, rho0, **kw)
+    two = qmf.certificate(model, rho0, workers=2, **kw)
+    np.testing.assert_allclose(two.lambda_N, one.lambda_N, atol=1e-12)
+    np.testing.assert_allclose(two.bound, one.bound, atol=1e-12)

@@ -31,6 +31,8 @@ polynomial in the collective generators. The Golden-Thompson upper bound
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import nullcontext
 
 import numpy as np
@@ -42,6 +44,7 @@ from . import meanfield
 from .compare import _check_N, _version, compare
 from .diagnostics import interaction_commutator, log_density, pinsker_marginal_bound
 from .engines.schur_weyl import Irrep, log_multiplicity, partitions
+from .engines.symmetric import _single_blas_thread
 from .errors import QMeanFieldError
 from .model import Model
 from .operators import operator_schmidt, partial_trace_second
@@ -51,7 +54,7 @@ __all__ = ["certificate", "fluctuation_parts", "lambda_blocks", "gronwall_bound"
            "TAIL_CUT"]
 
 #: blocks whose log-contribution is this far below the running total are considered negligible
-TAIL_CUT = 40.0
+TAIL_CUT = 35.0
 
 
 def eta_grid(model: Model, count: int = 12) -> np.ndarray:
@@ -90,17 +93,36 @@ def _collective(irrep: Irrep, X: np.ndarray):
     return irrep.collective(X)
 
 
-def _eigvalsh(M) -> np.ndarray:
-    """Eigenvalues of a Hermitian sparse matrix: banded LAPACK when the bandwidth is small."""
-    n = M.shape[0]
-    coo = M.tocoo()
-    bw = int(np.max(np.abs(coo.row - coo.col))) if coo.nnz else 0
-    if n > 32 and bw <= 8:
-        ab = np.zeros((bw + 1, n), dtype=complex)
-        for k in range(bw + 1):
-            ab[bw - k, k:] = M.diagonal(k)
-        return scipy.linalg.eigvals_banded(ab, lower=False, check_finite=False)
-    return np.linalg.eigvalsh(M.toarray())
+class _Hermitian:
+    """A Hermitian sparse matrix prepared for repeated eigenvalue solves of D + eta * M.
+
+    Small bandwidth (d = 2 blocks are pentadiagonal): LAPACK's banded solver on the upper band
+    storage; otherwise a dense solver.
+    """
+
+    def __init__(self, M):
+        self.n = M.shape[0]
+        coo = M.tocoo()
+        self.bw = int(np.max(np.abs(coo.row - coo.col))) if coo.nnz else 0
+        self.banded = self.n > 32 and self.bw <= 8
+        if self.banded:
+            self.ab = np.zeros((self.bw + 1, self.n), dtype=complex)
+            for k in range(self.bw + 1):
+                self.ab[self.bw - k, k:] = M.diagonal(k)
+        else:
+            self.dense = M.toarray()
+
+    def eigvals(self, eta: float = 1.0, D: np.ndarray | None = None) -> np.ndarray:
+        """Eigenvalues of diag(D) + eta * M."""
+        if self.banded:
+            ab = eta * self.ab
+            if D is not None:
+                ab[self.bw] += D
+            return scipy.linalg.eigvals_banded(ab, lower=False, check_finite=False)
+        K = eta * self.dense
+        if D is not None:
+            K[np.diag_indices(self.n)] += D
+        return np.linalg.eigvalsh(K)
 
 
 def _block_operators(irrep: Irrep, logp, A_terms, A1, kappa, hbar):
@@ -118,7 +140,7 @@ def lambda_blocks(blocks: _Blocks, rho: np.ndarray, V: np.ndarray, kappa: float,
     r""":math:`\Lambda_N(\eta)` for each eta at one time (and optionally Golden-Thompson and :math:`\|Y_N\|`).
 
     For d = 2 the blocks are visited outwards from the most probable one and a direction is
-    abandoned after three consecutive blocks contribute less than :math:`e^{-40}` of the running
+    abandoned after three consecutive blocks contribute less than :math:`e^{-35}` of the running
     total (``TAIL_CUT``); for d > 2 every block is computed.
     """
     d = blocks.d
@@ -143,9 +165,9 @@ def lambda_blocks(blocks: _Blocks, rho: np.ndarray, V: np.ndarray, kappa: float,
         nonlocal ynorm
         irrep = blocks.irrep(i)
         D, Y = _block_operators(irrep, logp, A_terms, A1, kappa, hbar)
-        Dm = _diag_sparse(D)
+        Yh = _Hermitian(Y)
         for e, eta in enumerate(etas):
-            contrib[e, i] = blocks.logm[i] + logsumexp(_eigvalsh(Dm + eta * Y))
+            contrib[e, i] = blocks.logm[i] + logsumexp(Yh.eigvals(eta, D))
         if y_norm or golden_thompson:
             if golden_thompson:
                 y, U = np.linalg.eigh(Y.toarray())
@@ -153,7 +175,7 @@ def lambda_blocks(blocks: _Blocks, rho: np.ndarray, V: np.ndarray, kappa: float,
                 for e, eta in enumerate(etas):
                     gt[e, i] = blocks.logm[i] + D.max() + logsumexp(eta * y, b=w)
             else:
-                y = _eigvalsh(Y)
+                y = Yh.eigvals()
             ynorm = max(ynorm, float(np.max(np.abs(y))))
 
     if d == 2 and not golden_thompson and not y_norm:
@@ -181,12 +203,6 @@ def lambda_blocks(blocks: _Blocks, rho: np.ndarray, V: np.ndarray, kappa: float,
     if golden_thompson:
         out["golden_thompson"] = logsumexp(gt, axis=1)
     return out
-
-
-def _diag_sparse(D):
-    import scipy.sparse as sp
-
-    return sp.diags(D.astype(complex), format="csr")
 
 
 def gronwall_bound(times: np.ndarray, lam: np.ndarray, etas: np.ndarray, H0: float = 0.0):
@@ -218,8 +234,14 @@ def _progress(enabled):
     return Progress()
 
 
+def _lambda_task(args):
+    n, d, *rest = args
+    return lambda_blocks(_Blocks(n, d), *rest)
+
+
 def certificate(model: Model, rho0, N, times, *, etas="auto", exact: bool = True, golden_thompson="auto",
-                engine: str = "auto", marginals=(1, 2), progress: bool = False) -> xr.Dataset:
+                engine: str = "auto", marginals=(1, 2), workers: int = 1,
+                progress: bool = False) -> xr.Dataset:
     r"""Compute the entropy method's bound and set it beside the exact :math:`H_N`.
 
     Returns a Dataset with ``lambda_N`` (N, eta, time), ``golden_thompson`` (N, eta, time; NaN
@@ -227,6 +249,7 @@ def certificate(model: Model, rho0, N, times, *, etas="auto", exact: bool = True
     ``certified_marginal_bound`` (N, k, time) = sqrt(2 bound / floor(N/k)), and, with ``exact``,
     ``relative_entropy`` (N, time) and ``trace_distance`` (N, k, time) from :func:`qmeanfield.compare`.
     ``golden_thompson="auto"`` computes it for N <= 100 (it needs every block's eigenvectors).
+    ``workers`` > 1 spreads the (N, time) pairs over processes.
     """
     d = model.d
     rho0 = validate_density_matrix(rho0, "rho0", d)
@@ -243,20 +266,36 @@ def certificate(model: Model, rho0, N, times, *, etas="auto", exact: bool = True
     gt = np.full_like(lam, np.nan)
     ynorm = np.full((len(Ns), times.size), np.nan)
     V = np.asarray(model.V)
+    tasks = []
+    for a, n in enumerate(Ns):
+        want_gt = (n <= 100) if golden_thompson == "auto" else bool(golden_thompson)
+        for i in range(times.size):
+            tasks.append((a, i, (n, d, rho_t[i], V, model.kappa(n), model.hbar, etas, want_gt, n <= 200)))
+    workers = max(1, min(int(workers), len(tasks), os.cpu_count() or 1))
     with _progress(progress) as prog:
-        task = prog.add_task("certificate", total=len(Ns) * times.size) if prog else None
-        for a, n in enumerate(Ns):
-            blocks = _Blocks(n, d)
-            want_gt = (n <= 100) if golden_thompson == "auto" else bool(golden_thompson)
-            for i, rho in enumerate(rho_t):
-                res = lambda_blocks(blocks, rho, V, model.kappa(n), model.hbar, etas, golden_thompson=want_gt,
-                                    y_norm=n <= 200)
-                lam[a, :, i] = res["lambda"]
-                ynorm[a, i] = res["y_norm"]
-                if want_gt:
-                    gt[a, :, i] = res["golden_thompson"]
+        bar = prog.add_task("certificate", total=len(tasks)) if prog else None
+        if workers == 1:
+            cache: dict[int, _Blocks] = {}
+            results = []
+            for a, i, args in tasks:
+                blocks = cache.setdefault(args[0], _Blocks(args[0], d))
+                results.append((a, i, lambda_blocks(blocks, *args[2:])))
                 if prog:
-                    prog.update(task, advance=1, description=f"certificate N = {n}")
+                    prog.update(bar, advance=1, description=f"certificate N = {args[0]}")
+        else:
+            with ProcessPoolExecutor(max_workers=workers, initializer=_single_blas_thread) as pool:
+                futures = {pool.submit(_lambda_task, args): (a, i) for a, i, args in tasks}
+                results = []
+                for fut in as_completed(futures):
+                    a, i = futures[fut]
+                    results.append((a, i, fut.result()))
+                    if prog:
+                        prog.update(bar, advance=1)
+    for a, i, res in results:
+        lam[a, :, i] = res["lambda"]
+        ynorm[a, i] = res["y_norm"]
+        if "golden_thompson" in res:
+            gt[a, :, i] = res["golden_thompson"]
     bound = np.empty((len(Ns), times.size))
     eta_opt = np.empty_like(bound)
     for a in range(len(Ns)):

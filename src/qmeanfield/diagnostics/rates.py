@@ -16,24 +16,14 @@ __all__ = ["fit_power_law", "fit_inverse_N", "fit_inverse_N_ci", "fit_power_law_
 
 def fit_power_law(x, y) -> float | None:
     """Slope of log y against log x over the positive finite points (None if fewer than two)."""
-    x = np.asarray(x, dtype=float)
-    y = np.asarray(y, dtype=float)
-    ok = np.isfinite(y) & (y > 0) & (x > 0)
-    if ok.sum() < 2:
-        return None
-    return float(np.polyfit(np.log(x[ok]), np.log(y[ok]), 1)[0])
+    fit = fit_power_law_ci(x, y)
+    return None if fit is None else -fit["alpha"]
 
 
 def fit_inverse_N(N, y) -> tuple[float, float] | None:
     """``(a, b)`` with y ~ a + b/N (least squares over finite points; None if fewer than two)."""
-    N = np.asarray(N, dtype=float)
-    y = np.asarray(y, dtype=float)
-    ok = np.isfinite(y) & (N > 0)
-    if ok.sum() < 2:
-        return None
-    A = np.stack([np.ones(ok.sum()), 1.0 / N[ok]], axis=1)
-    (a, b), *_ = np.linalg.lstsq(A, y[ok], rcond=None)
-    return float(a), float(b)
+    fit = fit_inverse_N_ci(N, y)
+    return None if fit is None else (fit["a"], fit["b"])
 
 
 def _linear_fit_with_ci(X: np.ndarray, y: np.ndarray, level: float = 0.95):
