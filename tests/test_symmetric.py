@@ -128,6 +128,7 @@ def test_relative_entropy_converges_with_N(qubit_closed, rho_qubit):
 def test_auto_picks_symmetric_for_large_closed_and_dense_for_open(qubit_closed, qubit_open):
     assert choose_engine(qubit_closed, 12).name == "symmetric"
     assert choose_engine(qubit_closed, 300).name == "symmetric"
+    assert choose_engine(qubit_closed, 3000).name == "symmetric"  # no overflow in the dense estimate
     assert choose_engine(qubit_open, 4).name == "dense"
     with pytest.raises(qmf.EngineError, match="closed systems only"):
         choose_engine(qubit_open, 4, "symmetric")

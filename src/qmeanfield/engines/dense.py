@@ -14,6 +14,7 @@ the memory estimate exceeds the budget.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -79,13 +80,13 @@ def liouvillian(model: Model, N: int) -> sp.csr_matrix:
 def memory_estimate(model: Model, N: int) -> int:
     """Rough peak memory in bytes of the dense engine for (model, N)."""
     d = model.d
-    D = float(d) ** N
+    D = d**N  # exact integers: no overflow for large N
     if not model.is_open:
-        return int(16 * D * D * 8)
-    pairs = N * (N - 1) / 2
+        return 16 * D * D * 8
+    pairs = N * (N - 1) // 2
     row_H = min(D, 1 + N * (d - 1) + pairs * (d**2 - 1))
     nnz = D * D * (2 * row_H + len(model.jumps) * N * d * d + 2 * min(D, 1 + N * (d - 1)))
-    return int(3 * nnz * 20 + 16 * D * D * 12)
+    return 3 * nnz * 20 + 16 * D * D * 12
 
 
 def taylor_propagate(L: sp.csr_matrix, v: np.ndarray, tau: float, norm1: float, tol: float = 1e-16) -> np.ndarray:
@@ -140,18 +141,19 @@ class DenseEngine:
     name: str = "dense"
 
     def supports(self, model: Model, N: int) -> tuple[bool, str]:
-        need = memory_estimate(model, N) / 2**30
-        if need > self.memory_budget_gb:
+        need_bytes = memory_estimate(model, N)
+        if need_bytes > self.memory_budget_gb * 2**30:
+            need = f"{need_bytes / 2**30:.3g}" if need_bytes < 2**1000 else f"2^{need_bytes.bit_length() - 31}"
             return False, (
-                f"the dense engine needs about {need:.3g} GiB for N = {N}, d = {model.d} "
+                f"the dense engine needs about {need} GiB for N = {N}, d = {model.d} "
                 f"({'open' if model.is_open else 'closed'}), over the memory budget of "
                 f"{self.memory_budget_gb:g} GiB; lower N or raise memory_budget_gb"
             )
         return True, ""
 
     def cost(self, model: Model, N: int) -> float:
-        D = float(model.d) ** N
-        return D**3 if not model.is_open else D**2 * 50
+        log_D = N * math.log(model.d)
+        return math.exp(min(3 * log_D if not model.is_open else 2 * log_D + math.log(50), 700.0))
 
     def evolve(self, model: Model, rho0: np.ndarray, N: int, times: np.ndarray, kmax: int = 2,
                progress: ProgressCallback | None = None) -> Trajectory:

@@ -187,7 +187,7 @@ class SymmetricEngine:
         return True, ""
 
     def cost(self, model: Model, N: int) -> float:
-        return float(sum(weyl_dimension(lam) ** 3 for lam in partitions(N, model.d)))
+        return min(float(sum(weyl_dimension(lam) ** 3 for lam in partitions(N, model.d))), math.exp(700.0))
 
     def evolve(self, model: Model, rho0: np.ndarray, N: int, times: np.ndarray, kmax: int = 2,
                progress: ProgressCallback | None = None) -> Trajectory:
