@@ -2,7 +2,7 @@
 
 Usage: python benchmarks/bench_certificate.py [--quick]
 
-Cases (d = 2, random V, thermal rho0, 21 times on [0, 2], 12 values of eta):
+Cases (d = 2, random V, thermal rho0, 21 times on [0, 2], 10 values of eta):
 * blocks at N = 1000 (bound only, and with the exact H_N from the symmetric engine), 2 workers;
 * blocks and dense at N = 8 for one time and all eta: time ratio and largest difference in Lambda_N.
 Writes benchmarks/results/bench_certificate.json and prints a table.

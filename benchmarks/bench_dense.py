@@ -63,7 +63,7 @@ def main():
     if args.case:
         return child(json.loads(args.case))
     rows = []
-    for open_system, Ns in ((False, [6, 8, 10] if not args.quick else [4, 6]),
+    for open_system, Ns in ((False, [4, 6, 8] if not args.quick else [4, 6]),
                             (True, [4, 6, 7] if not args.quick else [4, 5])):
         for N in Ns:
             pair = {}

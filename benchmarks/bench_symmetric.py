@@ -3,7 +3,7 @@
 Usage: python benchmarks/bench_symmetric.py [--quick]
 
 Each case runs in a fresh process (wall time, peak memory). Cases:
-* scale: the symmetric engine alone (default d = 2: N = 2000; d = 3: N = 30; d = 4: N = 12;
+* scale: the symmetric engine alone (default d = 2: N = 2000; d = 3: N = 20; d = 4: N = 10;
   other cases with --scale d:N ...), 50 output times on [0, 2], random swap-symmetric V,
   thermal rho0 (beta = 1);
 * peers: at the largest N all three run (d = 2, N = 10), the same problem with the symmetric
@@ -67,8 +67,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--case")
     ap.add_argument("--quick", action="store_true", help="smaller N (a minute or two)")
-    ap.add_argument("--scale", nargs="*", default=["2:2000", "3:30", "4:12"],
-                    help="d:N cases for the symmetric engine alone (default: 2:2000 3:30 4:12)")
+    ap.add_argument("--scale", nargs="*", default=["2:2000", "3:20", "4:10"],
+                    help="d:N cases for the symmetric engine alone (default: 2:2000 3:20 4:10)")
     args = ap.parse_args()
     if args.case:
         return child(json.loads(args.case))

@@ -154,3 +154,14 @@ def test_certificate_workers_agree():
     two = qmf.certificate(model, rho0, workers=2, **kw)
     np.testing.assert_allclose(two.lambda_N, one.lambda_N, atol=1e-12)
     np.testing.assert_allclose(two.bound, one.bound, atol=1e-12)
+
+
+def test_certificate_scaling_with_V_and_hbar():
+    """Stronger interaction or smaller hbar (faster dynamics) gives a larger bound at a fixed time."""
+    model = qmf.Model(**MODELS["random V seed 1"])
+    rho0 = qmf.states.thermal(P["z"] + 0.3 * P["x"], 1.0)
+    ds = qmf.certificate_scaling(model, rho0, 6, np.linspace(0, 1, 11), V_scales=(0.5, 1.0, 2.0), hbars=(0.5, 1.0, 2.0))
+    final = ds.bound.values[..., -1]
+    assert np.all(np.diff(final, axis=0) > 0)  # grows with ||V||
+    assert np.all(np.diff(final, axis=1) < 0)  # shrinks with hbar
+    assert ds.attrs["exponent_V"] > 0 > ds.attrs["exponent_hbar"]

@@ -6,7 +6,7 @@ H(R_N | rho^(x)N), marginal trace distances and the entropy production identity.
 """
 
 from . import diagnostics, engines, io, meanfield, operators, states
-from .certificate import certificate, eta_threshold
+from .certificate import certificate, certificate_scaling, eta_threshold
 from .compare import compare
 from .errors import ConfigError, DriftWarning, EngineError, ModelError, QMeanFieldError, StateError
 from .model import Model
@@ -16,6 +16,7 @@ __all__ = [
     "compare",
     "certificate",
     "eta_threshold",
+    "certificate_scaling",
     "meanfield",
     "operators",
     "states",
