@@ -54,7 +54,7 @@ def child(case: dict) -> None:
 
         from qmeanfield.engines.dense import many_body_hamiltonian
 
-        H = qutip.Qobj(many_body_hamiltonian(model, N).toarray(), dims=[[d] * N, [d] * N])
+        H = qutip.Qobj(many_body_hamiltonian(model, N), dims=[[d] * N, [d] * N])  # sparse (CSR)
         R0 = qutip.tensor([qutip.Qobj(rho0)] * N)
         res = qutip.mesolve(H, R0, times, c_ops=[], options={"atol": 1e-10, "rtol": 1e-8, "nsteps": 10**6})
         R1 = np.array([s.ptrace([0]).full() for s in res.states])

@@ -165,3 +165,14 @@ def test_certificate_scaling_with_V_and_hbar():
     assert np.all(np.diff(final, axis=0) > 0)  # grows with ||V||
     assert np.all(np.diff(final, axis=1) < 0)  # shrinks with hbar
     assert ds.attrs["exponent_V"] > 0 > ds.attrs["exponent_hbar"]
+
+
+def test_eta_threshold_separates_bounded_from_growing():
+    model = qmf.Model(**MODELS["random V seed 1"])
+    rho0 = qmf.states.thermal(P["z"] + 0.3 * P["x"], 1.0)
+    etas = np.array([0.05, 0.2, 5.0, 10.0])
+    res = qmf.eta_threshold(model, rho0, t=1.0, Ns=(10, 20, 40, 80), etas=etas)
+    assert res["lambda_N"].shape == (4, 4)
+    assert np.all(res["exponents"][:2] < 0.2)   # small eta: Lambda_N stays bounded in N
+    assert np.all(res["exponents"][2:] > 0.5)   # large eta: Lambda_N grows with N
+    assert 0.2 <= res["eta_threshold"] < 5.0

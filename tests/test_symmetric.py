@@ -144,3 +144,22 @@ def test_process_pool_gives_the_same_result(qubit_closed, rho_qubit):
     for k in (1, 2, 3):
         np.testing.assert_allclose(two.marginals[k], one.marginals[k], atol=1e-13)
     assert calls and calls[-1] == times.size and calls == sorted(calls)
+
+
+@pytest.mark.slow
+def test_large_N_identity_and_bound(qubit_closed, rho_qubit):
+    """N = 500 and 1000: the entropy identity and the Pinsker bounds hold at large N too."""
+    ds = qmf.compare(qubit_closed, rho_qubit, N=[500, 1000], times=np.linspace(0, 1, 5), engine="symmetric")
+    scale = np.abs(ds.entropy_production.values).max()
+    assert np.nanmax(ds.identity_residual.values) < 1e-6 * scale
+    ok = np.isfinite(ds.trace_distance.values)
+    assert np.all(ds.trace_distance.values[ok] <= ds.marginal_bound.values[ok] + 1e-12)
+
+
+def test_dataset_reports_dropped_weight(qubit_closed, rho_qubit):
+    ds = qmf.compare(qubit_closed, rho_qubit, N=[4, 60], times=[0.0, 0.5], engine_options={"truncation": 1e-6})
+    assert list(ds.engine.values) == ["symmetric", "symmetric"]
+    assert np.all(ds.discarded_weight.values <= 1e-6)
+    assert ds.discarded_weight.sel(N=60) > 0  # a loose truncation does drop something, and says so
+    dense = qmf.compare(qubit_closed, rho_qubit, N=[4], times=[0.0, 0.5], engine="dense")
+    assert dense.discarded_weight.values[0] == 0.0

@@ -126,6 +126,7 @@ def compare(model: Model, rho0, N, times, *, engine: str = "auto", marginals=(1,
     R1_out = np.zeros((len(Ns), T, d, d), dtype=complex)
     infinite_reason = ""
     engine_names = []
+    discarded = np.zeros(len(Ns))
 
     bar = _progress_bar(progress)
     with bar as prog:
@@ -139,6 +140,7 @@ def compare(model: Model, rho0, N, times, *, engine: str = "auto", marginals=(1,
             cb = (lambda m, base=done: prog.update(task, completed=base + m)) if prog else None
             traj = eng.evolve(model, rho0, n, all_t, kmax=min(kmax, n), progress=cb)
             done += all_t.size
+            discarded[a] = float(traj.info.get("discarded_weight", 0.0))
             kappa = model.kappa(n)
             H_all = np.empty(all_t.size)
             for i in range(all_t.size):
@@ -188,6 +190,8 @@ def compare(model: Model, rho0, N, times, *, engine: str = "auto", marginals=(1,
             "one_body_marginal": (("N", "time", "row", "col"), R1_out, {"long_name": "R^(1)(t)"}),
             "meanfield_state": (("time", "row", "col"), rho_t, {"long_name": "mean-field rho(t)"}),
             "engine": (("N",), np.array(engine_names, dtype=object), {"long_name": "engine used for each N"}),
+            "discarded_weight": (("N",), discarded, {
+                "long_name": "weight of R_N dropped by the engine (bounds the trace-norm error of every marginal)"}),
             "initial_state": (("row", "col"), rho0),
             "model_h": (("row", "col"), np.asarray(model.h)),
             "model_V": (("pair_row", "pair_col"), np.asarray(model.V)),

@@ -348,6 +348,7 @@ def summarize(ds: xr.Dataset) -> dict:
         row = {
             "N": int(n),
             "engine": str(sel.engine.values),
+            "discarded_weight": float(sel.discarded_weight.values) if "discarded_weight" in sel else 0.0,
             "relative_entropy_final": _num(sel.relative_entropy.values[-1]),
             "relative_entropy_max": _nan_reduce(np.nanmax, sel.relative_entropy.values),
             "relative_entropy_per_particle_final": _num(sel.relative_entropy.values[-1] / n),

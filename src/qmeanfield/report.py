@@ -226,7 +226,7 @@ def write_report(ds: xr.Dataset, summary: dict, out_dir, title: str = "qmeanfiel
     for j in range(ds.sizes.get("jump", 0)):
         parts.append(f"<p>Jump operator L<sub>{j}</sub>:</p>" + _matrix_html(ds.model_jumps.values[j]))
 
-    parts.append("<h2>Key numbers</h2><table><tr><th>N</th><th>engine</th><th>H_N(t_final)</th>"
+    parts.append("<h2>Key numbers</h2><table><tr><th>N</th><th>engine</th><th>dropped weight</th><th>H_N(t_final)</th>"
                  "<th>H_N/N (t_final)</th><th>max H_N</th>")
     ks = [int(k) for k in ds.k.values]
     for k in ks:
@@ -236,7 +236,8 @@ def write_report(ds: xr.Dataset, summary: dict, out_dir, title: str = "qmeanfiel
     parts.append("<th>min dissipation</th>" if is_open else "<th>identity residual (relative)</th>")
     parts.append("</tr>")
     for row in summary["per_N"]:
-        cells = [row["N"], row["engine"], row["relative_entropy_final"], row["relative_entropy_per_particle_final"],
+        cells = [row["N"], row["engine"], row.get("discarded_weight"), row["relative_entropy_final"],
+                 row["relative_entropy_per_particle_final"],
                  row["relative_entropy_max"]]
         for k in ks:
             cells += [row.get(f"trace_distance_k{k}_max"), row.get(f"bound_holds_k{k}")]
