@@ -31,6 +31,15 @@ PLOTS = {
 }
 
 
+def _plain_N_axis(ax) -> None:
+    """Label a logarithmic N axis with plain integers (no crowded 2x10^0 minor labels)."""
+    from matplotlib.ticker import LogLocator, NullFormatter, ScalarFormatter
+
+    ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    ax.xaxis.set_major_formatter(ScalarFormatter())
+    ax.xaxis.set_minor_formatter(NullFormatter())
+
+
 def _colors(n):
     return plt.cm.viridis(np.linspace(0.05, 0.9, max(n, 1)))
 
@@ -86,6 +95,7 @@ def make_plots(ds: xr.Dataset, out_dir) -> dict[str, bytes]:
             ax.semilogx(Nfine, fit[0] + fit[1] / Nfine, "--", color=c, lw=1)
             ax.axhline(fit[0], color=c, ls=":", lw=0.8)
     ax.set_xlabel("N")
+    _plain_N_axis(ax)
     ax.set_ylabel(r"$H_N$")
     ax.set_title(r"$H_N$ with fit $a + b/N$ (dashed), limit $a$ (dotted)")
     ax.grid(alpha=0.3, which="both")
@@ -101,6 +111,7 @@ def make_plots(ds: xr.Dataset, out_dir) -> dict[str, bytes]:
         lab = f"t = {t[i]:.3g}" + (f", slope {slope:.2f}" if slope is not None else "")
         ax.loglog(Ns[ok], y[ok], "o-", color=c, label=lab)
     ax.set_xlabel("N")
+    _plain_N_axis(ax)
     ax.set_ylabel(r"$H_N / N$")
     ax.set_title("per particle")
     ax.grid(alpha=0.3, which="both")
@@ -122,6 +133,7 @@ def make_plots(ds: xr.Dataset, out_dir) -> dict[str, bytes]:
             lab = f"k = {int(k)} {what}" + (f", slope {slope:.2f}" if slope is not None else "")
             ax.loglog(Ns[ok], y[ok], style, color=c, label=lab, mfc="none" if what != "distance" else None)
     ax.set_xlabel("N")
+    _plain_N_axis(ax)
     ax.set_ylabel(r"$\max_t \|R^{(k)} - \rho^{\otimes k}\|_1$")
     ax.set_title("Propagation of chaos: marginal distance against N")
     ax.grid(alpha=0.3, which="both")
@@ -364,6 +376,7 @@ def write_certificate_report(ds: xr.Dataset, summary: dict, out_dir, title: str 
         if ok.any():
             ax.loglog(np.asarray(Nt)[ok], y[ok], "o-", color=c, ms=3, label=f"eta = {eta:.3g}")
     ax.set_xlabel("N")
+    _plain_N_axis(ax)
     ax.set_ylabel(r"$\Lambda_N(\eta)$")
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3, which="both")
