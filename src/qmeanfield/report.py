@@ -360,6 +360,7 @@ def write_certificate_report(ds: xr.Dataset, summary: dict, out_dir, title: str 
         ax.axis("off")
     axes[0, 0].legend(fontsize=8)
     fig.suptitle("Theory versus measurement: the certified bound and the exact relative entropy")
+    fig.tight_layout(rect=(0, 0, 1, 0.96))
     pngs["certificate.png"] = _save(fig, out_dir / "certificate.png")
 
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
