@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import resource
 import subprocess
@@ -54,3 +55,18 @@ def table(rows: list[dict], columns: list[str]) -> str:
     for r in rows:
         lines.append("  ".join(fmt(r.get(c, "")).ljust(w) for c, w in zip(columns, widths)))
     return "\n".join(lines)
+
+
+def parse(doc: str, child, extra=None):
+    """Command line shared by the benchmark scripts: ``--case JSON`` runs one case (in a child
+    process) and returns None; otherwise returns the parsed arguments (``--quick`` and ``extra``)."""
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--case", help=argparse.SUPPRESS)
+    ap.add_argument("--quick", action="store_true", help="smaller cases (a minute or two)")
+    if extra:
+        extra(ap)
+    args = ap.parse_args()
+    if args.case:
+        child(json.loads(args.case))
+        return None
+    return args

@@ -10,8 +10,6 @@ Writes benchmarks/results/bench_certificate.json and prints a table.
 
 from __future__ import annotations
 
-import argparse
-import json
 import platform
 import sys
 import time
@@ -20,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _harness import child_report, run_case, table, write  # noqa: E402
+from _harness import child_report, parse, run_case, table, write  # noqa: E402
 
 
 def _problem():
@@ -78,12 +76,9 @@ def child(case: dict) -> None:
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--case")
-    ap.add_argument("--quick", action="store_true")
-    args = ap.parse_args()
-    if args.case:
-        return child(json.loads(args.case))
+    args = parse(__doc__, child)
+    if args is None:
+        return
     big = 200 if args.quick else 1000
     rows = []
     for case in ({"who": "bound", "N": big, "workers": 2}, {"who": "bound+exact", "N": big, "workers": 2},

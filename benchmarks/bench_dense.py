@@ -10,8 +10,6 @@ Writes benchmarks/results/bench_dense.json and prints a table.
 
 from __future__ import annotations
 
-import argparse
-import json
 import platform
 import sys
 import time
@@ -20,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _harness import child_report, run_case, table, write  # noqa: E402
+from _harness import child_report, parse, run_case, table, write  # noqa: E402
 
 
 def _model(open_system: bool):
@@ -56,12 +54,9 @@ def child(case: dict) -> None:
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--case")
-    ap.add_argument("--quick", action="store_true")
-    args = ap.parse_args()
-    if args.case:
-        return child(json.loads(args.case))
+    args = parse(__doc__, child)
+    if args is None:
+        return
     rows = []
     for open_system, Ns in ((False, [4, 6, 8] if not args.quick else [4, 6]),
                             (True, [4, 6, 7] if not args.quick else [4, 5])):

@@ -14,8 +14,6 @@ Writes benchmarks/results/bench_symmetric.json and prints a table.
 
 from __future__ import annotations
 
-import argparse
-import json
 import platform
 import sys
 import time
@@ -24,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _harness import child_report, run_case, table, write  # noqa: E402
+from _harness import child_report, parse, run_case, table, write  # noqa: E402
 
 
 def _problem(d: int):
@@ -64,14 +62,11 @@ def child(case: dict) -> None:
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--case")
-    ap.add_argument("--quick", action="store_true", help="smaller N (a minute or two)")
-    ap.add_argument("--scale", nargs="*", default=["2:2000", "3:20", "4:10"],
-                    help="d:N cases for the symmetric engine alone (default: 2:2000 3:20 4:10)")
-    args = ap.parse_args()
-    if args.case:
-        return child(json.loads(args.case))
+    args = parse(__doc__, child, lambda ap: ap.add_argument(
+        "--scale", nargs="*", default=["2:2000", "3:20", "4:10"],
+        help="d:N cases for the symmetric engine alone (default: 2:2000 3:20 4:10)"))
+    if args is None:
+        return
     n_times = 50
     scale = [(2, 200), (3, 12), (4, 8)] if args.quick else [tuple(int(x) for x in c.split(":")) for c in args.scale]
     rows = []

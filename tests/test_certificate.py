@@ -9,7 +9,7 @@ from scipy.special import logsumexp
 import qmeanfield as qmf
 from qmeanfield.certificate import _Blocks, fluctuation_parts, gronwall_bound, lambda_blocks
 from qmeanfield.diagnostics import fit_inverse_N_ci, fit_power_law_ci, richardson_limit
-from qmeanfield.operators import pauli, random_density_matrix, random_interaction, sigma_minus, spin_matrices
+from qmeanfield.operators import pauli, random_density_matrix, random_interaction, sigma_minus
 
 import reference as ref
 

@@ -22,6 +22,7 @@ __all__ = [
     "states",
     "engines",
     "diagnostics",
+    "io",
     "QMeanFieldError",
     "ModelError",
     "StateError",

@@ -40,6 +40,27 @@ def _plain_N_axis(ax) -> None:
     ax.xaxis.set_minor_formatter(NullFormatter())
 
 
+def _loglog_with_slope(ax, Ns, y, style, color, label, **kw) -> None:
+    """Plot the positive finite points of y against N on log-log axes, the fitted slope in the label."""
+    y = np.asarray(y, dtype=float)
+    ok = np.isfinite(y) & (y > 0)
+    if not ok.any():
+        return
+    slope = fit_power_law(Ns[ok], y[ok])
+    ax.loglog(Ns[ok], y[ok], style, color=color, label=label + (f", slope {slope:.2f}" if slope is not None else ""),
+              **kw)
+
+
+def _finish_N_axis(ax, ylabel: str, title: str) -> None:
+    ax.set_xlabel("N")
+    _plain_N_axis(ax)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(alpha=0.3, which="both")
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8)
+
+
 def _colors(n):
     return plt.cm.viridis(np.linspace(0.05, 0.9, max(n, 1)))
 
@@ -103,20 +124,8 @@ def make_plots(ds: xr.Dataset, out_dir) -> dict[str, bytes]:
         ax.legend(fontsize=8)
     ax = axes[1]
     for c, i in zip(tc, idx):
-        y = ds.relative_entropy.values[:, i] / Ns
-        ok = np.isfinite(y) & (y > 0)
-        if not ok.any():
-            continue
-        slope = fit_power_law(Ns, y)
-        lab = f"t = {t[i]:.3g}" + (f", slope {slope:.2f}" if slope is not None else "")
-        ax.loglog(Ns[ok], y[ok], "o-", color=c, label=lab)
-    ax.set_xlabel("N")
-    _plain_N_axis(ax)
-    ax.set_ylabel(r"$H_N / N$")
-    ax.set_title("per particle")
-    ax.grid(alpha=0.3, which="both")
-    if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize=8)
+        _loglog_with_slope(ax, Ns, ds.relative_entropy.values[:, i] / Ns, "o-", c, f"t = {t[i]:.3g}")
+    _finish_N_axis(ax, r"$H_N / N$", "per particle")
     fig.suptitle("Relative entropy against N at fixed times")
     pngs["relative_entropy_vs_N.png"] = _save(fig, out_dir / "relative_entropy_vs_N.png")
 
@@ -125,20 +134,9 @@ def make_plots(ds: xr.Dataset, out_dir) -> dict[str, bytes]:
     for c, k in zip(kc, ds.k.values):
         dist = ds.trace_distance.sel(k=k).max("time", skipna=True).values
         bound = ds.marginal_bound.sel(k=k).max("time", skipna=True).values
-        for y, style, what in ((dist, "o-", "distance"), (bound, "s--", "Pinsker bound")):
-            ok = np.isfinite(y) & (y > 0)
-            if not ok.any():
-                continue
-            slope = fit_power_law(Ns[ok], y[ok])
-            lab = f"k = {int(k)} {what}" + (f", slope {slope:.2f}" if slope is not None else "")
-            ax.loglog(Ns[ok], y[ok], style, color=c, label=lab, mfc="none" if what != "distance" else None)
-    ax.set_xlabel("N")
-    _plain_N_axis(ax)
-    ax.set_ylabel(r"$\max_t \|R^{(k)} - \rho^{\otimes k}\|_1$")
-    ax.set_title("Propagation of chaos: marginal distance against N")
-    ax.grid(alpha=0.3, which="both")
-    if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize=8)
+        _loglog_with_slope(ax, Ns, dist, "o-", c, f"k = {int(k)} distance")
+        _loglog_with_slope(ax, Ns, bound, "s--", c, f"k = {int(k)} Pinsker bound", mfc="none")
+    _finish_N_axis(ax, r"$\max_t \|R^{(k)} - \rho^{\otimes k}\|_1$", "Propagation of chaos: marginal distance against N")
     pngs["marginal_rate.png"] = _save(fig, out_dir / "marginal_rate.png")
 
     ks = ds.k.values

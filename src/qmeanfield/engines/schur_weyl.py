@@ -105,7 +105,6 @@ def log_multiplicity(lam) -> float:
 @lru_cache(maxsize=64)
 def gt_patterns(lam: tuple[int, ...]) -> tuple[tuple[tuple[int, ...], ...], ...]:
     """All Gelfand-Tsetlin patterns with top row ``lam``; each is (row_1, row_2, ..., row_d), row_k of length k."""
-    d = len(lam)
 
     def below(row):
         ranges = [range(row[i], row[i + 1] - 1, -1) for i in range(len(row) - 1)]  # highest weight first
