@@ -93,10 +93,6 @@ class _Blocks:
         return self._irreps[i]
 
 
-def _collective(irrep: Irrep, X: np.ndarray):
-    return irrep.collective(X)
-
-
 class _Hermitian:
     """A Hermitian sparse matrix prepared for repeated eigenvalue solves of D + eta * M.
 
@@ -131,9 +127,9 @@ class _Hermitian:
 
 def _block_operators(irrep: Irrep, logp, A_terms, A1, kappa, hbar):
     D = irrep.weights @ logp
-    Y = _collective(irrep, A1) * (-1.0)
+    Y = irrep.collective(A1) * (-1.0)
     for P, Q in A_terms:
-        Y = Y + kappa * (_collective(irrep, P) @ _collective(irrep, Q) - _collective(irrep, P @ Q))
+        Y = Y + kappa * (irrep.collective(P) @ irrep.collective(Q) - irrep.collective(P @ Q))
     Y = (1j / hbar) * Y
     Y = (Y + Y.conj().T) / 2
     return D, Y.tocsr()
