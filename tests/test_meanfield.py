@@ -75,3 +75,15 @@ def test_rank_deficient_initial_state_runs(qubit_closed):
 def test_bad_times(qubit_closed, times):
     with pytest.raises(qmf.QMeanFieldError, match="times"):
         qmf.meanfield.evolve(qubit_closed, np.eye(2) / 2, times)
+
+
+def test_drift_is_reported_with_loose_tolerances(qubit_closed):
+    rho0 = random_density_matrix(2, seed=4)
+    with pytest.warns(qmf.DriftWarning, match="tighten rtol"):
+        qmf.meanfield.evolve(qubit_closed, rho0, np.linspace(0, 20, 5), rtol=1e-2, atol=1e-2)
+    # the open-system monitor on a trajectory that lost trace and positivity
+    bad = np.array([rho0, np.diag([1.2, -0.1]).astype(complex)])
+    with pytest.warns(qmf.DriftWarning) as record:
+        qmf.meanfield._monitor(bad)
+    messages = " ".join(str(w.message) for w in record)
+    assert "trace" in messages and "positivity" in messages

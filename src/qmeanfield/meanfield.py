@@ -94,12 +94,18 @@ def evolve(model: Model, rho0, times, *, rtol: float = 1e-12, atol: float = 1e-1
 
         Y = _solve(fun, np.eye(d, dtype=complex).ravel(), t, rtol, atol)
         out = np.empty((t.size, d, d), dtype=complex)
+        defect = 0.0
         for n, y in enumerate(Y):
-            U, _ = polar(y.reshape(d, d))
+            Uraw = y.reshape(d, d)
+            defect = max(defect, float(np.abs(Uraw.conj().T @ Uraw - np.eye(d)).max()))
+            U, _ = polar(Uraw)
             r = U @ rho0 @ U.conj().T
             out[n] = (r + r.conj().T) / 2
         if t[0] == 0:
             out[0] = rho0
+        if defect > DRIFT_TOL:
+            warnings.warn(f"mean-field propagator lost unitarity by {defect:.3g} (> {DRIFT_TOL:g}) before "
+                          "projection; tighten rtol/atol", DriftWarning, stacklevel=2)
     else:
         def fun(_, y):
             return rhs(model, y.reshape(d, d)).ravel()
