@@ -163,3 +163,15 @@ def test_certify(tmp_path):
     assert "Theory versus measurement" in html
     for link in re.findall(r"href='([^']+)'", html):
         assert (out / link).exists(), link
+
+
+def test_certify_open_large_N_without_exact(tmp_path, config):
+    text = config.read_text().replace("N = [2, 3]", "N = [40]")
+    p = tmp_path / "open40.toml"
+    p.write_text(text)
+    res = runner.invoke(app, ["certify", str(p), "--out", str(tmp_path / "a"), "--no-progress"])
+    assert res.exit_code == 2 and "no engine can run N = 40" in res.output  # exact values need an engine
+    res = runner.invoke(app, ["certify", str(p), "--out", str(tmp_path / "b"), "--no-progress", "--no-exact"])
+    assert res.exit_code == 0, res.output
+    summary = json.loads((tmp_path / "b" / "certificate.json").read_text())
+    assert summary["per_N"][0]["bound_final"] > 0 and "bound_holds" not in summary["per_N"][0]
