@@ -44,7 +44,7 @@ from . import meanfield
 from .compare import _check_N, _version, compare
 from .diagnostics import interaction_commutator, log_density, pinsker_marginal_bound
 from .engines.schur_weyl import Irrep, log_multiplicity, partitions
-from .engines.symmetric import _single_blas_thread
+from ._parallel import single_blas_thread
 from .errors import QMeanFieldError
 from .model import Model
 from .operators import operator_schmidt, partial_trace_second
@@ -283,7 +283,7 @@ def certificate(model: Model, rho0, N, times, *, etas="auto", exact: bool = True
                 if prog:
                     prog.update(bar, advance=1, description=f"certificate N = {args[0]}")
         else:
-            with ProcessPoolExecutor(max_workers=workers, initializer=_single_blas_thread) as pool:
+            with ProcessPoolExecutor(max_workers=workers, initializer=single_blas_thread) as pool:
                 futures = {pool.submit(_lambda_task, args): (a, i) for a, i, args in tasks}
                 results = []
                 for fut in as_completed(futures):

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from ..diagnostics.entropy import von_neumann_entropy
+from ..diagnostics.marginals import marginal
 from ..errors import EngineError
 from ..model import Model
 from ..operators import kron_all, operator_schmidt
@@ -116,20 +118,6 @@ def taylor_propagate(L: sp.csr_matrix, v: np.ndarray, tau: float, norm1: float, 
     return v
 
 
-def _marginals_of(R: np.ndarray, d: int, N: int, kmax: int) -> dict[int, np.ndarray]:
-    out = {}
-    for k in range(1, kmax + 1):
-        dk, dr = d**k, d ** (N - k)
-        out[k] = np.einsum("aibi->ab", R.reshape(dk, dr, dk, dr))
-    return out
-
-
-def _entropy_from_spectrum(R: np.ndarray) -> float:
-    w = np.linalg.eigvalsh((R + R.conj().T) / 2)
-    w = w[w > 1e-300]
-    return float(-np.sum(w * np.log(w)))
-
-
 @dataclass(frozen=True, kw_only=True)
 class DenseEngine:
     """Exact evolution on the full d^N space; options are keyword-only and immutable.
@@ -172,12 +160,12 @@ class DenseEngine:
             H = many_body_hamiltonian(model, N).toarray()
             E, W = np.linalg.eigh(H)
             X0 = W.conj().T @ R0 @ W
-            S0 = N * _entropy_from_spectrum(np.asarray(rho0))
+            S0 = N * von_neumann_entropy(np.asarray(rho0))
             for n, t in enumerate(times):
                 ph = np.exp(-1j * E * t / model.hbar)
                 R = W @ ((ph[:, None] * X0 * ph.conj()[None, :]) @ W.conj().T)
-                for k, Rk in _marginals_of(R, d, N, kmax).items():
-                    marg[k][n] = Rk
+                for k in marg:
+                    marg[k][n] = marginal(R, d, N, k)
                 entropy[n] = S0
                 if progress:
                     progress(n + 1)
@@ -193,9 +181,9 @@ class DenseEngine:
                     t_prev = t
                 R = v.reshape(d**N, d**N)
                 R = (R + R.conj().T) / 2
-                for k, Rk in _marginals_of(R, d, N, kmax).items():
-                    marg[k][n] = Rk
-                entropy[n] = _entropy_from_spectrum(R)
+                for k in marg:
+                    marg[k][n] = marginal(R, d, N, k)
+                entropy[n] = von_neumann_entropy(R)
                 if progress:
                     progress(n + 1)
             info = {"hilbert_dim": d**N, "liouvillian_nnz": int(L.nnz), "method": "taylor"}

@@ -41,8 +41,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.linalg
-from threadpoolctl import threadpool_limits
 
+from .._parallel import single_blas_thread
+from ..diagnostics.entropy import von_neumann_entropy
 from ..errors import EngineError
 from ..model import Model
 from ..operators import kron_all, operator_schmidt
@@ -114,27 +115,9 @@ def _block_moments(lam, logm, logp, h, V, kappa, hbar, times, kmax, threshold):
     return M1, M2, M3, float(weight.sum()), int(kept.size), dropped
 
 
-def _run_blocks(args):
-    jobs, common = args
-    out = None
-    for lam, logm in jobs:
-        res = _block_moments(lam, logm, *common)
-        if out is None:
-            out = list(res)
-        else:
-            for i in (0, 1):
-                out[i] += res[i]
-            if res[2] is not None:
-                out[2] += res[2]
-            out[3] += res[3]
-            out[4] += res[4]
-            out[5] += res[5]
-    return out
-
-
-def _single_blas_thread() -> None:
-    """Worker initialiser: one BLAS thread per process, so that workers do not oversubscribe the cores."""
-    threadpool_limits(1)
+def _block_task(args):
+    (lam, logm), common = args
+    return _block_moments(lam, logm, *common)
 
 
 def moments_to_marginals(M1, M2, M3, N: int, d: int):
@@ -228,14 +211,14 @@ class SymmetricEngine:
         results = []
         if workers == 1:
             for i, job in enumerate(jobs):
-                results.append(_run_blocks(([job], common)))
+                results.append(_block_task((job, common)))
                 if progress:
                     progress(int(times.size * (i + 1) / len(jobs)))
         else:
             # largest blocks first, one task per block; each worker process uses one BLAS thread
             order = sorted(jobs, key=lambda job: -weyl_dimension(job[0]))
-            with ProcessPoolExecutor(max_workers=workers, initializer=_single_blas_thread) as pool:
-                futures = [pool.submit(_run_blocks, ([job], common)) for job in order]
+            with ProcessPoolExecutor(max_workers=workers, initializer=single_blas_thread) as pool:
+                futures = [pool.submit(_block_task, (job, common)) for job in order]
                 for i, fut in enumerate(as_completed(futures)):
                     results.append(fut.result())
                     if progress:
@@ -254,9 +237,7 @@ class SymmetricEngine:
         for k in range(1, kmax + 1):
             Wk = kron_all(*([W] * k))
             marginals[k] = np.einsum("ij,tjk,lk->til", Wk, marg_rot[k], Wk.conj())
-        with np.errstate(divide="ignore", invalid="ignore"):
-            S1 = -float(np.sum(np.where(p > 0, p * np.log(np.where(p > 0, p, 1)), 0.0)))
-        entropy = np.full(times.size, N * S1)
+        entropy = np.full(times.size, N * von_neumann_entropy(np.diag(p)))
         info = {
             "blocks": len(lams),
             "blocks_computed": len(jobs),
