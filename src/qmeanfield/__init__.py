@@ -5,7 +5,7 @@ dynamics, and the distance between them through the quantum relative entropy
 H(R_N | rho^(x)N), marginal trace distances and the entropy production identity.
 """
 
-from . import diagnostics, engines, io, meanfield, operators, states
+from . import diagnostics, engines, interop, io, meanfield, operators, states
 from .certificate import certificate, certificate_scaling, eta_threshold
 from .compare import compare
 from .errors import ConfigError, DriftWarning, EngineError, ModelError, QMeanFieldError, StateError
@@ -23,6 +23,7 @@ __all__ = [
     "engines",
     "diagnostics",
     "io",
+    "interop",
     "QMeanFieldError",
     "ModelError",
     "StateError",

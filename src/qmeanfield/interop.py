@@ -1,0 +1,49 @@
+"""QuTiP interoperability: the N-body problem of a Model as QuTiP objects, and operators back.
+
+QuTiP is an optional dependency (``pip install qmeanfield[test]`` brings it); these functions
+import it when called.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import QMeanFieldError
+from .model import Model
+
+__all__ = ["to_qutip", "from_qutip"]
+
+
+def _qutip():
+    try:
+        import qutip
+    except ImportError:  # pragma: no cover - depends on the environment
+        raise QMeanFieldError("QuTiP is not installed; install it with `pip install qutip`") from None
+    return qutip
+
+
+def to_qutip(model: Model, N: int, rho0=None) -> dict:
+    """``{"H": Qobj, "c_ops": [Qobj], "rho0": Qobj | None}`` for the N-body problem of ``model``.
+
+    H is :math:`\\sum_j h_j + \\kappa_N \\sum_{i<j} V_{ij}` (sparse), ``c_ops`` every jump on every
+    particle, ``rho0`` the product state if a one-body state is given; pass them to
+    ``qutip.mesolve(H, rho0, times, c_ops)`` with ``hbar = 1`` time units (H is divided by hbar).
+    """
+    from .engines.dense import embedded_jumps, many_body_hamiltonian
+    from .states import validate_density_matrix
+
+    qutip = _qutip()
+    dims = [[model.d] * N, [model.d] * N]
+    H = qutip.Qobj(many_body_hamiltonian(model, N) / model.hbar, dims=dims)
+    c_ops = [qutip.Qobj(L, dims=dims) for L in embedded_jumps(model, N)]
+    R0 = None
+    if rho0 is not None:
+        R0 = qutip.tensor([qutip.Qobj(validate_density_matrix(rho0, "rho0", model.d))] * N)
+    return {"H": H, "c_ops": c_ops, "rho0": R0}
+
+
+def from_qutip(op) -> np.ndarray:
+    """A QuTiP ``Qobj`` (or anything with ``.full()``) as a dense complex numpy array."""
+    if not hasattr(op, "full"):
+        raise QMeanFieldError(f"expected a qutip.Qobj, got {type(op).__name__}")
+    return np.asarray(op.full(), dtype=complex)
