@@ -175,3 +175,11 @@ def test_certify_open_large_N_without_exact(tmp_path, config):
     assert res.exit_code == 0, res.output
     summary = json.loads((tmp_path / "b" / "certificate.json").read_text())
     assert summary["per_N"][0]["bound_final"] > 0 and "bound_holds" not in summary["per_N"][0]
+
+
+def test_impossible_N_fails_before_any_work(config, tmp_path):
+    p = tmp_path / "big.toml"
+    p.write_text(config.read_text().replace("N = [2, 3]", "N = [2, 40]"))
+    res = runner.invoke(app, ["run", str(p), "--out", str(tmp_path / "o"), "--no-progress"])
+    assert res.exit_code == 2 and "no engine can run N = 40" in res.output
+    assert not (tmp_path / "o" / ".partial").exists()

@@ -17,6 +17,7 @@ import numpy as np
 import xarray as xr
 
 from .compare import _version, compare
+from .engines import choose_engine
 from .io import RunConfig, load_dataset, save_dataset, summarize, write_json
 from .report import write_report
 
@@ -44,6 +45,8 @@ def run_to_directory(cfg: RunConfig, out_dir, progress: bool = False, resume: bo
     with ``resume`` (default) particle numbers already computed for the same fingerprint are
     read back instead of recomputed. ``log`` (a callable taking a string) reports reuse.
     """
+    for n in cfg.N:  # refuse an impossible particle number before computing any
+        choose_engine(cfg.model, n, cfg.engine, **cfg.engine_options)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     partial = out / ".partial" / fingerprint(cfg)
