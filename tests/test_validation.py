@@ -157,3 +157,12 @@ def test_bad_engine_section(tmp_path, extra, message):
     p.write_text(BASE + extra)
     with pytest.raises(ConfigError, match=message):
         io.load_config(p)
+
+
+@pytest.mark.parametrize("options, message", [({"workers": 0}, "workers must be"), ({"workers": "many"}, "workers must be"),
+                                              ({"truncation": 2.0}, "truncation must be")])
+def test_symmetric_engine_options_checked(options, message):
+    from qmeanfield.engines import make_engine
+
+    with pytest.raises(EngineError, match=message):
+        make_engine("symmetric", **options)

@@ -240,7 +240,7 @@ def _lambda_task(args):
 
 
 def certificate(model: Model, rho0, N, times, *, etas="auto", exact: bool = True, golden_thompson="auto",
-                engine: str = "auto", marginals=(1, 2), workers: int = 1,
+                engine: str = "auto", marginals=(1, 2), workers: int | str = "auto",
                 progress: bool = False) -> xr.Dataset:
     r"""Compute the entropy method's bound and set it beside the exact :math:`H_N`.
 
@@ -249,7 +249,8 @@ def certificate(model: Model, rho0, N, times, *, etas="auto", exact: bool = True
     ``certified_marginal_bound`` (N, k, time) = sqrt(2 bound / floor(N/k)), and, with ``exact``,
     ``relative_entropy`` (N, time) and ``trace_distance`` (N, k, time) from :func:`qmeanfield.compare`.
     ``golden_thompson="auto"`` computes it for N <= 100 (it needs every block's eigenvectors).
-    ``workers`` > 1 spreads the (N, time) pairs over processes.
+    ``workers`` > 1 spreads the (N, time) pairs over processes; ``"auto"`` uses every core when
+    some N >= 100 (smaller problems do not pay for the processes).
     """
     d = model.d
     rho0 = validate_density_matrix(rho0, "rho0", d)
@@ -271,6 +272,8 @@ def certificate(model: Model, rho0, N, times, *, etas="auto", exact: bool = True
         want_gt = (n <= 100) if golden_thompson == "auto" else bool(golden_thompson)
         for i in range(times.size):
             tasks.append((a, i, (n, d, rho_t[i], V, model.kappa(n), model.hbar, etas, want_gt, n <= 200)))
+    if workers == "auto":
+        workers = (os.cpu_count() or 1) if max(Ns) >= 100 else 1
     workers = max(1, min(int(workers), len(tasks), os.cpu_count() or 1))
     with _progress(progress) as prog:
         bar = prog.add_task("certificate", total=len(tasks)) if prog else None

@@ -92,7 +92,7 @@ def certify(config: Path = typer.Argument(..., help="TOML configuration file (ti
             out: Path = typer.Option(Path("out"), "--out", "-o", help="Output folder."),
             threshold: bool = typer.Option(False, help="Also estimate the eta threshold from N = 10 .. 1000 "
                                                        "(d = 2; a few minutes)."),
-            workers: int = typer.Option(1, min=1, help="Processes over (N, time) pairs."),
+            workers: int = typer.Option(0, min=0, help="Processes over (N, time) pairs (0: automatic)."),
             exact: bool = typer.Option(True, help="Also compute the exact H_N beside the bound (needs an engine "
                                                   "that runs the model at these N)."),
             progress: bool = typer.Option(True, help="Show a progress bar.")):
@@ -104,7 +104,7 @@ def certify(config: Path = typer.Argument(..., help="TOML configuration file (ti
     try:
         cfg = load_config(config)
         ds = certificate(cfg.model, cfg.rho0, cfg.N, cfg.times, engine=cfg.engine, marginals=cfg.marginals,
-                         workers=workers, exact=exact, progress=progress)
+                         workers=workers or "auto", exact=exact, progress=progress)
         th = None
         if threshold:
             Ns = (10, 30, 100, 300, 1000) if cfg.model.d == 2 else (4, 6, 8, 10)

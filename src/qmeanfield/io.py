@@ -29,7 +29,7 @@ Configuration layout (every key is checked; unknown keys are refused)::
 
     [engine]                                # optional engine options
     truncation = 1e-12                      # symmetric: weight of R_N that may be dropped
-    workers = 1                             # symmetric: processes over blocks
+    workers = "auto"                        # symmetric: processes over blocks (or a number)
 
 Results are written atomically (temporary file, then rename), so an interrupted run never
 leaves a truncated file behind.
@@ -241,7 +241,8 @@ def _engine_options(sec: dict) -> dict:
         if out["truncation"] >= 1:
             raise ConfigError("engine.truncation must be < 1 (a weight of R_N that may be dropped)")
     if "workers" in sec:
-        out["workers"] = _number(sec["workers"], "engine.workers", positive=True, integer=True)
+        out["workers"] = "auto" if sec["workers"] == "auto" else _number(sec["workers"], "engine.workers",
+                                                                           positive=True, integer=True)
     return out
 
 

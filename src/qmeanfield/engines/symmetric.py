@@ -149,13 +149,21 @@ class SymmetricEngine:
 
     truncation : total weight of R_N that may be dropped (reported, default 1e-12).
     memory_budget_gb : refuse N whose largest block would not fit.
-    workers : processes over blocks (1 = in this process).
+    workers : processes over blocks; ``"auto"`` (default) uses every core when the blocks are
+        large enough to pay for the processes (sum of dim^3 over the blocks above 2e7), else 1.
     """
 
     truncation: float = 1e-12
     memory_budget_gb: float = 8.0
-    workers: int = 1
+    workers: int | str = "auto"
     name: str = "symmetric"
+
+    def __post_init__(self):
+        if self.workers != "auto" and (isinstance(self.workers, bool) or not isinstance(self.workers, int)
+                                       or self.workers < 1):
+            raise EngineError(f"workers must be a positive integer or 'auto', got {self.workers!r}")
+        if not 0 < self.truncation < 1:
+            raise EngineError(f"truncation must be in (0, 1), got {self.truncation!r}")
 
     def supports(self, model: Model, N: int) -> tuple[bool, str]:
         if model.is_open:
@@ -207,7 +215,12 @@ class SymmetricEngine:
         n_vectors = float(sum(weyl_dimension(lam) for lam, _ in jobs)) or 1.0
         threshold = self.truncation / 2 / n_vectors
         common = (logp, h, V, model.kappa(N), model.hbar, times, kmax, threshold)
-        workers = max(1, min(int(self.workers), len(jobs), os.cpu_count() or 1))
+        if self.workers == "auto":
+            work = sum(float(weyl_dimension(lam)) ** 3 for lam, _ in jobs)
+            workers = (os.cpu_count() or 1) if work > 2e7 else 1
+        else:
+            workers = self.workers
+        workers = max(1, min(workers, len(jobs), os.cpu_count() or 1))
         results = []
         if workers == 1:
             for i, job in enumerate(jobs):
