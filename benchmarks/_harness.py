@@ -29,9 +29,11 @@ def run_case(script: str, case: dict, timeout: float) -> dict:
 
 
 def child_report(payload: dict) -> None:
-    """Print the child's JSON result with its own peak resident memory."""
+    """Print the child's JSON result with its peak resident memory, and that of the largest
+    worker process it started (process pools), in MiB."""
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB -> MiB on Linux
-    print(json.dumps({**payload, "peak_mib": round(peak, 1)}))
+    workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    print(json.dumps({**payload, "peak_mib": round(peak, 1), "peak_worker_mib": round(workers, 1)}))
 
 
 def write(name: str, rows: list[dict], meta: dict) -> Path:

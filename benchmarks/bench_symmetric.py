@@ -95,7 +95,8 @@ def main():
             "quick": args.quick, "date": time.strftime("%Y-%m-%d %H:%M")}
     path = write("bench_symmetric", rows + peers, meta)
     print()
-    print(table(rows + peers, ["who", "d", "N", "status", "wall_s", "peak_mib", "blocks_computed", "largest_block",
+    print(table(rows + peers, ["who", "d", "N", "status", "wall_s", "peak_mib", "peak_worker_mib", "blocks_computed",
+                               "largest_block",
                                "time_ratio_vs_symmetric", "max_R1_diff_vs_dense"]))
     print(f"\nwritten: {path}")
 
