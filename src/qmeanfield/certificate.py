@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from contextlib import nullcontext
 
 import numpy as np
 import scipy.linalg
@@ -41,9 +40,9 @@ import xarray as xr
 from scipy.special import logsumexp
 
 from . import meanfield
-from .compare import _check_N, _version, compare
+from .compare import _check_N, _progress_bar, _version, compare
 from .diagnostics import interaction_commutator, log_density, pinsker_marginal_bound
-from .engines.schur_weyl import Irrep, log_multiplicity, partitions
+from .engines.schur_weyl import Irrep, eigenbasis, log_highest_weight, log_multiplicity, partitions
 from ._parallel import single_blas_thread
 from .errors import QMeanFieldError
 from .model import Model
@@ -144,18 +143,15 @@ def lambda_blocks(blocks: _Blocks, rho: np.ndarray, V: np.ndarray, kappa: float,
     total (``TAIL_CUT``); for d > 2 every block is computed.
     """
     d = blocks.d
-    p, W = np.linalg.eigh((rho + rho.conj().T) / 2)
-    if p[0] <= 1e-14:
+    p, _, Vr = eigenbasis(rho, V)
+    if p[-1] <= 1e-14:
         raise QMeanFieldError("the certificate needs a full-rank rho(t)")
-    WW = np.kron(W, W)
-    Vr = WW.conj().T @ V @ WW
     A, A1 = fluctuation_parts(np.diag(p).astype(complex), Vr)
     A_terms = operator_schmidt(A, d)
     logp = np.log(p)
     nb = len(blocks.lams)
     # order: most probable block first (by the weight of rho^(x)N), then outwards
-    top = blocks.logm + np.array([sum(x * lp for x, lp in zip(sorted(lam, reverse=True), np.sort(logp)[::-1]))
-                                  for lam in blocks.lams])
+    top = blocks.logm + np.array([log_highest_weight(lam, logp) for lam in blocks.lams])
     start = int(np.argmax(top))
     contrib = np.full((etas.size, nb), -np.inf)
     gt = np.full((etas.size, nb), -np.inf) if golden_thompson else None
@@ -226,14 +222,6 @@ def gronwall_bound(times: np.ndarray, lam: np.ndarray, etas: np.ndarray, H0: flo
     return per_eta[best, np.arange(times.size)], etas[best], per_eta
 
 
-def _progress(enabled):
-    if not enabled:
-        return nullcontext(None)
-    from rich.progress import Progress
-
-    return Progress()
-
-
 def _lambda_task(args):
     n, d, *rest = args
     return lambda_blocks(_Blocks(n, d), *rest)
@@ -275,7 +263,7 @@ def certificate(model: Model, rho0, N, times, *, etas="auto", exact: bool = True
     if workers == "auto":
         workers = (os.cpu_count() or 1) if max(Ns) >= 100 else 1
     workers = max(1, min(int(workers), len(tasks), os.cpu_count() or 1))
-    with _progress(progress) as prog:
+    with _progress_bar(progress) as prog:
         bar = prog.add_task("certificate", total=len(tasks)) if prog else None
         if workers == 1:
             cache: dict[int, _Blocks] = {}

@@ -26,20 +26,26 @@ def von_neumann_entropy(R: np.ndarray) -> float:
     return float(-np.sum(w * np.log(w)))
 
 
+def _log_expectation(R: np.ndarray, sigma: np.ndarray, tol: float) -> tuple[float, float, float]:
+    r"""``(cross, leak, smallest)``: :math:`\mathrm{Tr}(R\log\sigma)` over the support of sigma, the
+    largest weight of R on the kernel of sigma (0 if none), and sigma's smallest eigenvalue."""
+    w, W = np.linalg.eigh((sigma + sigma.conj().T) / 2)
+    weights = np.real(np.einsum("ia,ij,ja->a", W.conj(), R, W))  # <s_a| R |s_a>
+    kernel = w <= tol
+    leak = float(weights[kernel].max()) if kernel.any() else 0.0
+    cross = float(np.sum(weights[~kernel] * np.log(w[~kernel])))
+    return cross, leak, float(w[0])
+
+
 def relative_entropy(R: np.ndarray, sigma: np.ndarray, tol: float = SUPPORT_TOL) -> float:
     r""":math:`H(R|\sigma) = \mathrm{Tr}\,R(\log R - \log\sigma)`; :math:`+\infty` unless
     :math:`\mathrm{supp} R \subseteq \mathrm{supp}\,\sigma`. Shapes: both (n, n), Hermitian, trace one."""
     if R.shape != sigma.shape:
         raise ValueError(f"relative_entropy: shapes differ, {R.shape} vs {sigma.shape}")
-    wr = np.linalg.eigvalsh((R + R.conj().T) / 2)
-    ws, Ws = np.linalg.eigh((sigma + sigma.conj().T) / 2)
-    pos = wr[wr > 0]
-    neg_S = float(np.sum(pos * np.log(pos)))
-    weights = np.real(np.einsum("ia,ij,ja->a", Ws.conj(), R, Ws))  # <s_a| R |s_a>
-    kernel = ws <= tol
-    if np.any(weights[kernel] > tol):
+    cross, leak, _ = _log_expectation(R, sigma, tol)
+    if leak > tol:
         return float("inf")
-    cross = float(np.sum(weights[~kernel] * np.log(ws[~kernel])))
+    neg_S = -von_neumann_entropy(R)
     return _clamp_roundoff(neg_S - cross, abs(neg_S) + abs(cross))
 
 
@@ -50,15 +56,12 @@ def relative_entropy_to_product(entropy_R: float, R1: np.ndarray, rho: np.ndarra
     Returns ``(value, reason)``: ``reason`` is empty when finite, otherwise says why the value
     is :math:`+\infty` (R^(1) has weight on the kernel of a rank-deficient rho).
     """
-    w, W = np.linalg.eigh((rho + rho.conj().T) / 2)
-    weights = np.real(np.einsum("ia,ij,ja->a", W.conj(), R1, W))
-    kernel = w <= tol
-    if np.any(weights[kernel] > tol):
+    cross, leak, smallest = _log_expectation(R1, rho, tol)
+    if leak > tol:
         return float("inf"), (
-            f"rho(t) is rank deficient (smallest eigenvalue {w[0]:.2g}) and R^(1) has weight "
-            f"{weights[kernel].max():.2g} on its kernel: R_N is not supported inside rho^(x)N"
+            f"rho(t) is rank deficient (smallest eigenvalue {smallest:.2g}) and R^(1) has weight "
+            f"{leak:.2g} on its kernel: R_N is not supported inside rho^(x)N"
         )
-    cross = float(np.sum(weights[~kernel] * np.log(w[~kernel])))
     return _clamp_roundoff(-entropy_R - N * cross, abs(entropy_R) + abs(N * cross)), ""
 
 

@@ -46,6 +46,8 @@ __all__ = [
     "gt_patterns",
     "pattern_weights",
     "Irrep",
+    "eigenbasis",
+    "log_highest_weight",
 ]
 
 
@@ -209,3 +211,18 @@ class Irrep:
                 if X[a, b] != 0:
                     out = out + X[a, b] * self.J(a, b)
         return out.tocsr()
+
+
+def eigenbasis(rho: np.ndarray, V: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    r"""``(p, W, V_W)``: eigenvalues of rho in decreasing order, its eigenvectors (columns) and
+    the two-body operator V in that basis, :math:`(W \otimes W)^\dagger V (W \otimes W)`."""
+    p, W = np.linalg.eigh((rho + rho.conj().T) / 2)
+    p, W = p[::-1], W[:, ::-1]
+    WW = np.kron(W, W)
+    return p, W, WW.conj().T @ V @ WW
+
+
+def log_highest_weight(lam, logp) -> float:
+    """log of prod_a p_a^lambda_a (0 log 0 = 0), with p decreasing: the largest entry of
+    rho^(x)N on the block lambda, in the eigenbasis of rho."""
+    return float(sum(x * lp for x, lp in zip(lam, logp) if x > 0))

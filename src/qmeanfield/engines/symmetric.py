@@ -48,7 +48,7 @@ from ..errors import EngineError
 from ..model import Model
 from ..operators import kron_all, operator_schmidt
 from .base import ProgressCallback, Trajectory
-from .schur_weyl import Irrep, log_multiplicity, partitions, weyl_dimension
+from .schur_weyl import Irrep, eigenbasis, log_highest_weight, log_multiplicity, partitions, weyl_dimension
 
 __all__ = ["SymmetricEngine", "block_hamiltonian", "moments_to_marginals"]
 
@@ -188,12 +188,10 @@ class SymmetricEngine:
         d = model.d
         kmax = min(kmax, N, 3)
         times = np.asarray(times, dtype=float)
-        p, W = np.linalg.eigh((rho0 + rho0.conj().T) / 2)
-        p, W = np.clip(p[::-1], 0.0, None), W[:, ::-1]
+        p, W, V = eigenbasis(rho0, np.asarray(model.V))
+        p = np.clip(p, 0.0, None)
         p = p / p.sum()
-        WW = np.kron(W, W)
         h = W.conj().T @ np.asarray(model.h) @ W
-        V = WW.conj().T @ np.asarray(model.V) @ WW
         with np.errstate(divide="ignore"):
             logp = np.log(p)
         lams = partitions(N, d)
@@ -202,7 +200,7 @@ class SymmetricEngine:
         blocks = []
         for lam in lams:
             logm = log_multiplicity(lam)
-            top = logm + sum(x * lp for x, lp in zip(lam, logp) if x > 0)
+            top = logm + log_highest_weight(lam, logp)
             blocks.append((math.exp(top) * weyl_dimension(lam), lam, logm))
         blocks.sort(key=lambda b: b[0])
         skipped_bound = 0.0  # upper bound of the weight in blocks not computed
