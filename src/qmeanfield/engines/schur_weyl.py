@@ -226,3 +226,74 @@ def log_highest_weight(lam, logp) -> float:
     """log of prod_a p_a^lambda_a (0 log 0 = 0), with p decreasing: the largest entry of
     rho^(x)N on the block lambda, in the eigenbasis of rho."""
     return float(sum(x * lp for x, lp in zip(lam, logp) if x > 0))
+
+
+def _product_generator(mu: Irrep, a: int, b: int) -> sp.csr_matrix:
+    """:math:`J_{ab}` on :math:`U_\\mu \\otimes \\mathbb C^d` (index alpha * d + c)."""
+    d = mu.d
+    E = sp.csr_matrix(([1.0], ([a], [b])), shape=(d, d))
+    return (sp.kron(mu.J(a, b), sp.identity(d), format="csr")
+            + sp.kron(sp.identity(mu.dim), E, format="csr")).tocsr()
+
+
+def branching_isometry(mu: Irrep, lam: Irrep) -> sp.csr_matrix:
+    r"""The intertwiner :math:`W: U_\lambda \to U_\mu \otimes \mathbb C^d` (λ = μ + one box), sparse.
+
+    Both irreps in their Gelfand-Tsetlin bases; rows indexed alpha * d + c (alpha a basis vector of
+    U_mu, c one of C^d), columns by the GT basis of U_lambda. :math:`W^\dagger W = 1` and
+    :math:`J^{tot}_{ab} W = W J^\lambda_{ab}`. Pieri's rule makes U_lambda appear once in
+    :math:`U_\mu \otimes \mathbb C^d`, so W is unique up to a sign, fixed here by making the
+    largest component of the highest weight vector positive.
+
+    Construction: the highest weight vector is the kernel of the raising generators on the
+    weight-lambda subspace; every other weight space follows from the lowering generators,
+    weight by weight (:math:`W F^\lambda = F^{tot} W`, solved by least squares; the equations are
+    consistent and determine W because lowering from the weights above spans each weight space).
+    """
+    d = lam.d
+    if mu.d != d or sum(lam.lam) != sum(mu.lam) + 1 or any(x < y for x, y in zip(lam.lam, mu.lam)):
+        raise ValueError(f"{lam.lam} is not {mu.lam} plus one box")
+    nfull = mu.dim * d
+    wtot = (np.repeat(mu.weights, d, axis=0) + np.tile(np.eye(d, dtype=np.int64), (mu.dim, 1)))
+    W = np.zeros((nfull, lam.dim))
+    # highest weight vector: killed by every raising generator J_{k,k+1}
+    cand = np.flatnonzero((wtot == np.array(lam.lam)).all(axis=1))
+    if d > 1:
+        Rs = sp.vstack([_product_generator(mu, k, k + 1)[:, cand] for k in range(d - 1)]).toarray()
+        _, s, vh = np.linalg.svd(Rs)
+        v = vh[-1]
+    else:
+        v = np.ones(1)
+    v = v / np.linalg.norm(v)
+    if v[np.argmax(np.abs(v))] < 0:
+        v = -v
+    top = 0  # gt_patterns lists the highest weight first
+    W[cand, top] = v
+    # weight spaces of U_lambda, by increasing level sum_a a w_a
+    keys = [tuple(w) for w in lam.weights]
+    groups: dict[tuple, list[int]] = {}
+    for i, k in enumerate(keys):
+        groups.setdefault(k, []).append(i)
+    levels = sorted(groups, key=lambda w: sum(a * x for a, x in enumerate(w)))
+    lower = [(lam.J(k + 1, k).tocsc(), _product_generator(mu, k + 1, k)) for k in range(d - 1)]
+    for w in levels:
+        idx = groups[w]
+        if w == tuple(lam.lam):
+            continue
+        A_parts, B_parts = [], []
+        for k, (Fl, Ft) in enumerate(lower):
+            src = list(w)
+            src[k] += 1
+            src[k + 1] -= 1
+            if src[k + 1] < 0 or tuple(src) not in groups:
+                continue
+            sidx = groups[tuple(src)]
+            A_parts.append(Fl[idx, :][:, sidx].toarray())   # (n_w, n_src)
+            B_parts.append(Ft @ W[:, sidx])                  # (nfull, n_src)
+        A = np.hstack(A_parts)
+        B = np.hstack(B_parts)
+        rows = np.flatnonzero((wtot == np.array(w)).all(axis=1))
+        # W_w A = B  <=>  A^T W_w^T = B^T
+        sol, *_ = np.linalg.lstsq(A.T, B[rows].T, rcond=None)
+        W[np.ix_(rows, idx)] = sol.T
+    return sp.csr_matrix(W)
