@@ -165,12 +165,17 @@ def test_certify(tmp_path):
         assert (out / link).exists(), link
 
 
-def test_certify_open_large_N_without_exact(tmp_path, config):
+def test_certify_open_large_N_with_and_without_exact(tmp_path, config):
     text = config.read_text().replace("N = [2, 3]", "N = [40]")
     p = tmp_path / "open40.toml"
     p.write_text(text)
     res = runner.invoke(app, ["certify", str(p), "--out", str(tmp_path / "a"), "--no-progress"])
-    assert res.exit_code == 2 and "no engine can run N = 40" in res.output  # exact values need an engine
+    assert res.exit_code == 0, res.output  # exact values from the permutational engine
+    summary = json.loads((tmp_path / "a" / "certificate.json").read_text())
+    assert summary["per_N"][0]["bound_holds"]
+    ds = io.load_dataset(tmp_path / "a" / "certificate.nc")
+    assert str(ds.engine.values[0]) == "permutational"
+    assert np.all(ds.bound.values >= ds.relative_entropy.values - 1e-10)
     res = runner.invoke(app, ["certify", str(p), "--out", str(tmp_path / "b"), "--no-progress", "--no-exact"])
     assert res.exit_code == 0, res.output
     summary = json.loads((tmp_path / "b" / "certificate.json").read_text())
@@ -179,7 +184,7 @@ def test_certify_open_large_N_without_exact(tmp_path, config):
 
 def test_impossible_N_fails_before_any_work(config, tmp_path):
     p = tmp_path / "big.toml"
-    p.write_text(config.read_text().replace("N = [2, 3]", "N = [2, 40]"))
+    p.write_text(config.read_text().replace("N = [2, 3]", "N = [2, 5000]"))
     res = runner.invoke(app, ["run", str(p), "--out", str(tmp_path / "o"), "--no-progress"])
-    assert res.exit_code == 2 and "no engine can run N = 40" in res.output
+    assert res.exit_code == 2 and "no engine can run N = 5000" in res.output
     assert not (tmp_path / "o" / ".partial").exists()

@@ -125,15 +125,16 @@ def test_relative_entropy_converges_with_N(qubit_closed, rho_qubit):
     assert np.nanmax(ds.identity_residual.values) < 1e-6 * scale
 
 
-def test_auto_picks_symmetric_for_large_closed_and_dense_for_open(qubit_closed, qubit_open):
+def test_auto_picks_symmetric_for_large_closed_and_permutational_for_open(qubit_closed, qubit_open):
     assert choose_engine(qubit_closed, 12).name == "symmetric"
     assert choose_engine(qubit_closed, 300).name == "symmetric"
     assert choose_engine(qubit_closed, 3000).name == "symmetric"  # no overflow in the dense estimate
-    assert choose_engine(qubit_open, 4).name == "dense"
+    assert choose_engine(qubit_open, 2).name == "dense"
+    assert choose_engine(qubit_open, 40).name == "permutational"
     with pytest.raises(qmf.EngineError, match="closed systems only"):
         choose_engine(qubit_open, 4, "symmetric")
     with pytest.raises(qmf.EngineError, match="no engine can run"):
-        choose_engine(qubit_open, 40)
+        choose_engine(qubit_open, 5000)
 
 
 def test_process_pool_gives_the_same_result(qubit_closed, rho_qubit):

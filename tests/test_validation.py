@@ -74,11 +74,11 @@ def test_N_too_large_for_engine_names_estimate():
                     engine_options={"memory_budget_gb": 0.01})
 
 
-@pytest.mark.parametrize("engine, message", [("magic", "unknown engine"), ("permutational", "not available")])
-def test_unknown_or_unavailable_engine(engine, message):
-    model = qmf.Model(h=H, V=V)
+@pytest.mark.parametrize("engine, message", [("magic", "unknown engine"), ("symmetric", "closed systems only")])
+def test_unknown_or_unsupported_engine(engine, message):
+    open_model = qmf.Model(h=H, V=V, jumps=[np.array([[0, 1], [0, 0]])])
     with pytest.raises(EngineError, match=message):
-        qmf.compare(model, np.eye(2) / 2, N=[2], times=[0, 1], engine=engine)
+        qmf.compare(open_model, np.eye(2) / 2, N=[2], times=[0, 1], engine=engine)
 
 
 def test_unknown_engine_option_refused():

@@ -241,6 +241,9 @@ def certificate(model: Model, rho0, N, times, *, etas="auto", exact: bool = True
     some N >= 100 (smaller problems do not pay for the processes).
     """
     d = model.d
+    if model.collective_jumps:
+        raise QMeanFieldError("certificate: the entropy method's bound is derived for one-body jumps only; "
+                              "remove collective_jumps (compare() measures H_N for such models)")
     rho0 = validate_density_matrix(rho0, "rho0", d)
     times = meanfield.validate_times(times)
     if times[0] != 0:
@@ -362,7 +365,8 @@ def certificate_scaling(model: Model, rho0, N: int, times, *, V_scales=(0.5, 1.0
     eta_opt = np.empty_like(bound)
     for a, s in enumerate(V_scales):
         for b, hb in enumerate(hbars):
-            m = Model(h=model.h, V=s * np.asarray(model.V), jumps=model.jumps, hbar=hb, coupling=model.coupling)
+            m = Model(h=model.h, V=s * np.asarray(model.V), jumps=model.jumps, hbar=hb, coupling=model.coupling,
+                      collective_jumps=model.collective_jumps)
             ds = certificate(m, rho0, [N], times, etas=etas, exact=False, golden_thompson=False, workers=workers)
             bound[a, b] = ds.bound.values[0]
             eta_opt[a, b] = ds.eta_opt.values[0]

@@ -8,6 +8,7 @@ Configuration layout (every key is checked; unknown keys are refused)::
     V = "kron(sz, sz) + 0.2*kron(sx, sx)"   # expression, explicit, or {random_seed = 1, norm = 1.0}
     symmetrize_V = false                    # replace V by (V + S V S)/2 before validation
     jumps = ["sqrt(0.3)*sm"]                # optional list of expressions / explicit matrices
+    collective_jumps = ["sqrt(0.5)*sm"]     # optional: C gives the N-body jump sqrt(kappa_N) sum_j C_j
     hbar = 1.0
     coupling = "1/(N-1)"                    # or "1/N"
 
@@ -29,7 +30,7 @@ Configuration layout (every key is checked; unknown keys are refused)::
 
     [engine]                                # optional engine options
     truncation = 1e-12                      # symmetric: weight of R_N that may be dropped
-    workers = "auto"                        # symmetric: processes over blocks (or a number)
+    workers = "auto"                        # symmetric: processes over blocks; permutational: threads
 
 Results are written atomically (temporary file, then rename), so an interrupted run never
 leaves a truncated file behind.
@@ -58,7 +59,7 @@ from .operators import random_interaction, symmetrize_swap
 __all__ = ["RunConfig", "load_config", "parse_config", "save_dataset", "load_dataset", "summarize",
            "write_json", "atomic_write_bytes"]
 
-_MODEL_KEYS = {"d", "h", "V", "symmetrize_V", "jumps", "hbar", "coupling"}
+_MODEL_KEYS = {"d", "h", "V", "symmetrize_V", "jumps", "collective_jumps", "hbar", "coupling"}
 _INITIAL_KEYS = {"state", "h0", "beta", "bloch", "matrix"}
 _RUN_KEYS = {"N", "t_final", "n_times", "times", "engine", "marginals", "memory_budget_gb", "entropy_identity"}
 _ENGINE_KEYS = {"memory_budget_gb", "truncation", "workers"}
@@ -155,15 +156,18 @@ def _model(sec: dict) -> Model:
         V = _operator(Vspec, d, "model.V", (d * d, d * d))
     if sec.get("symmetrize_V", False) is True:
         V = symmetrize_swap(V)
-    jumps_spec = sec.get("jumps", [])
-    if not isinstance(jumps_spec, list):
-        raise ConfigError("model.jumps must be a list, e.g. jumps = [\"sqrt(0.3)*sm\"]")
-    jumps = [_operator(j, d, f"model.jumps[{i}]", (d, d)) for i, j in enumerate(jumps_spec)]
+    ops = {}
+    for key in ("jumps", "collective_jumps"):
+        spec = sec.get(key, [])
+        if not isinstance(spec, list):
+            raise ConfigError(f"model.{key} must be a list, e.g. {key} = [\"sqrt(0.3)*sm\"]")
+        ops[key] = [_operator(j, d, f"model.{key}[{i}]", (d, d)) for i, j in enumerate(spec)]
     hbar = _number(sec.get("hbar", 1.0), "model.hbar", positive=True)
     coupling = sec.get("coupling", "1/(N-1)")
     if coupling not in COUPLINGS:
         raise ConfigError(f"model.coupling must be one of {sorted(COUPLINGS)}, got {coupling!r}")
-    return Model(h=h, V=V, jumps=jumps, hbar=hbar, coupling=coupling)
+    return Model(h=h, V=V, jumps=ops["jumps"], hbar=hbar, coupling=coupling,
+                 collective_jumps=ops["collective_jumps"])
 
 
 def _initial(sec: dict, d: int) -> np.ndarray:

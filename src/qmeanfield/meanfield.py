@@ -2,9 +2,12 @@ r"""Mean-field (Hartree) dynamics, closed and open (THEORY section 1).
 
 .. math::
     i\hbar\,\dot\rho = [h + V_\rho, \rho] \quad\text{(closed)}, \qquad
-    \dot\rho = -\tfrac{i}{\hbar}[h + V_\rho, \rho] + \sum_k \mathcal D_{L_k}(\rho) \quad\text{(open)},
+    \dot\rho = -\tfrac{i}{\hbar}[h + V_\rho, \rho] + \sum_k \mathcal D_{L_k}(\rho)
+        - i \sum_c [H_{C_c}(\rho), \rho] \quad\text{(open)},
 
-with :math:`V_\rho = \mathrm{Tr}_2[V(1 \otimes \rho)]`.
+with :math:`V_\rho = \mathrm{Tr}_2[V(1 \otimes \rho)]` and, for collective jumps C,
+:math:`H_C(\rho) = \tfrac{i}{2}(\langle C^\dagger\rangle_\rho C - \langle C\rangle_\rho C^\dagger)` (the limit
+of the cross terms of :math:`\kappa_N \mathcal D_{J(C)}`; see :class:`~qmeanfield.Model`).
 
 Closed systems are integrated through the self-consistent unitary
 :math:`i\hbar \dot U = (h + V_{U\rho_0U^\dagger}) U` with an adaptive 8th-order Runge-Kutta
@@ -62,7 +65,16 @@ def rhs(model: Model, rho: np.ndarray) -> np.ndarray:
     out = -1j / model.hbar * (Heff @ rho - rho @ Heff)
     for L in model.jumps:
         out = out + _dissipator(L, rho)
+    for C in model.collective_jumps:
+        HC = collective_hamiltonian(C, rho)
+        out = out - 1j * (HC @ rho - rho @ HC)
     return out
+
+
+def collective_hamiltonian(C: np.ndarray, rho: np.ndarray) -> np.ndarray:
+    r"""Mean-field Hamiltonian of a collective jump, :math:`\tfrac{i}{2}(\langle C^\dagger\rangle C - \langle C\rangle C^\dagger)`."""
+    c = np.trace(rho @ C)
+    return 0.5j * (np.conj(c) * C - c * C.conj().T)
 
 
 def _solve(fun, y0, t_eval, rtol, atol):

@@ -2,7 +2,13 @@ r"""The validated, immutable :class:`Model` (THEORY section 1).
 
 .. math::
     H_N = \sum_j h_j + \kappa_N \sum_{i<j} V_{ij}, \qquad
-    \dot R_N = -\tfrac{i}{\hbar}[H_N, R_N] + \sum_j \sum_k \mathcal D_{L_k, j}(R_N).
+    \dot R_N = -\tfrac{i}{\hbar}[H_N, R_N] + \sum_j \sum_k \mathcal D_{L_k, j}(R_N)
+        + \kappa_N \sum_c \mathcal D_{J(C_c)}(R_N), \qquad J(C) = \sum_j C_j.
+
+Collective jumps :math:`\sqrt{\kappa_N} J(C)` carry the interaction's scaling, so they have a mean-field
+limit: the cross terms give the nonlinear Hamiltonian
+:math:`H_C(\rho) = \tfrac{i}{2}(\langle C^\dagger\rangle_\rho C - \langle C\rangle_\rho C^\dagger)` in the
+mean-field equation (:mod:`qmeanfield.meanfield`); their one-body part vanishes like kappa_N.
 """
 
 from __future__ import annotations
@@ -27,9 +33,19 @@ def _freeze(A: np.ndarray) -> np.ndarray:
     return A
 
 
+def _operator_list(value, name: str, d: int) -> tuple:
+    if isinstance(value, np.ndarray) and value.ndim == 2:
+        raise ModelError(f"{name} must be a list of (d, d) matrices; wrap a single operator in a list")
+    try:
+        items = list(value) if value is not None else []
+    except TypeError:
+        raise ModelError(f"{name} must be a list of (d, d) matrices") from None
+    return tuple(_freeze(as_square_matrix(L, f"{name}[{k}]", d, ModelError)) for k, L in enumerate(items))
+
+
 @dataclass(frozen=True, eq=False)
 class Model:
-    """A mean-field model, validated at construction.
+    r"""A mean-field model, validated at construction.
 
     Parameters
     ----------
@@ -37,7 +53,10 @@ class Model:
     V : (d^2, d^2) Hermitian, swap-symmetric two-body interaction (``S V S = V``), not
         necessarily a sum of products. Use :func:`qmeanfield.operators.symmetrize_swap` to
         symmetrise an arbitrary operator.
-    jumps : one-body Lindblad operators (each d x d, arbitrary); empty for closed systems.
+    jumps : one-body Lindblad operators (each d x d, arbitrary), acting on every particle; empty
+        for closed systems.
+    collective_jumps : d x d matrices C; each gives the N-body jump :math:`\sqrt{\kappa_N}\sum_j C_j`
+        (rates go into C, like for ``jumps``). Optional.
     hbar : Planck constant, > 0.
     coupling : ``"1/(N-1)"`` (default) or ``"1/N"``: the interaction strength kappa_N.
     """
@@ -47,6 +66,7 @@ class Model:
     jumps: tuple = field(default=())
     hbar: float = 1.0
     coupling: str = "1/(N-1)"
+    collective_jumps: tuple = field(default=())
 
     def __post_init__(self):
         h = as_square_matrix(self.h, "h", error=ModelError)
@@ -66,14 +86,8 @@ class Model:
                 f"V is not swap-symmetric (max |S V S - V| = {asym:.3g}); "
                 "use qmeanfield.operators.symmetrize_swap(V) to take its symmetric part"
             )
-        jumps_in = self.jumps
-        if isinstance(jumps_in, np.ndarray) and jumps_in.ndim == 2:
-            raise ModelError("jumps must be a list of (d, d) matrices; wrap a single jump operator in a list")
-        try:
-            jumps_list = list(jumps_in) if jumps_in is not None else []
-        except TypeError:
-            raise ModelError("jumps must be a list of (d, d) matrices") from None
-        jumps = tuple(_freeze(as_square_matrix(L, f"jumps[{k}]", d, ModelError)) for k, L in enumerate(jumps_list))
+        jumps = _operator_list(self.jumps, "jumps", d)
+        collective = _operator_list(self.collective_jumps, "collective_jumps", d)
         try:
             hbar = float(self.hbar)
         except (TypeError, ValueError):
@@ -85,6 +99,7 @@ class Model:
         object.__setattr__(self, "h", _freeze(h))
         object.__setattr__(self, "V", _freeze(V))
         object.__setattr__(self, "jumps", jumps)
+        object.__setattr__(self, "collective_jumps", collective)
         object.__setattr__(self, "hbar", hbar)
 
     @property
@@ -94,8 +109,8 @@ class Model:
 
     @property
     def is_open(self) -> bool:
-        """True when the model has Lindblad jumps."""
-        return len(self.jumps) > 0
+        """True when the model has Lindblad jumps (one-body or collective)."""
+        return len(self.jumps) > 0 or len(self.collective_jumps) > 0
 
     def kappa(self, N: int) -> float:
         """Interaction strength kappa_N."""
@@ -110,6 +125,7 @@ class Model:
             "hbar": self.hbar,
             "coupling": self.coupling,
             "n_jumps": len(self.jumps),
+            "n_collective_jumps": len(self.collective_jumps),
             "open": int(self.is_open),
             "norm_h": float(np.linalg.norm(self.h, 2)),
             "norm_V": float(np.linalg.norm(self.V, 2)),

@@ -29,9 +29,9 @@ OUTPUT_FILES = ("results.nc", "summary.json", "report.html")
 def fingerprint(cfg: RunConfig) -> str:
     """A short hash of everything that determines the results of ``cfg`` (not its name or N list)."""
     h = hashlib.sha256()
-    for arr in (cfg.model.h, cfg.model.V, *cfg.model.jumps, cfg.rho0, cfg.times):
+    for arr in (cfg.model.h, cfg.model.V, *cfg.model.jumps, *cfg.model.collective_jumps, cfg.rho0, cfg.times):
         h.update(np.ascontiguousarray(arr).tobytes())
-    h.update(json.dumps([cfg.model.hbar, cfg.model.coupling, len(cfg.model.jumps), cfg.engine,
+    h.update(json.dumps([cfg.model.hbar, cfg.model.coupling, len(cfg.model.jumps), len(cfg.model.collective_jumps), cfg.engine,
                          list(cfg.marginals), sorted(cfg.engine_options.items()), cfg.entropy_identity,
                          _version()]).encode())
     return h.hexdigest()[:16]

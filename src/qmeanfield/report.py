@@ -235,6 +235,9 @@ def write_report(ds: xr.Dataset, summary: dict, out_dir, title: str = "qmeanfiel
     parts.append("<p>Initial one-body state rho0:</p>" + _matrix_html(ds.initial_state.values))
     for j in range(ds.sizes.get("jump", 0)):
         parts.append(f"<p>Jump operator L<sub>{j}</sub>:</p>" + _matrix_html(ds.model_jumps.values[j]))
+    for j in range(ds.sizes.get("collective_jump", 0)):
+        parts.append(f"<p>Collective jump C<sub>{j}</sub> (N-body jump sqrt(kappa_N) sum<sub>i</sub> C<sub>i</sub>):</p>"
+                     + _matrix_html(ds.model_collective_jumps.values[j]))
 
     parts.append("<h2>Key numbers</h2><table><tr><th>N</th><th>engine</th><th>dropped weight</th><th>H_N(t_final)</th>"
                  "<th>H_N/N (t_final)</th><th>max H_N</th>")

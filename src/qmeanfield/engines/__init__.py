@@ -1,8 +1,8 @@
 """N-body engines behind one small protocol, registered by name.
 
 ``engine="auto"`` picks, among the registered engines that support (model, N), the one with
-the lowest cost estimate. ``"permutational"`` is a planned name: asking for an engine that is
-not registered yet is a clear :class:`~qmeanfield.errors.EngineError`.
+the lowest cost estimate: ``dense`` for the smallest N, ``symmetric`` for closed systems,
+``permutational`` for open systems beyond a few particles.
 """
 
 from __future__ import annotations
@@ -13,14 +13,16 @@ from ..errors import EngineError
 from ..model import Model
 from .base import Engine, Trajectory
 from .dense import DenseEngine
+from .permutational import PermutationalEngine
 from .symmetric import SymmetricEngine
 
-__all__ = ["Engine", "Trajectory", "DenseEngine", "SymmetricEngine", "REGISTRY", "PLANNED", "make_engine", "choose_engine"]
+__all__ = ["Engine", "Trajectory", "DenseEngine", "SymmetricEngine", "PermutationalEngine", "REGISTRY", "PLANNED", "make_engine", "choose_engine"]
 
 #: name -> engine class
-REGISTRY: dict[str, type] = {"dense": DenseEngine, "symmetric": SymmetricEngine}
+REGISTRY: dict[str, type] = {"dense": DenseEngine, "symmetric": SymmetricEngine,
+                             "permutational": PermutationalEngine}
 #: names reserved for engines that are not part of this version
-PLANNED = ("symmetric", "permutational")
+PLANNED: tuple[str, ...] = ()
 
 
 def _accepted(name: str) -> set[str]:

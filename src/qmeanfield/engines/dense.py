@@ -56,8 +56,12 @@ def many_body_hamiltonian(model: Model, N: int) -> sp.csr_matrix:
 
 
 def embedded_jumps(model: Model, N: int) -> list[sp.csr_matrix]:
-    """All one-body jump operators L_k acting on each particle j, as sparse N-body matrices."""
-    return [_site_operator(L, j, N, model.d) for L in model.jumps for j in range(N)]
+    r"""All N-body jump operators as sparse matrices: each one-body L_k on each particle j, then
+    each collective jump :math:`\sqrt{\kappa_N}\sum_j (C_c)_j`."""
+    out = [_site_operator(L, j, N, model.d) for L in model.jumps for j in range(N)]
+    for C in model.collective_jumps:
+        out.append(math.sqrt(model.kappa(N)) * sum(_site_operator(C, j, N, model.d) for j in range(N)))
+    return out
 
 
 def liouvillian(model: Model, N: int) -> sp.csr_matrix:
@@ -87,7 +91,8 @@ def memory_estimate(model: Model, N: int) -> int:
         return 16 * D * D * 8
     pairs = N * (N - 1) // 2
     row_H = min(D, 1 + N * (d - 1) + pairs * (d**2 - 1))
-    nnz = D * D * (2 * row_H + len(model.jumps) * N * d * d + 2 * min(D, 1 + N * (d - 1)))
+    nnz = D * D * (2 * row_H + (len(model.jumps) * N + len(model.collective_jumps) * N * N) * d * d
+                   + 2 * min(D, 1 + N * (d - 1)))
     return 3 * nnz * 20 + 16 * D * D * 12
 
 

@@ -168,7 +168,7 @@ class SymmetricEngine:
     def supports(self, model: Model, N: int) -> tuple[bool, str]:
         if model.is_open:
             return False, ("the symmetric engine runs closed systems only (one-body jumps mix the blocks); "
-                           "use engine='dense' for open systems")
+                           "use engine='permutational' (or 'auto') for open systems")
         n = _largest_block(N, model.d)
         need = 16.0 * n * n * 4 / 2**30
         if need > self.memory_budget_gb:
