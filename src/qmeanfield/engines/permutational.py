@@ -53,7 +53,7 @@ from .base import ProgressCallback, Trajectory
 from .schur_weyl import Irrep, branching_isometry, log_multiplicity, partitions, weyl_dimension
 from .symmetric import block_hamiltonian, moments_to_marginals
 
-__all__ = ["PermutationalEngine", "BlockSpace", "block_liouvillian", "TaylorPropagator", "block_entropy"]
+__all__ = ["PermutationalEngine", "BlockSpace", "block_liouvillian", "TaylorPropagator", "block_entropy", "BlockMeasurement"]
 
 
 class BlockSpace:
@@ -265,6 +265,34 @@ def _moments(space: BlockSpace, blocks, kmax: int):
     return M1, M2, M3
 
 
+class BlockMeasurement:
+    """Entropy, trace and positivity checks and collective moments of block states, time by time."""
+
+    def __init__(self, space: BlockSpace, T: int, kmax: int):
+        d = space.d
+        self.space, self.kmax = space, kmax
+        self.entropy = np.empty(T)
+        self.M1 = np.zeros((T, d * d), dtype=complex)
+        self.M2 = np.zeros((T, d * d, d * d), dtype=complex)
+        self.M3 = np.zeros((T, d * d, d * d, d * d), dtype=complex) if kmax >= 3 else None
+        self.trace_error = 0.0
+        self.most_negative = 0.0
+
+    def add(self, n: int, x: np.ndarray) -> None:
+        blocks = self.space.split(x)
+        self.trace_error = max(self.trace_error, float(abs(sum(np.trace(P) for P in blocks) - 1)))
+        self.entropy[n], neg = block_entropy(self.space, blocks)
+        self.most_negative = min(self.most_negative, neg)
+        m1, m2, m3 = _moments(self.space, blocks, self.kmax)
+        self.M1[n], self.M2[n] = m1, m2
+        if self.M3 is not None:
+            self.M3[n] = m3
+
+    def marginals(self) -> dict[int, np.ndarray]:
+        out = moments_to_marginals(self.M1, self.M2, self.M3, self.space.N, self.space.d)
+        return {k: out[k] for k in range(1, self.kmax + 1)}
+
+
 @dataclass(frozen=True, kw_only=True)
 class PermutationalEngine:
     """Exact open (and closed) dynamics on Schur-Weyl blocks for any d; cost polynomial in N.
@@ -304,45 +332,53 @@ class PermutationalEngine:
         d = model.d
         return float(math.comb(N + d * d - 1, N)) * 50 * (N + 1)
 
-    def evolve(self, model: Model, rho0: np.ndarray, N: int, times: np.ndarray, kmax: int = 2,
-               progress: ProgressCallback | None = None) -> Trajectory:
+    def _check(self, model: Model, N: int) -> None:
         ok, why = self.supports(model, N)
         if not ok:
             raise EngineError(why)
-        d = model.d
-        kmax = min(kmax, N, 3)
-        times = np.asarray(times, dtype=float)
-        space = BlockSpace(N, d)
+
+    def generator(self, model: Model, N: int) -> tuple[BlockSpace, sp.csr_matrix]:
+        """The block layout and the sparse Lindblad generator of (model, N)."""
+        self._check(model, N)
+        space = BlockSpace(N, model.d)
         A = block_liouvillian(space, np.asarray(model.h), np.asarray(model.V), list(model.jumps),
                               list(model.collective_jumps), model.kappa(N), model.hbar)
+        return space, A
+
+    def block_states(self, model: Model, rho0: np.ndarray, N: int, times: np.ndarray):
+        """Yield the state vector (concatenated blocks P_lambda, see :class:`BlockSpace`) at each time.
+
+        The first item is ``(space, propagator)``; then one vector per time.
+        """
+        space, A = self.generator(model, N)
         prop = TaylorPropagator(A, threads=self.workers if self.workers != "auto" else (os.cpu_count() or 1))
+        yield space, prop
         x = space.product_state(np.asarray(rho0))
-        T = times.size
-        entropy = np.empty(T)
-        M1 = np.zeros((T, d * d), dtype=complex)
-        M2 = np.zeros((T, d**4), dtype=complex)
-        M3 = np.zeros((T, d**6), dtype=complex) if kmax >= 3 else None
-        trace_err = 0.0
-        negativity = 0.0
         t_prev = 0.0
-        for n, t in enumerate(times):
-            if t > t_prev:
-                x = prop(x, t - t_prev)
-                t_prev = t
-            blocks = space.split(x)
-            trace_err = max(trace_err, abs(sum(np.trace(P) for P in blocks) - 1))
-            entropy[n], neg = block_entropy(space, blocks)
-            negativity = min(negativity, neg)
-            m1, m2, m3 = _moments(space, blocks, kmax)
-            M1[n], M2[n] = m1, m2.reshape(-1)
-            if M3 is not None:
-                M3[n] = m3.reshape(-1)
+        try:
+            for t in np.asarray(times, dtype=float):
+                if t > t_prev:
+                    x = prop(x, t - t_prev)
+                    t_prev = t
+                yield x
+        finally:
+            prop.close()
+
+    def evolve(self, model: Model, rho0: np.ndarray, N: int, times: np.ndarray, kmax: int = 2,
+               progress: ProgressCallback | None = None) -> Trajectory:
+        self._check(model, N)
+        kmax = min(kmax, N, 3)
+        times = np.asarray(times, dtype=float)
+        states = self.block_states(model, rho0, N, times)
+        space, prop = next(states)
+        meas = BlockMeasurement(space, times.size, kmax)
+        for n, x in enumerate(states):
+            meas.add(n, x)
             if progress:
                 progress(n + 1)
-        prop.close()
-        marginals = moments_to_marginals(M1, M2.reshape(T, d * d, d * d),
-                                         None if M3 is None else M3.reshape(T, d * d, d * d, d * d), N, d)
-        marginals = {k: marginals[k] for k in range(1, kmax + 1)}
+        A = prop.A
+        entropy, marginals = meas.entropy, meas.marginals()
+        trace_err, negativity = meas.trace_error, meas.most_negative
         info = {
             "blocks": len(space.lams),
             "state_size": space.size,

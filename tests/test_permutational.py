@@ -1,0 +1,173 @@
+"""Permutational engine: open dynamics on Schur-Weyl blocks against the dense engine and exact properties."""
+
+import numpy as np
+import pytest
+
+import qmeanfield as qmf
+from qmeanfield.engines import choose_engine
+from qmeanfield.engines.dense import DenseEngine
+from qmeanfield.engines.permutational import PermutationalEngine
+from qmeanfield.engines.schur_weyl import Irrep, _product_generator, branching_isometry, partitions
+from qmeanfield.engines.symmetric import SymmetricEngine
+from qmeanfield.operators import pauli, random_density_matrix, random_interaction, sigma_minus
+
+P = pauli()
+RNG = np.random.default_rng(11)
+
+
+def _random_matrix(d, seed):
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=(d, d)) + 1j * rng.normal(size=(d, d))
+
+
+def _random_hermitian(d, seed):
+    A = _random_matrix(d, seed)
+    return (A + A.conj().T) / 2
+
+
+def _lowering(d):
+    L = np.zeros((d, d))
+    L[0, 1] = 1.0
+    return L
+
+
+JUMP_SETS = {
+    "emission+cross": lambda d: [np.sqrt(0.3) * _lowering(d), 0.4 * (_lowering(d) + 0.5 * np.diag(np.arange(d)))],
+    "random complex": lambda d: [0.5 * _random_matrix(d, 3)],
+    "three channels": lambda d: [0.3 * _lowering(d), 0.3 * _lowering(d).T, 0.5 * np.diag(np.linspace(-1, 1, d))],
+}
+
+
+def _model(d, jumps, collective=(), seed=1):
+    return qmf.Model(h=_random_hermitian(d, seed), V=random_interaction(d, seed=seed + 1), jumps=jumps,
+                     collective_jumps=collective)
+
+
+@pytest.mark.parametrize("d, N", [(2, 2), (2, 3), (2, 4), (2, 5), (2, 6), (3, 2), (3, 3), (3, 4)])
+@pytest.mark.parametrize("jumps", sorted(JUMP_SETS))
+def test_agrees_with_dense(d, N, jumps):
+    model = _model(d, JUMP_SETS[jumps](d))
+    rho0 = random_density_matrix(d, seed=5)
+    times = np.linspace(0, 1.5, 4)
+    a = DenseEngine().evolve(model, rho0, N, times, kmax=3)
+    b = PermutationalEngine().evolve(model, rho0, N, times, kmax=3)
+    for k in a.marginals:
+        assert np.abs(a.marginals[k] - b.marginals[k]).max() < 1e-9
+    assert np.abs(a.entropy - b.entropy).max() < 1e-9
+
+
+@pytest.mark.parametrize("d, N", [(2, 3), (2, 5), (3, 3)])
+def test_collective_jumps_agree_with_dense(d, N):
+    model = _model(d, [0.3 * _lowering(d)], collective=[0.6 * _lowering(d), 0.3 * _random_matrix(d, 8)])
+    rho0 = random_density_matrix(d, seed=6)
+    times = np.linspace(0, 1.0, 3)
+    a = DenseEngine().evolve(model, rho0, N, times)
+    b = PermutationalEngine().evolve(model, rho0, N, times)
+    for k in a.marginals:
+        assert np.abs(a.marginals[k] - b.marginals[k]).max() < 1e-9
+    assert np.abs(a.entropy - b.entropy).max() < 1e-9
+
+
+def test_pure_initial_state_is_exact():
+    model = _model(2, JUMP_SETS["emission+cross"](2))
+    psi = np.array([0.6, 0.8j])
+    rho0 = np.outer(psi, psi.conj())
+    times = np.array([0.0, 0.7])
+    a = DenseEngine().evolve(model, rho0, 5, times)
+    b = PermutationalEngine().evolve(model, rho0, 5, times)
+    assert np.abs(a.marginals[2] - b.marginals[2]).max() < 1e-9
+    assert abs(b.entropy[0]) < 1e-9 and b.entropy[1] > 1e-3  # dissipation creates entropy
+
+
+@pytest.mark.parametrize("d, N", [(2, 6), (2, 7), (3, 4), (3, 5), (4, 3)])
+def test_branching_isometries(d, N):
+    """W^+ W = 1 and J_ab^tot W = W J_ab for every lambda = mu + box."""
+    for mu in partitions(N - 1, d):
+        mir = Irrep(mu)
+        for r in range(d):
+            lam = list(mu)
+            lam[r] += 1
+            if r > 0 and lam[r] > lam[r - 1]:
+                continue
+            lir = Irrep(tuple(lam))
+            W = branching_isometry(mir, lir).toarray()
+            assert np.abs(W.T @ W - np.eye(lir.dim)).max() < 1e-12
+            for a in range(d):
+                for b in range(d):
+                    assert np.abs(_product_generator(mir, a, b) @ W - W @ lir.J(a, b)).max() < 1e-11
+
+
+@pytest.mark.parametrize("d, N", [(2, 30), (3, 6)])
+def test_blocks_stay_states(d, N):
+    """Trace one, Hermitian, positive: every block along the trajectory."""
+    model = _model(d, JUMP_SETS["emission+cross"](d) + JUMP_SETS["random complex"](d))
+    eng = PermutationalEngine()
+    states = eng.block_states(model, random_density_matrix(d, seed=2), N, np.linspace(0, 2, 5))
+    space, _ = next(states)
+    for x in states:
+        blocks = space.split(x)
+        assert abs(sum(np.trace(B) for B in blocks) - 1) < 1e-10
+        for B in blocks:
+            assert np.abs(B - B.conj().T).max() < 1e-10
+            assert np.linalg.eigvalsh((B + B.conj().T) / 2).min() > -1e-10
+
+
+@pytest.mark.parametrize("N", [10, 40])
+def test_dissipation_nonnegative(N):
+    model = qmf.Model(h=0.5 * P["x"] + 0.3 * P["z"], V=random_interaction(2, seed=2),
+                      jumps=[np.sqrt(0.3) * sigma_minus(), 0.2 * (sigma_minus() + 0.5 * P["z"])])
+    ds = qmf.compare(model, random_density_matrix(2, seed=7), [N], np.linspace(0, 2, 6), engine="permutational")
+    D = ds.dissipation.values[0]
+    assert np.all(np.isfinite(D)) and D.min() > -1e-6
+    assert ds.relative_entropy.values[0, 0] == pytest.approx(0, abs=1e-10)
+
+
+@pytest.mark.parametrize("d, N", [(2, 25), (3, 6)])
+def test_jumps_only_keep_the_product_structure(d, N):
+    """With h = 0 and V = 0 every particle evolves alone: R_N(t) = rho(t)^(x)N, so H_N(t) = 0."""
+    model = qmf.Model(h=np.zeros((d, d)), V=np.zeros((d * d, d * d)),
+                      jumps=JUMP_SETS["emission+cross"](d) + JUMP_SETS["random complex"](d))
+    ds = qmf.compare(model, random_density_matrix(d, seed=3), [N], np.linspace(0, 2, 5),
+                     engine="permutational", entropy_identity=False)
+    assert np.abs(ds.relative_entropy.values).max() < 1e-8
+    assert np.abs(ds.trace_distance.values).max() < 1e-8
+
+
+def test_closed_model_agrees_with_symmetric_engine():
+    model = qmf.Model(h=0.5 * P["x"] + 0.3 * P["z"], V=random_interaction(2, seed=1))
+    rho0 = random_density_matrix(2, seed=4)
+    times = np.linspace(0, 2, 5)
+    a = SymmetricEngine().evolve(model, rho0, 30, times)
+    b = PermutationalEngine().evolve(model, rho0, 30, times)
+    assert np.abs(a.marginals[2] - b.marginals[2]).max() < 1e-9
+    assert np.abs(a.entropy - b.entropy).max() < 1e-8  # closed: S(R_N) conserved
+
+
+def test_collective_jumps_have_the_meanfield_limit():
+    """The one-body marginal approaches the mean-field solution with the collective Hamiltonian."""
+    model = qmf.Model(h=0.5 * P["x"], V=random_interaction(2, seed=3), jumps=[0.3 * sigma_minus()],
+                      collective_jumps=[0.8 * sigma_minus()])
+    ds = qmf.compare(model, random_density_matrix(2, seed=1), [10, 20, 40], np.linspace(0, 2, 5),
+                     engine="permutational", entropy_identity=False)
+    dist = ds.trace_distance.sel(k=1).values[:, -1]
+    assert dist[0] > dist[1] > dist[2]
+    assert dist[2] < 0.6 * dist[0]
+    assert np.all(np.isnan(ds.dissipation.values))  # identity not derived for collective jumps
+
+
+def test_auto_and_memory_refusal():
+    model = _model(2, JUMP_SETS["emission+cross"](2))
+    assert choose_engine(model, 60).name == "permutational"
+    with pytest.raises(qmf.EngineError, match="permutational engine needs about"):
+        choose_engine(model, 60, "permutational", memory_budget_gb=0.01)
+    with pytest.raises(qmf.EngineError, match="workers"):
+        PermutationalEngine(workers=0)
+
+
+def test_threads_give_the_same_result():
+    model = _model(2, JUMP_SETS["emission+cross"](2))
+    rho0 = random_density_matrix(2, seed=4)
+    times = np.array([0.0, 0.5])
+    a = PermutationalEngine(workers=1).evolve(model, rho0, 60, times)
+    b = PermutationalEngine(workers=2).evolve(model, rho0, 60, times)
+    assert np.abs(a.marginals[2] - b.marginals[2]).max() < 1e-12
