@@ -188,3 +188,27 @@ def test_impossible_N_fails_before_any_work(config, tmp_path):
     res = runner.invoke(app, ["run", str(p), "--out", str(tmp_path / "o"), "--no-progress"])
     assert res.exit_code == 2 and "no engine can run N = 5000" in res.output
     assert not (tmp_path / "o" / ".partial").exists()
+
+
+def test_steady_command(tmp_path, config):
+    p = tmp_path / "steady.toml"
+    p.write_text(config.read_text().replace("N = [2, 3]", "N = [3, 6, 12]")
+                 .replace('jumps = ["sqrt(0.2)*sm"', 'collective_jumps = ["0.3*sm"]\njumps = ["sqrt(0.2)*sm"'))
+    out = tmp_path / "st"
+    res = runner.invoke(app, ["steady", str(p), "--out", str(out), "--no-progress"])
+    assert res.exit_code == 0, res.output
+    summary = json.loads((out / "steady.json").read_text())
+    assert summary["N"] == [3, 6, 12] and summary["unique_fixed_point"]
+    assert summary["one_body_distance"][2] < summary["one_body_distance"][0]
+    ds = io.load_dataset(out / "steady.nc")
+    assert ds.fixed_point_state.shape[1:] == (2, 2)
+    html = (out / "steady.html").read_text()
+    for link in re.findall(r"href='([^']+)'", html):
+        assert (out / link).exists(), link
+
+
+def test_steady_refuses_closed_model(tmp_path, config):
+    p = tmp_path / "closed.toml"
+    p.write_text(config.read_text().replace('jumps = ["sqrt(0.2)*sm", "0.2*(sm + 0.5*sz)"]\n', ""))
+    res = runner.invoke(app, ["steady", str(p), "--out", str(tmp_path / "x"), "--no-progress"])
+    assert res.exit_code == 2 and "open model" in res.output

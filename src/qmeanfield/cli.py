@@ -1,4 +1,4 @@
-"""Command line: ``qmeanfield run | demo | validate``."""
+"""Command line: ``qmeanfield run | demo | validate | certify | steady``."""
 
 from __future__ import annotations
 
@@ -122,6 +122,34 @@ def certify(config: Path = typer.Argument(..., help="TOML configuration file (ti
     if bad:
         console.print(f"[bold red]the bound is below the exact value for N = {bad}[/]")
     typer.echo(f"report: {(out / 'certificate.html').resolve()}")
+
+
+@app.command()
+def steady(config: Path = typer.Argument(..., help="TOML configuration of an open model (run.N is used)."),
+           out: Path = typer.Option(Path("out"), "--out", "-o", help="Output folder."),
+           progress: bool = typer.Option(True, help="Show a progress bar.")):
+    """N-body steady states against the mean-field fixed point(s): steady.nc, steady.json, steady.html."""
+    from .io import save_dataset, write_json
+    from .report import write_steady_report
+    from .steady import steady_state_comparison
+
+    try:
+        cfg = load_config(config)
+        ds = steady_state_comparison(cfg.model, cfg.N, progress=progress, engine_options=cfg.engine_options
+                                     if cfg.engine in ("auto", "permutational") else None)
+        out.mkdir(parents=True, exist_ok=True)
+        save_dataset(ds, out / "steady.nc")
+        summary = {"N": [int(n) for n in ds.N.values], "unique_fixed_point": bool(ds.attrs["unique_fixed_point"]),
+                   "rate_one_body": ds.attrs["rate_one_body"],
+                   "one_body_distance": [float(v) for v in ds.trace_distance.values[:, 0, 0]],
+                   "relative_entropy": [float(v) for v in ds.relative_entropy.values[:, 0]],
+                   "fixed_points_stable": [bool(v) for v in ds.fixed_point_stable.values]}
+        write_json(out / "steady.json", summary)
+        write_steady_report(ds, out, title=f"steady states: {cfg.name}",
+                            files={"steady.nc": "steady.nc", "steady.json": "steady.json"})
+    except QMeanFieldError as exc:
+        _fail(exc)
+    typer.echo(f"report: {(out / 'steady.html').resolve()}")
 
 
 def main():  # pragma: no cover
