@@ -26,6 +26,7 @@ test-all: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_dense.py
 	$(BIN)/python benchmarks/bench_symmetric.py
+	$(BIN)/python benchmarks/bench_permutational.py
 	$(BIN)/python benchmarks/bench_certificate.py
 
 clean:

@@ -52,7 +52,8 @@ def validate(config: Path = typer.Argument(..., help="TOML configuration file.")
     m = cfg.model
     typer.echo(f"{config}: valid")
     typer.echo(f"  d = {m.d}, hbar = {m.hbar}, coupling = {m.coupling}, "
-               f"{'open (' + str(len(m.jumps)) + ' jumps)' if m.is_open else 'closed'}")
+               + (f"open ({len(m.jumps)} one-body and {len(m.collective_jumps)} collective jumps)" if m.is_open
+                  else "closed"))
     typer.echo(f"  times: {cfg.times.size} points in [{cfg.times[0]:g}, {cfg.times[-1]:g}]")
     typer.echo("  engines: " + ", ".join(f"N={n}: {e}" for n, e in engines.items()))
 
