@@ -139,8 +139,9 @@ def moments_to_marginals(M1, M2, M3, N: int, d: int):
     return out
 
 
-def _largest_block(N: int, d: int) -> int:
-    return max(weyl_dimension(lam) for lam in partitions(N, d))
+def _block_bytes(n: int) -> float:
+    """Peak memory of one block of dimension n: the Hamiltonian, its eigenvectors and workspace."""
+    return 16.0 * n * n * 4
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -166,15 +167,20 @@ class SymmetricEngine:
             raise EngineError(f"truncation must be in (0, 1), got {self.truncation!r}")
 
     def supports(self, model: Model, N: int) -> tuple[bool, str]:
+        """Closed models whose symmetric block (always computed) fits; the blocks a given rho0
+        needs are checked again by :meth:`evolve` before any work."""
         if model.is_open:
             return False, ("the symmetric engine runs closed systems only (one-body jumps mix the blocks); "
                            "use engine='permutational' (or 'auto') for open systems")
-        n = _largest_block(N, model.d)
-        need = 16.0 * n * n * 4 / 2**30
+        return self._fits(weyl_dimension((N,) + (0,) * (model.d - 1)), N, model.d)
+
+    def _fits(self, n: int, N: int, d: int, what: str = "its symmetric block") -> tuple[bool, str]:
+        need = _block_bytes(n) / 2**30
         if need > self.memory_budget_gb:
-            return False, (f"the symmetric engine needs about {need:.3g} GiB for its largest block "
-                           f"(dimension {n}) at N = {N}, d = {model.d}, over the memory budget of "
-                           f"{self.memory_budget_gb:g} GiB; lower N or raise memory_budget_gb")
+            return False, (f"the symmetric engine needs about {need:.3g} GiB for {what} "
+                           f"(dimension {n}) at N = {N}, d = {d}, over the memory budget of "
+                           f"{self.memory_budget_gb:g} GiB; lower N, use a purer rho0 or a larger truncation, "
+                           "or raise memory_budget_gb")
         return True, ""
 
     def cost(self, model: Model, N: int) -> float:
@@ -210,6 +216,10 @@ class SymmetricEngine:
                 skipped_bound += bound
             else:
                 jobs.append((lam, logm))
+        ok, why = self._fits(max(weyl_dimension(lam) for lam, _ in jobs), N, d,
+                             "the largest block this rho0 needs")
+        if not ok:
+            raise EngineError(why)
         n_vectors = float(sum(weyl_dimension(lam) for lam, _ in jobs)) or 1.0
         threshold = self.truncation / 2 / n_vectors
         common = (logp, h, V, model.kappa(N), model.hbar, times, kmax, threshold)
