@@ -3,9 +3,9 @@
 Usage: python benchmarks/bench_symmetric.py [--quick]
 
 Each case runs in a fresh process (wall time, peak memory). Cases:
-* scale: the symmetric engine alone (default d = 2: N = 2000; d = 3: N = 20; d = 4: N = 10;
-  other cases with --scale d:N ...), 50 output times on [0, 2], random swap-symmetric V,
-  thermal rho0 (beta = 1);
+* scale: the symmetric engine alone (default d = 2: N = 2000; d = 3: N = 20; d = 4: N = 10 with
+  a thermal rho0 at beta = 1, and d = 3: N = 60 with a nearly pure thermal rho0 at beta = 4;
+  other cases with --scale d:N[:beta] ...), 50 output times on [0, 2], random swap-symmetric V;
 * peers: at the largest N all three run (d = 2, N = 10), the same problem with the symmetric
   engine, the dense engine and QuTiP's mesolve (full space, no jumps), timed in the same run;
   the table gives time ratios and the largest marginal difference against dense.
@@ -25,14 +25,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _harness import child_report, parse, run_case, table, write  # noqa: E402
 
 
-def _problem(d: int):
+def _problem(d: int, beta: float = 1.0):
     import qmeanfield as qmf
     from qmeanfield.operators import random_hermitian, random_interaction, spin_matrices
 
     s = spin_matrices(d)
     model = qmf.Model(h=s["jx"] + 0.3 * s["jz"] + 0.1 * random_hermitian(d, np.random.default_rng(0)),
                       V=random_interaction(d, seed=1))
-    rho0 = qmf.states.thermal(s["jz"] + 0.3 * s["jx"], 1.0)
+    rho0 = qmf.states.thermal(s["jz"] + 0.3 * s["jx"], beta)
     return model, rho0
 
 
@@ -40,7 +40,7 @@ def child(case: dict) -> None:
     from qmeanfield.engines import make_engine
 
     d, N, who = case["d"], case["N"], case["who"]
-    model, rho0 = _problem(d)
+    model, rho0 = _problem(d, case.get("beta", 1.0))
     times = np.linspace(0, 2, case["n_times"])
     t0 = time.perf_counter()
     if who in ("symmetric", "dense"):
@@ -63,17 +63,20 @@ def child(case: dict) -> None:
 
 def main():
     args = parse(__doc__, child, lambda ap: ap.add_argument(
-        "--scale", nargs="*", default=["2:2000", "3:20", "4:10"],
-        help="d:N cases for the symmetric engine alone (default: 2:2000 3:20 4:10)"))
+        "--scale", nargs="*", default=["2:2000", "3:20", "4:10", "3:60:4"],
+        help="d:N[:beta] cases for the symmetric engine alone (default: 2:2000 3:20 4:10 3:60:4)"))
     if args is None:
         return
     n_times = 50
-    scale = [(2, 200), (3, 12), (4, 8)] if args.quick else [tuple(int(x) for x in c.split(":")) for c in args.scale]
+    specs = ["2:200", "3:12", "4:8", "3:30:4"] if args.quick else args.scale
     rows = []
-    for d, N in scale:
-        r = run_case(__file__, {"d": d, "N": N, "who": "symmetric", "n_times": n_times}, timeout=1800)
+    for spec in specs:
+        parts = spec.split(":")
+        d, N = int(parts[0]), int(parts[1])
+        beta = float(parts[2]) if len(parts) > 2 else 1.0
+        r = run_case(__file__, {"d": d, "N": N, "beta": beta, "who": "symmetric", "n_times": n_times}, timeout=1800)
         rows.append(r)
-        print(f"scale d={d} N={N}: {r.get('status')} {r.get('wall_s', float('nan')):.1f} s", flush=True)
+        print(f"scale d={d} N={N} beta={beta:g}: {r.get('status')} {r.get('wall_s', float('nan')):.1f} s", flush=True)
     peers = []
     d, N = 2, (8 if args.quick else 10)
     for who in ("symmetric", "dense", "qutip"):
@@ -95,8 +98,8 @@ def main():
             "quick": args.quick, "date": time.strftime("%Y-%m-%d %H:%M")}
     path = write("bench_symmetric", rows + peers, meta)
     print()
-    print(table(rows + peers, ["who", "d", "N", "status", "wall_s", "peak_mib", "peak_worker_mib", "blocks_computed",
-                               "largest_block",
+    print(table(rows + peers, ["who", "d", "N", "beta", "status", "wall_s", "peak_mib", "peak_worker_mib",
+                               "blocks_computed", "blocks_krylov", "vectors_propagated", "largest_block",
                                "time_ratio_vs_symmetric", "max_R1_diff_vs_dense"]))
     print(f"\nwritten: {path}")
 

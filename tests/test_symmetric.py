@@ -9,6 +9,7 @@ import pytest
 import qmeanfield as qmf
 from qmeanfield.engines import choose_engine, make_engine
 from qmeanfield.engines.schur_weyl import Irrep, gt_patterns, multiplicity, partitions, weyl_dimension
+from qmeanfield.engines.symmetric import SymmetricEngine
 from qmeanfield.operators import (pauli, random_density_matrix, random_hermitian, random_interaction,
                                   spin_matrices)
 
@@ -164,3 +165,35 @@ def test_dataset_reports_dropped_weight(qubit_closed, rho_qubit):
     assert ds.discarded_weight.sel(N=60) > 0  # a loose truncation does drop something, and says so
     dense = qmf.compare(qubit_closed, rho_qubit, N=[4], times=[0.0, 0.5], engine="dense")
     assert dense.discarded_weight.values[0] == 0.0
+
+
+@pytest.mark.parametrize("d, N", [(2, 40), (3, 10)])
+def test_krylov_blocks_agree_with_diagonalisation(d, N):
+    """Propagating only the weighted vectors with the sparse H_lambda = diagonalising H_lambda."""
+    from qmeanfield.operators import spin_matrices
+
+    s = spin_matrices(d)
+    model = qmf.Model(h=s["jx"] + 0.3 * s["jz"] + 0.1 * random_hermitian(d, np.random.default_rng(0)),
+                      V=random_interaction(d, seed=1))
+    rho0 = qmf.states.thermal(s["jz"] + 0.3 * s["jx"], 3.0)   # nearly pure
+    times = np.linspace(0, 2, 5)
+    a = SymmetricEngine(method="eigh").evolve(model, rho0, N, times, kmax=3)
+    b = SymmetricEngine(method="krylov").evolve(model, rho0, N, times, kmax=3)
+    assert b.info["blocks_krylov"] == b.info["blocks_computed"] and a.info["blocks_krylov"] == 0
+    for k in (1, 2, 3):
+        assert np.abs(a.marginals[k] - b.marginals[k]).max() < 1e-10
+
+
+def test_nearly_pure_state_needs_only_small_memory():
+    """d = 3, N = 40: every block up to dimension 5000+ would not fit a 0.5 GiB budget diagonalised;
+    a pure rho0 needs only the symmetric block, a nearly pure one propagates few vectors."""
+    from qmeanfield.operators import spin_matrices
+
+    s = spin_matrices(3)
+    model = qmf.Model(h=s["jx"], V=random_interaction(3, seed=1))
+    pure = np.diag([1.0, 0.0, 0.0])
+    tr = SymmetricEngine(memory_budget_gb=0.5).evolve(model, pure, 40, np.array([0.0, 0.5]))
+    assert tr.info["blocks_computed"] == 1 and tr.info["discarded_weight"] == 0.0
+    assert np.trace(tr.marginals[1][1]).real == pytest.approx(1.0, abs=1e-12)
+    with pytest.raises(qmf.EngineError, match="method"):
+        SymmetricEngine(method="magic")

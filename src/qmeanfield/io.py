@@ -31,6 +31,7 @@ Configuration layout (every key is checked; unknown keys are refused)::
     [engine]                                # optional engine options
     truncation = 1e-12                      # symmetric: weight of R_N that may be dropped
     workers = "auto"                        # symmetric: processes over blocks; permutational: threads
+    method = "auto"                         # symmetric: per block "eigh" | "krylov" | "auto"
 
 Results are written atomically (temporary file, then rename), so an interrupted run never
 leaves a truncated file behind.
@@ -62,7 +63,7 @@ __all__ = ["RunConfig", "load_config", "parse_config", "save_dataset", "load_dat
 _MODEL_KEYS = {"d", "h", "V", "symmetrize_V", "jumps", "collective_jumps", "hbar", "coupling"}
 _INITIAL_KEYS = {"state", "h0", "beta", "bloch", "matrix"}
 _RUN_KEYS = {"N", "t_final", "n_times", "times", "engine", "marginals", "memory_budget_gb", "entropy_identity"}
-_ENGINE_KEYS = {"memory_budget_gb", "truncation", "workers"}
+_ENGINE_KEYS = {"memory_budget_gb", "truncation", "workers", "method"}
 _TOP_KEYS = {"name", "description", "model", "initial", "run", "engine"}
 
 
@@ -244,6 +245,10 @@ def _engine_options(sec: dict) -> dict:
         out["truncation"] = _number(sec["truncation"], "engine.truncation", positive=True)
         if out["truncation"] >= 1:
             raise ConfigError("engine.truncation must be < 1 (a weight of R_N that may be dropped)")
+    if "method" in sec:
+        if sec["method"] not in ("auto", "eigh", "krylov"):
+            raise ConfigError(f"engine.method must be 'auto', 'eigh' or 'krylov', got {sec['method']!r}")
+        out["method"] = sec["method"]
     if "workers" in sec:
         out["workers"] = "auto" if sec["workers"] == "auto" else _number(sec["workers"], "engine.workers",
                                                                            positive=True, integer=True)

@@ -39,17 +39,16 @@ from __future__ import annotations
 
 import math
 import os
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.linalg
 import scipy.sparse as sp
-from scipy.sparse.linalg import aslinearoperator, onenormest
 
 from ..errors import EngineError
 from ..model import Model
 from .base import ProgressCallback, Trajectory
+from .propagator import TaylorPropagator
 from .schur_weyl import Irrep, branching_isometry, log_multiplicity, partitions, weyl_dimension
 from .symmetric import block_hamiltonian, moments_to_marginals
 
@@ -91,7 +90,6 @@ class BlockSpace:
             occ = ir.weights > 0
             logw = self.logmult[i] + np.where(occ, ir.weights * np.where(occ, logp[None, :], 0.0), 0.0).sum(axis=1)
             U = scipy.linalg.expm(ir.collective(logW).toarray())
-            n = ir.dim
             x[self.offsets[i]:self.offsets[i + 1]] = ((U * np.exp(logw)[None, :]) @ U.conj().T).reshape(-1)
         return x
 
@@ -150,82 +148,6 @@ def block_liouvillian(space: BlockSpace, h: np.ndarray, V: np.ndarray, jumps, co
                         term = coef * _superop(M, M.conj().T)
                         grid[j_dst][j_src] = term if grid[j_dst][j_src] is None else grid[j_dst][j_src] + term
     return sp.bmat(grid, format="csr", dtype=complex)
-
-
-#: Al-Mohy and Higham's theta_m for double precision (SIAM J. Sci. Comput. 33, 488 (2011), table 3.1):
-#: a Taylor polynomial of degree m is accurate to unit roundoff on substeps with norm estimate <= theta_m
-_THETA = {20: 1.44, 25: 2.43, 30: 3.54, 35: 4.7, 40: 6.0, 45: 7.2, 50: 8.5, 55: 9.9}
-
-
-class TaylorPropagator:
-    r""":math:`e^{\tau A} v` by truncated Taylor series on substeps (Al-Mohy and Higham's method).
-
-    The substep count and degree are chosen once from estimates of :math:`\|A^p\|_1^{1/p}`
-    (p = 2..5, which for these generators are 20-30% below :math:`\|A\|_1`); each substep's series
-    stops early once two consecutive terms fall below ``tol`` relative to the sum. The sparse
-    product is split over ``threads`` row blocks (SciPy releases the GIL in it).
-    """
-
-    def __init__(self, A: sp.csr_matrix, threads: int = 1, tol: float = 2.0**-53):
-        self.A = A
-        self.tol = tol
-        self.matvecs = 0
-        n = A.shape[0]
-        self.threads = max(1, min(threads, n // 50_000 or 1))
-        if self.threads > 1:
-            cuts = np.linspace(0, n, self.threads + 1).astype(int)
-            self._parts = [A[a:b] for a, b in zip(cuts[:-1], cuts[1:])]
-            self._pool = ThreadPoolExecutor(self.threads)
-        norm1 = float(abs(A).sum(axis=0).max())
-        est = {1: norm1}
-        if n > 1:
-            op = aslinearoperator(A)
-            power = op
-            for p in range(2, 6):
-                power = power @ op
-                est[p] = min(norm1, onenormest(power, t=2) ** (1.0 / p))
-        # alpha_p = max(d_p, d_{p+1}); the smallest over p bounds the series' convergence
-        self.alpha = min([max(est[p], est[p + 1]) for p in range(1, 5) if p + 1 in est] or [norm1])
-
-    def matvec(self, v: np.ndarray) -> np.ndarray:
-        self.matvecs += 1
-        if self.threads == 1:
-            return self.A @ v
-        return np.concatenate([f.result() for f in [self._pool.submit(P.dot, v) for P in self._parts]])
-
-    def plan(self, tau: float) -> tuple[int, int]:
-        """(substeps, degree) with the fewest products for a step tau."""
-        best = None
-        for m, theta in _THETA.items():
-            s = max(1, int(math.ceil(abs(tau) * self.alpha / theta)))
-            if best is None or m * s < best[0] * best[1]:
-                best = (s, m)
-        return best
-
-    def __call__(self, v: np.ndarray, tau: float) -> np.ndarray:
-        if tau == 0:
-            return v
-        s, degree = self.plan(tau)
-        h = tau / s
-        for _ in range(s):
-            term = v
-            out = v.copy()
-            small = 0
-            for m in range(1, degree + 1):
-                term = (h / m) * self.matvec(term)
-                out += term
-                if np.linalg.norm(term) <= self.tol * np.linalg.norm(out):
-                    small += 1
-                    if small == 2:
-                        break
-                else:
-                    small = 0
-            v = out
-        return v
-
-    def close(self):
-        if self.threads > 1:
-            self._pool.shutdown()
 
 
 def block_entropy(space: BlockSpace, blocks: list[np.ndarray]) -> tuple[float, float]:
@@ -354,13 +276,8 @@ class PermutationalEngine:
         prop = TaylorPropagator(A, threads=self.workers if self.workers != "auto" else (os.cpu_count() or 1))
         yield space, prop
         x = space.product_state(np.asarray(rho0))
-        t_prev = 0.0
         try:
-            for t in np.asarray(times, dtype=float):
-                if t > t_prev:
-                    x = prop(x, t - t_prev)
-                    t_prev = t
-                yield x
+            yield from prop.trajectory(x, times)
         finally:
             prop.close()
 

@@ -1,0 +1,124 @@
+"""Action of the exponential of a sparse generator on vectors or blocks of vectors."""
+
+from __future__ import annotations
+
+import math
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.sparse.linalg import aslinearoperator, onenormest
+
+__all__ = ["TaylorPropagator"]
+
+
+#: Al-Mohy and Higham's theta_m for double precision (SIAM J. Sci. Comput. 33, 488 (2011), table 3.1):
+#: a Taylor polynomial of degree m is accurate to unit roundoff on substeps with norm estimate <= theta_m
+_THETA = {20: 1.44, 25: 2.43, 30: 3.54, 35: 4.7, 40: 6.0, 45: 7.2, 50: 8.5, 55: 9.9}
+
+
+class TaylorPropagator:
+    r""":math:`e^{\tau A} v` by truncated Taylor series on substeps (Al-Mohy and Higham's method).
+
+    The substep count and degree are chosen once from estimates of :math:`\|A^p\|_1^{1/p}`
+    (p = 2..5, which for these generators are 20-30% below :math:`\|A\|_1`); each substep's series
+    stops early once two consecutive terms fall below ``tol`` relative to the sum. The sparse
+    product is split over ``threads`` row blocks (SciPy releases the GIL in it).
+    """
+
+    def __init__(self, A: sp.csr_matrix, threads: int = 1, tol: float = 2.0**-53):
+        self.A = A
+        self.tol = tol
+        self.matvecs = 0
+        n = A.shape[0]
+        self.threads = max(1, min(threads, n // 50_000 or 1))
+        if self.threads > 1:
+            cuts = np.linspace(0, n, self.threads + 1).astype(int)
+            self._parts = [A[a:b] for a, b in zip(cuts[:-1], cuts[1:])]
+            self._pool = ThreadPoolExecutor(self.threads)
+        norm1 = float(abs(A).sum(axis=0).max())
+        est = {1: norm1}
+        if n > 1:
+            op = aslinearoperator(A)
+            power = op
+            for p in range(2, 6):
+                power = power @ op
+                est[p] = min(norm1, onenormest(power, t=2) ** (1.0 / p))
+        # alpha_p = max(d_p, d_{p+1}); the smallest over p bounds the series' convergence
+        self.alpha = min([max(est[p], est[p + 1]) for p in range(1, 5) if p + 1 in est] or [norm1])
+
+    def matvec(self, v: np.ndarray) -> np.ndarray:
+        self.matvecs += 1
+        if self.threads == 1:
+            return self.A @ v
+        return np.concatenate([f.result() for f in [self._pool.submit(P.dot, v) for P in self._parts]])
+
+    def plan(self, tau: float) -> tuple[int, int]:
+        """(substeps, degree) with the fewest products for a step tau."""
+        best = None
+        for m, theta in _THETA.items():
+            s = max(1, int(math.ceil(abs(tau) * self.alpha / theta)))
+            if best is None or m * s < best[0] * best[1]:
+                best = (s, m)
+        return best
+
+    def _substep(self, v: np.ndarray, h: float, degree: int, fractions=()) -> tuple[np.ndarray, list]:
+        """e^{hA} v, and e^{f h A} v for each f in ``fractions`` (0 < f <= 1) from the same terms."""
+        term = v
+        out = v.copy()
+        extra = [v.copy() for _ in fractions]
+        small = 0
+        for m in range(1, degree + 1):
+            term = (h / m) * self.matvec(term)
+            out += term
+            for f, acc in zip(fractions, extra):
+                acc += f**m * term
+            if np.linalg.norm(term) <= self.tol * np.linalg.norm(out):
+                small += 1
+                if small == 2:
+                    break
+            else:
+                small = 0
+        return out, extra
+
+    def __call__(self, v: np.ndarray, tau: float) -> np.ndarray:
+        if tau == 0:
+            return v
+        s, degree = self.plan(tau)
+        h = tau / s
+        for _ in range(s):
+            v, _ = self._substep(v, h, degree)
+        return v
+
+    def trajectory(self, v: np.ndarray, times, t0: float = 0.0):
+        """Yield :math:`e^{(t - t_0)A} v` for each of the increasing ``times`` (>= t0).
+
+        The substeps are planned for the whole span, and every output time inside a substep is
+        read off the same Taylor terms (its powers of the fraction of the step), so the cost
+        hardly depends on how many output times there are."""
+        times = np.asarray(times, dtype=float)
+        if times.size == 0:
+            return
+        span = float(times[-1] - t0)
+        s, degree = self.plan(span) if span > 0 else (1, 20)
+        h = span / s if span > 0 else 0.0
+        a = t0
+        i = 0
+        while i < times.size:
+            while i < times.size and times[i] <= a:   # outputs at the current point
+                yield v.copy() if times[i] == a else v
+                i += 1
+            if i == times.size:
+                break
+            end = a + h if h > 0 else times[-1]
+            inside = [j for j in range(i, times.size) if times[j] < end]
+            fracs = [(times[j] - a) / (end - a) for j in inside]
+            v, extra = self._substep(v, end - a, degree, fracs)
+            for acc in extra:
+                yield acc
+            i += len(inside)
+            a = end
+
+    def close(self):
+        if self.threads > 1:
+            self._pool.shutdown()
