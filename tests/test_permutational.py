@@ -171,3 +171,17 @@ def test_threads_give_the_same_result():
     a = PermutationalEngine(workers=1).evolve(model, rho0, 60, times)
     b = PermutationalEngine(workers=2).evolve(model, rho0, 60, times)
     assert np.abs(a.marginals[2] - b.marginals[2]).max() < 1e-12
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("d, N", [(2, 7), (2, 8), (3, 5)])
+def test_agrees_with_dense_at_the_largest_common_sizes(d, N):
+    """N <= 8 (d = 2) and N = 5 (d = 3) with general complex jumps and a random V (tens of seconds each)."""
+    model = _model(d, JUMP_SETS["random complex"](d) + [0.3 * np.diag(np.arange(d))])
+    rho0 = random_density_matrix(d, seed=5)
+    times = np.linspace(0, 1.5, 4)
+    a = DenseEngine(memory_budget_gb=16).evolve(model, rho0, N, times)
+    b = PermutationalEngine().evolve(model, rho0, N, times)
+    for k in a.marginals:
+        assert np.abs(a.marginals[k] - b.marginals[k]).max() < 1e-9
+    assert np.abs(a.entropy - b.entropy).max() < 1e-9
