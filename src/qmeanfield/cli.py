@@ -62,7 +62,7 @@ def validate(config: Path = typer.Argument(..., help="TOML configuration file.")
 def demo(out: Path = typer.Option(Path("demo-output"), "--out", "-o", help="Output folder."),
          progress: bool = typer.Option(True, help="Show a progress bar."),
          quick: bool = typer.Option(False, help="Smaller N and fewer times (a few seconds).")):
-    """Run the built-in example (d = 2, random V, N = 2..8, closed and open) and write a report."""
+    """Run the built-in example (d = 2, random V; closed N = 2..8, open N = 2..32) and write a report."""
     import tomllib
 
     from .pipeline import run_to_directory
