@@ -28,6 +28,7 @@ class TaylorPropagator:
 
     def __init__(self, A: sp.csr_matrix, threads: int = 1, tol: float = 2.0**-53):
         self.A = A
+        self.nnz = int(A.nnz)
         self.tol = tol
         self.matvecs = 0
         n = A.shape[0]
@@ -46,6 +47,8 @@ class TaylorPropagator:
                 est[p] = min(norm1, onenormest(power, t=2) ** (1.0 / p))
         # alpha_p = max(d_p, d_{p+1}); the smallest over p bounds the series' convergence
         self.alpha = min([max(est[p], est[p + 1]) for p in range(1, 5) if p + 1 in est] or [norm1])
+        if self.threads > 1:
+            self.A = None  # the row blocks hold the matrix; drop the caller's reference to free it
 
     def matvec(self, v: np.ndarray) -> np.ndarray:
         self.matvecs += 1
