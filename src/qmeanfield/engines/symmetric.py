@@ -48,7 +48,7 @@ from ..errors import EngineError
 from ..model import Model
 from ..operators import kron_all, operator_schmidt
 from .base import ProgressCallback, Trajectory
-from .propagator import TaylorPropagator
+from .propagator import hermitian_trajectory
 from .schur_weyl import (
     Irrep,
     eigenbasis,
@@ -108,10 +108,9 @@ def _block_moments(lam, logm, logp, h, V, kappa, hbar, times, kmax, threshold, m
     n, r = irrep.dim, kept.size
     krylov = use_krylov(n, r) if method == "auto" else method == "krylov"
     if krylov:
-        prop = TaylorPropagator((-1j / hbar) * block_hamiltonian(irrep, h, V, kappa, sparse=True))
         state = np.zeros((n, r), dtype=complex)
         state[kept, np.arange(r)] = np.sqrt(weight)
-        states = prop.trajectory(state, times)
+        states = hermitian_trajectory(block_hamiltonian(irrep, h, V, kappa, sparse=True), state, times, hbar)
     else:
         H = block_hamiltonian(irrep, h, V, kappa)
         if not np.any(H.imag):
@@ -195,7 +194,7 @@ class SymmetricEngine:
     workers : processes over blocks; ``"auto"`` (default) uses every core when the blocks are
         large enough to pay for the processes (sum of dim^3 over the blocks above 2e7), else 1.
     method : per block, ``"eigh"`` diagonalises H_lambda once (all times at once), ``"krylov"``
-        propagates only the weighted basis vectors with the sparse H_lambda (Taylor propagator);
+        propagates only the weighted basis vectors with the sparse H_lambda (Chebyshev series);
         ``"auto"`` (default) takes krylov for blocks of dimension >= 1500 in which at most 1/8 of
         the vectors carry weight (nearly pure rho0), where it saves both time and the n^2 memory.
     """
