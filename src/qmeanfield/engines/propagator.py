@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.linalg.blas import zaxpy as _zaxpy
 from scipy.sparse.linalg import aslinearoperator, onenormest
 
 __all__ = ["TaylorPropagator"]
@@ -129,7 +130,7 @@ class TaylorPropagator:
 
 def spectral_interval(H: sp.csr_matrix, margin: float = 0.02) -> tuple[float, float]:
     """An interval holding the spectrum of the Hermitian H: exact eigenvalues for n <= 500;
-    otherwise the extreme Ritz values of Lanczos (ARPACK, tol 1e-10) widened by ``margin`` of
+    otherwise the extreme Ritz values of Lanczos (ARPACK, tol 1e-7) widened by ``margin`` of
     the width, clipped to Gershgorin's enclosure (which is guaranteed but about twice as wide
     for these block Hamiltonians, and used if Lanczos fails)."""
     import scipy.sparse.linalg as spla
@@ -142,8 +143,8 @@ def spectral_interval(H: sp.csr_matrix, margin: float = 0.02) -> tuple[float, fl
         w = np.linalg.eigvalsh(H.toarray())
         return float(w[0]) - 1e-12 * (1 + abs(w[0])), float(w[-1]) + 1e-12 * (1 + abs(w[-1]))
     try:
-        lo = float(spla.eigsh(H, k=1, which="SA", tol=1e-10, return_eigenvectors=False)[0])
-        hi = float(spla.eigsh(H, k=1, which="LA", tol=1e-10, return_eigenvectors=False)[0])
+        lo = float(spla.eigsh(H, k=1, which="SA", tol=1e-7, return_eigenvectors=False)[0])
+        hi = float(spla.eigsh(H, k=1, which="LA", tol=1e-7, return_eigenvectors=False)[0])
     except (spla.ArpackNoConvergence, spla.ArpackError):
         return g_lo, g_hi
     pad = margin * (hi - lo) + 1e-12 * (1 + abs(lo) + abs(hi))
@@ -192,8 +193,9 @@ def hermitian_trajectory(H: sp.csr_matrix, v: np.ndarray, times, hbar: float = 1
             if k >= 1:
                 T_cur = Tk
             coef = (1.0 if k == 0 else 2.0) * (-1j) ** k * jv(k, x)     # (g,)
+            flat = Tk.reshape(-1)
             for j in np.flatnonzero(np.abs(coef) > 0):
-                acc[j] += coef[j] * Tk
+                _zaxpy(flat, acc[j].reshape(-1), a=coef[j])      # in place, no temporary
             if k > xmax and np.max(np.abs(coef)) < tol:
                 break
             k += 1
