@@ -54,6 +54,7 @@ from . import states
 from .errors import ConfigError, QMeanFieldError
 from .expressions import evaluate
 from .diagnostics.rates import fit_inverse_N, fit_power_law
+from .engines.symmetric import METHODS
 from .model import COUPLINGS, Model
 from .operators import random_interaction, symmetrize_swap
 
@@ -246,8 +247,8 @@ def _engine_options(sec: dict) -> dict:
         if out["truncation"] >= 1:
             raise ConfigError("engine.truncation must be < 1 (a weight of R_N that may be dropped)")
     if "method" in sec:
-        if sec["method"] not in ("auto", "eigh", "krylov"):
-            raise ConfigError(f"engine.method must be 'auto', 'eigh' or 'krylov', got {sec['method']!r}")
+        if sec["method"] not in METHODS:
+            raise ConfigError(f"engine.method must be one of {METHODS}, got {sec['method']!r}")
         out["method"] = sec["method"]
     if "workers" in sec:
         out["workers"] = "auto" if sec["workers"] == "auto" else _number(sec["workers"], "engine.workers",

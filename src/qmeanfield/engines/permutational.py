@@ -49,7 +49,7 @@ from ..errors import EngineError
 from ..model import Model
 from .base import ProgressCallback, Trajectory
 from .propagator import TaylorPropagator
-from .schur_weyl import Irrep, branching_isometry, log_multiplicity, partitions, weyl_dimension
+from .schur_weyl import Irrep, branching_isometry, log_multiplicity, log_vector_weights, partitions
 from .symmetric import block_hamiltonian, moments_to_marginals
 
 __all__ = ["PermutationalEngine", "BlockSpace", "block_liouvillian", "TaylorPropagator", "block_entropy", "BlockMeasurement"]
@@ -87,8 +87,7 @@ class BlockSpace:
         with np.errstate(divide="ignore"):
             logp = np.log(p)
         for i, ir in enumerate(self.irreps):
-            occ = ir.weights > 0
-            logw = self.logmult[i] + np.where(occ, ir.weights * np.where(occ, logp[None, :], 0.0), 0.0).sum(axis=1)
+            logw = log_vector_weights(ir.weights, self.logmult[i], logp)
             U = scipy.linalg.expm(ir.collective(logW).toarray())
             x[self.offsets[i]:self.offsets[i + 1]] = ((U * np.exp(logw)[None, :]) @ U.conj().T).reshape(-1)
         return x
@@ -239,10 +238,6 @@ class PermutationalEngine:
             return False, (f"the permutational engine needs about {need:.3g} GiB for N = {N}, d = {model.d}, "
                            f"over the memory budget of {self.memory_budget_gb:g} GiB; lower N or raise memory_budget_gb")
         return True, ""
-
-    @staticmethod
-    def state_size(N: int, d: int) -> int:
-        return int(sum(weyl_dimension(lam) ** 2 for lam in partitions(N, d)))
 
     def memory_estimate(self, model: Model, N: int) -> float:
         """Peak bytes: the generator (about 2 d^4 nonzeros per row, 64 bytes per nonzero at its

@@ -48,6 +48,7 @@ __all__ = [
     "Irrep",
     "eigenbasis",
     "log_highest_weight",
+    "log_vector_weights",
 ]
 
 
@@ -226,6 +227,13 @@ def log_highest_weight(lam, logp) -> float:
     """log of prod_a p_a^lambda_a (0 log 0 = 0), with p decreasing: the largest entry of
     rho^(x)N on the block lambda, in the eigenbasis of rho."""
     return float(sum(x * lp for x, lp in zip(lam, logp) if x > 0))
+
+
+def log_vector_weights(weights: np.ndarray, logm: float, logp: np.ndarray) -> np.ndarray:
+    """log of dim S_lambda * prod_a p_a^{w_a} for each GT basis vector (rows of ``weights``),
+    with 0 log 0 = 0: the weight of each basis vector of rho^(x)N (rho = diag(p)) on its block."""
+    occ = weights > 0
+    return logm + np.where(occ, weights * np.where(occ, logp[None, :], 0.0), 0.0).sum(axis=1)
 
 
 def _product_generator(mu: Irrep, a: int, b: int) -> sp.csr_matrix:

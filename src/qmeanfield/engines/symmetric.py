@@ -55,6 +55,7 @@ from .schur_weyl import (
     gt_patterns,
     log_highest_weight,
     log_multiplicity,
+    log_vector_weights,
     partitions,
     pattern_weights,
     weyl_dimension,
@@ -81,10 +82,16 @@ def block_hamiltonian(irrep: Irrep, h: np.ndarray, V: np.ndarray, kappa: float, 
     return H.toarray()
 
 
-def use_krylov(n: int, r: int) -> bool:
-    """Propagate the r weighted basis vectors of a block of dimension n by the sparse
-    Hamiltonian (Taylor propagator) rather than diagonalising it: when the block is large and
-    few of its vectors carry weight (nearly pure rho0)."""
+#: per-block propagation methods of the symmetric engine
+METHODS = ("auto", "eigh", "krylov")
+
+
+def use_krylov(method: str, n: int, r: int) -> bool:
+    """Whether a block of dimension n with r weighted basis vectors is propagated by the sparse
+    Hamiltonian (Chebyshev series) rather than diagonalised: as asked, or with ``"auto"`` when the
+    block is large and few of its vectors carry weight (nearly pure rho0)."""
+    if method != "auto":
+        return method == "krylov"
     return n >= 1500 and 8 * r <= n
 
 
@@ -92,8 +99,7 @@ def _block_moments(lam, logm, logp, h, V, kappa, hbar, times, kmax, threshold, m
     """Moments <J_ab>, <J_ab J_cd> (and third order) of one block at all times, summed with weights."""
     irrep = Irrep(lam)
     d = irrep.d
-    occupied = irrep.weights > 0  # 0 * log 0 = 0
-    logw = logm + np.where(occupied, irrep.weights * np.where(occupied, logp[None, :], 0.0), 0.0).sum(axis=1)
+    logw = log_vector_weights(irrep.weights, logm, logp)
     keep = logw >= np.log(threshold)
     kept = np.flatnonzero(keep)
     dropped = float(np.exp(logw[~keep]).sum())
@@ -106,7 +112,7 @@ def _block_moments(lam, logm, logp, h, V, kappa, hbar, times, kmax, threshold, m
         return M1, M2, M3, 0.0, 0, dropped, False
     weight = np.exp(logw[kept])
     n, r = irrep.dim, kept.size
-    krylov = use_krylov(n, r) if method == "auto" else method == "krylov"
+    krylov = use_krylov(method, n, r)
     if krylov:
         state = np.zeros((n, r), dtype=complex)
         state[kept, np.arange(r)] = np.sqrt(weight)
@@ -150,9 +156,7 @@ def _block_moments(lam, logm, logp, h, V, kappa, hbar, times, kmax, threshold, m
 
 def _kept_count(lam, logm, logp, threshold) -> int:
     """How many GT basis vectors of block lam carry weight above threshold."""
-    w = pattern_weights(gt_patterns(tuple(lam)))
-    occ = w > 0
-    logw = logm + np.where(occ, w * np.where(occ, logp[None, :], 0.0), 0.0).sum(axis=1)
+    logw = log_vector_weights(pattern_weights(gt_patterns(tuple(lam))), logm, logp)
     return int(np.count_nonzero(logw >= np.log(threshold)))
 
 
@@ -205,17 +209,14 @@ class SymmetricEngine:
     method: str = "auto"
     name: str = "symmetric"
 
-    def _krylov(self, n: int, r: int) -> bool:
-        return use_krylov(n, r) if self.method == "auto" else self.method == "krylov"
-
     def __post_init__(self):
         if self.workers != "auto" and (isinstance(self.workers, bool) or not isinstance(self.workers, int)
                                        or self.workers < 1):
             raise EngineError(f"workers must be a positive integer or 'auto', got {self.workers!r}")
         if not 0 < self.truncation < 1:
             raise EngineError(f"truncation must be in (0, 1), got {self.truncation!r}")
-        if self.method not in ("auto", "eigh", "krylov"):
-            raise EngineError(f"method must be 'auto', 'eigh' or 'krylov', got {self.method!r}")
+        if self.method not in METHODS:
+            raise EngineError(f"method must be one of {METHODS}, got {self.method!r}")
 
     def supports(self, model: Model, N: int) -> tuple[bool, str]:
         """Closed models whose symmetric block (always computed) fits; the blocks a given rho0
@@ -270,7 +271,7 @@ class SymmetricEngine:
         n_vectors = float(sum(weyl_dimension(lam) for lam, _ in jobs)) or 1.0
         threshold = self.truncation / 2 / n_vectors
         dense_dims = [n for n, r in ((weyl_dimension(lam), _kept_count(lam, logm, logp, threshold))
-                                     for lam, logm in jobs) if not self._krylov(n, r)]
+                                     for lam, logm in jobs) if not use_krylov(self.method, n, r)]
         ok, why = self._fits(max(dense_dims, default=0), N, d, "the largest block this rho0 needs diagonalised")
         if not ok:
             raise EngineError(why)
