@@ -4,9 +4,8 @@ r"""Dense engine: exact N-body evolution on the full space :math:`(\mathbb C^d)^
   :math:`R_N(t) = W e^{-iEt/\hbar} W^\dagger R_N(0) W e^{iEt/\hbar} W^\dagger` at every time.
   The entropy :math:`S(R_N(t)) = N S(\rho_0)` is conserved.
 * Open systems: the sparse Liouvillian on row-major vectorised :math:`R_N` and
-  a truncated Taylor series on substeps of norm at most one
-  between consecutive times (the Liouvillian's 1-norm is computed once); the entropy comes from
-  the spectrum of :math:`R_N(t)`.
+  the truncated Taylor series of :class:`~qmeanfield.engines.propagator.TaylorPropagator`
+  (shared with the permutational engine); the entropy comes from the spectrum of :math:`R_N(t)`.
 
 Cost grows like :math:`d^{3N}` (closed) and :math:`d^{2N}` per step (open); N is refused when
 the memory estimate exceeds the budget.
@@ -26,6 +25,7 @@ from ..errors import EngineError
 from ..model import Model
 from ..operators import kron_all, operator_schmidt
 from .base import ProgressCallback, Trajectory
+from .propagator import TaylorPropagator
 
 __all__ = ["DenseEngine", "many_body_hamiltonian", "embedded_jumps", "liouvillian", "memory_estimate"]
 
@@ -96,33 +96,6 @@ def memory_estimate(model: Model, N: int) -> int:
     return 3 * nnz * 20 + 16 * D * D * 12
 
 
-def taylor_propagate(L: sp.csr_matrix, v: np.ndarray, tau: float, norm1: float, tol: float = 1e-16) -> np.ndarray:
-    r""":math:`e^{\tau L} v` by truncated Taylor series on substeps with :math:`\tau\|L\|_1/s \le 1`.
-
-    The series on each substep is summed until a term falls below ``tol`` times the partial sum
-    (two consecutive terms, to be safe); :math:`\|L\|_1` is computed once by the caller.
-    """
-    if tau == 0:
-        return v
-    s = max(1, int(np.ceil(abs(tau) * norm1)))
-    h = tau / s
-    for _ in range(s):
-        term = v
-        out = v.copy()
-        small = 0
-        for m in range(1, 200):
-            term = (h / m) * (L @ term)
-            out += term
-            if np.linalg.norm(term) <= tol * np.linalg.norm(out):
-                small += 1
-                if small == 2:
-                    break
-            else:
-                small = 0
-        v = out
-    return v
-
-
 @dataclass(frozen=True, kw_only=True)
 class DenseEngine:
     """Exact evolution on the full d^N space; options are keyword-only and immutable.
@@ -177,13 +150,8 @@ class DenseEngine:
             info = {"hilbert_dim": d**N, "method": "eigendecomposition"}
         else:
             L = liouvillian(model, N)
-            norm1 = float(abs(L).sum(axis=0).max())
-            v = R0.reshape(-1)
-            t_prev = 0.0
-            for n, t in enumerate(times):
-                if t > t_prev:
-                    v = taylor_propagate(L, v, t - t_prev, norm1)
-                    t_prev = t
+            prop = TaylorPropagator(L)
+            for n, v in enumerate(prop.trajectory(R0.reshape(-1), times)):
                 R = v.reshape(d**N, d**N)
                 R = (R + R.conj().T) / 2
                 for k in marg:
