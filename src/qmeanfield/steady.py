@@ -28,7 +28,7 @@ from scipy.optimize import root
 from . import meanfield
 from .compare import _check_N, _progress_bar, _version
 from .diagnostics import fit_power_law, marginal_trace_distance, relative_entropy_to_product
-from .engines.permutational import BlockMeasurement, PermutationalEngine, TaylorPropagator
+from .engines.permutational import BlockMeasurement, PermutationalEngine
 from .errors import QMeanFieldError
 from .model import Model
 from .operators import random_density_matrix
@@ -151,7 +151,7 @@ def steady_state(model: Model, N: int, *, tol: float = 1e-10, t_max: float = 200
         x = spla.spsolve(M, b)
         method = "direct"
     else:
-        prop = TaylorPropagator(A, threads=eng.workers if eng.workers != "auto" else 2)
+        prop = eng.propagator(A)
         x = space.product_state(np.eye(space.d) / space.d)
         t, chunk = 0.0, 5.0
         while t < t_max:

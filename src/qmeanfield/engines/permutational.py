@@ -251,6 +251,10 @@ class PermutationalEngine:
         d = model.d
         return float(math.comb(N + d * d - 1, N)) * 50 * (N + 1)
 
+    def propagator(self, A: sp.csr_matrix) -> TaylorPropagator:
+        """The Taylor propagator of a generator, with this engine's threads."""
+        return TaylorPropagator(A, threads=self.workers if self.workers != "auto" else (os.cpu_count() or 1))
+
     def _check(self, model: Model, N: int) -> None:
         ok, why = self.supports(model, N)
         if not ok:
@@ -270,7 +274,7 @@ class PermutationalEngine:
         The first item is ``(space, propagator)``; then one vector per time.
         """
         space, A = self.generator(model, N)
-        prop = TaylorPropagator(A, threads=self.workers if self.workers != "auto" else (os.cpu_count() or 1))
+        prop = self.propagator(A)
         del A
         yield space, prop
         x = space.product_state(np.asarray(rho0))

@@ -179,19 +179,13 @@ def hermitian_trajectory(H: sp.csr_matrix, v: np.ndarray, times, hbar: float = 1
         x = R * (ts - t_start) / hbar
         xmax = float(x.max())
         acc = np.zeros((ts.size,) + v.shape, dtype=complex)
-        T_prev, T_cur = v, None
+        T_prev, Tk = None, v                                         # T_{k-1} v, T_k v
         k = 0
         while True:
-            if k == 0:
-                Tk = v
-            elif k == 1:
-                Tk = Ht @ v
-            else:
-                Tk = 2 * (Ht @ T_cur) - T_prev
-            if k >= 2:
-                T_prev = T_cur
-            if k >= 1:
-                T_cur = Tk
+            if k == 1:
+                T_prev, Tk = Tk, Ht @ Tk
+            elif k >= 2:
+                T_prev, Tk = Tk, 2 * (Ht @ Tk) - T_prev
             coef = (1.0 if k == 0 else 2.0) * (-1j) ** k * jv(k, x)     # (g,)
             flat = Tk.reshape(-1)
             for j in np.flatnonzero(np.abs(coef) > 0):
