@@ -72,3 +72,26 @@ def parse(doc: str, child, extra=None):
         child(json.loads(args.case))
         return None
     return args
+
+
+def run_peers(script: str, case: dict, whos: tuple[str, ...], timeout: float = 1800) -> list[dict]:
+    """Run ``case`` once per engine in ``whos`` (the first is ours, one must be "dense"); add
+    ``time_ratio_vs_<ours>`` and ``max_R1_diff_vs_dense`` (from each child's ``R1_final``)."""
+    import numpy as np
+
+    peers = []
+    for who in whos:
+        r = run_case(script, {**case, "who": who}, timeout=timeout)
+        peers.append(r)
+        print(f"peer {who} d={case['d']} N={case['N']}: {r.get('status')} {r.get('wall_s', float('nan')):.2f} s",
+              flush=True)
+    ok = {r["who"]: r for r in peers if r["status"] == "ok"}
+    ours, ref = ok.get(whos[0]), ok.get("dense")
+    for r in ok.values():
+        if ours:
+            r[f"time_ratio_vs_{whos[0]}"] = r["wall_s"] / ours["wall_s"]
+        if ref:
+            r["max_R1_diff_vs_dense"] = float(np.abs(np.array(r["R1_final"]) - np.array(ref["R1_final"])).max())
+    for r in peers:
+        r.pop("R1_final", None)
+    return peers

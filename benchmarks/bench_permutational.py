@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _harness import child_report, parse, run_case, table, write  # noqa: E402
+from _harness import child_report, parse, run_case, run_peers, table, write  # noqa: E402
 
 A_X, B_ZZ = 1.0, 0.5
 RATES = {"emission": 0.2, "dephasing": 0.1, "pumping": 0.05, "collective_emission": 0.1}
@@ -131,21 +131,9 @@ def main():
         for r in pair.values():
             r.pop("populations", None)
             rows.append(r)
-    peers = []
     N = 5 if args.quick else 7
-    for who in ("permutational", "dense", "qutip"):
-        r = run_case(__file__, {"kind": "general", "who": who, "d": 2, "N": N, "n_times": n_times}, timeout=1800)
-        peers.append(r)
-        print(f"general N={N} {who}: {r.get('status')} {r.get('wall_s', float('nan')):.2f} s", flush=True)
-    ref = next((r for r in peers if r["who"] == "dense" and r["status"] == "ok"), None)
-    perm = next((r for r in peers if r["who"] == "permutational" and r["status"] == "ok"), None)
-    for r in peers:
-        if r["status"] == "ok" and perm:
-            r["time_ratio_vs_permutational"] = r["wall_s"] / perm["wall_s"]
-        if r["status"] == "ok" and ref:
-            r["max_R1_diff_vs_dense"] = float(np.abs(np.array(r["R1_final"]) - np.array(ref["R1_final"])).max())
-    for r in peers:
-        r.pop("R1_final", None)
+    peers = run_peers(__file__, {"kind": "general", "d": 2, "N": N, "n_times": n_times},
+                      ("permutational", "dense", "qutip"))
     rows += peers
     meta = {"python": platform.python_version(), "machine": platform.machine(), "n_times": n_times,
             "quick": args.quick, "date": time.strftime("%Y-%m-%d %H:%M")}

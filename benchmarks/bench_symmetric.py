@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _harness import child_report, parse, run_case, table, write  # noqa: E402
+from _harness import child_report, parse, run_case, run_peers, table, write  # noqa: E402
 
 
 def _problem(d: int, beta: float = 1.0):
@@ -75,25 +75,11 @@ def main():
         d, N = int(parts[0]), int(parts[1])
         beta = float(parts[2]) if len(parts) > 2 else 1.0
         r = run_case(__file__, {"d": d, "N": N, "beta": beta, "who": "symmetric", "n_times": n_times}, timeout=1800)
+        r.pop("R1_final", None)
         rows.append(r)
         print(f"scale d={d} N={N} beta={beta:g}: {r.get('status')} {r.get('wall_s', float('nan')):.1f} s", flush=True)
-    peers = []
-    d, N = 2, (8 if args.quick else 10)
-    for who in ("symmetric", "dense", "qutip"):
-        r = run_case(__file__, {"d": d, "N": N, "who": who, "n_times": n_times}, timeout=1800)
-        peers.append(r)
-        print(f"peer {who} d={d} N={N}: {r.get('status')} {r.get('wall_s', float('nan')):.2f} s", flush=True)
-    ref = next((r for r in peers if r["who"] == "dense" and r["status"] == "ok"), None)
-    sym = next((r for r in peers if r["who"] == "symmetric" and r["status"] == "ok"), None)
-    for r in peers:
-        if r["status"] == "ok" and sym:
-            r["time_ratio_vs_symmetric"] = r["wall_s"] / sym["wall_s"]
-        if r["status"] == "ok" and ref:
-            a = np.array(r["R1_final"])
-            b = np.array(ref["R1_final"])
-            r["max_R1_diff_vs_dense"] = float(np.abs(a - b).max())
-    for r in rows + peers:
-        r.pop("R1_final", None)
+    peers = run_peers(__file__, {"d": 2, "N": 8 if args.quick else 10, "n_times": n_times},
+                      ("symmetric", "dense", "qutip"))
     meta = {"python": platform.python_version(), "machine": platform.machine(), "n_times": n_times,
             "quick": args.quick, "date": time.strftime("%Y-%m-%d %H:%M")}
     path = write("bench_symmetric", rows + peers, meta)
