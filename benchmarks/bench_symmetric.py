@@ -4,7 +4,8 @@ Usage: python benchmarks/bench_symmetric.py [--quick]
 
 Each case runs in a fresh process (wall time, peak memory). Cases:
 * scale: the symmetric engine alone (default d = 2: N = 2000; d = 3: N = 20; d = 4: N = 10 with
-  a thermal rho0 at beta = 1, and d = 3: N = 60 with a nearly pure thermal rho0 at beta = 4;
+  a thermal rho0 at beta = 1, and d = 3: N = 60 and d = 4: N = 24 with a nearly pure thermal
+  rho0 at beta = 4;
   other cases with --scale d:N[:beta] ...), 50 output times on [0, 2], random swap-symmetric V;
 * peers: at the largest N all three run (d = 2, N = 10), the same problem with the symmetric
   engine, the dense engine and QuTiP's mesolve (full space, no jumps), timed in the same run;
@@ -63,8 +64,8 @@ def child(case: dict) -> None:
 
 def main():
     args = parse(__doc__, child, lambda ap: ap.add_argument(
-        "--scale", nargs="*", default=["2:2000", "3:20", "4:10", "3:60:4"],
-        help="d:N[:beta] cases for the symmetric engine alone (default: 2:2000 3:20 4:10 3:60:4)"))
+        "--scale", nargs="*", default=["2:2000", "3:20", "4:10", "3:60:4", "4:24:4"],
+        help="d:N[:beta] cases for the symmetric engine alone (default: 2:2000 3:20 4:10 3:60:4 4:24:4)"))
     if args is None:
         return
     n_times = 50

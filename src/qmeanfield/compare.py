@@ -143,15 +143,18 @@ def compare(model: Model, rho0, N, times, *, engine: str = "auto", marginals=(1,
             discarded[a] = float(traj.info.get("discarded_weight", 0.0))
             kappa = model.kappa(n)
             H_all = np.empty(all_t.size)
+            H_raw = np.empty(all_t.size)  # unclamped: smooth in time for the derivative
             for i in range(all_t.size):
                 H_all[i], why = relative_entropy_to_product(traj.entropy[i], traj.marginals[1][i], rho_all[i], n)
+                H_raw[i], _ = relative_entropy_to_product(traj.entropy[i], traj.marginals[1][i], rho_all[i], n,
+                                                          clamp=False)
                 if why and not infinite_reason:
                     infinite_reason = why
             H[a] = H_all[out_index]
             S[a] = traj.entropy[out_index]
             R1_out[a] = traj.marginals[1][out_index]
-            if entropy_identity and np.all(np.isfinite(H_all[st_index])):
-                dHdt[a] = derivative_from_stencil(H_all, st_index, st_weights, step)
+            if entropy_identity and np.all(np.isfinite(H_raw[st_index])):
+                dHdt[a] = derivative_from_stencil(H_raw, st_index, st_weights, step)
             for m, i in enumerate(out_index):
                 rhs[a, m] = entropy_production(traj.marginals[1][i], traj.marginals[2][i], rho_all[i],
                                                np.asarray(model.V), n, kappa, model.hbar)

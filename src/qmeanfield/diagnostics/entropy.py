@@ -50,11 +50,13 @@ def relative_entropy(R: np.ndarray, sigma: np.ndarray, tol: float = SUPPORT_TOL)
 
 
 def relative_entropy_to_product(entropy_R: float, R1: np.ndarray, rho: np.ndarray, N: int,
-                                tol: float = SUPPORT_TOL) -> tuple[float, str]:
+                                tol: float = SUPPORT_TOL, clamp: bool = True) -> tuple[float, str]:
     r""":math:`H(R_N|\rho^{\otimes N}) = -S(R_N) - N\,\mathrm{Tr}(R^{(1)}\log\rho)` for symmetric :math:`R_N`.
 
     Returns ``(value, reason)``: ``reason`` is empty when finite, otherwise says why the value
-    is :math:`+\infty` (R^(1) has weight on the kernel of a rank-deficient rho).
+    is :math:`+\infty` (R^(1) has weight on the kernel of a rank-deficient rho). ``clamp``
+    sets round-off below zero (1e-10 relative) to zero; ``clamp=False`` keeps the value smooth in
+    time (for finite differences).
     """
     cross, leak, smallest = _log_expectation(R1, rho, tol)
     if leak > tol:
@@ -62,7 +64,8 @@ def relative_entropy_to_product(entropy_R: float, R1: np.ndarray, rho: np.ndarra
             f"rho(t) is rank deficient (smallest eigenvalue {smallest:.2g}) and R^(1) has weight "
             f"{leak:.2g} on its kernel: R_N is not supported inside rho^(x)N"
         )
-    return _clamp_roundoff(-entropy_R - N * cross, abs(entropy_R) + abs(N * cross)), ""
+    value = -entropy_R - N * cross
+    return (_clamp_roundoff(value, abs(entropy_R) + abs(N * cross)) if clamp else value), ""
 
 
 def _clamp_roundoff(value: float, scale: float) -> float:

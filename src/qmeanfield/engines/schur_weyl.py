@@ -49,6 +49,7 @@ __all__ = [
     "eigenbasis",
     "log_highest_weight",
     "log_vector_weights",
+    "combine",
 ]
 
 
@@ -147,47 +148,46 @@ class Irrep:
         self.d = len(self.lam)
         self.patterns = gt_patterns(self.lam)
         self.dim = len(self.patterns)
-        self.index = {P: n for n, P in enumerate(self.patterns)}
         self.weights = pattern_weights(self.patterns)
+        # patterns as rows of integers, (row_1, row_2, ..., row_d) flattened; row k starts at k(k-1)/2
+        self.table = np.array([[x for row in P for x in row] for P in self.patterns], dtype=np.int64)
+        self.table = self.table.reshape(self.dim, self.d * (self.d + 1) // 2)
+        self._lookup = {row.tobytes(): i for i, row in enumerate(self.table)}
         self._cache: dict[tuple[int, int], sp.csr_matrix] = {}
         for k in range(1, self.d):
             self._cache[(k - 1, k)] = self._raising(k)
             self._cache[(k, k - 1)] = self._cache[(k - 1, k)].T.tocsr()
 
+    def _row(self, k: int) -> np.ndarray:
+        """The l_{k,i} = lambda_{k,i} - i + 1 (1-indexed k, i) of every pattern, shape (dim, k)."""
+        start = k * (k - 1) // 2
+        return self.table[:, start:start + k] - np.arange(k)
+
     def _raising(self, k: int) -> sp.csr_matrix:
-        """E_{k,k+1} (1-indexed k) as a sparse matrix."""
+        """E_{k,k+1} (1-indexed k) as a sparse matrix: the Gelfand-Tsetlin coefficients of every
+        pattern at once, rescaled to the orthonormal basis (module docstring)."""
+        n = self.dim
+        lk, lk1 = self._row(k), self._row(k + 1)
+        lkm = self._row(k - 1) if k >= 2 else np.zeros((n, 0), dtype=np.int64)
+        start = k * (k - 1) // 2
         rows, cols, vals = [], [], []
-        for n, P in enumerate(self.patterns):
-            lk = [P[k - 1][i] - i for i in range(k)]            # l_{k,i}, i = 1..k (0-based i)
-            lk1 = [P[k][j] - j for j in range(k + 1)]           # l_{k+1,j}
-            lkm = [P[k - 2][j] - j for j in range(k - 1)] if k >= 2 else []  # l_{k-1,j}
-            for i in range(k):
-                newrow = list(P[k - 1])
-                newrow[i] += 1
-                target = P[: k - 1] + (tuple(newrow),) + P[k:]
-                m = self.index.get(target)
-                if m is None:
-                    continue
-                den = 1.0
-                for j in range(k):
-                    if j != i:
-                        den *= lk[i] - lk[j]
-                A = -np.prod([lk[i] - x for x in lk1]) / den
-                # lowering coefficient of E_{k+1,k} from target back to P (l_{ki} -> l_{ki} + 1)
-                lt = list(lk)
-                lt[i] += 1
-                den_b = 1.0
-                for j in range(k):
-                    if j != i:
-                        den_b *= lt[i] - lt[j]
-                B = np.prod([lt[i] - x for x in lkm]) / den_b if lkm else 1.0 / den_b
-                prod_ab = A * B
-                if prod_ab <= 0:
-                    continue
-                rows.append(m)
-                cols.append(n)
-                vals.append(np.sign(A) * np.sqrt(prod_ab))
-        return sp.csr_matrix((vals, (rows, cols)), shape=(self.dim, self.dim), dtype=float)
+        for i in range(k):
+            target = self.table.copy()
+            target[:, start + i] += 1
+            m = np.array([self._lookup.get(t.tobytes(), -1) for t in target], dtype=np.int64)
+            others = [j for j in range(k) if j != i]
+            A = -np.prod(lk[:, [i]] - lk1, axis=1) / np.prod(lk[:, [i]] - lk[:, others], axis=1)
+            # lowering coefficient of E_{k+1,k} from the target back (l_{ki} -> l_{ki} + 1)
+            li = lk[:, [i]] + 1
+            with np.errstate(divide="ignore", invalid="ignore"):  # only where the target is no pattern
+                B = np.prod(li - lkm, axis=1) / np.prod(li - lk[:, others], axis=1)
+                AB = A * B
+            keep = (m >= 0) & (AB > 0)
+            rows.append(m[keep])
+            cols.append(np.flatnonzero(keep))
+            vals.append(np.sign(A[keep]) * np.sqrt(AB[keep]))
+        return sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+                             shape=(n, n), dtype=float)
 
     def J(self, a: int, b: int) -> sp.csr_matrix:
         """Collective generator :math:`J_{ab} = \\sum_j (|a\\rangle\\langle b|)_j` restricted to this irrep."""
@@ -204,14 +204,25 @@ class Irrep:
         self._cache[key] = M
         return M
 
+    def generators(self) -> list[sp.csr_matrix]:
+        """All :math:`J_{ab}`, index a * d + b."""
+        return [self.J(a, b) for a in range(self.d) for b in range(self.d)]
+
     def collective(self, X: np.ndarray) -> sp.csr_matrix:
         r""":math:`J(X) = \sum_{ab} X_{ab} J_{ab}`: the one-body operator X summed over particles, on this irrep."""
-        out = sp.csr_matrix((self.dim, self.dim), dtype=complex)
-        for a in range(self.d):
-            for b in range(self.d):
-                if X[a, b] != 0:
-                    out = out + X[a, b] * self.J(a, b)
-        return out.tocsr()
+        return combine(self.generators(), np.asarray(X).reshape(-1))
+
+
+def combine(mats: list[sp.csr_matrix], coef) -> sp.csr_matrix:
+    r""":math:`\sum_x c_x M_x` for sparse matrices of one shape, in one pass (zero coefficients skipped)."""
+    parts = [(c, M.tocoo()) for c, M in zip(coef, mats) if c != 0]
+    shape = mats[0].shape
+    if not parts:
+        return sp.csr_matrix(shape, dtype=complex)
+    rows = np.concatenate([M.row for _, M in parts])
+    cols = np.concatenate([M.col for _, M in parts])
+    data = np.concatenate([c * M.data.astype(complex) for c, M in parts])
+    return sp.csr_matrix((data, (rows, cols)), shape=shape)
 
 
 def eigenbasis(rho: np.ndarray, V: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -25,11 +25,12 @@ times with one matrix product. Marginals come from collective moments,
 and the analogous third-order formula. Closed dynamics conserve :math:`S(R_N) = N S(\rho_0)`.
 
 Truncation: half of the budget ``truncation`` skips whole blocks (smallest first, by the bound
-:math:`\dim U_\lambda \dim S_\lambda \prod_a p_a^{\lambda_a}` on their weight); the other half
-drops basis vectors whose weight :math:`\dim S_\lambda \prod_a p_a^{w_a}` is below
-``truncation / 2`` divided by the number of basis vectors left. ``info["discarded_weight"]``
-(dropped weights plus the bound for skipped blocks, at most ``truncation``) bounds the
-trace-norm error of :math:`R_N` and hence of every marginal.
+:math:`\dim U_\lambda \dim S_\lambda \prod_a p_a^{\lambda_a}` on their weight); the rest drops
+the basis vectors of smallest exact weight :math:`\dim S_\lambda \prod_a p_a^{w_a}`, over all the
+remaining blocks together, as long as their total stays within it (a block none of whose vectors
+is kept is not computed). ``info["discarded_weight"]`` (dropped weights plus the bound for
+skipped blocks, at most ``truncation``) bounds the trace-norm error of :math:`R_N` and hence of
+every marginal.
 """
 
 from __future__ import annotations
@@ -41,16 +42,19 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.linalg
+import scipy.sparse as sp
+from scipy.linalg.blas import zherk
 
 from .._parallel import single_blas_thread
 from ..diagnostics.entropy import von_neumann_entropy
 from ..errors import EngineError
 from ..model import Model
-from ..operators import kron_all, operator_schmidt
+from ..operators import kron_all
 from .base import ProgressCallback, Trajectory
-from .propagator import hermitian_trajectory
+from .propagator import hermitian_trajectory, spectral_interval
 from .schur_weyl import (
     Irrep,
+    combine,
     eigenbasis,
     gt_patterns,
     log_highest_weight,
@@ -63,20 +67,25 @@ from .schur_weyl import (
 
 __all__ = ["SymmetricEngine", "block_hamiltonian", "moments_to_marginals"]
 
-#: bytes of workspace allowed for the batched propagation of one block
-_CHUNK_BYTES = 256 * 2**20
+#: bytes of propagated states (all output times of a column group) held for one block
+_STATES_BYTES = 1024 * 2**20
 
 
 def block_hamiltonian(irrep: Irrep, h: np.ndarray, V: np.ndarray, kappa: float, sparse: bool = False):
-    """:math:`H_\\lambda` on one irrep (see the module docstring), dense or sparse (CSR)."""
-    d = irrep.d
-    H = irrep.collective(h)
-    for A, B in operator_schmidt(V, d):
-        JA, JB = irrep.collective(A), irrep.collective(B)
-        H = H + (kappa / 2) * (JA @ JB - irrep.collective(A @ B))
-    H = (H + H.conj().T) / 2
+    r""":math:`H_\lambda` on one irrep, dense or sparse (CSR):
+    :math:`J(h - \tfrac{\kappa}{2} Q) + \tfrac{\kappa}{2} \sum_{xy} C_{xy} J_x J_y` with
+    :math:`C_{(ab),(cd)} = V_{(ac),(bd)}` and :math:`Q_{ad} = \sum_b V_{(ab),(bd)}` (the module
+    docstring's form, expanded over the generators). The quadratic part is one sparse product
+    :math:`[J_1 \cdots J_{d^2}]\,(C \otimes 1)\,[J_1; \dots; J_{d^2}]`."""
+    d, n = irrep.d, irrep.dim
+    J = irrep.generators()
+    V4 = np.asarray(V).reshape(d, d, d, d)
+    C = (kappa / 2) * V4.transpose(0, 2, 1, 3).reshape(d * d, d * d)
+    one = np.asarray(h) - (kappa / 2) * np.einsum("abbd->ad", V4)
+    K = sp.kron(sp.csr_matrix(C), sp.identity(n, format="csr"), format="csr") @ sp.vstack(J, format="csr")
+    H = sp.hstack(J, format="csr") @ K + combine(J, one.reshape(-1))
+    H = ((H + H.conj().T) / 2).tocsr()
     if sparse:
-        H = H.tocsr()
         H.eliminate_zeros()
         return H
     return H.toarray()
@@ -95,12 +104,67 @@ def use_krylov(method: str, n: int, r: int) -> bool:
     return n >= 1500 and 8 * r <= n
 
 
-def _block_moments(lam, logm, logp, h, V, kappa, hbar, times, kmax, threshold, method="auto"):
-    """Moments <J_ab>, <J_ab J_cd> (and third order) of one block at all times, summed with weights."""
+def time_moments(J: list, X: np.ndarray, kmax: int, work: dict | None = None):
+    """Collective moments of the columns of X (one time), summed over the columns:
+    ``m1[x] = sum_k <x_k|J_x|x_k>``, ``m2[x, y] = sum_k <x_k|J_x J_y|x_k>`` and, for kmax >= 3,
+    ``m3[x, y, z] = sum_k <x_k|J_x J_y J_z|x_k>`` (x = a * d + b indexes J_ab). ``work`` (a dict)
+    keeps the workspace between calls with X of one shape."""
+    D2 = len(J)
+    d = math.isqrt(D2)
+    swapx = [b * d + a for a in range(d) for b in range(d)]  # J_ab^+ = J_ba
+    n, m = X.shape
+    work = {} if work is None else work
+
+    def buffer(name, rows=D2):
+        if name not in work or work[name].shape != (rows, n, m):
+            work[name] = np.empty((rows, n, m), dtype=complex)
+        return work[name]
+
+    Yx = buffer("Y", D2 + 1)   # the J_x v and, last, v itself
+    if "diagonal" not in work:  # the diagonal J_aa act as a scaling of the rows
+        rows = [np.repeat(np.arange(n), np.diff(Jx.indptr)) for Jx in J]
+        work["diagonal"] = [Jx.diagonal()[:, None] if np.array_equal(Jx.indices, r) else None
+                            for Jx, r in zip(J, rows)]
+    for x, Jx in enumerate(J):
+        if work["diagonal"][x] is not None:
+            np.multiply(work["diagonal"][x], X, out=Yx[x])
+        else:
+            Yx[x] = Jx @ X
+    Yx[D2] = X
+    Y = Yx[:D2]
+    Yf = Y.reshape(D2, n * m)
+    # Gram matrix of the J_x v and v, one BLAS call (upper half):
+    # <J_ab J_cd> = (J_ba v)^+ (J_cd v), <J_x> = (J_x v)^+ v conjugated
+    G = zherk(1.0, Yx.reshape(D2 + 1, n * m).T, trans=2)
+    m1 = G[:D2, D2].conj()
+    G = G[:D2, :D2]
+    G = np.triu(G) + np.triu(G, 1).conj().T
+    m2 = G[swapx, :]
+    m3 = None
+    if kmax >= 3:
+        Yc = np.conjugate(Yf, out=buffer("Yc").reshape(D2, n * m))
+        m3 = np.empty((D2, D2, D2), dtype=complex)
+        JY = buffer("JY")
+        for y, Jy in enumerate(J):
+            for z in range(D2):
+                JY[z] = Jy @ Y[z]
+            m3[:, y, :] = Yc @ JY.reshape(D2, n * m).T   # (J_x v)^+ J_y (J_z v)
+        m3 = m3[swapx]
+    return m1, m2, m3
+
+
+def _state_bytes(n: int, m: int, d: int, kmax: int) -> float:
+    """Workspace of :func:`time_moments` for m columns of length n."""
+    return 16.0 * n * m * (d * d * (3 if kmax >= 3 else 1) + 2)
+
+
+def _block_moments(lam, logm, krylov, logp, h, V, kappa, hbar, times, kmax, logcut):
+    """Moments <J_ab>, <J_ab J_cd> (and third order) of one block at all times, summed with the
+    weights of its basis vectors with log weight >= logcut; also the kept and dropped weight."""
     irrep = Irrep(lam)
-    d = irrep.d
+    d, n = irrep.d, irrep.dim
     logw = log_vector_weights(irrep.weights, logm, logp)
-    keep = logw >= np.log(threshold)
+    keep = logw >= logcut
     kept = np.flatnonzero(keep)
     dropped = float(np.exp(logw[~keep]).sum())
     T = times.size
@@ -108,61 +172,73 @@ def _block_moments(lam, logm, logp, h, V, kappa, hbar, times, kmax, threshold, m
     M1 = np.zeros((T, D2), dtype=complex)
     M2 = np.zeros((T, D2, D2), dtype=complex)
     M3 = np.zeros((T, D2, D2, D2), dtype=complex) if kmax >= 3 else None
+
+    work: dict = {}
+
+    def add(t, X):
+        m1, m2, m3 = time_moments(J, X, kmax, work)
+        M1[t] += m1
+        M2[t] += m2
+        if M3 is not None:
+            M3[t] += m3
+
     if kept.size == 0:
-        return M1, M2, M3, 0.0, 0, dropped, False
-    weight = np.exp(logw[kept])
-    n, r = irrep.dim, kept.size
-    krylov = use_krylov(method, n, r)
+        return M1, M2, M3, 0.0, 0, dropped
+    amp = np.sqrt(np.exp(logw[kept]))
+    r = kept.size
+    J = irrep.generators()
     if krylov:
-        state = np.zeros((n, r), dtype=complex)
-        state[kept, np.arange(r)] = np.sqrt(weight)
-        states = hermitian_trajectory(block_hamiltonian(irrep, h, V, kappa, sparse=True), state, times, hbar)
+        # the weighted basis vectors, in column groups small enough to keep every output time
+        # of a group in memory: one Chebyshev pass per group, no restarts
+        H = block_hamiltonian(irrep, h, V, kappa, sparse=True)
+        interval = spectral_interval(H)
+        cols = max(1, int(_STATES_BYTES // (16.0 * n * T + _state_bytes(n, 1, d, kmax))))
+        for start in range(0, r, cols):
+            idx = np.arange(start, min(r, start + cols))
+            state = np.zeros((n, idx.size), dtype=complex)
+            state[kept[idx], np.arange(idx.size)] = amp[idx]
+            path = hermitian_trajectory(H, state, times, hbar, group_bytes=16.0 * state.size * T, interval=interval)
+            for t, X in enumerate(path):
+                add(t, X)
     else:
         H = block_hamiltonian(irrep, h, V, kappa)
         if not np.any(H.imag):
             E, U = scipy.linalg.eigh(H.real, driver="evr")  # real symmetric block: about 3x cheaper
         else:
             E, U = scipy.linalg.eigh(H, driver="evr")
-        coeff = U[kept, :].conj().T * np.sqrt(weight)[None, :]  # (n, r): sqrt(c_k) U^+ e_k
-    J = [irrep.J(a, b) for a in range(d) for b in range(d)]  # index x = a*d + b
-    swapx = [b * d + a for a in range(d) for b in range(d)]   # J_ab^+ = J_ba
-    chunk = max(1, int(_CHUNK_BYTES // (16 * n * r * (D2 + 2))))
-    for start in range(0, T, chunk):
-        ts = times[start:start + chunk]
-        tt = ts.size
-        if krylov:
-            Vt = np.empty((n, r, tt), dtype=complex)
-            for j in range(tt):
-                Vt[:, :, j] = next(states)
-            Vt = Vt.reshape(n, r * tt)                                 # columns ordered (r, t)
-        else:
-            ph = np.exp(-1j * np.outer(E, ts) / hbar)                  # (n, t)
-            Z = (coeff[:, :, None] * ph[:, None, :]).reshape(n, r * tt)  # columns ordered (r, t)
+        coeff = U[kept, :].conj().T * amp[None, :]  # (n, r): sqrt(c_k) U^+ e_k
+        chunk = max(1, int(_STATES_BYTES // (32.0 * n * r)))
+        for start in range(0, T, chunk):
+            ts = times[start:start + chunk]
+            ph = np.exp(-1j * np.outer(E, ts) / hbar)                      # (n, t)
+            Z = (ph[:, :, None] * coeff[:, None, :]).reshape(n, ts.size * r)  # columns ordered (t, r)
             Vt = U @ Z if np.iscomplexobj(U) else (U @ Z.real) + 1j * (U @ Z.imag)
-        Y = np.stack([Jx @ Vt for Jx in J])                           # (D2, n, r*t)
-        Yt = Y.reshape(D2, n * r, tt).transpose(2, 0, 1)               # (t, D2, n*r)
-        Vtt = Vt.reshape(n * r, tt).T                                  # (t, n*r)
-        M1[start:start + tt] = np.einsum("tk,txk->tx", Vtt.conj(), Yt)
-        # <J_ab J_cd> = (J_ba v)^+ (J_cd v)
-        G = np.matmul(Yt.conj(), Yt.transpose(0, 2, 1))              # G[t, x, y] = (J_x v)^+ (J_y v)
-        M2[start:start + tt] = G[:, swapx, :]
-        if M3 is not None:
-            JY = np.stack([np.stack([(Jy @ Y[z]) for z in range(D2)]) for Jy in J])  # (y, z, n, r*t)
-            JYt = JY.reshape(D2 * D2, n * r, tt).transpose(2, 1, 0)    # (t, n*r, y*z)
-            G3 = np.matmul(Yt.conj(), JYt).reshape(tt, D2, D2, D2)    # (J_x v)^+ J_y (J_z v)
-            M3[start:start + tt] = G3[:, swapx, :, :]
-    return M1, M2, M3, float(weight.sum()), int(kept.size), dropped, krylov
+            Vt = Vt.reshape(n, ts.size, r)
+            for j in range(ts.size):
+                add(start + j, np.ascontiguousarray(Vt[:, j, :]))
+    return M1, M2, M3, float(amp @ amp), int(r), dropped
 
 
-def _kept_count(lam, logm, logp, threshold) -> int:
-    """How many GT basis vectors of block lam carry weight above threshold."""
-    logw = log_vector_weights(pattern_weights(gt_patterns(tuple(lam))), logm, logp)
-    return int(np.count_nonzero(logw >= np.log(threshold)))
+def _weight_cut(logws: list[np.ndarray], budget: float) -> float:
+    """The log weight from which basis vectors are kept: the smallest vectors over all blocks
+    are dropped while their total weight stays within ``budget``."""
+    allw = np.sort(np.concatenate(logws)) if logws else np.zeros(0)
+    if allw.size == 0:
+        return -np.inf
+    total = np.cumsum(np.exp(allw))
+    k = int(np.searchsorted(total, budget, side="right"))  # the k smallest sum to <= budget
+    return float(allw[min(k, allw.size - 1)]) if k > 0 else -np.inf
+
+
+def _block_cost(n: int, r: int, krylov: bool, d: int) -> float:
+    """Rough operation count of one block: one eigendecomposition, or about 100 products of
+    the sparse H (some d^4 entries a row) with r vectors."""
+    return 100.0 * n * r * d**4 if krylov else 10.0 * float(n) ** 3
 
 
 def _block_task(args):
-    (lam, logm), common = args
-    return _block_moments(lam, logm, *common)
+    job, common = args
+    return _block_moments(*job, *common)
 
 
 def moments_to_marginals(M1, M2, M3, N: int, d: int):
@@ -254,7 +330,8 @@ class SymmetricEngine:
             logp = np.log(p)
         lams = partitions(N, d)
         # Half of the truncation budget skips whole blocks, smallest first, by the upper bound
-        # dim U * dim S * prod p^lambda of their weight; the other half drops single basis vectors.
+        # dim U * dim S * prod p^lambda of their weight; what is left drops the smallest basis
+        # vectors of the remaining blocks, by their exact weights, across all blocks.
         blocks = []
         for lam in lams:
             logm = log_multiplicity(lam)
@@ -262,23 +339,31 @@ class SymmetricEngine:
             blocks.append((math.exp(top) * weyl_dimension(lam), lam, logm))
         blocks.sort(key=lambda b: b[0])
         skipped_bound = 0.0  # upper bound of the weight in blocks not computed
-        jobs = []
+        candidates = []
         for bound, lam, logm in blocks:
             if skipped_bound + bound <= self.truncation / 2:
                 skipped_bound += bound
             else:
-                jobs.append((lam, logm))
-        n_vectors = float(sum(weyl_dimension(lam) for lam, _ in jobs)) or 1.0
-        threshold = self.truncation / 2 / n_vectors
-        dense_dims = [n for n, r in ((weyl_dimension(lam), _kept_count(lam, logm, logp, threshold))
-                                     for lam, logm in jobs) if not use_krylov(self.method, n, r)]
+                candidates.append((lam, logm))
+        logws = [log_vector_weights(pattern_weights(gt_patterns(lam)), logm, logp) for lam, logm in candidates]
+        logcut = _weight_cut(logws, self.truncation - skipped_bound)
+        jobs, costs = [], []
+        discarded_blocks = 0.0  # blocks none of whose vectors reach the cut
+        for (lam, logm), logw in zip(candidates, logws):
+            n, r = logw.size, int(np.count_nonzero(logw >= logcut))
+            if r == 0:
+                discarded_blocks += float(np.exp(logw).sum())
+                continue
+            krylov = use_krylov(self.method, n, r)
+            jobs.append((lam, logm, krylov))
+            costs.append(_block_cost(n, r, krylov, d))
+        dense_dims = [weyl_dimension(lam) for lam, _, krylov in jobs if not krylov]
         ok, why = self._fits(max(dense_dims, default=0), N, d, "the largest block this rho0 needs diagonalised")
         if not ok:
             raise EngineError(why)
-        common = (logp, h, V, model.kappa(N), model.hbar, times, kmax, threshold, self.method)
+        common = (logp, h, V, model.kappa(N), model.hbar, times, kmax, logcut)
         if self.workers == "auto":
-            work = sum(float(weyl_dimension(lam)) ** 3 for lam, _ in jobs)
-            workers = (os.cpu_count() or 1) if work > 2e7 else 1
+            workers = (os.cpu_count() or 1) if sum(costs) > 2e7 else 1
         else:
             workers = self.workers
         workers = max(1, min(workers, len(jobs), os.cpu_count() or 1))
@@ -289,8 +374,8 @@ class SymmetricEngine:
                 if progress:
                     progress(int(times.size * (i + 1) / len(jobs)))
         else:
-            # largest blocks first, one task per block; each worker process uses one BLAS thread
-            order = sorted(jobs, key=lambda job: -weyl_dimension(job[0]))
+            # costliest blocks first, one task per block; each worker process uses one BLAS thread
+            order = [job for _, job in sorted(zip(costs, jobs), key=lambda cj: -cj[0])]
             with ProcessPoolExecutor(max_workers=workers, initializer=single_blas_thread) as pool:
                 futures = [pool.submit(_block_task, (job, common)) for job in order]
                 for i, fut in enumerate(as_completed(futures)):
@@ -302,7 +387,7 @@ class SymmetricEngine:
         M3 = sum(r[2] for r in results) if kmax >= 3 else None
         kept_weight = sum(r[3] for r in results)
         kept_vectors = sum(r[4] for r in results)
-        discarded = sum(r[5] for r in results) + skipped_bound
+        discarded = sum(r[5] for r in results) + skipped_bound + discarded_blocks
         if abs(1.0 - kept_weight - discarded) > 1e-8 + discarded:
             raise EngineError(f"symmetric engine: the block weights sum to {kept_weight + discarded:.12g}, not 1; "
                               "this is a bug, please report it with the model")
@@ -316,8 +401,8 @@ class SymmetricEngine:
             "blocks": len(lams),
             "blocks_computed": len(jobs),
             "vectors_propagated": kept_vectors,
-            "blocks_krylov": int(sum(1 for r in results if r[6])),
-            "largest_block": max((weyl_dimension(lam) for lam, _ in jobs), default=0),
+            "blocks_krylov": int(sum(1 for job in jobs if job[2])),
+            "largest_block": max((weyl_dimension(job[0]) for job in jobs), default=0),
             "discarded_weight": discarded,
             "truncation": self.truncation,
             "method": "Schur-Weyl blocks, Gelfand-Tsetlin basis",
