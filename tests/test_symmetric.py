@@ -197,3 +197,70 @@ def test_nearly_pure_state_needs_only_small_memory():
     assert np.trace(tr.marginals[1][1]).real == pytest.approx(1.0, abs=1e-12)
     with pytest.raises(qmf.EngineError, match="method"):
         SymmetricEngine(method="magic")
+
+
+def test_weight_cut_drops_the_smallest_vectors_within_the_budget():
+    from qmeanfield.engines.symmetric import _weight_cut
+
+    rng = np.random.default_rng(3)
+    logws = [np.log(rng.random(n)) * 10 for n in (5, 40, 300)]
+    w = np.exp(np.concatenate(logws))
+    for budget in (1e-12, 1e-6, 1e-3, 0.1):
+        cut = _weight_cut(logws, budget)
+        dropped = w[np.log(w) < cut]
+        assert dropped.sum() <= budget
+        # greedy: the smallest kept vector would not have fitted too
+        smallest_kept = w[np.log(w) >= cut].min()
+        assert dropped.sum() + smallest_kept > budget
+    assert _weight_cut(logws, 0.0) == -np.inf   # no budget: every vector kept
+
+
+@pytest.mark.parametrize("kmax", [2, 3])
+def test_time_moments_match_dense_products(kmax):
+    """Moments of several columns against the dense generators: m1 = <J_x>, m2 = <J_x J_y>, m3 = <J_x J_y J_z>."""
+    from qmeanfield.engines.symmetric import time_moments
+
+    irrep = Irrep((3, 1, 0))
+    n = irrep.dim
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(n, 3)) + 1j * rng.normal(size=(n, 3))
+    J = irrep.generators()
+    Jd = [Jx.toarray() for Jx in J]
+    m1, m2, m3 = time_moments(J, X, kmax)
+    ev = lambda A: np.einsum("ik,ij,jk->", X.conj(), A, X)  # noqa: E731
+    np.testing.assert_allclose(m1, [ev(A) for A in Jd], atol=1e-10)
+    np.testing.assert_allclose(m2, [[ev(A @ B) for B in Jd] for A in Jd], atol=1e-10)
+    if kmax == 3:
+        ref = np.array([[[ev(A @ B @ C) for C in Jd] for B in Jd] for A in Jd])
+        np.testing.assert_allclose(m3, ref, atol=1e-9)
+    else:
+        assert m3 is None
+
+
+def test_block_hamiltonian_spectral_interval_is_tight():
+    from qmeanfield.engines.propagator import spectral_interval
+    from qmeanfield.engines.symmetric import block_hamiltonian
+
+    irrep = Irrep((20, 5, 0))   # dimension 1056 > 500: Lanczos, not a full diagonalisation
+    H = block_hamiltonian(irrep, random_hermitian(3, np.random.default_rng(1)), random_interaction(3, seed=2),
+                          1 / 24, sparse=True)
+    lo, hi = spectral_interval(H)
+    w = np.linalg.eigvalsh(H.toarray())
+    assert lo <= w[0] and w[-1] <= hi
+    assert hi - lo < 1.06 * (w[-1] - w[0])
+
+
+def test_krylov_in_several_column_groups(monkeypatch):
+    """A block whose weighted vectors do not fit one group is propagated group by group."""
+    from qmeanfield.engines import symmetric
+
+    s = spin_matrices(3)
+    model = qmf.Model(h=s["jx"] + 0.2 * s["jz"], V=random_interaction(3, seed=4))
+    rho0 = qmf.states.thermal(s["jz"], 2.0)
+    times = np.linspace(0, 1.5, 7)
+    a = SymmetricEngine(method="eigh").evolve(model, rho0, 8, times, kmax=2)
+    # 3 columns a group in the symmetric block (dimension 45, 7 times, workspace of 11 vectors a column)
+    monkeypatch.setattr(symmetric, "_STATES_BYTES", 16.0 * 45 * (7 + 11) * 3)
+    b = SymmetricEngine(method="krylov").evolve(model, rho0, 8, times, kmax=2)
+    for k in (1, 2):
+        assert np.abs(a.marginals[k] - b.marginals[k]).max() < 1e-10
