@@ -1,6 +1,6 @@
 """Symmetric engine: how far in N it goes, and how it compares with the dense engine and QuTiP.
 
-Usage: python benchmarks/bench_symmetric.py [--quick]
+Usage: python benchmarks/bench_symmetric.py [--quick] [--scale d:N[:beta] ...] [--name NAME]
 
 Each case runs in a fresh process (wall time, peak memory). Cases:
 * scale: the symmetric engine alone (default d = 2: N = 2000; d = 3: N = 20; d = 4: N = 10 with
@@ -10,7 +10,7 @@ Each case runs in a fresh process (wall time, peak memory). Cases:
 * peers: at the largest N all three run (d = 2, N = 10), the same problem with the symmetric
   engine, the dense engine and QuTiP's mesolve (full space, no jumps), timed in the same run;
   the table gives time ratios and the largest marginal difference against dense.
-Writes benchmarks/results/bench_symmetric.json and prints a table.
+Writes benchmarks/results/bench_symmetric.json (or NAME.json) and prints a table.
 """
 
 from __future__ import annotations
@@ -63,9 +63,13 @@ def child(case: dict) -> None:
 
 
 def main():
-    args = parse(__doc__, child, lambda ap: ap.add_argument(
-        "--scale", nargs="*", default=["2:2000", "3:20", "4:10", "3:60:4", "4:24:4"],
-        help="d:N[:beta] cases for the symmetric engine alone (default: 2:2000 3:20 4:10 3:60:4 4:24:4)"))
+    def options(ap):
+        ap.add_argument("--scale", nargs="*", default=["2:2000", "3:20", "4:10", "3:60:4", "4:24:4"],
+                        help="d:N[:beta] cases for the symmetric engine alone (default: 2:2000 3:20 4:10 3:60:4 4:24:4)")
+        ap.add_argument("--name", default="bench_symmetric",
+                        help="results file benchmarks/results/NAME.json (default bench_symmetric)")
+
+    args = parse(__doc__, child, options)
     if args is None:
         return
     n_times = 50
@@ -83,7 +87,7 @@ def main():
                       ("symmetric", "dense", "qutip"))
     meta = {"python": platform.python_version(), "machine": platform.machine(), "n_times": n_times,
             "quick": args.quick, "date": time.strftime("%Y-%m-%d %H:%M")}
-    path = write("bench_symmetric", rows + peers, meta)
+    path = write(args.name, rows + peers, meta)
     print()
     print(table(rows + peers, ["who", "d", "N", "beta", "status", "wall_s", "peak_mib", "peak_worker_mib",
                                "blocks_computed", "blocks_krylov", "vectors_propagated", "largest_block",
