@@ -52,3 +52,15 @@ def test_taylor_trajectory_with_dissipation(threads):
     P.close()
     for o, r in zip(out, _reference(A, v, TIMES[:4])):
         assert np.abs(o - r).max() < 1e-10 * np.abs(r).max()
+
+
+def test_chebyshev_recovers_from_an_interval_that_misses_the_spectrum():
+    """A too narrow interval makes the series blow up; the norm check redoes it on Gershgorin's."""
+    H = _random_sparse_hermitian(600, seed=8)
+    w = np.linalg.eigvalsh(H.toarray())
+    v = np.random.default_rng(2).normal(size=(600, 2)) + 0j
+    narrow = (0.5 * w[0], 0.5 * w[-1])
+    out = list(hermitian_trajectory(H, v, TIMES, interval=narrow))
+    ref = _reference(-1j * H, v, TIMES)
+    for o, r in zip(out, ref):
+        assert np.abs(o - r).max() < 1e-10 * np.abs(r).max()

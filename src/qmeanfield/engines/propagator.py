@@ -129,6 +129,13 @@ class TaylorPropagator:
             self._pool.shutdown()
 
 
+def gershgorin_interval(H: sp.csr_matrix) -> tuple[float, float]:
+    """Gershgorin's enclosure of the spectrum of the Hermitian H (guaranteed, often wide)."""
+    diag = H.diagonal().real
+    radius = np.asarray(abs(H).sum(axis=1)).ravel() - np.abs(diag)
+    return float(np.min(diag - radius)), float(np.max(diag + radius))
+
+
 def spectral_interval(H: sp.csr_matrix, margin: float = 0.02, max_steps: int = 300) -> tuple[float, float]:
     """An interval holding the spectrum of the Hermitian H: exact eigenvalues for n <= 500;
     otherwise the extreme Ritz values of a Lanczos run (from a fixed random vector, until they
@@ -137,9 +144,7 @@ def spectral_interval(H: sp.csr_matrix, margin: float = 0.02, max_steps: int = 3
     block Hamiltonians, and used if Lanczos stops early). Ritz values lie inside the spectrum
     and approach its ends from within; the margin covers what is left."""
     n = H.shape[0]
-    diag = H.diagonal().real
-    radius = np.asarray(abs(H).sum(axis=1)).ravel() - np.abs(diag)
-    g_lo, g_hi = float(np.min(diag - radius)), float(np.max(diag + radius))
+    g_lo, g_hi = gershgorin_interval(H)
     if n <= 500:
         w = np.linalg.eigvalsh(H.toarray())
         return float(w[0]) - 1e-12 * (1 + abs(w[0])), float(w[-1]) + 1e-12 * (1 + abs(w[-1]))
@@ -224,45 +229,63 @@ def hermitian_trajectory(H: sp.csr_matrix, v: np.ndarray, times, hbar: float = 1
     :math:`k > Rt`. Each group restarts from the state at its start. About :math:`R t` products
     in all, against several times that for a Taylor series on the same interval. ``interval``
     (from :func:`spectral_interval`) saves recomputing it when one H propagates several states.
+    A group whose norms drift by more than 1e-9 (an interval that misses part of the spectrum)
+    is redone on Gershgorin's enclosure.
     """
-    from scipy.special import jv
-
     times = np.asarray(times, dtype=float)
-    n = H.shape[0]
     lo, hi = spectral_interval(H) if interval is None else interval
-    c, R = (hi + lo) / 2, max((hi - lo) / 2, 1e-300)
-    Ht = ((H - c * sp.identity(n, format="csr")) / R).tocsr()
     size = v.size * 16
     group = max(1, int(group_bytes // max(size, 1)))
-    batch = 8 if group > 1 else 1  # Chebyshev vectors added to the group's states per BLAS call
     t_start = 0.0
     i = 0
     while i < times.size:
         ts = times[i:i + group]
-        x = R * (ts - t_start) / hbar
-        xmax = float(x.max())
-        acc = np.zeros((ts.size,) + v.shape, dtype=complex)
-        adder = _Accumulator(acc.reshape(ts.size, -1), batch, negligible=1e-3 * tol)
-        T_prev, Tk = None, v                                         # T_{k-1} v, T_k v
-        k = 0
-        while True:
-            if k == 1:
-                T_prev, Tk = Tk, Ht @ Tk
-            elif k >= 2:
-                new = Ht @ Tk
-                new *= 2
-                new -= T_prev
-                T_prev, Tk = Tk, new
-            coef = (1.0 if k == 0 else 2.0) * jv(k, x)                  # (g,), times (-i)^k
-            adder.add(Tk.reshape(-1), coef, scale=(-1j) ** k)
-            if k > xmax and np.max(np.abs(coef)) < tol:
-                break
-            k += 1
-        adder.flush()
-        phase = np.exp(-1j * c * (ts - t_start) / hbar).reshape((-1,) + (1,) * v.ndim)
-        acc *= phase
+        acc = _chebyshev_group(H, v, ts - t_start, hbar, tol, (lo, hi))
+        # the evolution is unitary: a norm that drifts means the interval missed part of the
+        # spectrum (Lanczos has no guarantee); then redo with Gershgorin's enclosure
+        v_norm = np.linalg.norm(v)
+        drift = max(abs(np.linalg.norm(state) - v_norm) for state in acc)
+        if drift > 1e-9 * (v_norm + 1e-300):
+            g_lo, g_hi = gershgorin_interval(H)
+            if (g_lo, g_hi) == (lo, hi):
+                raise RuntimeError(f"Chebyshev propagation lost unitarity (norm drift {drift:.2g}) on Gershgorin's interval")
+            lo, hi = g_lo, g_hi
+            continue
         for state in acc:
             yield state
         v = acc[-1]
         t_start = float(ts[-1])
         i += ts.size
+
+
+def _chebyshev_group(H, v, dts, hbar, tol, interval):
+    """The states e^{-iH dt/hbar} v for the increasing ``dts`` (>= 0), one Chebyshev series."""
+    from scipy.special import jv
+
+    lo, hi = interval
+    n = H.shape[0]
+    c, R = (hi + lo) / 2, max((hi - lo) / 2, 1e-300)
+    Ht = ((H - c * sp.identity(n, format="csr")) / R).tocsr()
+    batch = 8 if dts.size > 1 else 1  # Chebyshev vectors added to the states per BLAS call
+    x = R * dts / hbar
+    xmax = float(x.max())
+    acc = np.zeros((dts.size,) + v.shape, dtype=complex)
+    adder = _Accumulator(acc.reshape(dts.size, -1), batch, negligible=1e-3 * tol)
+    T_prev, Tk = None, v                                         # T_{k-1} v, T_k v
+    k = 0
+    while True:
+        if k == 1:
+            T_prev, Tk = Tk, Ht @ Tk
+        elif k >= 2:
+            new = Ht @ Tk
+            new *= 2
+            new -= T_prev
+            T_prev, Tk = Tk, new
+        coef = (1.0 if k == 0 else 2.0) * jv(k, x)                  # (g,), times (-i)^k
+        adder.add(Tk.reshape(-1), coef, scale=(-1j) ** k)
+        if k > xmax and np.max(np.abs(coef)) < tol:
+            break
+        k += 1
+    adder.flush()
+    acc *= np.exp(-1j * c * dts / hbar).reshape((-1,) + (1,) * v.ndim)
+    return acc

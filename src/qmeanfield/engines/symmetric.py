@@ -15,8 +15,10 @@ of :math:`\rho_0 = \sum_a p_a |a\rangle\langle a|`, the initial block :math:`X_\
 diagonal in the Gelfand-Tsetlin basis with entries :math:`\prod_a p_a^{w_a}` (w the pattern's
 occupation numbers), so rank-deficient (even pure) :math:`\rho_0` are exact too.
 
-Each block is diagonalised once; the basis vectors carrying weight are propagated to all
-times with one matrix product. Marginals come from collective moments,
+Each block is diagonalised once and the basis vectors carrying weight are propagated to all
+times with one matrix product, or, where few of a large block's vectors carry weight (nearly
+pure :math:`\rho_0`), only those are propagated with the sparse :math:`H_\lambda` (Chebyshev
+series). Marginals come from collective moments,
 
 .. math::
     N\,R^{(1)}_{ba} = \langle J_{ab}\rangle,\qquad
@@ -67,7 +69,8 @@ from .schur_weyl import (
 
 __all__ = ["SymmetricEngine", "block_hamiltonian", "moments_to_marginals"]
 
-#: bytes of propagated states (all output times of a column group) held for one block
+#: most bytes of propagated states (all output times of a column group) held for one block; less
+#: when the memory budget shared by the worker processes is smaller
 _STATES_BYTES = 1024 * 2**20
 
 
@@ -158,9 +161,10 @@ def _state_bytes(n: int, m: int, d: int, kmax: int) -> float:
     return 16.0 * n * m * (d * d * (3 if kmax >= 3 else 1) + 2)
 
 
-def _block_moments(lam, logm, krylov, logp, h, V, kappa, hbar, times, kmax, logcut):
+def _block_moments(lam, logm, krylov, logp, h, V, kappa, hbar, times, kmax, logcut, states_bytes):
     """Moments <J_ab>, <J_ab J_cd> (and third order) of one block at all times, summed with the
-    weights of its basis vectors with log weight >= logcut; also the kept and dropped weight."""
+    weights of its basis vectors with log weight >= logcut; also the kept and dropped weight.
+    ``states_bytes``: memory for the propagated states (column groups are sized to it)."""
     irrep = Irrep(lam)
     d, n = irrep.d, irrep.dim
     logw = log_vector_weights(irrep.weights, logm, logp)
@@ -172,7 +176,7 @@ def _block_moments(lam, logm, krylov, logp, h, V, kappa, hbar, times, kmax, logc
     M1 = np.zeros((T, D2), dtype=complex)
     M2 = np.zeros((T, D2, D2), dtype=complex)
     M3 = np.zeros((T, D2, D2, D2), dtype=complex) if kmax >= 3 else None
-
+    J = irrep.generators()
     work: dict = {}
 
     def add(t, X):
@@ -186,13 +190,12 @@ def _block_moments(lam, logm, krylov, logp, h, V, kappa, hbar, times, kmax, logc
         return M1, M2, M3, 0.0, 0, dropped
     amp = np.sqrt(np.exp(logw[kept]))
     r = kept.size
-    J = irrep.generators()
     if krylov:
         # the weighted basis vectors, in column groups small enough to keep every output time
         # of a group in memory: one Chebyshev pass per group, no restarts
         H = block_hamiltonian(irrep, h, V, kappa, sparse=True)
         interval = spectral_interval(H)
-        cols = max(1, int(_STATES_BYTES // (16.0 * n * T + _state_bytes(n, 1, d, kmax))))
+        cols = max(1, int(states_bytes // (16.0 * n * T + _state_bytes(n, 1, d, kmax))))
         for start in range(0, r, cols):
             idx = np.arange(start, min(r, start + cols))
             state = np.zeros((n, idx.size), dtype=complex)
@@ -207,7 +210,7 @@ def _block_moments(lam, logm, krylov, logp, h, V, kappa, hbar, times, kmax, logc
         else:
             E, U = scipy.linalg.eigh(H, driver="evr")
         coeff = U[kept, :].conj().T * amp[None, :]  # (n, r): sqrt(c_k) U^+ e_k
-        chunk = max(1, int(_STATES_BYTES // (32.0 * n * r)))
+        chunk = max(1, int(states_bytes // (32.0 * n * r)))
         for start in range(0, T, chunk):
             ts = times[start:start + chunk]
             ph = np.exp(-1j * np.outer(E, ts) / hbar)                      # (n, t)
@@ -270,9 +273,11 @@ class SymmetricEngine:
     """Exact closed dynamics on Schur-Weyl blocks; cost polynomial in N.
 
     truncation : total weight of R_N that may be dropped (reported, default 1e-12).
-    memory_budget_gb : refuse N whose largest block would not fit.
+    memory_budget_gb : refuse N whose largest block to diagonalise would not fit; shared by the
+        worker processes, it also sizes the groups of vectors propagated together (krylov).
     workers : processes over blocks; ``"auto"`` (default) uses every core when the blocks are
-        large enough to pay for the processes (sum of dim^3 over the blocks above 2e7), else 1.
+        large enough to pay for the processes (estimated operations above 2e8, e.g. a sum of
+        dim^3 over diagonalised blocks above 2e7), else 1.
     method : per block, ``"eigh"`` diagonalises H_lambda once (all times at once), ``"krylov"``
         propagates only the weighted basis vectors with the sparse H_lambda (Chebyshev series);
         ``"auto"`` (default) takes krylov for blocks of dimension >= 1500 in which at most 1/8 of
@@ -361,12 +366,14 @@ class SymmetricEngine:
         ok, why = self._fits(max(dense_dims, default=0), N, d, "the largest block this rho0 needs diagonalised")
         if not ok:
             raise EngineError(why)
-        common = (logp, h, V, model.kappa(N), model.hbar, times, kmax, logcut)
         if self.workers == "auto":
-            workers = (os.cpu_count() or 1) if sum(costs) > 2e7 else 1
+            workers = (os.cpu_count() or 1) if sum(costs) > 2e8 else 1
         else:
             workers = self.workers
         workers = max(1, min(workers, len(jobs), os.cpu_count() or 1))
+        # each worker keeps a third of its share of the budget for propagated states
+        states_bytes = min(_STATES_BYTES, self.memory_budget_gb * 2**30 / (3 * workers))
+        common = (logp, h, V, model.kappa(N), model.hbar, times, kmax, logcut, states_bytes)
         results = []
         if workers == 1:
             for i, job in enumerate(jobs):
