@@ -1,12 +1,13 @@
 """Symmetric engine: how far in N it goes, and how it compares with the dense engine and QuTiP.
 
-Usage: python benchmarks/bench_symmetric.py [--quick] [--scale d:N[:beta] ...] [--name NAME]
+Usage: python benchmarks/bench_symmetric.py [--quick] [--scale d:N[:beta[:truncation]] ...] [--name NAME]
 
 Each case runs in a fresh process (wall time, peak memory). Cases:
 * scale: the symmetric engine alone (default d = 2: N = 2000; d = 3: N = 20; d = 4: N = 10 with
   a thermal rho0 at beta = 1, and d = 3: N = 60 and d = 4: N = 24 with a nearly pure thermal
   rho0 at beta = 4;
-  other cases with --scale d:N[:beta] ...), 50 output times on [0, 2], random swap-symmetric V;
+  other cases with --scale d:N[:beta[:truncation]] ...), 50 output times on [0, 2], random
+  swap-symmetric V;
 * peers: at the largest N all three run (d = 2, N = 10), the same problem with the symmetric
   engine, the dense engine and QuTiP's mesolve (full space, no jumps), timed in the same run;
   the table gives time ratios and the largest marginal difference against dense.
@@ -45,7 +46,8 @@ def child(case: dict) -> None:
     times = np.linspace(0, 2, case["n_times"])
     t0 = time.perf_counter()
     if who in ("symmetric", "dense"):
-        traj = make_engine(who).evolve(model, rho0, N, times, kmax=2)
+        options = {"truncation": case["truncation"]} if who == "symmetric" and case.get("truncation") else {}
+        traj = make_engine(who, **options).evolve(model, rho0, N, times, kmax=2)
         R1 = traj.marginals[1]
         info = {k: v for k, v in traj.info.items() if isinstance(v, (int, float, str))}
     else:
@@ -65,7 +67,8 @@ def child(case: dict) -> None:
 def main():
     def options(ap):
         ap.add_argument("--scale", nargs="*", default=["2:2000", "3:20", "4:10", "3:60:4", "4:24:4"],
-                        help="d:N[:beta] cases for the symmetric engine alone (default: 2:2000 3:20 4:10 3:60:4 4:24:4)")
+                        help="d:N[:beta[:truncation]] cases for the symmetric engine alone "
+                             "(default: 2:2000 3:20 4:10 3:60:4 4:24:4; truncation default 1e-12)")
         ap.add_argument("--name", default="bench_symmetric",
                         help="results file benchmarks/results/NAME.json (default bench_symmetric)")
 
@@ -79,17 +82,20 @@ def main():
         parts = spec.split(":")
         d, N = int(parts[0]), int(parts[1])
         beta = float(parts[2]) if len(parts) > 2 else 1.0
-        r = run_case(__file__, {"d": d, "N": N, "beta": beta, "who": "symmetric", "n_times": n_times}, timeout=1800)
+        case = {"d": d, "N": N, "beta": beta, "who": "symmetric", "n_times": n_times}
+        if len(parts) > 3:
+            case["truncation"] = float(parts[3])
+        r = run_case(__file__, case, timeout=1800)
         r.pop("R1_final", None)
         rows.append(r)
-        print(f"scale d={d} N={N} beta={beta:g}: {r.get('status')} {r.get('wall_s', float('nan')):.1f} s", flush=True)
+        print(f"scale {spec}: {r.get('status')} {r.get('wall_s', float('nan')):.1f} s", flush=True)
     peers = run_peers(__file__, {"d": 2, "N": 8 if args.quick else 10, "n_times": n_times},
                       ("symmetric", "dense", "qutip"))
     meta = {"python": platform.python_version(), "machine": platform.machine(), "n_times": n_times,
             "quick": args.quick, "date": time.strftime("%Y-%m-%d %H:%M")}
     path = write(args.name, rows + peers, meta)
     print()
-    print(table(rows + peers, ["who", "d", "N", "beta", "status", "wall_s", "peak_mib", "peak_worker_mib",
+    print(table(rows + peers, ["who", "d", "N", "beta", "truncation", "status", "wall_s", "peak_mib", "peak_worker_mib",
                                "blocks_computed", "blocks_krylov", "vectors_propagated", "largest_block",
                                "time_ratio_vs_symmetric", "max_R1_diff_vs_dense"]))
     print(f"\nwritten: {path}")
