@@ -43,10 +43,11 @@ from . import meanfield
 from .compare import _check_N, _progress_bar, _version, compare
 from .diagnostics import interaction_commutator, log_density, pinsker_marginal_bound
 from .engines.schur_weyl import Irrep, eigenbasis, log_highest_weight, log_multiplicity, partitions
+from .engines.symmetric import collective_two_body
 from ._parallel import single_blas_thread
 from .errors import QMeanFieldError
 from .model import Model
-from .operators import operator_schmidt, partial_trace_second
+from .operators import partial_trace_second
 from .states import validate_density_matrix
 
 __all__ = ["certificate", "certificate_scaling", "fluctuation_parts", "lambda_blocks", "gronwall_bound", "eta_grid", "eta_threshold",
@@ -124,11 +125,9 @@ class _Hermitian:
         return np.linalg.eigvalsh(K)
 
 
-def _block_operators(irrep: Irrep, logp, A_terms, A1, kappa, hbar):
+def _block_operators(irrep: Irrep, logp, A, A1, kappa, hbar):
     D = irrep.weights @ logp
-    Y = irrep.collective(A1) * (-1.0)
-    for P, Q in A_terms:
-        Y = Y + kappa * (irrep.collective(P) @ irrep.collective(Q) - irrep.collective(P @ Q))
+    Y = collective_two_body(irrep, -A1, A, kappa)   # -J(A1) + kappa sum_s [J(P_s)J(Q_s) - J(P_s Q_s)]
     Y = (1j / hbar) * Y
     Y = (Y + Y.conj().T) / 2
     return D, Y.tocsr()
@@ -147,7 +146,6 @@ def lambda_blocks(blocks: _Blocks, rho: np.ndarray, V: np.ndarray, kappa: float,
     if p[-1] <= 1e-14:
         raise QMeanFieldError("the certificate needs a full-rank rho(t)")
     A, A1 = fluctuation_parts(np.diag(p).astype(complex), Vr)
-    A_terms = operator_schmidt(A, d)
     logp = np.log(p)
     nb = len(blocks.lams)
     # order: most probable block first (by the weight of rho^(x)N), then outwards
@@ -160,7 +158,7 @@ def lambda_blocks(blocks: _Blocks, rho: np.ndarray, V: np.ndarray, kappa: float,
     def visit(i):
         nonlocal ynorm
         irrep = blocks.irrep(i)
-        D, Y = _block_operators(irrep, logp, A_terms, A1, kappa, hbar)
+        D, Y = _block_operators(irrep, logp, A, A1, kappa, hbar)
         Yh = _Hermitian(Y)
         for e, eta in enumerate(etas):
             contrib[e, i] = blocks.logm[i] + logsumexp(Yh.eigvals(eta, D))

@@ -67,26 +67,33 @@ from .schur_weyl import (
     weyl_dimension,
 )
 
-__all__ = ["SymmetricEngine", "block_hamiltonian", "moments_to_marginals"]
+__all__ = ["SymmetricEngine", "block_hamiltonian", "collective_two_body", "moments_to_marginals"]
 
 #: most bytes of propagated states (all output times of a column group) held for one block; less
 #: when the memory budget shared by the worker processes is smaller
 _STATES_BYTES = 1024 * 2**20
 
 
-def block_hamiltonian(irrep: Irrep, h: np.ndarray, V: np.ndarray, kappa: float, sparse: bool = False):
-    r""":math:`H_\lambda` on one irrep, dense or sparse (CSR):
-    :math:`J(h - \tfrac{\kappa}{2} Q) + \tfrac{\kappa}{2} \sum_{xy} C_{xy} J_x J_y` with
-    :math:`C_{(ab),(cd)} = V_{(ac),(bd)}` and :math:`Q_{ad} = \sum_b V_{(ab),(bd)}` (the module
-    docstring's form, expanded over the generators). The quadratic part is one sparse product
-    :math:`[J_1 \cdots J_{d^2}]\,(C \otimes 1)\,[J_1; \dots; J_{d^2}]`."""
+def collective_two_body(irrep: Irrep, one: np.ndarray, two: np.ndarray, scale: float) -> sp.csr_matrix:
+    r""":math:`J(X) + s \sum_s [J(A_s) J(B_s) - J(A_s B_s)]` on one irrep, for a one-body X and a
+    two-body :math:`T = \sum_s A_s \otimes B_s` (any d^2 x d^2 matrix), sparse, not symmetrised.
+
+    Expanded over the generators: :math:`J(X - s Q) + s \sum_{xy} C_{xy} J_x J_y` with
+    :math:`C_{(ab),(cd)} = T_{(ac),(bd)}` and :math:`Q_{ad} = \sum_b T_{(ab),(bd)}`; the quadratic
+    part is one sparse product :math:`[J_1 \cdots J_{d^2}]\,(C \otimes 1)\,[J_1; \dots; J_{d^2}]`."""
     d, n = irrep.d, irrep.dim
     J = irrep.generators()
-    V4 = np.asarray(V).reshape(d, d, d, d)
-    C = (kappa / 2) * V4.transpose(0, 2, 1, 3).reshape(d * d, d * d)
-    one = np.asarray(h) - (kappa / 2) * np.einsum("abbd->ad", V4)
+    T4 = np.asarray(two).reshape(d, d, d, d)
+    C = scale * T4.transpose(0, 2, 1, 3).reshape(d * d, d * d)
+    lin = np.asarray(one) - scale * np.einsum("abbd->ad", T4)
     K = sp.kron(sp.csr_matrix(C), sp.identity(n, format="csr"), format="csr") @ sp.vstack(J, format="csr")
-    H = sp.hstack(J, format="csr") @ K + combine(J, one.reshape(-1))
+    return (sp.hstack(J, format="csr") @ K + combine(J, lin.reshape(-1))).tocsr()
+
+
+def block_hamiltonian(irrep: Irrep, h: np.ndarray, V: np.ndarray, kappa: float, sparse: bool = False):
+    r""":math:`H_\lambda` on one irrep (the module docstring's form, through
+    :func:`collective_two_body` with scale :math:`\kappa/2`), dense or sparse (CSR)."""
+    H = collective_two_body(irrep, h, V, kappa / 2)
     H = ((H + H.conj().T) / 2).tocsr()
     if sparse:
         H.eliminate_zeros()
