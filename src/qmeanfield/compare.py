@@ -14,6 +14,7 @@ import xarray as xr
 
 from . import meanfield
 from .diagnostics import (
+    clamp_product_roundoff,
     derivative_from_stencil,
     entropy_production,
     marginal_trace_distance,
@@ -142,14 +143,13 @@ def compare(model: Model, rho0, N, times, *, engine: str = "auto", marginals=(1,
             done += all_t.size
             discarded[a] = float(traj.info.get("discarded_weight", 0.0))
             kappa = model.kappa(n)
-            H_all = np.empty(all_t.size)
             H_raw = np.empty(all_t.size)  # unclamped: smooth in time for the derivative
             for i in range(all_t.size):
-                H_all[i], why = relative_entropy_to_product(traj.entropy[i], traj.marginals[1][i], rho_all[i], n)
-                H_raw[i], _ = relative_entropy_to_product(traj.entropy[i], traj.marginals[1][i], rho_all[i], n,
-                                                          clamp=False)
+                H_raw[i], why = relative_entropy_to_product(traj.entropy[i], traj.marginals[1][i], rho_all[i], n,
+                                                            clamp=False)
                 if why and not infinite_reason:
                     infinite_reason = why
+            H_all = np.array([clamp_product_roundoff(v, S_) for v, S_ in zip(H_raw, traj.entropy)])
             H[a] = H_all[out_index]
             S[a] = traj.entropy[out_index]
             R1_out[a] = traj.marginals[1][out_index]

@@ -1,7 +1,7 @@
 """Pure diagnostic functions on states: arrays in, numbers out, no I/O."""
 
 from .bounds import pinsker_marginal_bound
-from .entropy import relative_entropy, relative_entropy_to_product, von_neumann_entropy
+from .entropy import clamp_product_roundoff, relative_entropy, relative_entropy_to_product, von_neumann_entropy
 from .rates import fit_inverse_N, fit_inverse_N_ci, fit_power_law, fit_power_law_ci, richardson_limit
 from .marginals import marginal, marginal_trace_distance, product_state, trace_distance
 from .production import (
@@ -16,6 +16,7 @@ __all__ = [
     "pinsker_marginal_bound",
     "relative_entropy",
     "relative_entropy_to_product",
+    "clamp_product_roundoff",
     "von_neumann_entropy",
     "marginal",
     "marginal_trace_distance",

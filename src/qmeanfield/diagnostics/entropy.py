@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["von_neumann_entropy", "relative_entropy", "relative_entropy_to_product", "SUPPORT_TOL"]
+__all__ = ["von_neumann_entropy", "relative_entropy", "relative_entropy_to_product", "clamp_product_roundoff",
+           "SUPPORT_TOL"]
 
 #: eigenvalue / weight threshold deciding support questions
 SUPPORT_TOL = 1e-12
@@ -65,7 +66,14 @@ def relative_entropy_to_product(entropy_R: float, R1: np.ndarray, rho: np.ndarra
             f"{leak:.2g} on its kernel: R_N is not supported inside rho^(x)N"
         )
     value = -entropy_R - N * cross
-    return (_clamp_roundoff(value, abs(entropy_R) + abs(N * cross)) if clamp else value), ""
+    return (clamp_product_roundoff(value, entropy_R) if clamp else value), ""
+
+
+def clamp_product_roundoff(value: float, entropy_R: float) -> float:
+    r"""The clamping of :func:`relative_entropy_to_product` applied to an unclamped value:
+    round-off below zero, relative to its terms :math:`S(R_N)` and
+    :math:`N\,\mathrm{Tr}(R^{(1)}\log\rho) = -S(R_N) - H`, set to zero."""
+    return _clamp_roundoff(value, abs(entropy_R) + abs(entropy_R + value))
 
 
 def _clamp_roundoff(value: float, scale: float) -> float:

@@ -163,9 +163,9 @@ def time_moments(J: list, X: np.ndarray, kmax: int, work: dict | None = None):
     return m1, m2, m3
 
 
-def _state_bytes(n: int, m: int, d: int, kmax: int) -> float:
-    """Workspace of :func:`time_moments` for m columns of length n."""
-    return 16.0 * n * m * (d * d * (3 if kmax >= 3 else 1) + 2)
+def _moment_bytes(n: int, d: int, kmax: int) -> float:
+    """Workspace of :func:`time_moments` per column of length n."""
+    return 16.0 * n * (d * d * (3 if kmax >= 3 else 1) + 2)
 
 
 def _block_moments(lam, logm, krylov, logp, h, V, kappa, hbar, times, kmax, logcut, states_bytes):
@@ -202,7 +202,7 @@ def _block_moments(lam, logm, krylov, logp, h, V, kappa, hbar, times, kmax, logc
         # of a group in memory: one Chebyshev pass per group, no restarts
         H = block_hamiltonian(irrep, h, V, kappa, sparse=True)
         interval = spectral_interval(H)
-        cols = max(1, int(states_bytes // (16.0 * n * T + _state_bytes(n, 1, d, kmax))))
+        cols = max(1, int(states_bytes // (16.0 * n * T + _moment_bytes(n, d, kmax))))
         for start in range(0, r, cols):
             idx = np.arange(start, min(r, start + cols))
             state = np.zeros((n, idx.size), dtype=complex)
