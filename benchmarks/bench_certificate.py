@@ -32,7 +32,8 @@ def _problem():
 
 def child(case: dict) -> None:
     import qmeanfield as qmf
-    from qmeanfield.certificate import _Blocks, eta_grid, fluctuation_parts, lambda_blocks
+    from qmeanfield.blocks import BlockSpace
+    from qmeanfield.certificate import eta_grid, fluctuation_parts, lambda_blocks
     from qmeanfield.operators import kron_all
 
     model, rho0 = _problem()
@@ -40,7 +41,7 @@ def child(case: dict) -> None:
     t0 = time.perf_counter()
     out = {}
     if who in ("bound", "bound+exact"):
-        ds = qmf.certificate(model, rho0, N=[N], times=np.linspace(0, 2, 21), exact=(who == "bound+exact"),
+        ds = qmf.certify(model, rho0, N=[N], times=np.linspace(0, 2, 21), exact=(who == "bound+exact"),
                              workers=case.get("workers", 1))
         out["bound_final"] = float(ds.bound.values[0, -1])
         if who == "bound+exact":
@@ -48,7 +49,7 @@ def child(case: dict) -> None:
     else:
         etas = eta_grid(model)
         if who == "blocks-one-time":
-            lam = lambda_blocks(_Blocks(N, 2), rho0, np.asarray(model.V), 1 / (N - 1), 1.0, etas, y_norm=False)["lambda"]
+            lam = lambda_blocks(BlockSpace(N, 2), rho0, np.asarray(model.V), 1 / (N - 1), 1.0, etas, y_norm=False).lambda_N
         else:  # dense
             from scipy.special import logsumexp
 

@@ -91,7 +91,7 @@ def child(case: dict) -> None:
         if who in ("permutational", "dense"):
             traj = make_engine(who).evolve(model, rho0, N, times, kmax=2)
             R1 = traj.marginals[1]
-            out.update({k: v for k, v in traj.info.items() if isinstance(v, (int, float, str))})
+            out.update({k: v for k, v in traj.stats.items() if isinstance(v, (int, float, str))})
         else:
             import qutip
 

@@ -49,7 +49,8 @@ def child(case: dict) -> None:
         options = {"truncation": case["truncation"]} if who == "symmetric" and case.get("truncation") else {}
         traj = make_engine(who, **options).evolve(model, rho0, N, times, kmax=2)
         R1 = traj.marginals[1]
-        info = {k: v for k, v in traj.info.items() if isinstance(v, (int, float, str))}
+        info = {k: v for k, v in traj.stats.items() if isinstance(v, (int, float, str))}
+        info["discarded_weight"] = traj.discarded_weight
     else:
         import qutip
 

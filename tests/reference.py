@@ -59,8 +59,14 @@ def evolve_closed(h, V, rho0, N, kappa, hbar, t) -> np.ndarray:
     return U @ R0 @ U.conj().T
 
 
-def evolve_open(h, V, jumps, rho0, N, kappa, hbar, t) -> np.ndarray:
-    """Column-stacking: vec(A X B) = (B^T (x) A) vec(X)."""
+def _dissipator(Lop, I):
+    K = Lop.conj().T @ Lop
+    return np.kron(Lop.conj(), Lop) - 0.5 * (np.kron(I, K) + np.kron(K.T, I))
+
+
+def evolve_open(h, V, jumps, rho0, N, kappa, hbar, t, collective=()) -> np.ndarray:
+    """Column-stacking: vec(A X B) = (B^T (x) A) vec(X). Each one-body jump L acts on every
+    particle; each collective C gives the N-body jump sqrt(kappa) sum_j C_j."""
     d = h.shape[0]
     D = d**N
     H = hamiltonian(h, V, N, kappa)
@@ -68,9 +74,9 @@ def evolve_open(h, V, jumps, rho0, N, kappa, hbar, t) -> np.ndarray:
     Lsup = -1j / hbar * (np.kron(I, H) - np.kron(H.T, I))
     for L in jumps:
         for j in range(N):
-            Lj = one_body(L, d, N, j)
-            K = Lj.conj().T @ Lj
-            Lsup += np.kron(Lj.conj(), Lj) - 0.5 * (np.kron(I, K) + np.kron(K.T, I))
+            Lsup += _dissipator(one_body(L, d, N, j), I)
+    for C in collective:
+        Lsup += _dissipator(np.sqrt(kappa) * sum(one_body(C, d, N, j) for j in range(N)), I)
     v0 = product(rho0, N).reshape(-1, order="F")
     return (expm(t * Lsup) @ v0).reshape(D, D, order="F")
 

@@ -7,8 +7,9 @@ from scipy.linalg import expm
 from scipy.special import logsumexp
 
 import qmeanfield as qmf
-from qmeanfield.certificate import _Blocks, fluctuation_parts, gronwall_bound, lambda_blocks
-from qmeanfield.diagnostics import fit_inverse_N_ci, fit_power_law_ci, richardson_limit
+from qmeanfield.blocks import BlockSpace
+from qmeanfield.certificate import fluctuation_parts, gronwall_bound, lambda_blocks
+from qmeanfield.diagnostics import fit_inverse_N, fit_power_law, richardson_limit
 from qmeanfield.operators import pauli, random_density_matrix, random_interaction, sigma_minus
 
 import reference as ref
@@ -48,18 +49,18 @@ def test_lambda_blocks_match_dense(d, N):
     dense = [logsumexp(np.linalg.eigvalsh(LN + e * Y)) for e in etas]
     R0 = ref.product(rho, N)
     gt = [np.log(np.trace(R0 @ expm(e * Y)).real) for e in etas]
-    res = lambda_blocks(_Blocks(N, d), rho, V, kappa, hbar, etas, golden_thompson=True)
-    np.testing.assert_allclose(res["lambda"], dense, atol=1e-10)
-    np.testing.assert_allclose(res["golden_thompson"], gt, atol=1e-10)
-    assert res["y_norm"] == pytest.approx(np.abs(np.linalg.eigvalsh(Y)).max(), rel=1e-10)
-    assert np.all(res["golden_thompson"] >= res["lambda"] - 1e-12)  # Golden-Thompson
+    res = lambda_blocks(BlockSpace(N, d), rho, V, kappa, hbar, etas, golden_thompson=True)
+    np.testing.assert_allclose(res.lambda_N, dense, atol=1e-10)
+    np.testing.assert_allclose(res.golden_thompson, gt, atol=1e-10)
+    assert res.y_norm == pytest.approx(np.abs(np.linalg.eigvalsh(Y)).max(), rel=1e-10)
+    assert np.all(res.golden_thompson >= res.lambda_N - 1e-12)  # Golden-Thompson
 
 
 def test_lambda_properties():
     rho = random_density_matrix(2, seed=1)
     V = random_interaction(2, seed=2)
     etas = np.linspace(0.0, 2.0, 21)
-    lam = lambda_blocks(_Blocks(6, 2), rho, V, 0.2, 1.0, etas, y_norm=False)["lambda"]
+    lam = lambda_blocks(BlockSpace(6, 2), rho, V, 0.2, 1.0, etas, y_norm=False).lambda_N
     assert lam[0] == pytest.approx(0.0, abs=1e-12)  # Lambda_N(0) = log Tr rho^(x)N = 0
     assert np.all(lam >= -1e-12)  # Tr(rho^(x)N Y_N) = 0 and convexity
     assert np.all(np.diff(lam, 2) >= -1e-10)  # convex in eta
@@ -74,7 +75,7 @@ def test_gibbs_variational_inequality_on_random_states():
     Y = dense_Y(rho, V, N, 1 / (N - 1), 1.0)
     sigma = ref.product(rho, N)
     etas = np.array([0.1, 0.5, 2.0])
-    lam = lambda_blocks(_Blocks(N, d), rho, V, 1 / (N - 1), 1.0, etas, y_norm=False)["lambda"]
+    lam = lambda_blocks(BlockSpace(N, d), rho, V, 1 / (N - 1), 1.0, etas, y_norm=False).lambda_N
     rng = np.random.default_rng(0)
     for _ in range(10):
         X = rng.normal(size=(d**N, d**N)) + 1j * rng.normal(size=(d**N, d**N))
@@ -90,7 +91,8 @@ def test_gronwall_bound_closed_form():
     times = np.linspace(0, 1, 201)
     etas = np.array([0.5, 2.0])
     lam = np.full((2, times.size), 0.3)
-    bound, eta_opt, per_eta = gronwall_bound(times, lam, etas, H0=0.1)
+    gb = gronwall_bound(times, lam, etas, H0=0.1)
+    bound, eta_opt, per_eta = gb.bound, gb.eta_opt, gb.per_eta
     for e, eta in enumerate(etas):
         exact = np.exp(times / eta) * 0.1 + 0.3 * (np.exp(times / eta) - 1)
         np.testing.assert_allclose(per_eta[e], exact, rtol=1e-4)
@@ -113,7 +115,7 @@ def test_bound_never_below_exact(name):
     model = qmf.Model(**MODELS[name])
     rho0 = qmf.states.thermal(P["z"] + 0.3 * P["x"], 1.0)
     times = np.linspace(0, 1.5, 31)
-    ds = qmf.certificate(model, rho0, N=[2, 4, 6], times=times)
+    ds = qmf.certify(model, rho0, N=[2, 4, 6], times=times)
     assert np.all(ds.bound.values >= ds.relative_entropy.values - 1e-10)
     ok = np.isfinite(ds.trace_distance.values)
     assert np.all(ds.trace_distance.values[ok] <= ds.certified_marginal_bound.values[ok] + 1e-10)
@@ -123,7 +125,7 @@ def test_bound_never_below_exact(name):
 def test_certificate_large_N_uses_blocks():
     model = qmf.Model(**MODELS["random V seed 1"])
     rho0 = qmf.states.thermal(P["z"] + 0.3 * P["x"], 1.0)
-    ds = qmf.certificate(model, rho0, N=[50, 300], times=np.linspace(0, 1, 6), etas=[0.2, 0.5, 1.0])
+    ds = qmf.certify(model, rho0, N=[50, 300], times=np.linspace(0, 1, 6), etas=[0.2, 0.5, 1.0])
     assert np.all(ds.bound.values >= ds.relative_entropy.values - 1e-10)
     assert list(ds.engine.values) == ["symmetric", "symmetric"]
     assert np.isnan(ds.golden_thompson.sel(N=300)).all()
@@ -132,17 +134,19 @@ def test_certificate_large_N_uses_blocks():
 def test_certificate_needs_full_rank_state():
     model = qmf.Model(**MODELS["random V seed 1"])
     with pytest.raises(qmf.QMeanFieldError, match="full-rank"):
-        qmf.certificate(model, qmf.states.pure([1, 0]), N=[3], times=[0, 0.5])
+        qmf.certify(model, qmf.states.pure([1, 0]), N=[3], times=[0, 0.5])
 
 
 def test_rate_fits_recover_synthetic_exponents():
     N = np.array([10, 20, 40, 80, 160, 320])
     rng = np.random.default_rng(1)
     y = 0.7 + 2.0 / N
-    fit = fit_inverse_N_ci(N, y * (1 + 1e-4 * rng.normal(size=N.size)))
-    assert abs(fit["a"] - 0.7) < fit["a_ci"] + 1e-3 and abs(fit["b"] - 2.0) < fit["b_ci"] + 1e-2
-    p = fit_power_law_ci(N, 3.0 * N ** -0.75 * np.exp(0.01 * rng.normal(size=N.size)))
-    assert abs(p["alpha"] - 0.75) <= p["alpha_ci"] + 1e-3 and p["alpha_ci"] < 0.05
+    fit = fit_inverse_N(N, y * (1 + 1e-4 * rng.normal(size=N.size)))
+    assert abs(fit.limit - 0.7) < fit.limit_ci + 1e-3 and abs(fit.coefficient - 2.0) < fit.coefficient_ci + 1e-2
+    assert not fit.poor
+    p = fit_power_law(N, 3.0 * N ** -0.75 * np.exp(0.01 * rng.normal(size=N.size)))
+    assert abs(p.exponent + 0.75) <= p.exponent_ci + 1e-3 and p.exponent_ci < 0.05
+    assert p.prefactor == pytest.approx(3.0, rel=0.05)
     assert richardson_limit(N, 0.7 + 2.0 / N - 3.0 / N**2) == pytest.approx(0.7, abs=1e-10)
 
 
@@ -150,8 +154,8 @@ def test_certificate_workers_agree():
     model = qmf.Model(**MODELS["random V seed 1"])
     rho0 = qmf.states.thermal(P["z"] + 0.3 * P["x"], 1.0)
     kw = dict(N=[3, 40], times=np.linspace(0, 1, 4), etas=[0.3, 1.0], exact=False)
-    one = qmf.certificate(model, rho0, **kw)
-    two = qmf.certificate(model, rho0, workers=2, **kw)
+    one = qmf.certify(model, rho0, **kw)
+    two = qmf.certify(model, rho0, workers=2, **kw)
     np.testing.assert_allclose(two.lambda_N, one.lambda_N, atol=1e-12)
     np.testing.assert_allclose(two.bound, one.bound, atol=1e-12)
 
@@ -172,7 +176,7 @@ def test_eta_threshold_separates_bounded_from_growing():
     rho0 = qmf.states.thermal(P["z"] + 0.3 * P["x"], 1.0)
     etas = np.array([0.05, 0.2, 5.0, 10.0])
     res = qmf.eta_threshold(model, rho0, t=1.0, Ns=(10, 20, 40, 80), etas=etas)
-    assert res["lambda_N"].shape == (4, 4)
-    assert np.all(res["exponents"][:2] < 0.2)   # small eta: Lambda_N stays bounded in N
-    assert np.all(res["exponents"][2:] > 0.5)   # large eta: Lambda_N grows with N
-    assert 0.2 <= res["eta_threshold"] < 5.0
+    assert res.lambda_N.shape == (4, 4)
+    assert np.all(res.exponents[:2] < 0.2)   # small eta: Lambda_N stays bounded in N
+    assert np.all(res.exponents[2:] > 0.5)   # large eta: Lambda_N grows with N
+    assert 0.2 <= res.eta_threshold < 5.0

@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 import qmeanfield as qmf
-from qmeanfield import io
+from qmeanfield import config as configuration, store
 from qmeanfield.cli import app
 
 runner = CliRunner()
@@ -48,8 +48,8 @@ def test_run_writes_everything(config, tmp_path):
         assert (out / name).stat().st_size > 0, name
     assert not list(out.glob("*.tmp"))  # atomic writes leave nothing behind
 
-    ds = io.load_dataset(out / "results.nc")
-    cfg = io.load_config(config)
+    ds = store.load_dataset(out / "results.nc")
+    cfg = configuration.load_config(config)
     direct = qmf.compare(cfg.model, cfg.rho0, cfg.N, cfg.times)
     np.testing.assert_allclose(ds.relative_entropy, direct.relative_entropy, rtol=1e-10)
     np.testing.assert_allclose(ds.one_body_marginal, direct.one_body_marginal, atol=1e-12)
@@ -103,7 +103,7 @@ def test_demo_quick(tmp_path):
 def test_example_configs_are_valid():
     root = Path(__file__).resolve().parents[1]
     for p in sorted((root / "examples").glob("*.toml")) + sorted((root / "src/qmeanfield/examples").glob("*.toml")):
-        io.load_config(p)
+        configuration.load_config(p)
 
 
 def test_interrupted_run_resumes_and_extends(config, tmp_path, monkeypatch):
@@ -111,7 +111,7 @@ def test_interrupted_run_resumes_and_extends(config, tmp_path, monkeypatch):
     from qmeanfield import pipeline
 
     out = tmp_path / "out"
-    cfg = io.load_config(config)
+    cfg = configuration.load_config(config)
     real_compare = pipeline.compare
     calls = []
 
@@ -129,16 +129,16 @@ def test_interrupted_run_resumes_and_extends(config, tmp_path, monkeypatch):
     calls.clear()
     pipeline.run_to_directory(cfg, out)
     assert calls == [3]  # N = 2 was read back
-    ds = io.load_dataset(out / "results.nc")
+    ds = store.load_dataset(out / "results.nc")
     direct = qmf.compare(cfg.model, cfg.rho0, cfg.N, cfg.times)
     np.testing.assert_allclose(ds.relative_entropy, direct.relative_entropy, rtol=1e-10, atol=1e-14)
     np.testing.assert_allclose(ds.meanfield_state, direct.meanfield_state, atol=1e-12)
 
     calls.clear()
-    bigger = io.RunConfig(**{**cfg.__dict__, "N": (2, 3, 4)})
+    bigger = configuration.RunConfig(**{**cfg.__dict__, "N": (2, 3, 4)})
     pipeline.run_to_directory(bigger, out)
     assert calls == [4]
-    assert list(io.load_dataset(out / "results.nc").N.values) == [2, 3, 4]
+    assert list(store.load_dataset(out / "results.nc").N.values) == [2, 3, 4]
 
 
 def test_no_resume_recomputes(config, tmp_path):
@@ -157,7 +157,7 @@ def test_certify(tmp_path):
     assert res.exit_code == 0, res.output
     summary = json.loads((out / "certificate.json").read_text())
     assert all(row["bound_holds"] for row in summary["per_N"])
-    ds = io.load_dataset(out / "certificate.nc")
+    ds = store.load_dataset(out / "certificate.nc")
     assert np.all(ds.bound.values >= ds.relative_entropy.values - 1e-10)
     html = (out / "certificate.html").read_text()
     assert "Theory versus measurement" in html
@@ -173,7 +173,7 @@ def test_certify_open_large_N_with_and_without_exact(tmp_path, config):
     assert res.exit_code == 0, res.output  # exact values from the permutational engine
     summary = json.loads((tmp_path / "a" / "certificate.json").read_text())
     assert summary["per_N"][0]["bound_holds"]
-    ds = io.load_dataset(tmp_path / "a" / "certificate.nc")
+    ds = store.load_dataset(tmp_path / "a" / "certificate.nc")
     assert str(ds.engine.values[0]) == "permutational"
     assert np.all(ds.bound.values >= ds.relative_entropy.values - 1e-10)
     res = runner.invoke(app, ["certify", str(p), "--out", str(tmp_path / "b"), "--no-progress", "--no-exact"])
@@ -200,7 +200,7 @@ def test_steady_command(tmp_path, config):
     summary = json.loads((out / "steady.json").read_text())
     assert summary["N"] == [3, 6, 12] and summary["unique_fixed_point"]
     assert summary["one_body_distance"][2] < summary["one_body_distance"][0]
-    ds = io.load_dataset(out / "steady.nc")
+    ds = store.load_dataset(out / "steady.nc")
     assert ds.fixed_point_state.shape[1:] == (2, 2)
     html = (out / "steady.html").read_text()
     for link in re.findall(r"href='([^']+)'", html):

@@ -102,5 +102,5 @@ def test_entropy_identity_can_be_skipped(qubit_closed, rho_qubit):
     fast = qmf.compare(qubit_closed, rho_qubit, N=[3], times=TIMES, entropy_identity=False)
     np.testing.assert_allclose(fast.relative_entropy, full.relative_entropy, atol=1e-12)
     assert np.all(np.isnan(fast.identity_residual.values)) and np.all(np.isnan(fast.entropy_derivative.values))
-    summary = qmf.io.summarize(fast)
+    summary = qmf.results.summarize_comparison(fast)
     assert summary["per_N"][0]["identity_residual_max"] is None

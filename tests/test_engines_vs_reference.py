@@ -5,67 +5,28 @@ import pytest
 
 import qmeanfield as qmf
 from qmeanfield.engines import REGISTRY, make_engine
-from qmeanfield.operators import pauli, random_density_matrix, random_interaction, sigma_minus, spin_matrices
 
 import reference as ref
+from engine_checker import CASE_POINTS, CASES, check_engine
 
-P = pauli()
-TIMES = np.array([0.0, 0.37, 1.1])
-
-
-def _check(traj, R_refs, d, N, kmax):
-    for n, R in enumerate(R_refs):
-        assert traj.entropy[n] == pytest.approx(ref.entropy_eig(R), abs=1e-8)
-        for k in range(1, kmax + 1):
-            np.testing.assert_allclose(traj.marginals[k][n], ref.ptrace_keep_first(R, d, N, k), atol=1e-8)
 
 
 @pytest.mark.parametrize("engine", sorted(REGISTRY))
-@pytest.mark.parametrize("N", [2, 3, 4, 5])
-def test_closed_qubits(engine, N):
-    V = random_interaction(2, seed=N)
-    model = qmf.Model(h=0.7 * P["x"] - 0.2 * P["z"], V=V)
-    rho0 = random_density_matrix(2, seed=10 + N)
-    eng = make_engine(engine)
-    if not eng.supports(model, N)[0]:
-        pytest.skip(f"{engine} does not support this case")
-    traj = eng.evolve(model, rho0, N, TIMES, kmax=min(3, N))
-    R_refs = [ref.evolve_closed(model.h, model.V, rho0, N, model.kappa(N), model.hbar, t) for t in TIMES]
-    _check(traj, R_refs, 2, N, min(3, N))
+@pytest.mark.parametrize("case, N", CASE_POINTS, ids=[f"{c}-N{n}" for c, n in CASE_POINTS])
+def test_engine_against_reference(engine, case, N):
+    check_engine(make_engine(engine), CASES[case], N)
 
 
-@pytest.mark.parametrize("engine", sorted(REGISTRY))
-@pytest.mark.parametrize("N", [2, 3, 4, 5])
-def test_open_qubits(engine, N):
-    model = qmf.Model(h=0.5 * P["x"] + 0.3 * P["z"], V=random_interaction(2, seed=20 + N),
-                      jumps=[np.sqrt(0.3) * sigma_minus(), 0.2 * (sigma_minus() + 0.5 * P["z"])], hbar=0.8)
-    rho0 = random_density_matrix(2, seed=N)
-    eng = make_engine(engine)
-    if not eng.supports(model, N)[0]:
-        pytest.skip(f"{engine} does not support this case")
-    traj = eng.evolve(model, rho0, N, TIMES, kmax=2)
-    R_refs = [ref.evolve_open(model.h, model.V, model.jumps, rho0, N, model.kappa(N), model.hbar, t) for t in TIMES]
-    _check(traj, R_refs, 2, N, 2)
+def test_engine_objects_are_accepted_wherever_a_name_is(qubit_closed, rho_qubit):
+    """compare(engine=<object>) runs that very object; options given to it reach the run."""
+    from qmeanfield.engines import SymmetricEngine
 
-
-@pytest.mark.parametrize("engine", sorted(REGISTRY))
-@pytest.mark.parametrize("open_system", [False, True])
-def test_qutrits_coupling_1_over_N(engine, open_system):
-    N, d = 3, 3
-    s = spin_matrices(3)
-    jumps = [0.4 * s["jm"] + 0.1 * s["jz"]] if open_system else []
-    model = qmf.Model(h=s["jx"] + 0.3 * s["jz"] @ s["jz"], V=random_interaction(3, seed=5), jumps=jumps,
-                      coupling="1/N")
-    rho0 = random_density_matrix(3, seed=3)
-    eng = make_engine(engine)
-    if not eng.supports(model, N)[0]:
-        pytest.skip(f"{engine} does not support this case")
-    traj = eng.evolve(model, rho0, N, TIMES, kmax=2)
-    if open_system:
-        R_refs = [ref.evolve_open(model.h, model.V, model.jumps, rho0, N, model.kappa(N), 1.0, t) for t in TIMES]
-    else:
-        R_refs = [ref.evolve_closed(model.h, model.V, rho0, N, model.kappa(N), 1.0, t) for t in TIMES]
-    _check(traj, R_refs, d, N, 2)
+    eng = SymmetricEngine(truncation=1e-6, workers=1)
+    ds = qmf.compare(qubit_closed, rho_qubit, N=[6], times=[0.0, 0.5], engine=eng)
+    assert ds.engine.values[0] == "symmetric"
+    assert 0 < float(ds.discarded_weight.values[0]) <= 1e-6
+    with pytest.raises(qmf.EngineError, match="constructor"):
+        qmf.compare(qubit_closed, rho_qubit, N=[6], times=[0.0, 0.5], engine=eng, engine_options={"workers": 2})
 
 
 def test_relative_entropy_matches_logm(qubit_open, rho_qubit):

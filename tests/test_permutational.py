@@ -7,7 +7,7 @@ import qmeanfield as qmf
 from qmeanfield.engines import choose_engine
 from qmeanfield.engines.dense import DenseEngine
 from qmeanfield.engines.permutational import PermutationalEngine
-from qmeanfield.engines.schur_weyl import Irrep, _product_generator, branching_isometry, partitions
+from qmeanfield.blocks.irreps import Irrep, _product_generator, branching_isometry, partitions
 from qmeanfield.engines.symmetric import SymmetricEngine
 from qmeanfield.operators import pauli, random_density_matrix, random_interaction, sigma_minus
 
@@ -159,7 +159,7 @@ def test_auto_and_memory_refusal():
     model = _model(2, JUMP_SETS["emission+cross"](2))
     assert choose_engine(model, 60).name == "permutational"
     with pytest.raises(qmf.EngineError, match="permutational engine needs about"):
-        choose_engine(model, 60, "permutational", memory_budget_gb=0.01)
+        choose_engine(model, 60, "permutational", {"memory_budget_gb": 0.01})
     with pytest.raises(qmf.EngineError, match="workers"):
         PermutationalEngine(workers=0)
 

@@ -5,7 +5,7 @@ import pytest
 import scipy.sparse as sp
 from scipy.sparse.linalg import expm_multiply
 
-from qmeanfield.engines.propagator import TaylorPropagator, hermitian_trajectory, spectral_interval
+from qmeanfield.propagators import TaylorPropagator, hermitian_trajectory, spectral_interval
 
 TIMES = np.array([0.0, 1e-4, 0.013, 0.3, 0.31, 1.0, 1.7, 2.0])
 

@@ -2,15 +2,16 @@
 
 import numpy as np
 import pytest
-import qutip
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
 import qmeanfield as qmf
-from qmeanfield import steady
+from qmeanfield import meanfield
 from qmeanfield.diagnostics import marginal
 from qmeanfield.engines.dense import liouvillian
-from qmeanfield.engines.permutational import BlockMeasurement
+from qmeanfield.blocks import BlockMeasurement
+from qmeanfield.engines import PermutationalEngine
+from qmeanfield.engines import permutational
 from qmeanfield.operators import pauli, random_interaction, sigma_minus
 
 P = pauli()
@@ -36,24 +37,24 @@ def _dense_steady(model, N):
 
 @pytest.mark.parametrize("N", [3, 5])
 def test_steady_state_matches_full_space(open_model, N):
-    space, x, info = steady.steady_state(open_model, N)
-    meas = BlockMeasurement(space, 1, 2)
-    meas.add(0, x)
+    ss = PermutationalEngine().steady_state(open_model, N)
+    meas = BlockMeasurement(ss.space, 1, 2)
+    meas.add(0, ss.state)
     R = _dense_steady(open_model, N)
     for k in (1, 2):
         assert np.abs(meas.marginals()[k][0] - marginal(R, 2, N, k)).max() < 1e-9
     w = np.linalg.eigvalsh(R)
     w = w[w > 1e-300]
     assert meas.entropy[0] == pytest.approx(-np.sum(w * np.log(w)), abs=1e-8)
-    assert info["residual"] < 1e-12
+    assert ss.residual < 1e-12
 
 
 def test_relaxation_agrees_with_direct_solve(open_model, monkeypatch):
-    _, x_direct, info_d = steady.steady_state(open_model, 12)
-    monkeypatch.setattr(steady, "DIRECT_SOLVE_MAX", 10)
-    _, x_relax, info_r = steady.steady_state(open_model, 12)
-    assert info_d["method"] == "direct" and info_r["method"] == "relaxation"
-    assert np.abs(x_direct - x_relax).max() < 1e-8
+    direct = PermutationalEngine().steady_state(open_model, 12)
+    monkeypatch.setattr(permutational, "DIRECT_SOLVE_MAX", 10)
+    relaxed = PermutationalEngine().steady_state(open_model, 12)
+    assert direct.method == "direct" and relaxed.method == "relaxation"
+    assert np.abs(direct.state - relaxed.state).max() < 1e-8
 
 
 def test_fixed_point_of_a_linear_model_is_qutips_steady_state():
@@ -61,24 +62,26 @@ def test_fixed_point_of_a_linear_model_is_qutips_steady_state():
     h = 0.7 * P["x"] + 0.2 * P["z"]
     jumps = [np.sqrt(0.4) * sigma_minus(), 0.3 * P["z"]]
     model = qmf.Model(h=h, V=np.zeros((4, 4)), jumps=jumps)
-    fps = steady.meanfield_fixed_points(model)
-    assert len(fps) == 1 and fps[0]["stable"] and fps[0]["starts"] == len(steady._starts(2))
+    qutip = pytest.importorskip("qutip")
+    fps = qmf.meanfield_fixed_points(model)
+    assert len(fps) == 1 and fps[0].stable and fps[0].starts == len(meanfield._starts(2))
+    assert fps.unique_stable and fps.unsettled_starts == 0
     ref = qutip.steadystate(qutip.Qobj(h), [qutip.Qobj(L) for L in jumps]).full()
-    assert np.abs(fps[0]["rho"] - ref).max() < 1e-9
+    assert np.abs(fps[0].rho - ref).max() < 1e-9
     # and the N-body steady state is the product of the one-body ones: no correlations
-    ds = steady.steady_state_comparison(model, [4, 10], fixed_points=fps)
+    ds = qmf.steady_state_comparison(model, [4, 10], fixed_points=fps)
     assert np.abs(ds.trace_distance.values).max() < 1e-8
     assert np.abs(ds.relative_entropy.values).max() < 1e-8
 
 
 def test_interacting_steady_state_approaches_the_fixed_point(open_model):
-    ds = steady.steady_state_comparison(open_model, [5, 10, 20, 40])
+    ds = qmf.steady_state_comparison(open_model, [5, 10, 20, 40])
     assert ds.attrs["unique_fixed_point"] == 1
     fp = ds.fixed_point_state.values[0]
     assert np.linalg.norm(qmf.meanfield.rhs(open_model, fp)) < 1e-9
     dist = ds.trace_distance.sel(k=1).values[:, 0]
     assert np.all(np.diff(dist) < 0)
-    assert ds.attrs["rate_one_body"] < -0.8       # about 1/N
+    assert ds.attrs["exponent_one_body"] < -0.8       # about 1/N
     H = ds.relative_entropy.values[:, 0]
     assert np.all(H > 0) and np.all(np.abs(np.diff(H)) < 0.05)   # O(1), converging
 
@@ -88,16 +91,16 @@ def test_bistable_meanfield_is_reported():
     the mean-field equation has two stable fixed points; the dataset says the fixed point is not unique."""
     n = np.diag([1.0, 0.0])
     model = qmf.Model(h=0.5 * P["x"] - 2.0 * n, V=6.0 * np.kron(n, n), jumps=[sigma_minus()])
-    fps = steady.meanfield_fixed_points(model)
-    stable = [fp for fp in fps if fp["rho"] is not None and fp["stable"]]
-    assert len(stable) >= 2
-    assert all(np.linalg.norm(qmf.meanfield.rhs(model, fp["rho"])) < 1e-9 for fp in stable)
-    assert sum(fp["starts"] for fp in fps) == len(steady._starts(2))  # every start accounted for
-    ds = steady.steady_state_comparison(model, [4, 8], fixed_points=fps)
+    fps = qmf.meanfield_fixed_points(model)
+    stable = [fp for fp in fps if fp.stable]
+    assert len(stable) >= 2 and not fps.unique_stable
+    assert all(np.linalg.norm(qmf.meanfield.rhs(model, fp.rho)) < 1e-9 for fp in stable)
+    assert sum(fp.starts for fp in fps) + fps.unsettled_starts == len(meanfield._starts(2))  # every start accounted for
+    ds = qmf.steady_state_comparison(model, [4, 8], fixed_points=fps)
     assert ds.attrs["unique_fixed_point"] == 0 and ds.attrs["stable_fixed_points"] >= 2
 
 
 def test_closed_model_refused():
     model = qmf.Model(h=P["x"], V=random_interaction(2, seed=1))
     with pytest.raises(qmf.QMeanFieldError, match="open model"):
-        steady.steady_state_comparison(model, [4])
+        qmf.steady_state_comparison(model, [4])

@@ -8,7 +8,7 @@ import pytest
 
 import qmeanfield as qmf
 from qmeanfield.engines import choose_engine, make_engine
-from qmeanfield.engines.schur_weyl import Irrep, gt_patterns, multiplicity, partitions, weyl_dimension
+from qmeanfield.blocks.irreps import Irrep, gt_patterns, multiplicity, partitions, weyl_dimension
 from qmeanfield.engines.symmetric import SymmetricEngine
 from qmeanfield.operators import (pauli, random_density_matrix, random_hermitian, random_interaction,
                                   spin_matrices)
@@ -74,7 +74,7 @@ def test_symmetric_matches_dense(model_name, d, N):
     for k in range(1, kmax + 1):
         np.testing.assert_allclose(b.marginals[k], a.marginals[k], atol=1e-8)
     np.testing.assert_allclose(b.entropy, a.entropy, atol=1e-9)
-    assert b.info["discarded_weight"] <= 1e-12
+    assert b.discarded_weight <= 1e-12
 
 
 def test_symmetric_pure_initial_state_exact():
@@ -84,7 +84,7 @@ def test_symmetric_pure_initial_state_exact():
     a = make_engine("dense").evolve(model, rho0, 6, times, kmax=2)
     b = make_engine("symmetric").evolve(model, rho0, 6, times, kmax=2)
     np.testing.assert_allclose(b.marginals[2], a.marginals[2], atol=1e-10)
-    assert b.info["blocks_computed"] == 1  # only the symmetric subspace carries weight
+    assert b.stats["blocks_computed"] == 1  # only the symmetric subspace carries weight
 
 
 def test_compare_symmetric_and_dense_datasets_agree(qubit_closed, rho_qubit):
@@ -100,9 +100,9 @@ def test_truncation_error_is_bounded_by_reported_weight(qubit_closed):
     times = np.array([0.0, 1.0])
     exact = make_engine("symmetric").evolve(qubit_closed, rho0, 40, times, kmax=2)
     rough = make_engine("symmetric", truncation=1e-3).evolve(qubit_closed, rho0, 40, times, kmax=2)
-    dropped = rough.info["discarded_weight"]
+    dropped = rough.discarded_weight
     assert 0 < dropped <= 1e-3
-    assert rough.info["vectors_propagated"] < exact.info["vectors_propagated"]
+    assert rough.stats["vectors_propagated"] < exact.stats["vectors_propagated"]
     for k in (1, 2):
         err = np.abs(np.linalg.eigvalsh(rough.marginals[k][1] - exact.marginals[k][1])).sum()
         assert err <= dropped + 1e-12
@@ -181,7 +181,7 @@ def test_krylov_blocks_agree_with_diagonalisation(d, N):
     times = np.linspace(0, 2, 5)
     a = SymmetricEngine(method="eigh").evolve(model, rho0, N, times, kmax=3)
     b = SymmetricEngine(method="krylov").evolve(model, rho0, N, times, kmax=3)
-    assert b.info["blocks_krylov"] == b.info["blocks_computed"] and a.info["blocks_krylov"] == 0
+    assert b.stats["blocks_krylov"] == b.stats["blocks_computed"] and a.stats["blocks_krylov"] == 0
     for k in (1, 2, 3):
         assert np.abs(a.marginals[k] - b.marginals[k]).max() < 1e-10
 
@@ -195,7 +195,7 @@ def test_nearly_pure_state_needs_only_small_memory():
     model = qmf.Model(h=s["jx"], V=random_interaction(3, seed=1))
     pure = np.diag([1.0, 0.0, 0.0])
     tr = SymmetricEngine(memory_budget_gb=0.5).evolve(model, pure, 40, np.array([0.0, 0.5]))
-    assert tr.info["blocks_computed"] == 1 and tr.info["discarded_weight"] == 0.0
+    assert tr.stats["blocks_computed"] == 1 and tr.discarded_weight == 0.0
     assert np.trace(tr.marginals[1][1]).real == pytest.approx(1.0, abs=1e-12)
     with pytest.raises(qmf.EngineError, match="method"):
         SymmetricEngine(method="magic")
@@ -240,7 +240,7 @@ def test_time_moments_match_dense_products(kmax):
 
 
 def test_block_hamiltonian_spectral_interval_is_tight():
-    from qmeanfield.engines.propagator import spectral_interval
+    from qmeanfield.propagators import spectral_interval
     from qmeanfield.engines.symmetric import block_hamiltonian
 
     irrep = Irrep((20, 5, 0))   # dimension 1056 > 500: Lanczos, not a full diagonalisation

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import qmeanfield as qmf
-from qmeanfield import io
+from qmeanfield import config as io
 from qmeanfield.errors import ConfigError, EngineError, ModelError, StateError
 from qmeanfield.operators import pauli, random_interaction
 
@@ -148,8 +148,8 @@ def test_auto_refuses_option_no_engine_accepts():
         qmf.compare(model, np.eye(2) / 2, N=[2], times=[0, 1], engine_options={"colour": 1})
 
 
-@pytest.mark.parametrize("extra, message", [("[engine]\nworkers = 0\n", "engine.workers must be > 0"),
-                                            ("[engine]\ntruncation = 2\n", "truncation must be < 1"),
+@pytest.mark.parametrize("extra, message", [("[engine]\nworkers = 0\n", r"\[engine\] workers must be a positive"),
+                                            ("[engine]\ntruncation = 2\n", r"\[engine\] truncation must be in \(0, 1\)"),
                                             ("[engine]\nspeed = 2\n", "unknown key"),
                                             ("entropy_identity = 'yes'\n", "entropy_identity")])
 def test_bad_engine_section(tmp_path, extra, message):

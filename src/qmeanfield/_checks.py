@@ -36,3 +36,82 @@ def require_hermitian(A: np.ndarray, field: str, error=QMeanFieldError, rtol: fl
             f"pass a Hermitian matrix, e.g. ({field} + {field}^+)/2"
         )
     return (A + A.conj().T) / 2
+
+
+# ----------------------------------------------------------------------------- run arguments
+#: the largest k of a k-particle marginal the engines report
+MAX_MARGINAL = 3
+
+
+def check_times(times, field: str = "times") -> np.ndarray:
+    """Times must be a non-empty, finite, strictly increasing 1-D array of values >= 0."""
+    try:
+        t = np.asarray(times, dtype=float)
+    except (TypeError, ValueError):
+        raise QMeanFieldError(f"{field} must be a 1-D array of numbers") from None
+    if t.ndim != 1 or t.size == 0:
+        raise QMeanFieldError(f"{field} must be a non-empty 1-D array, got shape {t.shape}")
+    if not np.all(np.isfinite(t)):
+        raise QMeanFieldError(f"{field} contains NaN or infinite values")
+    if t[0] < 0:
+        raise QMeanFieldError(f"{field} must be >= 0 (the initial state is given at t = 0), got {t[0]}")
+    if np.any(np.diff(t) <= 0):
+        raise QMeanFieldError(f"{field} must be strictly increasing")
+    return t
+
+
+def check_particle_numbers(N, field: str = "N") -> list[int]:
+    """One particle number or a list of distinct integers >= 2, returned sorted."""
+    Ns = [N] if np.isscalar(N) or N is None else list(N)
+    if not Ns:
+        raise QMeanFieldError(f"{field} must be a non-empty list of particle numbers >= 2")
+    out = []
+    for n in Ns:
+        if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, float, np.integer, np.floating)) \
+                or not np.isfinite(n) or int(n) != n or n < 2:
+            raise QMeanFieldError(f"{field} must contain integers >= 2, got {n!r}")
+        out.append(int(n))
+    if len(set(out)) != len(out):
+        raise QMeanFieldError(f"{field} contains duplicates: {out}; list each particle number once")
+    return sorted(out)
+
+
+def check_marginals(marginals, field: str = "marginals") -> list[int]:
+    """A non-empty collection of integers k in 1..MAX_MARGINAL, returned sorted and unique."""
+    if isinstance(marginals, (str, bytes)) or not hasattr(marginals, "__iter__"):
+        raise QMeanFieldError(f"{field} must be a list of integers in 1..{MAX_MARGINAL}, e.g. (1, 2); "
+                              f"got {marginals!r}")
+    ks = list(marginals)
+    for k in ks:
+        if isinstance(k, (bool, np.bool_)) or not isinstance(k, (int, np.integer)) or not 1 <= k <= MAX_MARGINAL:
+            raise QMeanFieldError(f"{field} must be a non-empty list of integers in 1..{MAX_MARGINAL}, "
+                                  f"got {list(ks)!r}")
+    if not ks:
+        raise QMeanFieldError(f"{field} must not be empty; e.g. (1, 2)")
+    return sorted(set(int(k) for k in ks))
+
+
+# ----------------------------------------------------------------------------- engine options
+def check_positive_number(value, field: str, error=QMeanFieldError) -> float:
+    """A finite number > 0 (booleans and strings refused)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise error(f"{field} must be a number > 0, got {value!r}")
+    if not np.isfinite(value) or value <= 0:
+        raise error(f"{field} must be a finite number > 0, got {value!r}")
+    return float(value)
+
+
+def check_workers(value, field: str = "workers", error=QMeanFieldError) -> int | str:
+    """``"auto"`` or a positive integer."""
+    if value == "auto":
+        return "auto"
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise error(f"{field} must be a positive integer or 'auto', got {value!r}")
+    return int(value)
+
+
+def check_choice(value, choices, field: str, error=QMeanFieldError):
+    """One of ``choices`` (compared as given)."""
+    if not isinstance(value, str) or value not in choices:
+        raise error(f"{field} must be one of {list(choices)}, got {value!r}")
+    return value

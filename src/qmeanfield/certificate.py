@@ -31,30 +31,36 @@ polynomial in the collective generators. The Golden-Thompson upper bound
 
 from __future__ import annotations
 
-import os
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
 
 import numpy as np
 import scipy.linalg
-import xarray as xr
 from scipy.special import logsumexp
 
 from . import meanfield
-from .compare import _check_N, _progress_bar, _version, compare
-from .diagnostics import interaction_commutator, log_density, pinsker_marginal_bound
-from .engines.schur_weyl import Irrep, eigenbasis, log_highest_weight, log_multiplicity, partitions
-from .engines.symmetric import collective_two_body
-from ._parallel import single_blas_thread
+from ._checks import check_particle_numbers
+from .blocks.collective import collective_two_body
+from .blocks.irreps import Irrep, eigenbasis, log_highest_weight
+from .blocks.space import BlockSpace
+from .diagnostics import fit_power_law, interaction_commutator, log_density
 from .errors import QMeanFieldError
 from .model import Model
 from .operators import partial_trace_second
 from .states import validate_density_matrix
 
-__all__ = ["certificate", "certificate_scaling", "fluctuation_parts", "lambda_blocks", "gronwall_bound", "eta_grid", "eta_threshold",
-           "TAIL_CUT"]
+__all__ = ["eta_grid", "fluctuation_parts", "lambda_blocks", "LambdaBlocks", "gronwall_bound", "GronwallBound",
+           "eta_threshold", "EtaThreshold", "BandedHermitian", "TAIL_CUT"]
 
 #: blocks whose log-contribution is this far below the running total are considered negligible
 TAIL_CUT = 25.0
+#: a direction of the d = 2 block walk stops after this many negligible blocks in a row
+TAIL_QUIET_BLOCKS = 3
+#: the default eta grid, in units of hbar / ||V||
+ETA_GRID_RANGE = (0.03, 2.5)
+#: BandedHermitian uses LAPACK's banded solver above this dimension and below this bandwidth
+BANDED_MIN_DIM, BANDED_MAX_BANDWIDTH = 32, 8
+#: smallest eigenvalue of rho(t) accepted as full rank by the certificate
+FULL_RANK_TOL = 1e-14
 
 
 def eta_grid(model: Model, count: int = 10) -> np.ndarray:
@@ -64,7 +70,7 @@ def eta_grid(model: Model, count: int = 10) -> np.ndarray:
     models; pass ``etas=`` for a finer or wider search (the cost is proportional to its size).
     """
     scale = model.hbar / max(float(np.linalg.norm(model.V, 2)), 1e-12)
-    return scale * np.geomspace(0.03, 2.5, count)
+    return scale * np.geomspace(*ETA_GRID_RANGE, count)
 
 
 def fluctuation_parts(rho: np.ndarray, V: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -78,22 +84,7 @@ def fluctuation_parts(rho: np.ndarray, V: np.ndarray) -> tuple[np.ndarray, np.nd
     return A, A1
 
 
-class _Blocks:
-    """Irreps and multiplicities for one N, built once and reused for every time and eta."""
-
-    def __init__(self, N: int, d: int):
-        self.N, self.d = N, d
-        self.lams = partitions(N, d)
-        self.logm = np.array([log_multiplicity(lam) for lam in self.lams])
-        self._irreps: dict[int, Irrep] = {}
-
-    def irrep(self, i: int) -> Irrep:
-        if i not in self._irreps:
-            self._irreps[i] = Irrep(self.lams[i])
-        return self._irreps[i]
-
-
-class _Hermitian:
+class BandedHermitian:
     """A Hermitian sparse matrix prepared for repeated eigenvalue solves of D + eta * M.
 
     Small bandwidth (d = 2 blocks are pentadiagonal): LAPACK's banded solver on the upper band
@@ -104,7 +95,7 @@ class _Hermitian:
         self.n = M.shape[0]
         coo = M.tocoo()
         self.bw = int(np.max(np.abs(coo.row - coo.col))) if coo.nnz else 0
-        self.banded = self.n > 32 and self.bw <= 8
+        self.banded = self.n > BANDED_MIN_DIM and self.bw <= BANDED_MAX_BANDWIDTH
         if self.banded:
             self.ab = np.zeros((self.bw + 1, self.n), dtype=complex)
             for k in range(self.bw + 1):
@@ -133,23 +124,39 @@ def _block_operators(irrep: Irrep, logp, A, A1, kappa, hbar):
     return D, Y.tocsr()
 
 
-def lambda_blocks(blocks: _Blocks, rho: np.ndarray, V: np.ndarray, kappa: float, hbar: float,
-                  etas: np.ndarray, golden_thompson: bool = False, y_norm: bool = True) -> dict:
+@dataclass(frozen=True)
+class LambdaBlocks:
+    r""":math:`\Lambda_N(\eta, t)` at one time, for each eta of the grid.
+
+    lambda_N : (eta,) the values (>= 0).
+    y_norm : :math:`\|Y_N\|` (NaN when not computed).
+    golden_thompson : (eta,) :math:`\log\mathrm{Tr}(\rho^{\otimes N} e^{\eta Y_N})` or None when not computed.
+    blocks_visited : how many Schur-Weyl blocks were computed.
+    """
+
+    lambda_N: np.ndarray
+    y_norm: float
+    golden_thompson: np.ndarray | None
+    blocks_visited: int
+
+
+def lambda_blocks(blocks: BlockSpace, rho: np.ndarray, V: np.ndarray, kappa: float, hbar: float,
+                  etas: np.ndarray, golden_thompson: bool = False, y_norm: bool = True) -> LambdaBlocks:
     r""":math:`\Lambda_N(\eta)` for each eta at one time (and optionally Golden-Thompson and :math:`\|Y_N\|`).
 
     For d = 2 the blocks are visited outwards from the most probable one and a direction is
-    abandoned after three consecutive blocks contribute less than :math:`e^{-25}` of the running
-    total (``TAIL_CUT``); for d > 2 every block is computed.
+    abandoned after ``TAIL_QUIET_BLOCKS`` consecutive blocks contribute less than
+    :math:`e^{-25}` of the running total (``TAIL_CUT``); for d > 2 every block is computed.
     """
     d = blocks.d
     p, _, Vr = eigenbasis(rho, V)
-    if p[-1] <= 1e-14:
+    if p[-1] <= FULL_RANK_TOL:
         raise QMeanFieldError("the certificate needs a full-rank rho(t)")
     A, A1 = fluctuation_parts(np.diag(p).astype(complex), Vr)
     logp = np.log(p)
     nb = len(blocks.lams)
     # order: most probable block first (by the weight of rho^(x)N), then outwards
-    top = blocks.logm + np.array([log_highest_weight(lam, logp) for lam in blocks.lams])
+    top = blocks.logmult + np.array([log_highest_weight(lam, logp) for lam in blocks.lams])
     start = int(np.argmax(top))
     contrib = np.full((etas.size, nb), -np.inf)
     gt = np.full((etas.size, nb), -np.inf) if golden_thompson else None
@@ -157,52 +164,55 @@ def lambda_blocks(blocks: _Blocks, rho: np.ndarray, V: np.ndarray, kappa: float,
 
     def visit(i):
         nonlocal ynorm
-        irrep = blocks.irrep(i)
-        D, Y = _block_operators(irrep, logp, A, A1, kappa, hbar)
-        Yh = _Hermitian(Y)
+        D, Y = _block_operators(blocks.irrep(i), logp, A, A1, kappa, hbar)
+        Yh = BandedHermitian(Y)
+        logm = blocks.logmult[i]
         for e, eta in enumerate(etas):
-            contrib[e, i] = blocks.logm[i] + logsumexp(Yh.eigvals(eta, D))
+            contrib[e, i] = logm + logsumexp(Yh.eigvals(eta, D))
         if y_norm or golden_thompson:
             if golden_thompson:
                 y, U = np.linalg.eigh(Y.toarray())
                 w = (np.abs(U) ** 2).T @ np.exp(D - D.max())       # <u_j| e^{D} |u_j> / e^{max D}
                 for e, eta in enumerate(etas):
-                    gt[e, i] = blocks.logm[i] + D.max() + logsumexp(eta * y, b=w)
+                    gt[e, i] = logm + D.max() + logsumexp(eta * y, b=w)
             else:
                 y = Yh.eigvals()
             ynorm = max(ynorm, float(np.max(np.abs(y))))
 
     if d == 2 and not golden_thompson and not y_norm:
-        order_left, order_right = list(range(start - 1, -1, -1)), list(range(start + 1, nb))
         visit(start)
-        for order in (order_left, order_right):
+        for order in (range(start - 1, -1, -1), range(start + 1, nb)):
             quiet = 0
             for i in order:
                 visit(i)
                 total = logsumexp(contrib, axis=1)
-                if np.all(contrib[:, i] < total - TAIL_CUT):
-                    quiet += 1
-                    if quiet >= 3:
-                        break
-                else:
-                    quiet = 0
+                quiet = quiet + 1 if np.all(contrib[:, i] < total - TAIL_CUT) else 0
+                if quiet >= TAIL_QUIET_BLOCKS:
+                    break
     else:
         for i in range(nb):
             visit(i)
     lam = logsumexp(contrib, axis=1)
     # Lambda_N >= 0 (convex in eta, zero value and zero slope at eta = 0): clear round-off below zero
     lam = np.where((lam < 0) & (lam > -1e-9), 0.0, lam)
-    out = {"lambda": lam, "y_norm": ynorm if (y_norm or golden_thompson) else np.nan,
-           "blocks_visited": int(np.sum(np.isfinite(contrib[0])))}
-    if golden_thompson:
-        out["golden_thompson"] = logsumexp(gt, axis=1)
-    return out
+    return LambdaBlocks(lambda_N=lam, y_norm=ynorm if (y_norm or golden_thompson) else float("nan"),
+                        golden_thompson=logsumexp(gt, axis=1) if golden_thompson else None,
+                        blocks_visited=int(np.sum(np.isfinite(contrib[0]))))
 
 
-def gronwall_bound(times: np.ndarray, lam: np.ndarray, etas: np.ndarray, H0: float = 0.0):
+@dataclass(frozen=True)
+class GronwallBound:
+    """The Gronwall certificate minimised over eta: ``bound`` and ``eta_opt`` (time,), and the
+    bound for every eta, ``per_eta`` (eta, time)."""
+
+    bound: np.ndarray
+    eta_opt: np.ndarray
+    per_eta: np.ndarray
+
+
+def gronwall_bound(times: np.ndarray, lam: np.ndarray, etas: np.ndarray, H0: float = 0.0) -> GronwallBound:
     r"""Minimise over eta the Gronwall bound; ``lam`` has shape (eta, time).
 
-    Returns ``(bound, eta_opt, bound_per_eta)`` with
     :math:`B_\eta(t_n) = e^{t_n/\eta}\big(H_0 + \tfrac1\eta\int_0^{t_n} e^{-s/\eta}\Lambda(\eta,s)ds\big)`
     (trapezoidal rule on ``times``, which must start at 0).
     """
@@ -217,167 +227,50 @@ def gronwall_bound(times: np.ndarray, lam: np.ndarray, etas: np.ndarray, H0: flo
             per_eta[e] = np.exp(times / eta) * (H0 + cum / eta)
     per_eta = np.where(np.isfinite(per_eta), per_eta, np.inf)
     best = np.argmin(per_eta, axis=0)
-    return per_eta[best, np.arange(times.size)], etas[best], per_eta
+    return GronwallBound(bound=per_eta[best, np.arange(times.size)], eta_opt=etas[best], per_eta=per_eta)
 
 
-def _lambda_task(args):
-    n, d, *rest = args
-    return lambda_blocks(_Blocks(n, d), *rest)
+@dataclass(frozen=True)
+class EtaThreshold:
+    r"""Where :math:`\Lambda_N(\eta, t)` stops being bounded in N.
 
-
-def certificate(model: Model, rho0, N, times, *, etas="auto", exact: bool = True, golden_thompson="auto",
-                engine: str = "auto", marginals=(1, 2), workers: int | str = "auto",
-                progress: bool = False) -> xr.Dataset:
-    r"""Compute the entropy method's bound and set it beside the exact :math:`H_N`.
-
-    Returns a Dataset with ``lambda_N`` (N, eta, time), ``golden_thompson`` (N, eta, time; NaN
-    where not computed), ``Y_norm`` (N, time), ``bound`` and ``eta_opt`` (N, time),
-    ``certified_marginal_bound`` (N, k, time) = sqrt(2 bound / floor(N/k)), and, with ``exact``,
-    ``relative_entropy`` (N, time) and ``trace_distance`` (N, k, time) from :func:`qmeanfield.compare`.
-    ``golden_thompson="auto"`` computes it for N <= 100 (it needs every block's eigenvectors).
-    ``workers`` > 1 spreads the (N, time) pairs over processes; ``"auto"`` uses every core when
-    some N >= 100 (smaller problems do not pay for the processes).
+    etas : the grid; N : the particle numbers; lambda_N : (N, eta) values; exponents : (eta,)
+    fitted log-log slope of :math:`\Lambda_N` against N (NaN where not all positive);
+    eta_threshold : the largest eta below the first unbounded one; growth_cutoff : the slope
+    above which eta counts as unbounded; time : t.
     """
-    d = model.d
-    if model.collective_jumps:
-        raise QMeanFieldError("certificate: the entropy method's bound is derived for one-body jumps only; "
-                              "remove collective_jumps (compare() measures H_N for such models)")
-    rho0 = validate_density_matrix(rho0, "rho0", d)
-    times = meanfield.validate_times(times)
-    if times[0] != 0:
-        raise QMeanFieldError("certificate: times must start at t = 0 (the bound integrates from 0)")
-    Ns = _check_N(N)
-    etas = eta_grid(model) if isinstance(etas, str) and etas == "auto" else np.asarray(etas, dtype=float)
-    if etas.ndim != 1 or etas.size == 0 or np.any(etas <= 0):
-        raise QMeanFieldError("etas must be 'auto' or a non-empty list of positive numbers")
-    rho_t = meanfield.evolve(model, rho0, times)
-    H0 = 0.0  # product initial data
-    lam = np.full((len(Ns), etas.size, times.size), np.nan)
-    gt = np.full_like(lam, np.nan)
-    ynorm = np.full((len(Ns), times.size), np.nan)
-    V = np.asarray(model.V)
-    tasks = []
-    for a, n in enumerate(Ns):
-        want_gt = (n <= 100) if golden_thompson == "auto" else bool(golden_thompson)
-        for i in range(times.size):
-            tasks.append((a, i, (n, d, rho_t[i], V, model.kappa(n), model.hbar, etas, want_gt, n <= 200)))
-    if workers == "auto":
-        workers = (os.cpu_count() or 1) if max(Ns) >= 100 else 1
-    workers = max(1, min(int(workers), len(tasks), os.cpu_count() or 1))
-    with _progress_bar(progress) as prog:
-        bar = prog.add_task("certificate", total=len(tasks)) if prog else None
-        if workers == 1:
-            cache: dict[int, _Blocks] = {}
-            results = []
-            for a, i, args in tasks:
-                blocks = cache.setdefault(args[0], _Blocks(args[0], d))
-                results.append((a, i, lambda_blocks(blocks, *args[2:])))
-                if prog:
-                    prog.update(bar, advance=1, description=f"certificate N = {args[0]}")
-        else:
-            with ProcessPoolExecutor(max_workers=workers, initializer=single_blas_thread) as pool:
-                futures = {pool.submit(_lambda_task, args): (a, i) for a, i, args in tasks}
-                results = []
-                for fut in as_completed(futures):
-                    a, i = futures[fut]
-                    results.append((a, i, fut.result()))
-                    if prog:
-                        prog.update(bar, advance=1)
-    for a, i, res in results:
-        lam[a, :, i] = res["lambda"]
-        ynorm[a, i] = res["y_norm"]
-        if "golden_thompson" in res:
-            gt[a, :, i] = res["golden_thompson"]
-    bound = np.empty((len(Ns), times.size))
-    eta_opt = np.empty_like(bound)
-    for a in range(len(Ns)):
-        bound[a], eta_opt[a], _ = gronwall_bound(times, lam[a], etas, H0)
-    ks = sorted(set(int(k) for k in marginals))
-    mb = np.stack([np.stack([pinsker_marginal_bound(bound[a], n, k) for k in ks]) for a, n in enumerate(Ns)])
-    ds = xr.Dataset(
-        {
-            "lambda_N": (("N", "eta", "time"), lam, {"long_name": "log Tr exp(log rho^(x)N + eta Y_N)"}),
-            "golden_thompson": (("N", "eta", "time"), gt, {"long_name": "log Tr(rho^(x)N exp(eta Y_N)) >= lambda_N"}),
-            "Y_norm": (("N", "time"), ynorm, {"long_name": "||Y_N|| (NaN for N > 200)"}),
-            "bound": (("N", "time"), bound, {"long_name": "Gronwall certificate for H_N, minimised over eta"}),
-            "eta_opt": (("N", "time"), eta_opt, {"long_name": "minimising eta"}),
-            "certified_marginal_bound": (("N", "k", "time"), mb, {"formula": "sqrt(2 bound / floor(N/k))"}),
-        },
-        coords={"N": np.array(Ns), "eta": etas, "time": times, "k": np.array(ks)},
-        attrs={**{f"model_{k}": v for k, v in model.describe().items()}, "quadrature": "trapezoidal",
-               "qmeanfield_version": _version()},
-    )
-    if exact:
-        ex = compare(model, rho0, Ns, times, engine=engine, marginals=tuple(ks), entropy_identity=False,
-                     progress=progress)
-        ds["relative_entropy"] = ex.relative_entropy
-        ds["trace_distance"] = ex.trace_distance
-        ds["engine"] = ex.engine
-    return ds
+
+    etas: np.ndarray
+    N: np.ndarray
+    lambda_N: np.ndarray
+    exponents: np.ndarray
+    eta_threshold: float
+    growth_cutoff: float
+    time: float
 
 
 def eta_threshold(model: Model, rho0, t: float, Ns=(10, 30, 100, 300, 1000), etas="auto",
-                  growth_cutoff: float = 0.2) -> dict:
+                  growth_cutoff: float = 0.2) -> EtaThreshold:
     r"""Estimate the largest eta for which :math:`\Lambda_N(\eta, t)` stays bounded as N grows.
 
     For each eta, the exponent of :math:`\Lambda_N` against N is fitted over ``Ns``; eta counts
     as bounded when the exponent is below ``growth_cutoff`` (a bounded sequence has exponent
-    near 0, one growing like N has 1). Returns the grid, the values, the exponents and the estimate.
+    near 0, one growing like N has 1).
     """
-    from .diagnostics.rates import fit_power_law
-
     rho0 = validate_density_matrix(rho0, "rho0", model.d)
     etas = eta_grid(model, 16) if isinstance(etas, str) else np.asarray(etas, dtype=float)
     rho_t = meanfield.evolve(model, rho0, [0.0, float(t)])[-1] if t > 0 else rho0
-    Ns = _check_N(Ns)
-    lam = np.array([lambda_blocks(_Blocks(n, model.d), rho_t, np.asarray(model.V), model.kappa(n), model.hbar,
-                                  etas, y_norm=False)["lambda"] for n in Ns])
-    exponents = np.array([fit_power_law(Ns, lam[:, e]) if np.all(lam[:, e] > 0) else np.nan
-                          for e in range(etas.size)])
+    Ns = check_particle_numbers(Ns, "Ns")
+    lam = np.array([lambda_blocks(BlockSpace(n, model.d), rho_t, np.asarray(model.V), model.kappa(n), model.hbar,
+                                  etas, y_norm=False).lambda_N for n in Ns])
+    exponents = np.full(etas.size, np.nan)
+    for e in range(etas.size):
+        fit = fit_power_law(Ns, lam[:, e]) if np.all(lam[:, e] > 0) else None
+        if fit is not None:
+            exponents[e] = fit.exponent
     bounded = np.isfinite(exponents) & (exponents < growth_cutoff)
     below = np.flatnonzero(~bounded)
     last_ok = (below[0] - 1) if below.size else etas.size - 1
-    return {"etas": etas, "N": np.array(Ns), "lambda_N": lam, "exponents": exponents,
-            "eta_threshold": float(etas[last_ok]) if last_ok >= 0 else 0.0, "growth_cutoff": growth_cutoff}
-
-
-def certificate_scaling(model: Model, rho0, N: int, times, *, V_scales=(0.5, 1.0, 2.0), hbars=(0.5, 1.0, 2.0),
-                        etas="auto", workers: int = 1) -> xr.Dataset:
-    r"""How the certificate's constants depend on :math:`\|V\|` and :math:`\hbar`.
-
-    Recomputes the certificate (bound only) for the model with V scaled by each of
-    ``V_scales`` and each :math:`\hbar` in ``hbars`` (the eta grid follows
-    :math:`\hbar/\|V\|`). Returns ``bound`` (V_scale, hbar, time), ``eta_opt`` and the largest
-    :math:`\Lambda_N` over the grid at the final time, with attributes ``exponent_V`` and
-    ``exponent_hbar``: fitted slopes of log bound(t_final) against log scale (at hbar = model's)
-    and against log hbar (at scale 1 if present).
-    """
-    from .diagnostics.rates import fit_power_law
-
-    times = meanfield.validate_times(times)
-    V_scales = np.asarray(V_scales, dtype=float)
-    hbars = np.asarray(hbars, dtype=float)
-    if np.any(V_scales <= 0) or np.any(hbars <= 0):
-        raise QMeanFieldError("V_scales and hbars must be positive")
-    bound = np.empty((V_scales.size, hbars.size, times.size))
-    eta_opt = np.empty_like(bound)
-    for a, s in enumerate(V_scales):
-        for b, hb in enumerate(hbars):
-            m = Model(h=model.h, V=s * np.asarray(model.V), jumps=model.jumps, hbar=hb, coupling=model.coupling,
-                      collective_jumps=model.collective_jumps)
-            ds = certificate(m, rho0, [N], times, etas=etas, exact=False, golden_thompson=False, workers=workers)
-            bound[a, b] = ds.bound.values[0]
-            eta_opt[a, b] = ds.eta_opt.values[0]
-    ref_h = int(np.argmin(np.abs(hbars - model.hbar)))
-    ref_s = int(np.argmin(np.abs(V_scales - 1.0)))
-    return xr.Dataset(
-        {"bound": (("V_scale", "hbar", "time"), bound), "eta_opt": (("V_scale", "hbar", "time"), eta_opt)},
-        coords={"V_scale": V_scales, "hbar": hbars, "time": times},
-        attrs={"N": N, "exponent_V": _none_to_nan(fit_power_law(V_scales, bound[:, ref_h, -1])),
-               "exponent_hbar": _none_to_nan(fit_power_law(hbars, bound[ref_s, :, -1])),
-               "norm_V": float(np.linalg.norm(model.V, 2))},
-    )
-
-
-def _none_to_nan(x):
-    return float("nan") if x is None else float(x)
+    return EtaThreshold(etas=etas, N=np.array(Ns), lambda_N=lam, exponents=exponents,
+                        eta_threshold=float(etas[last_ok]) if last_ok >= 0 else 0.0,
+                        growth_cutoff=growth_cutoff, time=float(t))

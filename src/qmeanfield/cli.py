@@ -1,4 +1,5 @@
-"""Command line: ``qmeanfield run | demo | validate | certify | steady``."""
+"""Command line: ``qmeanfield run | demo | validate | certify | steady``. Thin: each command
+loads a configuration and calls :mod:`qmeanfield.pipeline`; errors are one line, exit code 2."""
 
 from __future__ import annotations
 
@@ -9,31 +10,50 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
+from .config import load_config, parse_config
 from .errors import QMeanFieldError
-from .io import atomic_write_bytes, load_config, parse_config
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Measure the quantum mean-field limit: N-body dynamics versus Hartree.")
 console = Console(stderr=True)
 
 
+def _say(text: str, style: str | None = None) -> None:
+    """Print user-facing text literally (brackets in section names or expressions are not markup)."""
+    console.print(text, markup=False, highlight=False, style=style)
+
+
 def _fail(exc: Exception) -> None:
-    console.print(f"[bold red]error:[/] {exc}")
+    _say(f"error: {exc}", style="bold red")
     raise typer.Exit(code=2)
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        from .results import package_version
+
+        typer.echo(f"qmeanfield {package_version()}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(version: bool = typer.Option(False, "--version", callback=_version_callback, is_eager=True,
+                                              help="Print the version and exit.")):
+    """Measure the quantum mean-field limit: N-body dynamics versus Hartree."""
 
 
 @app.command()
 def run(config: Path = typer.Argument(..., help="TOML configuration file."),
         out: Path = typer.Option(Path("out"), "--out", "-o", help="Output folder."),
-        progress: bool = typer.Option(True, help="Show a progress bar."),
+        progress: bool = typer.Option(True, help="Show progress (a bar on a terminal, plain lines otherwise)."),
         resume: bool = typer.Option(True, help="Reuse particle numbers already computed in OUT for the same "
                                                "model, state, times and engine (an interrupted run resumes).")):
-    """Run CONFIG and write results.nc, summary.json, plots and report.html into OUT."""
+    """Run CONFIG and write results.nc, summary.json, plots, report.html and manifest.json into OUT."""
     from .pipeline import run_to_directory
 
     try:
         cfg = load_config(config)
-        run_to_directory(cfg, out, progress=progress, resume=resume, log=lambda msg: console.print(msg))
+        run_to_directory(cfg, out, progress=progress, resume=resume, log=_say)
     except QMeanFieldError as exc:
         _fail(exc)
     typer.echo(f"report: {(out / 'report.html').resolve()}")
@@ -46,7 +66,7 @@ def validate(config: Path = typer.Argument(..., help="TOML configuration file.")
 
     try:
         cfg = load_config(config)
-        engines = {n: choose_engine(cfg.model, n, cfg.engine, **cfg.engine_options).name for n in cfg.N}
+        engines = {n: choose_engine(cfg.model, n, cfg.engine, cfg.engine_options).name for n in cfg.N}
     except QMeanFieldError as exc:
         _fail(exc)
     m = cfg.model
@@ -60,12 +80,13 @@ def validate(config: Path = typer.Argument(..., help="TOML configuration file.")
 
 @app.command()
 def demo(out: Path = typer.Option(Path("demo-output"), "--out", "-o", help="Output folder."),
-         progress: bool = typer.Option(True, help="Show a progress bar."),
+         progress: bool = typer.Option(True, help="Show progress."),
          quick: bool = typer.Option(False, help="Smaller N and fewer times (a few seconds).")):
     """Run the built-in example (d = 2, random V; closed N = 2..8, open N = 2..32) and write a report."""
     import tomllib
 
     from .pipeline import run_to_directory
+    from .store import atomic_write_bytes
 
     links = []
     try:
@@ -75,8 +96,8 @@ def demo(out: Path = typer.Option(Path("demo-output"), "--out", "-o", help="Outp
                 data["run"].update(N=[2, 3, 4], n_times=11)
             cfg = parse_config(data, name=name)
             sub = name.replace("demo_", "")
-            console.print(f"[bold]{cfg.name}[/]: {cfg.description}")
-            run_to_directory(cfg, out / sub, progress=progress)
+            _say(f"{cfg.name}: {cfg.description}", style="bold")
+            run_to_directory(cfg, out / sub, progress=progress, log=_say)
             links.append((cfg.name, cfg.description, f"{sub}/report.html"))
     except QMeanFieldError as exc:
         _fail(exc)
@@ -96,58 +117,32 @@ def certify(config: Path = typer.Argument(..., help="TOML configuration file (ti
             workers: int = typer.Option(0, min=0, help="Processes over (N, time) pairs (0: automatic)."),
             exact: bool = typer.Option(True, help="Also compute the exact H_N beside the bound (needs an engine "
                                                   "that runs the model at these N)."),
-            progress: bool = typer.Option(True, help="Show a progress bar.")):
-    """Compute the entropy method's bound beside the exact H_N: certificate.nc, certificate.json, certificate.html."""
-    from .certificate import certificate, eta_threshold
-    from .io import save_dataset, write_json
-    from .report import summarize_certificate, write_certificate_report
+            progress: bool = typer.Option(True, help="Show progress.")):
+    """The entropy method's bound beside the exact H_N: certificate.nc, certificate.json, certificate.html."""
+    from .pipeline import certify_to_directory
 
     try:
         cfg = load_config(config)
-        ds = certificate(cfg.model, cfg.rho0, cfg.N, cfg.times, engine=cfg.engine, marginals=cfg.marginals,
-                         workers=workers or "auto", exact=exact, progress=progress)
-        th = None
-        if threshold:
-            Ns = (10, 30, 100, 300, 1000) if cfg.model.d == 2 else (4, 6, 8, 10)
-            th = eta_threshold(cfg.model, cfg.rho0, float(cfg.times[-1]), Ns=Ns)
-            th["time"] = float(cfg.times[-1])
-        out.mkdir(parents=True, exist_ok=True)
-        save_dataset(ds, out / "certificate.nc")
-        summary = summarize_certificate(ds, th)
-        write_json(out / "certificate.json", summary)
-        write_certificate_report(ds, summary, out, title=f"certificate: {cfg.name}", threshold=th,
-                                 files={"certificate.nc": "certificate.nc", "certificate.json": "certificate.json"})
+        summary = certify_to_directory(cfg, out, threshold=threshold, exact=exact, workers=workers or "auto",
+                                       progress=progress)
     except QMeanFieldError as exc:
         _fail(exc)
     bad = [row["N"] for row in summary["per_N"] if row.get("bound_holds") is False]
     if bad:
-        console.print(f"[bold red]the bound is below the exact value for N = {bad}[/]")
+        _say(f"the bound is below the exact value for N = {bad}", style="bold red")
     typer.echo(f"report: {(out / 'certificate.html').resolve()}")
 
 
 @app.command()
 def steady(config: Path = typer.Argument(..., help="TOML configuration of an open model (run.N is used)."),
            out: Path = typer.Option(Path("out"), "--out", "-o", help="Output folder."),
-           progress: bool = typer.Option(True, help="Show a progress bar.")):
+           progress: bool = typer.Option(True, help="Show progress.")):
     """N-body steady states against the mean-field fixed point(s): steady.nc, steady.json, steady.html."""
-    from .io import save_dataset, write_json
-    from .report import write_steady_report
-    from .steady import steady_state_comparison
+    from .pipeline import steady_to_directory
 
     try:
         cfg = load_config(config)
-        ds = steady_state_comparison(cfg.model, cfg.N, progress=progress, engine_options=cfg.engine_options
-                                     if cfg.engine in ("auto", "permutational") else None)
-        out.mkdir(parents=True, exist_ok=True)
-        save_dataset(ds, out / "steady.nc")
-        summary = {"N": [int(n) for n in ds.N.values], "unique_fixed_point": bool(ds.attrs["unique_fixed_point"]),
-                   "rate_one_body": ds.attrs["rate_one_body"],
-                   "one_body_distance": [float(v) for v in ds.trace_distance.values[:, 0, 0]],
-                   "relative_entropy": [float(v) for v in ds.relative_entropy.values[:, 0]],
-                   "fixed_points_stable": [bool(v) for v in ds.fixed_point_stable.values]}
-        write_json(out / "steady.json", summary)
-        write_steady_report(ds, out, title=f"steady states: {cfg.name}",
-                            files={"steady.nc": "steady.nc", "steady.json": "steady.json"})
+        steady_to_directory(cfg, out, progress=progress)
     except QMeanFieldError as exc:
         _fail(exc)
     typer.echo(f"report: {(out / 'steady.html').resolve()}")

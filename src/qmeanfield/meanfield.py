@@ -21,37 +21,23 @@ issued on drift.
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 from scipy.integrate import solve_ivp
 from scipy.linalg import polar
+from scipy.optimize import root
 
+from ._checks import check_times
 from .errors import DriftWarning, QMeanFieldError
 from .model import Model
-from .operators import mean_field_potential
+from .operators import mean_field_potential, random_density_matrix
 from .states import validate_density_matrix
 
-__all__ = ["evolve", "rhs", "validate_times", "DRIFT_TOL"]
+__all__ = ["evolve", "rhs", "fixed_points", "FixedPoint", "FixedPointSearch", "DRIFT_TOL"]
 
 #: tolerance on trace / Hermiticity / positivity drift before a warning
 DRIFT_TOL = 1e-8
-
-
-def validate_times(times) -> np.ndarray:
-    """Times must be a non-empty, finite, strictly increasing 1-D array of values >= 0."""
-    try:
-        t = np.asarray(times, dtype=float)
-    except (TypeError, ValueError):
-        raise QMeanFieldError("times must be a 1-D array of numbers") from None
-    if t.ndim != 1 or t.size == 0:
-        raise QMeanFieldError(f"times must be a non-empty 1-D array, got shape {t.shape}")
-    if not np.all(np.isfinite(t)):
-        raise QMeanFieldError("times contains NaN or infinite values")
-    if t[0] < 0:
-        raise QMeanFieldError(f"times must be >= 0 (the initial state is given at t = 0), got {t[0]}")
-    if np.any(np.diff(t) <= 0):
-        raise QMeanFieldError("times must be strictly increasing")
-    return t
 
 
 def _dissipator(L: np.ndarray, rho: np.ndarray) -> np.ndarray:
@@ -96,7 +82,7 @@ def evolve(model: Model, rho0, times, *, rtol: float = 1e-12, atol: float = 1e-1
     """
     d = model.d
     rho0 = validate_density_matrix(rho0, "rho0", d)
-    t = validate_times(times)
+    t = check_times(times)
     if not model.is_open:
         def fun(_, y):
             U = y.reshape(d, d)
@@ -141,3 +127,144 @@ def _monitor(rhos: np.ndarray) -> None:
                 DriftWarning,
                 stacklevel=3,
             )
+
+
+# ----------------------------------------------------------------------------- fixed points
+#: relaxation stops once ||d rho/dt||_F is below this
+RELAX_TOL = 1e-6
+#: first and largest relaxation chunk (time units) before the root finder refines
+RELAX_CHUNK, RELAX_CHUNK_MAX = 10.0, 100.0
+#: step of the central differences of the linearised flow
+JACOBIAN_STEP = 1e-7
+#: a fixed point is stable when the largest real part of the linearised flow is below -this
+STABILITY_MARGIN = 1e-7
+#: most negative eigenvalue accepted for a fixed point (round-off)
+POSITIVITY_TOL = 1e-10
+
+
+@dataclass(frozen=True)
+class FixedPoint:
+    r"""A stationary state :math:`\rho^*` of the mean-field equation.
+
+    rho : (d, d) the fixed point.
+    residual : :math:`\|\dot\rho(\rho^*)\|_F`.
+    max_real_eigenvalue : largest real part of the linearised flow (traceless Hermitian directions).
+    stable : ``max_real_eigenvalue < -STABILITY_MARGIN``.
+    starts : how many starting states reached it.
+    """
+
+    rho: np.ndarray
+    residual: float
+    max_real_eigenvalue: float
+    stable: bool
+    starts: int
+
+
+@dataclass(frozen=True)
+class FixedPointSearch:
+    """The distinct fixed points found (stable ones first, then by how many starts reached them)
+    and the number of starts that did not settle (limit cycles, very slow relaxation).
+    Iterating over it, ``len`` and indexing refer to ``points``."""
+
+    points: tuple[FixedPoint, ...]
+    unsettled_starts: int = 0
+
+    def __iter__(self):
+        return iter(self.points)
+
+    def __len__(self) -> int:
+        return len(self.points)
+
+    def __getitem__(self, i) -> FixedPoint:
+        return self.points[i]
+
+    @property
+    def unique_stable(self) -> bool:
+        """Exactly one fixed point was found and it is stable."""
+        return len(self.points) == 1 and self.points[0].stable
+
+
+def _hermitian_basis(d: int) -> np.ndarray:
+    """Orthonormal basis of the traceless Hermitian d x d matrices, shape (d^2 - 1, d, d)."""
+    out = []
+    for a in range(d):
+        for b in range(a + 1, d):
+            E = np.zeros((d, d), dtype=complex)
+            E[a, b] = E[b, a] = 1 / np.sqrt(2)
+            out.append(E)
+            F = np.zeros((d, d), dtype=complex)
+            F[a, b], F[b, a] = -1j / np.sqrt(2), 1j / np.sqrt(2)
+            out.append(F)
+    for k in range(1, d):
+        D = np.zeros((d, d), dtype=complex)
+        D[np.arange(k), np.arange(k)] = 1.0
+        D[k, k] = -k
+        out.append(D / np.sqrt(k * (k + 1)))
+    return np.array(out)
+
+
+def _starts(d: int, n_random: int = 4) -> list[np.ndarray]:
+    starts = [np.eye(d, dtype=complex) / d]
+    for a in range(d):
+        e = np.full(d, 0.02 / d)
+        e[a] += 0.98
+        starts.append(np.diag(e).astype(complex))
+    for seed in range(n_random):
+        starts.append(random_density_matrix(d, seed=seed, min_eigenvalue=0.01))
+    return starts
+
+
+def fixed_points(model: Model, starts=None, t_relax: float = 400.0, tol: float = 1e-9,
+                 distinct: float = 1e-6) -> FixedPointSearch:
+    r"""Stationary states of the mean-field equation.
+
+    Each start relaxes under the mean-field flow for up to ``t_relax`` (in growing chunks,
+    stopping once :math:`\|\dot\rho\|_F` is below ``RELAX_TOL``), then a root finder solves
+    :math:`\dot\rho = 0` on trace-one Hermitian matrices. Fixed points closer than ``distinct``
+    in trace distance are merged. A start whose result has residual above ``tol`` (or is not
+    positive) counts as unsettled.
+    """
+    if not isinstance(model, Model):
+        raise QMeanFieldError(f"model must be a qmeanfield.Model, got {type(model).__name__}")
+    d = model.d
+    basis = _hermitian_basis(d)
+    center = np.eye(d, dtype=complex) / d
+
+    def to_rho(v):
+        return center + np.tensordot(v, basis, axes=1)
+
+    def to_vec(rho):
+        return np.real(np.einsum("kab,ba->k", basis, rho))
+
+    def F(v):
+        return to_vec(rhs(model, to_rho(v)))
+
+    found: list[dict] = []
+    unsettled = 0
+    for rho in (_starts(d) if starts is None else starts):
+        rho = validate_density_matrix(rho, "start", d)
+        t_done, chunk = 0.0, RELAX_CHUNK
+        while t_done < t_relax and np.linalg.norm(rhs(model, rho)) > RELAX_TOL:
+            rho = evolve(model, rho, [0.0, chunk], rtol=1e-10, atol=1e-12)[-1]
+            t_done += chunk
+            chunk = min(2 * chunk, RELAX_CHUNK_MAX)
+        sol = root(F, to_vec(rho), tol=1e-14)
+        rho_star = to_rho(sol.x)
+        rho_star = (rho_star + rho_star.conj().T) / 2
+        residual = float(np.linalg.norm(rhs(model, rho_star)))
+        if residual > tol or np.linalg.eigvalsh(rho_star).min() < -POSITIVITY_TOL:
+            unsettled += 1
+            continue
+        for fp in found:
+            if np.abs(np.linalg.eigvalsh(fp["rho"] - rho_star)).sum() < distinct:
+                fp["starts"] += 1
+                break
+        else:
+            v0 = to_vec(rho_star)
+            J = np.column_stack([(F(v0 + JACOBIAN_STEP * e) - F(v0 - JACOBIAN_STEP * e)) / (2 * JACOBIAN_STEP)
+                                 for e in np.eye(v0.size)])
+            lead = float(np.linalg.eigvals(J).real.max())
+            found.append({"rho": rho_star, "residual": residual, "max_real_eigenvalue": lead,
+                          "stable": lead < -STABILITY_MARGIN, "starts": 1})
+    found.sort(key=lambda fp: (not fp["stable"], -fp["starts"]))
+    return FixedPointSearch(points=tuple(FixedPoint(**fp) for fp in found), unsettled_starts=unsettled)

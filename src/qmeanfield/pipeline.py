@@ -1,10 +1,15 @@
-"""Run a configuration end to end: compare -> results.nc, summary.json, plots, report.html.
+"""Configurations to files: ``run`` (compare), ``certify`` and ``steady``, each resumable or atomic.
 
-Each particle number is computed on its own and saved atomically under
-``OUT/.partial/<fingerprint>/N<n>.nc`` before the next starts, where the fingerprint is a hash
-of everything that determines the numbers (model, initial state, times, engine and options,
-package version). An interrupted run therefore resumes where it stopped, and a later run that
-adds particle numbers reuses the ones already computed.
+Every pipeline checks everything before computing (configuration, every N's engine, the
+output folder), marks the folder's outputs as in progress (removes ``manifest.json``), writes
+each file atomically through :mod:`qmeanfield.store`, and writes the manifest last, so a folder
+holds either a complete, listed run or visibly incomplete outputs.
+
+``run_to_directory`` computes each particle number on its own and saves it under
+``OUT/.partial/<fingerprint>/N<n>.nc`` with the key ``<fingerprint>/N<n>`` before the next
+starts; the fingerprint hashes everything that determines the numbers (model, initial state,
+times, engine and options, package version). A rerun reuses a saved N only after verifying its
+checksum and key; a corrupted, truncated or foreign file is reported in one line and recomputed.
 """
 
 from __future__ import annotations
@@ -16,12 +21,12 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from .compare import _version, compare
-from .engines import choose_engine
-from .io import RunConfig, load_dataset, save_dataset, summarize, write_json
-from .report import write_report
+from .api import certify, compare, plan_comparison, steady_state_comparison
+from .config import RunConfig
+from .results import package_version, summarize_certificate, summarize_comparison, summarize_steady
+from .store import StoreError, begin_outputs, check_output_dir, load_dataset, save_dataset, write_json, write_manifest
 
-__all__ = ["run_to_directory", "fingerprint", "OUTPUT_FILES"]
+__all__ = ["run_to_directory", "certify_to_directory", "steady_to_directory", "fingerprint", "OUTPUT_FILES"]
 
 OUTPUT_FILES = ("results.nc", "summary.json", "report.html")
 
@@ -31,48 +36,103 @@ def fingerprint(cfg: RunConfig) -> str:
     h = hashlib.sha256()
     for arr in (cfg.model.h, cfg.model.V, *cfg.model.jumps, *cfg.model.collective_jumps, cfg.rho0, cfg.times):
         h.update(np.ascontiguousarray(arr).tobytes())
-    h.update(json.dumps([cfg.model.hbar, cfg.model.coupling, len(cfg.model.jumps), len(cfg.model.collective_jumps), cfg.engine,
-                         list(cfg.marginals), sorted(cfg.engine_options.items()), cfg.entropy_identity,
-                         _version()]).encode())
+    h.update(json.dumps([cfg.model.hbar, cfg.model.coupling, len(cfg.model.jumps), len(cfg.model.collective_jumps),
+                         cfg.engine, list(cfg.marginals), sorted(cfg.engine_options.items()), cfg.entropy_identity,
+                         package_version()]).encode())
     return h.hexdigest()[:16]
 
 
-def run_to_directory(cfg: RunConfig, out_dir, progress: bool = False, resume: bool = True,
-                     log=None) -> dict:
+def _noop(_msg: str) -> None:
+    pass
+
+
+def _finish(out: Path, files: list[str], cfg: RunConfig) -> None:
+    write_manifest(out, files, {"name": cfg.name, "qmeanfield_version": package_version()})
+
+
+def run_to_directory(cfg: RunConfig, out_dir, progress: bool = False, resume: bool = True, log=None) -> dict:
     """Compute the comparison described by ``cfg`` and write every output into ``out_dir``.
 
-    Returns the summary (also written as summary.json). Each file is written atomically;
-    with ``resume`` (default) particle numbers already computed for the same fingerprint are
-    read back instead of recomputed. ``log`` (a callable taking a string) reports reuse.
+    Returns the summary (also written as summary.json). With ``resume`` (default) particle
+    numbers already computed for the same fingerprint are read back (verified) instead of
+    recomputed. ``log`` (a callable taking a string) reports reuse and recomputation.
     """
-    for n in cfg.N:  # refuse an impossible particle number before computing any
-        choose_engine(cfg.model, n, cfg.engine, **cfg.engine_options)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    partial = out / ".partial" / fingerprint(cfg)
+    from .report import write_report
+
+    log = log or _noop
+    plan_comparison(cfg.model, cfg.rho0, list(cfg.N), cfg.times, engine=cfg.engine, marginals=cfg.marginals,
+                    engine_options=cfg.engine_options, entropy_identity=cfg.entropy_identity)  # refuse early
+    out = check_output_dir(out_dir)
+    begin_outputs(out)
+    fp = fingerprint(cfg)
+    partial = out / ".partial" / fp
     parts = []
     for n in cfg.N:
-        path = partial / f"N{n}.nc"
+        path, key = partial / f"N{n}.nc", f"{fp}/N{n}"
         if resume and path.exists():
-            parts.append(load_dataset(path))
-            if log:
+            try:
+                parts.append(load_dataset(path, key=key))
                 log(f"N = {n}: reusing {path}")
-            continue
+                continue
+            except StoreError as exc:
+                log(f"N = {n}: {exc}; recomputing")
         ds_n = compare(cfg.model, cfg.rho0, [n], cfg.times, engine=cfg.engine, marginals=cfg.marginals,
-                       engine_options=cfg.engine_options, progress=progress,
-                       entropy_identity=cfg.entropy_identity)
-        save_dataset(ds_n, path)
-        parts.append(load_dataset(path))
+                       engine_options=cfg.engine_options, progress=progress, entropy_identity=cfg.entropy_identity)
+        save_dataset(ds_n, path, key=key)
+        parts.append(load_dataset(path, key=key))  # the same representation as a reused N
     ds = xr.concat(parts, dim="N", data_vars="minimal", coords="minimal", compat="override",
                    combine_attrs="override")
     notes = sorted({p.relative_entropy.attrs.get("note", "") for p in parts} - {""})
     infinite = [note for note in notes if not note.startswith("finite")]
     ds.relative_entropy.attrs["note"] = "; ".join(infinite) if infinite else (notes[0] if notes else "")
     ds.attrs["name"] = cfg.name
-    save_dataset(ds, out / "results.nc")
-    summary = summarize(ds)
+    save_dataset(ds, out / "results.nc", key=fp)
+    summary = summarize_comparison(ds)
     summary["name"] = cfg.name
     write_json(out / "summary.json", summary)
     write_report(ds, summary, out, title=f"qmeanfield: {cfg.name}", description=cfg.description,
                  files={"results.nc (netCDF, all variables)": "results.nc", "summary.json": "summary.json"})
+    from .report import PLOTS
+
+    _finish(out, [*OUTPUT_FILES, *PLOTS], cfg)
+    return summary
+
+
+def certify_to_directory(cfg: RunConfig, out_dir, *, threshold: bool = False, exact: bool = True,
+                         workers: int | str = "auto", progress: bool = False) -> dict:
+    """The certificate of ``cfg``: certificate.nc, certificate.json, plots and certificate.html."""
+    from .report import write_certificate_report
+
+    out = check_output_dir(out_dir)
+    threshold_N = None
+    if threshold:
+        threshold_N = (10, 30, 100, 300, 1000) if cfg.model.d == 2 else (4, 6, 8, 10)
+    begin_outputs(out)
+    ds = certify(cfg.model, cfg.rho0, list(cfg.N), cfg.times, engine=cfg.engine, engine_options=cfg.engine_options,
+                 marginals=cfg.marginals, workers=workers, exact=exact, threshold_N=threshold_N, progress=progress)
+    save_dataset(ds, out / "certificate.nc", key=fingerprint(cfg))
+    summary = summarize_certificate(ds)
+    summary["name"] = cfg.name
+    write_json(out / "certificate.json", summary)
+    write_certificate_report(ds, summary, out, title=f"certificate: {cfg.name}",
+                             files={"certificate.nc": "certificate.nc", "certificate.json": "certificate.json"})
+    _finish(out, ["certificate.nc", "certificate.json", "certificate.html", "certificate.png", "lambda_vs_N.png"], cfg)
+    return summary
+
+
+def steady_to_directory(cfg: RunConfig, out_dir, *, progress: bool = False) -> dict:
+    """Steady states of ``cfg`` (its model and N): steady.nc, steady.json, steady.png, steady.html."""
+    from .report import write_steady_report
+
+    out = check_output_dir(out_dir)
+    begin_outputs(out)
+    ds = steady_state_comparison(cfg.model, list(cfg.N), progress=progress,
+                                 engine=cfg.engine, engine_options=cfg.engine_options)
+    save_dataset(ds, out / "steady.nc", key=fingerprint(cfg))
+    summary = summarize_steady(ds)
+    summary["name"] = cfg.name
+    write_json(out / "steady.json", summary)
+    write_steady_report(ds, out, title=f"steady states: {cfg.name}",
+                        files={"steady.nc": "steady.nc", "steady.json": "steady.json"})
+    _finish(out, ["steady.nc", "steady.json", "steady.png", "steady.html"], cfg)
     return summary

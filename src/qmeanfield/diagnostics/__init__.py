@@ -1,9 +1,15 @@
 """Pure diagnostic functions on states: arrays in, numbers out, no I/O."""
 
 from .bounds import pinsker_marginal_bound
-from .entropy import clamp_product_roundoff, relative_entropy, relative_entropy_to_product, von_neumann_entropy
-from .rates import fit_inverse_N, fit_inverse_N_ci, fit_power_law, fit_power_law_ci, richardson_limit
-from .marginals import marginal, marginal_trace_distance, product_state, trace_distance
+from .entropy import (
+    ProductRelativeEntropy,
+    clamp_product_roundoff,
+    relative_entropy,
+    relative_entropy_to_product,
+    von_neumann_entropy,
+)
+from .rates import InverseNFit, PowerLawFit, fit_inverse_N, fit_power_law, richardson_limit
+from .marginals import marginal, marginal_trace_distance, tensor_power, trace_distance
 from .production import (
     derivative_from_stencil,
     entropy_production,
@@ -20,7 +26,7 @@ __all__ = [
     "von_neumann_entropy",
     "marginal",
     "marginal_trace_distance",
-    "product_state",
+    "tensor_power",
     "trace_distance",
     "derivative_from_stencil",
     "entropy_production",
@@ -29,7 +35,8 @@ __all__ = [
     "stencil",
     "fit_inverse_N",
     "fit_power_law",
-    "fit_inverse_N_ci",
-    "fit_power_law_ci",
+    "InverseNFit",
+    "PowerLawFit",
+    "ProductRelativeEntropy",
     "richardson_limit",
 ]

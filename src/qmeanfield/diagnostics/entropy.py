@@ -11,13 +11,29 @@ for permutation-symmetric :math:`R_N`. The value is :math:`+\infty` when the sup
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 __all__ = ["von_neumann_entropy", "relative_entropy", "relative_entropy_to_product", "clamp_product_roundoff",
-           "SUPPORT_TOL"]
+           "ProductRelativeEntropy", "SUPPORT_TOL", "ROUNDOFF_RTOL"]
 
 #: eigenvalue / weight threshold deciding support questions
 SUPPORT_TOL = 1e-12
+#: values below zero within this relative size of their terms are round-off, set to zero
+ROUNDOFF_RTOL = 1e-10
+
+
+@dataclass(frozen=True)
+class ProductRelativeEntropy:
+    r""":math:`H(R_N | \rho^{\otimes N})` and, when it is :math:`+\infty`, why (else ``reason`` is empty)."""
+
+    value: float
+    reason: str = ""
+
+    @property
+    def finite(self) -> bool:
+        return not self.reason
 
 
 def von_neumann_entropy(R: np.ndarray) -> float:
@@ -51,22 +67,21 @@ def relative_entropy(R: np.ndarray, sigma: np.ndarray, tol: float = SUPPORT_TOL)
 
 
 def relative_entropy_to_product(entropy_R: float, R1: np.ndarray, rho: np.ndarray, N: int,
-                                tol: float = SUPPORT_TOL, clamp: bool = True) -> tuple[float, str]:
+                                tol: float = SUPPORT_TOL, clamp: bool = True) -> ProductRelativeEntropy:
     r""":math:`H(R_N|\rho^{\otimes N}) = -S(R_N) - N\,\mathrm{Tr}(R^{(1)}\log\rho)` for symmetric :math:`R_N`.
 
-    Returns ``(value, reason)``: ``reason`` is empty when finite, otherwise says why the value
+    ``reason`` of the result is empty when finite, otherwise says why the value
     is :math:`+\infty` (R^(1) has weight on the kernel of a rank-deficient rho). ``clamp``
     sets round-off below zero (1e-10 relative) to zero; ``clamp=False`` keeps the value smooth in
     time (for finite differences).
     """
     cross, leak, smallest = _log_expectation(R1, rho, tol)
     if leak > tol:
-        return float("inf"), (
+        return ProductRelativeEntropy(float("inf"), (
             f"rho(t) is rank deficient (smallest eigenvalue {smallest:.2g}) and R^(1) has weight "
-            f"{leak:.2g} on its kernel: R_N is not supported inside rho^(x)N"
-        )
+            f"{leak:.2g} on its kernel: R_N is not supported inside rho^(x)N"))
     value = -entropy_R - N * cross
-    return (clamp_product_roundoff(value, entropy_R) if clamp else value), ""
+    return ProductRelativeEntropy(clamp_product_roundoff(value, entropy_R) if clamp else value)
 
 
 def clamp_product_roundoff(value: float, entropy_R: float) -> float:
@@ -78,6 +93,6 @@ def clamp_product_roundoff(value: float, entropy_R: float) -> float:
 
 def _clamp_roundoff(value: float, scale: float) -> float:
     """Set round-off below zero (within 1e-10 relative to the terms) to zero; keep real negatives."""
-    if -1e-10 * max(1.0, scale) < value < 0:
+    if -ROUNDOFF_RTOL * max(1.0, scale) < value < 0:
         return 0.0
     return value

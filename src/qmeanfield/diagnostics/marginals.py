@@ -10,7 +10,7 @@ import numpy as np
 
 from ..operators import kron_all
 
-__all__ = ["marginal", "trace_distance", "product_state", "marginal_trace_distance"]
+__all__ = ["marginal", "trace_distance", "tensor_power", "marginal_trace_distance"]
 
 
 def marginal(R_N: np.ndarray, d: int, N: int, k: int) -> np.ndarray:
@@ -27,11 +27,11 @@ def trace_distance(A: np.ndarray, B: np.ndarray) -> float:
     return float(np.sum(np.abs(np.linalg.eigvalsh((D + D.conj().T) / 2))))
 
 
-def product_state(rho: np.ndarray, k: int) -> np.ndarray:
+def tensor_power(rho: np.ndarray, k: int) -> np.ndarray:
     r""":math:`\rho^{\otimes k}`."""
     return kron_all(*([rho] * k))
 
 
 def marginal_trace_distance(R_k: np.ndarray, rho: np.ndarray, k: int) -> float:
     r""":math:`\| R^{(k)} - \rho^{\otimes k} \|_1`."""
-    return trace_distance(R_k, product_state(rho, k))
+    return trace_distance(R_k, tensor_power(rho, k))

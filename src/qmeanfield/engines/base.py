@@ -4,12 +4,17 @@ An engine evolves the N-body state from the product state ``rho0^{(x)N}`` and re
 each requested time, only what the diagnostics need: the von Neumann entropy of R_N and the
 k-particle marginals R^(k) for k <= kmax. The dynamics is permutation-symmetric, so the
 marginal on particles 1..k represents all k-subsets.
+
+Engines are small immutable parameter objects (``SymmetricEngine(truncation=1e-9)``): their
+options are keyword-only, checked at construction, and the object is accepted wherever an
+engine name is.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Protocol, runtime_checkable
+from types import MappingProxyType
+from typing import Callable, Mapping, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -21,9 +26,15 @@ __all__ = ["Trajectory", "Engine", "ProgressCallback"]
 ProgressCallback = Callable[[int], None]
 
 
-@dataclass
+def _read_only(a) -> np.ndarray:
+    a = np.asarray(a)
+    a.flags.writeable = False
+    return a
+
+
+@dataclass(frozen=True)
 class Trajectory:
-    """What an engine returns for one N.
+    """What an engine returns for one N (immutable; the arrays are read-only).
 
     Attributes
     ----------
@@ -32,15 +43,25 @@ class Trajectory:
     entropy : (T,) von Neumann entropy S(R_N(t)) (natural log).
     marginals : k -> (T, d^k, d^k) k-particle marginal R^(k)(t).
     engine : name of the engine that produced it.
-    info : plain numbers describing the run (dimensions, memory, tolerances).
+    discarded_weight : weight of R_N the engine dropped (0 for exact engines); it bounds the
+        trace-norm error of every marginal.
+    stats : descriptive numbers about the run (block counts, products, positivity and trace
+        checks); for people and reports, never needed to interpret the results.
     """
 
     times: np.ndarray
     N: int
     entropy: np.ndarray
-    marginals: dict[int, np.ndarray]
+    marginals: Mapping[int, np.ndarray]
     engine: str
-    info: dict = field(default_factory=dict)
+    discarded_weight: float = 0.0
+    stats: Mapping[str, object] = field(default_factory=dict)
+
+    def __post_init__(self):
+        object.__setattr__(self, "times", _read_only(self.times))
+        object.__setattr__(self, "entropy", _read_only(self.entropy))
+        object.__setattr__(self, "marginals", MappingProxyType({k: _read_only(v) for k, v in self.marginals.items()}))
+        object.__setattr__(self, "stats", MappingProxyType(dict(self.stats)))
 
 
 @runtime_checkable

@@ -21,11 +21,12 @@ import scipy.sparse as sp
 
 from ..diagnostics.entropy import von_neumann_entropy
 from ..diagnostics.marginals import marginal
+from .._checks import check_positive_number
 from ..errors import EngineError
 from ..model import Model
 from ..operators import kron_all, operator_schmidt
 from .base import ProgressCallback, Trajectory
-from .propagator import TaylorPropagator
+from ..propagators import TaylorPropagator
 
 __all__ = ["DenseEngine", "many_body_hamiltonian", "embedded_jumps", "liouvillian", "memory_estimate"]
 
@@ -83,17 +84,29 @@ def liouvillian(model: Model, N: int) -> sp.csr_matrix:
     return Lsup.tocsr()
 
 
-def memory_estimate(model: Model, N: int) -> int:
-    """Rough peak memory in bytes of the dense engine for (model, N)."""
+#: bytes of a complex number
+COMPLEX_BYTES = 16
+#: D x D complex arrays held at once: closed (H, eigenvectors, R_N, temporaries), open (vectors of the
+#: Taylor propagator and the state); bytes per stored nonzero of a sparse matrix and assembly copies
+CLOSED_DENSE_COPIES, OPEN_DENSE_COPIES = 8, 12
+SPARSE_ENTRY_BYTES, SPARSE_ASSEMBLY_COPIES = 20, 3
+#: above this log(d^N) the estimate is infinite (no exact integer arithmetic on astronomic sizes)
+LOG_DIM_CAP = 40.0
+
+
+def memory_estimate(model: Model, N: int) -> float:
+    """Rough peak memory in bytes of the dense engine for (model, N) (inf for d^N beyond e^40)."""
     d = model.d
-    D = d**N  # exact integers: no overflow for large N
+    if N * math.log(d) > LOG_DIM_CAP:
+        return math.inf
+    D = d**N
     if not model.is_open:
-        return 16 * D * D * 8
+        return float(COMPLEX_BYTES * D * D * CLOSED_DENSE_COPIES)
     pairs = N * (N - 1) // 2
     row_H = min(D, 1 + N * (d - 1) + pairs * (d**2 - 1))
     nnz = D * D * (2 * row_H + (len(model.jumps) * N + len(model.collective_jumps) * N * N) * d * d
                    + 2 * min(D, 1 + N * (d - 1)))
-    return 3 * nnz * 20 + 16 * D * D * 12
+    return float(SPARSE_ASSEMBLY_COPIES * nnz * SPARSE_ENTRY_BYTES + COMPLEX_BYTES * D * D * OPEN_DENSE_COPIES)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -106,10 +119,14 @@ class DenseEngine:
     memory_budget_gb: float = 4.0
     name: str = "dense"
 
+    def __post_init__(self):
+        object.__setattr__(self, "memory_budget_gb",
+                           check_positive_number(self.memory_budget_gb, "memory_budget_gb", EngineError))
+
     def supports(self, model: Model, N: int) -> tuple[bool, str]:
         need_bytes = memory_estimate(model, N)
         if need_bytes > self.memory_budget_gb * 2**30:
-            need = f"{need_bytes / 2**30:.3g}" if need_bytes < 2**1000 else f"2^{need_bytes.bit_length() - 31}"
+            need = f"{need_bytes / 2**30:.3g}" if math.isfinite(need_bytes) else f"more than 2^{LOG_DIM_CAP * 2 / math.log(2) - 30:.0f}"
             return False, (
                 f"the dense engine needs about {need} GiB for N = {N}, d = {model.d} "
                 f"({'open' if model.is_open else 'closed'}), over the memory budget of "
@@ -147,7 +164,7 @@ class DenseEngine:
                 entropy[n] = S0
                 if progress:
                     progress(n + 1)
-            info = {"hilbert_dim": d**N, "method": "eigendecomposition"}
+            stats = {"hilbert_dim": d**N, "method": "eigendecomposition"}
         else:
             L = liouvillian(model, N)
             prop = TaylorPropagator(L)
@@ -159,5 +176,5 @@ class DenseEngine:
                 entropy[n] = von_neumann_entropy(R)
                 if progress:
                     progress(n + 1)
-            info = {"hilbert_dim": d**N, "liouvillian_nnz": int(L.nnz), "method": "taylor"}
-        return Trajectory(times=times, N=N, entropy=entropy, marginals=marg, engine=self.name, info=info)
+            stats = {"hilbert_dim": d**N, "liouvillian_nnz": int(L.nnz), "method": "taylor"}
+        return Trajectory(times=times, N=N, entropy=entropy, marginals=marg, engine=self.name, stats=stats)

@@ -42,55 +42,19 @@ import os
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.linalg
 import scipy.sparse as sp
+import scipy.sparse.linalg as spla
 
-from ..errors import EngineError
+from .._checks import check_positive_number, check_workers
+from ..errors import EngineError, QMeanFieldError
 from ..model import Model
 from .base import ProgressCallback, Trajectory
-from .propagator import TaylorPropagator
-from .schur_weyl import Irrep, branching_isometry, log_multiplicity, log_vector_weights, partitions
-from .symmetric import block_hamiltonian, moments_to_marginals
+from ..propagators import TaylorPropagator
+from ..blocks.irreps import Irrep, branching_isometry, log_multiplicity, partitions
+from ..blocks.collective import block_hamiltonian
+from ..blocks.space import BlockMeasurement, BlockSpace
 
-__all__ = ["PermutationalEngine", "BlockSpace", "block_liouvillian", "TaylorPropagator", "block_entropy", "BlockMeasurement"]
-
-
-class BlockSpace:
-    """The blocks lambda of N particles in C^d, their irreps and the layout of the state vector."""
-
-    def __init__(self, N: int, d: int):
-        self.N, self.d = N, d
-        self.lams = partitions(N, d)
-        self.index = {lam: i for i, lam in enumerate(self.lams)}
-        self.irreps = [Irrep(lam) for lam in self.lams]
-        self.dims = np.array([ir.dim for ir in self.irreps])
-        self.sizes = self.dims**2
-        self.offsets = np.concatenate([[0], np.cumsum(self.sizes)])
-        self.size = int(self.offsets[-1])
-        self.logmult = np.array([log_multiplicity(lam) for lam in self.lams])
-
-    def split(self, x: np.ndarray) -> list[np.ndarray]:
-        """The blocks P_lambda of a state vector (views)."""
-        return [x[self.offsets[i]:self.offsets[i + 1]].reshape(n, n) for i, n in enumerate(self.dims)]
-
-    def product_state(self, rho: np.ndarray) -> np.ndarray:
-        r"""Vector of :math:`\rho^{\otimes N}`. With :math:`\rho = W \mathrm{diag}(p) W^\dagger`, block
-        :math:`\lambda` is :math:`U_\lambda D_\lambda U_\lambda^\dagger`: :math:`D_\lambda` diagonal with
-        :math:`\dim S_\lambda \prod_a p_a^{w_a}` (0^0 = 1, so pure states are exact) and
-        :math:`U_\lambda = \exp J_\lambda(\log W)` the irrep of the unitary W."""
-        p, W = np.linalg.eigh((rho + rho.conj().T) / 2)
-        p, W = np.clip(p[::-1], 0.0, None), W[:, ::-1]
-        p = p / p.sum()
-        theta, Q = scipy.linalg.schur(W, output="complex")        # W = Q diag(e^{i phi}) Q^+
-        logW = (Q * (1j * np.angle(np.diag(theta)))[None, :]) @ Q.conj().T
-        x = np.zeros(self.size, dtype=complex)
-        with np.errstate(divide="ignore"):
-            logp = np.log(p)
-        for i, ir in enumerate(self.irreps):
-            logw = log_vector_weights(ir.weights, self.logmult[i], logp)
-            U = scipy.linalg.expm(ir.collective(logW).toarray())
-            x[self.offsets[i]:self.offsets[i + 1]] = ((U * np.exp(logw)[None, :]) @ U.conj().T).reshape(-1)
-        return x
+__all__ = ["PermutationalEngine", "block_liouvillian", "SteadyState"]
 
 
 def _superop(A: sp.spmatrix, B: sp.spmatrix) -> sp.csr_matrix:
@@ -149,69 +113,26 @@ def block_liouvillian(space: BlockSpace, h: np.ndarray, V: np.ndarray, jumps, co
     return sp.bmat(grid, format="csr", dtype=complex)
 
 
-def block_entropy(space: BlockSpace, blocks: list[np.ndarray]) -> tuple[float, float]:
-    r""":math:`S(R_N) = -\sum_\lambda \mathrm{tr}\,P_\lambda\log(P_\lambda/\dim S_\lambda)` and the most
-    negative block eigenvalue (a positivity check)."""
-    S = 0.0
-    most_negative = 0.0
-    for i, P in enumerate(blocks):
-        w = np.linalg.eigvalsh((P + P.conj().T) / 2)
-        most_negative = min(most_negative, float(w[0]))
-        w = w[w > 0]
-        S -= float(np.sum(w * (np.log(w) - space.logmult[i])))
-    return S, most_negative
+#: block-state sizes (sum of block dimensions squared) solved directly; larger ones relax in time
+DIRECT_SOLVE_MAX = 20_000
+#: first and largest relaxation chunk (time units) of the steady-state relaxation
+RELAX_CHUNK, RELAX_CHUNK_MAX = 5.0, 50.0
 
 
-def _moments(space: BlockSpace, blocks, kmax: int):
-    """Collective moments tr(R J_x), tr(R J_x J_y) (and third order), x = a * d + b."""
-    d = space.d
-    D2 = d * d
-    M1 = np.zeros(D2, dtype=complex)
-    M2 = np.zeros((D2, D2), dtype=complex)
-    M3 = np.zeros((D2, D2, D2), dtype=complex) if kmax >= 3 else None
-    for ir, P in zip(space.irreps, blocks):
-        J = [ir.J(a, b) for a in range(d) for b in range(d)]
-        JP = [Jx @ P for Jx in J]                      # J_x P (dense)
-        trace_with = lambda X, Y: X.multiply(Y.T).sum()  # noqa: E731  tr(X Y), X sparse
-        for x in range(D2):
-            M1[x] += np.trace(JP[x])
-            for y in range(D2):
-                M2[x, y] += trace_with(J[x], JP[y])
-        if M3 is not None:
-            for y in range(D2):
-                for z in range(D2):
-                    JJP = J[y] @ JP[z]
-                    for x in range(D2):
-                        M3[x, y, z] += trace_with(J[x], JJP)
-    return M1, M2, M3
+@dataclass(frozen=True)
+class SteadyState:
+    r"""An N-body steady state on Schur-Weyl blocks.
 
+    space : the block layout (:class:`~qmeanfield.blocks.BlockSpace`).
+    state : the state vector of concatenated blocks :math:`P_\lambda` (trace one).
+    method : ``"direct"`` (sparse solve) or ``"relaxation"`` (propagated to stationarity).
+    residual : :math:`\|\mathcal L x\|_1 / \|\mathcal L\|_1`.
+    """
 
-class BlockMeasurement:
-    """Entropy, trace and positivity checks and collective moments of block states, time by time."""
-
-    def __init__(self, space: BlockSpace, T: int, kmax: int):
-        d = space.d
-        self.space, self.kmax = space, kmax
-        self.entropy = np.empty(T)
-        self.M1 = np.zeros((T, d * d), dtype=complex)
-        self.M2 = np.zeros((T, d * d, d * d), dtype=complex)
-        self.M3 = np.zeros((T, d * d, d * d, d * d), dtype=complex) if kmax >= 3 else None
-        self.trace_error = 0.0
-        self.most_negative = 0.0
-
-    def add(self, n: int, x: np.ndarray) -> None:
-        blocks = self.space.split(x)
-        self.trace_error = max(self.trace_error, float(abs(sum(np.trace(P) for P in blocks) - 1)))
-        self.entropy[n], neg = block_entropy(self.space, blocks)
-        self.most_negative = min(self.most_negative, neg)
-        m1, m2, m3 = _moments(self.space, blocks, self.kmax)
-        self.M1[n], self.M2[n] = m1, m2
-        if self.M3 is not None:
-            self.M3[n] = m3
-
-    def marginals(self) -> dict[int, np.ndarray]:
-        out = moments_to_marginals(self.M1, self.M2, self.M3, self.space.N, self.space.d)
-        return {k: out[k] for k in range(1, self.kmax + 1)}
+    space: BlockSpace
+    state: np.ndarray
+    method: str
+    residual: float
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -228,9 +149,9 @@ class PermutationalEngine:
     name: str = "permutational"
 
     def __post_init__(self):
-        if self.workers != "auto" and (isinstance(self.workers, bool) or not isinstance(self.workers, int)
-                                       or self.workers < 1):
-            raise EngineError(f"workers must be a positive integer or 'auto', got {self.workers!r}")
+        object.__setattr__(self, "memory_budget_gb",
+                           check_positive_number(self.memory_budget_gb, "memory_budget_gb", EngineError))
+        object.__setattr__(self, "workers", check_workers(self.workers, "workers", EngineError))
 
     def supports(self, model: Model, N: int) -> tuple[bool, str]:
         need = self.memory_estimate(model, N) / 2**30
@@ -277,7 +198,7 @@ class PermutationalEngine:
         prop = self.propagator(A)
         del A
         yield space, prop
-        x = space.product_state(np.asarray(rho0))
+        x = space.product_state_vector(np.asarray(rho0))
         try:
             yield from prop.trajectory(x, times)
         finally:
@@ -297,7 +218,7 @@ class PermutationalEngine:
                 progress(n + 1)
         entropy, marginals = meas.entropy, meas.marginals()
         trace_err, negativity = meas.trace_error, meas.most_negative
-        info = {
+        stats = {
             "blocks": len(space.lams),
             "state_size": space.size,
             "generator_nnz": prop.nnz,
@@ -307,4 +228,41 @@ class PermutationalEngine:
             "most_negative_eigenvalue": float(negativity),
             "method": "Schur-Weyl blocks, branching isometries, Taylor propagator",
         }
-        return Trajectory(times=times, N=N, entropy=entropy, marginals=marginals, engine=self.name, info=info)
+        return Trajectory(times=times, N=N, entropy=entropy, marginals=marginals, engine=self.name, stats=stats)
+
+    def steady_state(self, model: Model, N: int, *, tol: float = 1e-10, t_max: float = 2000.0) -> SteadyState:
+        r"""The N-body steady state: the normalised kernel of the block generator.
+
+        Up to ``DIRECT_SOLVE_MAX`` block entries a sparse direct solve (one equation replaced by
+        the trace condition); beyond, relaxation with this engine's propagator from the
+        maximally mixed state until :math:`\|\mathcal L x\|_1 / \|\mathcal L\|_1` is below ``tol``.
+        Closed models have no unique steady state and are refused.
+        """
+        if not model.is_open:
+            raise QMeanFieldError("steady_state needs an open model (jumps or collective_jumps)")
+        space, A = self.generator(model, N)
+        trace_row = space.trace_row()
+        scale = float(abs(A).sum(axis=0).max())
+        if space.size <= DIRECT_SOLVE_MAX:
+            M = sp.vstack([sp.csr_matrix(trace_row), A[1:]]).tocsc()
+            b = np.zeros(space.size, dtype=complex)
+            b[0] = 1.0
+            x = spla.spsolve(M, b)
+            method = "direct"
+        else:
+            prop = self.propagator(A)
+            x = space.product_state_vector(np.eye(space.d) / space.d)
+            t, chunk = 0.0, RELAX_CHUNK
+            try:
+                while t < t_max:
+                    x = prop(x, chunk)
+                    t += chunk
+                    if np.abs(A @ x).sum() / scale < tol:
+                        break
+                    chunk = min(2 * chunk, RELAX_CHUNK_MAX)
+            finally:
+                prop.close()
+            method = "relaxation"
+        x = x / (trace_row @ x)
+        residual = float(np.abs(A @ x).sum() / scale)
+        return SteadyState(space=space, state=x, method=method, residual=residual)

@@ -30,7 +30,7 @@ Truncation: half of the budget ``truncation`` skips whole blocks (smallest first
 :math:`\dim U_\lambda \dim S_\lambda \prod_a p_a^{\lambda_a}` on their weight); the rest drops
 the basis vectors of smallest exact weight :math:`\dim S_\lambda \prod_a p_a^{w_a}`, over all the
 remaining blocks together, as long as their total stays within it (a block none of whose vectors
-is kept is not computed). ``info["discarded_weight"]`` (dropped weights plus the bound for
+is kept is not computed). ``Trajectory.discarded_weight`` (dropped weights plus the bound for
 skipped blocks, at most ``truncation``) bounds the trace-norm error of :math:`R_N` and hence of
 every marginal.
 """
@@ -49,14 +49,13 @@ from scipy.linalg.blas import zherk
 
 from .._parallel import single_blas_thread
 from ..diagnostics.entropy import von_neumann_entropy
+from .._checks import check_choice, check_positive_number, check_workers
 from ..errors import EngineError
 from ..model import Model
 from ..operators import kron_all
-from .base import ProgressCallback, Trajectory
-from .propagator import hermitian_trajectory, spectral_interval
-from .schur_weyl import (
+from ..blocks.collective import block_hamiltonian, moments_to_marginals
+from ..blocks.irreps import (
     Irrep,
-    combine,
     eigenbasis,
     gt_patterns,
     log_highest_weight,
@@ -66,43 +65,26 @@ from .schur_weyl import (
     pattern_weights,
     weyl_dimension,
 )
+from ..propagators import hermitian_trajectory, spectral_interval
+from .base import ProgressCallback, Trajectory
 
-__all__ = ["SymmetricEngine", "block_hamiltonian", "collective_two_body", "moments_to_marginals"]
+__all__ = ["SymmetricEngine", "METHODS", "use_krylov", "time_moments"]
 
 #: most bytes of propagated states (all output times of a column group) held for one block; less
 #: when the memory budget shared by the worker processes is smaller
 _STATES_BYTES = 1024 * 2**20
 
 
-def collective_two_body(irrep: Irrep, one: np.ndarray, two: np.ndarray, scale: float) -> sp.csr_matrix:
-    r""":math:`J(X) + s \sum_s [J(A_s) J(B_s) - J(A_s B_s)]` on one irrep, for a one-body X and a
-    two-body :math:`T = \sum_s A_s \otimes B_s` (any d^2 x d^2 matrix), sparse, not symmetrised.
-
-    Expanded over the generators: :math:`J(X - s Q) + s \sum_{xy} C_{xy} J_x J_y` with
-    :math:`C_{(ab),(cd)} = T_{(ac),(bd)}` and :math:`Q_{ad} = \sum_b T_{(ab),(bd)}`; the quadratic
-    part is one sparse product :math:`[J_1 \cdots J_{d^2}]\,(C \otimes 1)\,[J_1; \dots; J_{d^2}]`."""
-    d, n = irrep.d, irrep.dim
-    J = irrep.generators()
-    T4 = np.asarray(two).reshape(d, d, d, d)
-    C = scale * T4.transpose(0, 2, 1, 3).reshape(d * d, d * d)
-    lin = np.asarray(one) - scale * np.einsum("abbd->ad", T4)
-    K = sp.kron(sp.csr_matrix(C), sp.identity(n, format="csr"), format="csr") @ sp.vstack(J, format="csr")
-    return (sp.hstack(J, format="csr") @ K + combine(J, lin.reshape(-1))).tocsr()
-
-
-def block_hamiltonian(irrep: Irrep, h: np.ndarray, V: np.ndarray, kappa: float, sparse: bool = False):
-    r""":math:`H_\lambda` on one irrep (the module docstring's form, through
-    :func:`collective_two_body` with scale :math:`\kappa/2`), dense or sparse (CSR)."""
-    H = collective_two_body(irrep, h, V, kappa / 2)
-    H = ((H + H.conj().T) / 2).tocsr()
-    if sparse:
-        H.eliminate_zeros()
-        return H
-    return H.toarray()
-
-
 #: per-block propagation methods of the symmetric engine
 METHODS = ("auto", "eigh", "krylov")
+#: method="auto" propagates a block by its sparse Hamiltonian when it is at least this large ...
+KRYLOV_MIN_DIM = 1500
+#: ... and at most this fraction of its basis vectors carry weight
+KRYLOV_MAX_WEIGHTED_FRACTION = 1 / 8
+#: workers="auto" starts processes when the estimated operations exceed this
+PARALLEL_MIN_OPERATIONS = 2e8
+#: rough Chebyshev products per weighted vector, and the eigh cost factor per dim^3
+KRYLOV_PRODUCTS, EIGH_COST_FACTOR = 100.0, 10.0
 
 
 def use_krylov(method: str, n: int, r: int) -> bool:
@@ -111,7 +93,7 @@ def use_krylov(method: str, n: int, r: int) -> bool:
     block is large and few of its vectors carry weight (nearly pure rho0)."""
     if method != "auto":
         return method == "krylov"
-    return n >= 1500 and 8 * r <= n
+    return n >= KRYLOV_MIN_DIM and r <= KRYLOV_MAX_WEIGHTED_FRACTION * n
 
 
 def time_moments(J: list, X: np.ndarray, kmax: int, work: dict | None = None):
@@ -243,31 +225,12 @@ def _weight_cut(logws: list[np.ndarray], budget: float) -> float:
 def _block_cost(n: int, r: int, krylov: bool, d: int) -> float:
     """Rough operation count of one block: one eigendecomposition, or about 100 products of
     the sparse H (some d^4 entries a row) with r vectors."""
-    return 100.0 * n * r * d**4 if krylov else 10.0 * float(n) ** 3
+    return KRYLOV_PRODUCTS * n * r * d**4 if krylov else EIGH_COST_FACTOR * float(n) ** 3
 
 
 def _block_task(args):
     job, common = args
     return _block_moments(*job, *common)
-
-
-def moments_to_marginals(M1, M2, M3, N: int, d: int):
-    """Marginals R^(1), R^(2) (and R^(3) if M3 is given) from collective moments, arrays over time."""
-    T = M1.shape[0]
-    m1 = M1.reshape(T, d, d)                     # m1[t, a, b] = <J_ab>
-    R1 = m1.transpose(0, 2, 1) / N
-    eye = np.eye(d)
-    t2 = M2.reshape(T, d, d, d, d) - np.einsum("bc,tad->tabcd", eye, m1)   # sum_{i != j}
-    R2 = t2.transpose(0, 2, 4, 1, 3).reshape(T, d * d, d * d) / (N * (N - 1))
-    out = {1: R1, 2: R2}
-    if M3 is not None and N >= 3:
-        t3 = (M3.reshape(T, d, d, d, d, d, d)
-              - np.einsum("bc,tadef->tabcdef", eye, t2)
-              - np.einsum("be,tafcd->tabcdef", eye, t2)
-              - np.einsum("de,tabcf->tabcdef", eye, t2)
-              - np.einsum("bc,de,taf->tabcdef", eye, eye, m1))
-        out[3] = t3.transpose(0, 2, 4, 6, 1, 3, 5).reshape(T, d**3, d**3) / (N * (N - 1) * (N - 2))
-    return out
 
 
 def _block_bytes(n: int) -> float:
@@ -298,13 +261,14 @@ class SymmetricEngine:
     name: str = "symmetric"
 
     def __post_init__(self):
-        if self.workers != "auto" and (isinstance(self.workers, bool) or not isinstance(self.workers, int)
-                                       or self.workers < 1):
-            raise EngineError(f"workers must be a positive integer or 'auto', got {self.workers!r}")
-        if not 0 < self.truncation < 1:
-            raise EngineError(f"truncation must be in (0, 1), got {self.truncation!r}")
-        if self.method not in METHODS:
-            raise EngineError(f"method must be one of {METHODS}, got {self.method!r}")
+        object.__setattr__(self, "memory_budget_gb",
+                           check_positive_number(self.memory_budget_gb, "memory_budget_gb", EngineError))
+        object.__setattr__(self, "workers", check_workers(self.workers, "workers", EngineError))
+        truncation = check_positive_number(self.truncation, "truncation", EngineError)
+        if truncation >= 1:
+            raise EngineError(f"truncation must be in (0, 1) (a weight of R_N that may be dropped), got {truncation!r}")
+        object.__setattr__(self, "truncation", truncation)
+        check_choice(self.method, METHODS, "method", EngineError)
 
     def supports(self, model: Model, N: int) -> tuple[bool, str]:
         """Closed models whose symmetric block (always computed) fits; the blocks a given rho0
@@ -374,7 +338,7 @@ class SymmetricEngine:
         if not ok:
             raise EngineError(why)
         if self.workers == "auto":
-            workers = (os.cpu_count() or 1) if sum(costs) > 2e8 else 1
+            workers = (os.cpu_count() or 1) if sum(costs) > PARALLEL_MIN_OPERATIONS else 1
         else:
             workers = self.workers
         workers = max(1, min(workers, len(jobs), os.cpu_count() or 1))
@@ -411,14 +375,14 @@ class SymmetricEngine:
             Wk = kron_all(*([W] * k))
             marginals[k] = np.einsum("ij,tjk,lk->til", Wk, marg_rot[k], Wk.conj())
         entropy = np.full(times.size, N * von_neumann_entropy(np.diag(p)))
-        info = {
+        stats = {
             "blocks": len(lams),
             "blocks_computed": len(jobs),
             "vectors_propagated": kept_vectors,
             "blocks_krylov": int(sum(1 for job in jobs if job[2])),
             "largest_block": max((weyl_dimension(job[0]) for job in jobs), default=0),
-            "discarded_weight": discarded,
             "truncation": self.truncation,
             "method": "Schur-Weyl blocks, Gelfand-Tsetlin basis",
         }
-        return Trajectory(times=times, N=N, entropy=entropy, marginals=marginals, engine=self.name, info=info)
+        return Trajectory(times=times, N=N, entropy=entropy, marginals=marginals, engine=self.name,
+                          discarded_weight=float(discarded), stats=stats)

@@ -33,38 +33,32 @@ Configuration layout (every key is checked; unknown keys are refused)::
     workers = "auto"                        # symmetric: processes over blocks; permutational: threads
     method = "auto"                         # symmetric: per block "eigh" | "krylov" | "auto"
 
-Results are written atomically (temporary file, then rename), so an interrupted run never
-leaves a truncated file behind.
+Nothing here touches files except reading the configuration (``load_config``); writing is
+:mod:`qmeanfield.store`'s job.
 """
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import tempfile
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import xarray as xr
 
 from . import states
-from .errors import ConfigError, QMeanFieldError
+from .errors import ConfigError, EngineError, QMeanFieldError
 from .expressions import evaluate
-from .diagnostics.rates import fit_inverse_N, fit_power_law
-from .engines.symmetric import METHODS
+from .engines import REGISTRY, accepted_options, configure_engine
 from .model import COUPLINGS, Model
 from .operators import random_interaction, symmetrize_swap
 
-__all__ = ["RunConfig", "load_config", "parse_config", "save_dataset", "load_dataset", "summarize",
-           "write_json", "atomic_write_bytes"]
+__all__ = ["RunConfig", "load_config", "parse_config"]
 
 _MODEL_KEYS = {"d", "h", "V", "symmetrize_V", "jumps", "collective_jumps", "hbar", "coupling"}
 _INITIAL_KEYS = {"state", "h0", "beta", "bloch", "matrix"}
 _RUN_KEYS = {"N", "t_final", "n_times", "times", "engine", "marginals", "memory_budget_gb", "entropy_identity"}
-_ENGINE_KEYS = {"memory_budget_gb", "truncation", "workers", "method"}
+_ENGINE_KEYS = set().union(*(accepted_options(name) for name in REGISTRY))
 _TOP_KEYS = {"name", "description", "model", "initial", "run", "engine"}
 
 
@@ -205,6 +199,8 @@ def _run(sec: dict) -> dict:
     if not isinstance(Ns, list) or not Ns:
         raise ConfigError("run.N must be a non-empty list of integers >= 2")
     Ns = tuple(sorted(_number(n, "run.N", integer=True) for n in Ns))
+    if len(set(Ns)) != len(Ns):
+        raise ConfigError(f"run.N contains duplicates: {list(Ns)}; list each particle number once")
     if Ns[0] < 2:
         raise ConfigError(f"run.N must contain integers >= 2, got {list(Ns)}")
     if "times" in sec:
@@ -238,22 +234,14 @@ def _run(sec: dict) -> dict:
 
 
 def _engine_options(sec: dict) -> dict:
+    """The [engine] table, checked by constructing every engine with the options it accepts."""
     _refuse_unknown(sec, _ENGINE_KEYS, "engine")
-    out = {}
-    if "memory_budget_gb" in sec:
-        out["memory_budget_gb"] = _number(sec["memory_budget_gb"], "engine.memory_budget_gb", positive=True)
-    if "truncation" in sec:
-        out["truncation"] = _number(sec["truncation"], "engine.truncation", positive=True)
-        if out["truncation"] >= 1:
-            raise ConfigError("engine.truncation must be < 1 (a weight of R_N that may be dropped)")
-    if "method" in sec:
-        if sec["method"] not in METHODS:
-            raise ConfigError(f"engine.method must be one of {METHODS}, got {sec['method']!r}")
-        out["method"] = sec["method"]
-    if "workers" in sec:
-        out["workers"] = "auto" if sec["workers"] == "auto" else _number(sec["workers"], "engine.workers",
-                                                                           positive=True, integer=True)
-    return out
+    try:
+        for name in REGISTRY:
+            configure_engine(name, sec)
+    except EngineError as exc:
+        raise ConfigError(f"[engine] {exc}") from None
+    return dict(sec)
 
 
 def parse_config(data: dict, name: str = "run") -> RunConfig:
@@ -290,130 +278,3 @@ def load_config(path) -> RunConfig:
     return parse_config(data, name=p.stem)
 
 
-# ----------------------------------------------------------------------------- results
-def atomic_write_bytes(path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def write_json(path, obj) -> None:
-    atomic_write_bytes(path, (json.dumps(obj, indent=2, allow_nan=True) + "\n").encode())
-
-
-def save_dataset(ds: xr.Dataset, path) -> None:
-    """Write ``ds`` to netCDF atomically. Complex variables are stored as ``<name>_real``/``<name>_imag``."""
-    out = xr.Dataset(coords=ds.coords, attrs=ds.attrs)
-    for name, var in ds.data_vars.items():
-        if np.iscomplexobj(var.values):
-            out[f"{name}_real"] = var.real.assign_attrs({**var.attrs, "complex_part": "real", "complex_of": name})
-            out[f"{name}_imag"] = var.imag.assign_attrs({**var.attrs, "complex_part": "imag", "complex_of": name})
-        elif var.dtype == object:
-            out[name] = var.astype(str)
-        else:
-            out[name] = var
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    os.close(fd)
-    try:
-        out.to_netcdf(tmp, engine="netcdf4")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def load_dataset(path) -> xr.Dataset:
-    """Read a file written by :func:`save_dataset`, recombining complex variables."""
-    with xr.open_dataset(path, engine="netcdf4") as f:
-        ds = f.load()
-    out = xr.Dataset(coords=ds.coords, attrs=ds.attrs)
-    for name, var in ds.data_vars.items():
-        part = var.attrs.get("complex_part")
-        if part == "real":
-            base = var.attrs["complex_of"]
-            attrs = {k: v for k, v in var.attrs.items() if k not in ("complex_part", "complex_of")}
-            out[base] = (var + 1j * ds[f"{base}_imag"]).assign_attrs(attrs)
-        elif part == "imag":
-            continue
-        else:
-            out[name] = var
-    return out
-
-
-def summarize(ds: xr.Dataset) -> dict:
-    """Key numbers of a comparison, as plain JSON-able values."""
-    t_last = float(ds.time.values[-1])
-    per_N = []
-    for n in ds.N.values:
-        sel = ds.sel(N=n)
-        row = {
-            "N": int(n),
-            "engine": str(sel.engine.values),
-            "discarded_weight": float(sel.discarded_weight.values) if "discarded_weight" in sel else 0.0,
-            "relative_entropy_final": _num(sel.relative_entropy.values[-1]),
-            "relative_entropy_max": _nan_reduce(np.nanmax, sel.relative_entropy.values),
-            "relative_entropy_per_particle_final": _num(sel.relative_entropy.values[-1] / n),
-        }
-        for k in ds.k.values:
-            dist = sel.trace_distance.sel(k=k)
-            bound = sel.marginal_bound.sel(k=k)
-            row[f"trace_distance_k{int(k)}_max"] = _nan_reduce(np.nanmax, dist.values)
-            # the engine's dropped weight bounds the error of the measured distance
-            slack = 1e-10 + row["discarded_weight"]
-            row[f"bound_holds_k{int(k)}"] = bool(np.all((dist <= bound + slack) | ~np.isfinite(dist)))
-            with np.errstate(divide="ignore", invalid="ignore"):
-                ratio = (dist / bound).where(ds.time > 0).values
-            row[f"bound_tightness_k{int(k)}_max"] = _nan_reduce(np.nanmax, np.where(np.isfinite(ratio), ratio, np.nan))
-        if int(ds.attrs.get("model_open", 0)):
-            row["dissipation_min"] = _nan_reduce(np.nanmin, sel.dissipation.values)
-        else:
-            scale = _nan_reduce(np.nanmax, np.abs(sel.entropy_production.values))
-            residual = _nan_reduce(np.nanmax, sel.identity_residual.values)
-            row["identity_residual_max"] = residual
-            row["identity_residual_relative"] = (residual / max(scale, 1e-300)
-                                                 if isinstance(residual, float) and isinstance(scale, float) else None)
-        per_N.append(row)
-    Ns = ds.N.values
-    rate = fit_power_law(Ns, ds.relative_entropy.values[:, -1] / Ns)
-    limit = fit_inverse_N(Ns, ds.relative_entropy.values[:, -1]) if len(Ns) >= 3 else None
-    marginal_rates = {}
-    for k in ds.k.values:
-        dist = ds.trace_distance.sel(k=k).max("time", skipna=True).values
-        bound = ds.marginal_bound.sel(k=k).max("time", skipna=True).values
-        marginal_rates[f"k{int(k)}"] = {"trace_distance_exponent": fit_power_law(Ns, dist),
-                                        "pinsker_bound_exponent": fit_power_law(Ns, bound)}
-    return {
-        "model": {k[len("model_"):]: (v.item() if isinstance(v, np.generic) else v)
-                  for k, v in ds.attrs.items() if k.startswith("model_")},
-        "t_final": t_last,
-        "N": [int(n) for n in ds.N.values],
-        "per_N": per_N,
-        "relative_entropy_per_particle_exponent_at_t_final": rate,
-        "relative_entropy_limit_at_t_final": None if limit is None else _num(limit[0]),
-        "max_trace_distance_exponents": marginal_rates,
-        "relative_entropy_note": ds.relative_entropy.attrs.get("note", ""),
-        "qmeanfield_version": str(ds.attrs.get("qmeanfield_version", "")),
-    }
-
-
-def _nan_reduce(fn, values):
-    """fn (nanmax / nanmin) over the non-NaN values, as a JSON number; None if there are none."""
-    values = np.asarray(values, dtype=float)
-    if np.all(np.isnan(values)):
-        return None
-    return _num(fn(values))
-
-
-def _num(x):
-    x = float(x)
-    return x if math.isfinite(x) else (None if math.isnan(x) else ("inf" if x > 0 else "-inf"))

@@ -1,0 +1,14 @@
+"""Schur-Weyl machinery shared by the engines and the certificate.
+
+* :mod:`.irreps`: Young diagrams, Gelfand-Tsetlin patterns, gl(d) irreps and branching isometries.
+* :mod:`.collective`: collective two-body operators, block Hamiltonians, marginals from moments.
+* :mod:`.space`: :class:`BlockSpace` (the blocks of N particles and the state layout) and
+  :class:`BlockMeasurement` (entropy and moments of block states).
+"""
+
+from .collective import block_hamiltonian, collective_two_body, moments_to_marginals
+from .irreps import Irrep, branching_isometry, eigenbasis, partitions, weyl_dimension
+from .space import BlockMeasurement, BlockSpace, block_entropy
+
+__all__ = ["Irrep", "BlockSpace", "BlockMeasurement", "block_entropy", "block_hamiltonian", "collective_two_body",
+           "moments_to_marginals", "branching_isometry", "eigenbasis", "partitions", "weyl_dimension"]

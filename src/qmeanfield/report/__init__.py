@@ -1,0 +1,12 @@
+"""Reports: one module per report, each reading only a Dataset (and its summary).
+
+* :func:`write_report` (:mod:`.comparison`): ``report.html`` of a comparison.
+* :func:`write_certificate_report` (:mod:`.certificate`): ``certificate.html``.
+* :func:`write_steady_report` (:mod:`.steady`): ``steady.html``.
+"""
+
+from .certificate import write_certificate_report
+from .comparison import PLOTS, make_plots, write_report
+from .steady import write_steady_report
+
+__all__ = ["write_report", "make_plots", "PLOTS", "write_certificate_report", "write_steady_report"]

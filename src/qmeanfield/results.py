@@ -1,0 +1,305 @@
+"""Datasets and summaries: every result the toolkit hands out is built here.
+
+* ``*_dataset`` functions assemble the xarray Datasets returned by :func:`qmeanfield.compare`,
+  :func:`qmeanfield.certify` and :func:`qmeanfield.steady_state_comparison` from their measured
+  arrays, with coordinates, units and the attributes that say how they were made.
+* ``summarize_*`` functions read only a Dataset and return the key numbers as plain JSON-able
+  values (``summary.json`` and the reports use them). One extrapolation to N = infinity is used
+  everywhere: the least-squares fit a + b/N with its 95 % interval, flagged ``poor`` when its
+  R^2 is below ``POOR_FIT_R2``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict
+from importlib.metadata import PackageNotFoundError, version
+
+import numpy as np
+import xarray as xr
+
+from .diagnostics.rates import POOR_FIT_R2, fit_inverse_N, fit_power_law
+from .model import Model
+
+__all__ = ["package_version", "model_attrs", "model_variables", "comparison_dataset", "certificate_dataset",
+           "steady_dataset", "summarize_comparison", "summarize_certificate", "summarize_steady", "json_number",
+           "fit_to_json", "BOUND_SLACK", "POOR_FIT_R2"]
+
+#: slack allowed when checking measured <= bound (round-off of the diagnostics)
+BOUND_SLACK = 1e-10
+
+
+def package_version() -> str:
+    try:
+        return version("qmeanfield")
+    except PackageNotFoundError:  # running from a source tree
+        return "unknown"
+
+
+def model_attrs(model: Model) -> dict:
+    return {f"model_{k}": v for k, v in model.describe().items()}
+
+
+def model_variables(model: Model) -> tuple[dict, dict]:
+    """The model's operators as Dataset variables and their coordinates."""
+    d = model.d
+    stack = lambda ops: np.array(ops) if ops else np.zeros((0, d, d), dtype=complex)  # noqa: E731
+    data = {
+        "model_h": (("row", "col"), np.asarray(model.h)),
+        "model_V": (("pair_row", "pair_col"), np.asarray(model.V)),
+        "model_jumps": (("jump", "row", "col"), stack(model.jumps)),
+        "model_collective_jumps": (("collective_jump", "row", "col"), stack(model.collective_jumps)),
+    }
+    coords = {"row": np.arange(d), "col": np.arange(d), "pair_row": np.arange(d * d), "pair_col": np.arange(d * d),
+              "jump": np.arange(len(model.jumps)), "collective_jump": np.arange(len(model.collective_jumps))}
+    return data, coords
+
+
+# ----------------------------------------------------------------------------- builders
+def comparison_dataset(model: Model, rho0: np.ndarray, Ns, ks, times, rho_t, *, H, S, dHdt, production, dist, bound,
+                       R1, engines, discarded, infinite_reason: str, attrs: dict) -> xr.Dataset:
+    """The Dataset of :func:`qmeanfield.compare` (see its docstring and the README for the variables)."""
+    shape = (len(Ns), len(times))
+    nan = np.full(shape, np.nan)
+    if model.collective_jumps:      # the identity's right side is derived for one-body jumps only
+        dissipation, residual = nan, nan
+    elif model.is_open:
+        dissipation, residual = production - dHdt, nan
+    else:
+        dissipation, residual = nan, np.abs(dHdt - production)
+    data, coords = model_variables(model)
+    data.update({
+        "relative_entropy": (("N", "time"), H, {
+            "long_name": "H(R_N | rho^(x)N)", "formula": "-S(R_N) - N Tr(R^(1) log rho)",
+            "note": infinite_reason or "finite wherever rho(t) is full rank"}),
+        "entropy": (("N", "time"), S, {"long_name": "von Neumann entropy S(R_N)"}),
+        "trace_distance": (("N", "k", "time"), dist, {"long_name": "|| R^(k) - rho^(x)k ||_1", "note": "NaN where k > N"}),
+        "marginal_bound": (("N", "k", "time"), bound, {"long_name": "Pinsker marginal bound",
+                                                       "formula": "sqrt(2 H_N / floor(N/k))"}),
+        "entropy_production": (("N", "time"), production, {
+            "long_name": "right side of the entropy production identity",
+            "formula": "(i N/hbar)[kappa_N (N-1) Tr(R^(2) A) - Tr(R^(1)[log rho, V_rho])], A = [log rho (x) 1, V]"}),
+        "entropy_derivative": (("N", "time"), dHdt, {"long_name": "dH_N/dt by a fourth-order finite difference",
+                                                     "step": attrs.get("derivative_step", 0.0)}),
+        "identity_residual": (("N", "time"), residual, {
+            "long_name": "|dH_N/dt - entropy_production| (closed systems; NaN for open)"}),
+        "dissipation": (("N", "time"), dissipation, {
+            "long_name": "D_N = entropy_production - dH_N/dt (open systems, >= 0; NaN for closed "
+                         "and for models with collective jumps)"}),
+        "one_body_marginal": (("N", "time", "row", "col"), R1, {"long_name": "R^(1)(t)"}),
+        "meanfield_state": (("time", "row", "col"), rho_t, {"long_name": "mean-field rho(t)"}),
+        "engine": (("N",), np.array(engines, dtype=object), {"long_name": "engine used for each N"}),
+        "discarded_weight": (("N",), np.asarray(discarded, dtype=float), {
+            "long_name": "weight of R_N dropped by the engine (bounds the trace-norm error of every marginal)"}),
+        "initial_state": (("row", "col"), rho0),
+    })
+    coords.update({"N": np.array(Ns), "time": np.asarray(times), "k": np.array(ks)})
+    return xr.Dataset(data_vars=data, coords=coords,
+                      attrs={**model_attrs(model), **attrs, "qmeanfield_version": package_version()})
+
+
+def certificate_dataset(model: Model, Ns, etas, times, ks, *, lam, gt, ynorm, bound, eta_opt, marginal_bound,
+                        threshold=None) -> xr.Dataset:
+    """The Dataset of :func:`qmeanfield.certify`; with ``threshold`` (an
+    :class:`~qmeanfield.certificate.EtaThreshold`) also its scan, so the report reads only the Dataset."""
+    ds = xr.Dataset(
+        {
+            "lambda_N": (("N", "eta", "time"), lam, {"long_name": "log Tr exp(log rho^(x)N + eta Y_N)"}),
+            "golden_thompson": (("N", "eta", "time"), gt, {"long_name": "log Tr(rho^(x)N exp(eta Y_N)) >= lambda_N"}),
+            "Y_norm": (("N", "time"), ynorm, {"long_name": "||Y_N|| (NaN for N > 200)"}),
+            "bound": (("N", "time"), bound, {"long_name": "Gronwall certificate for H_N, minimised over eta"}),
+            "eta_opt": (("N", "time"), eta_opt, {"long_name": "minimising eta"}),
+            "certified_marginal_bound": (("N", "k", "time"), marginal_bound, {"formula": "sqrt(2 bound / floor(N/k))"}),
+        },
+        coords={"N": np.array(Ns), "eta": np.asarray(etas), "time": np.asarray(times), "k": np.array(ks)},
+        attrs={**model_attrs(model), "quadrature": "trapezoidal", "qmeanfield_version": package_version()},
+    )
+    if threshold is not None:
+        ds = add_threshold(ds, threshold)
+    return ds
+
+
+def add_threshold(ds: xr.Dataset, threshold) -> xr.Dataset:
+    """Store an eta-threshold scan in a certificate Dataset (variables ``threshold_*``)."""
+    ds = ds.copy()
+    ds["threshold_lambda_N"] = (("threshold_N", "threshold_eta"), threshold.lambda_N,
+                                {"long_name": "Lambda_N(eta, t) over the threshold scan"})
+    ds["threshold_exponent"] = (("threshold_eta",), threshold.exponents,
+                                {"long_name": "fitted log-log slope of Lambda_N against N"})
+    ds = ds.assign_coords(threshold_N=threshold.N, threshold_eta=threshold.etas)
+    ds.attrs.update(eta_threshold=threshold.eta_threshold, eta_threshold_time=threshold.time,
+                    eta_threshold_growth_cutoff=threshold.growth_cutoff)
+    return ds
+
+
+def steady_dataset(model: Model, Ns, fixed_points, *, dist, H, S, residual, R1, methods) -> xr.Dataset:
+    """The Dataset of :func:`qmeanfield.steady_state_comparison`."""
+    fps = list(fixed_points)
+    d = model.d
+    n_stable = sum(1 for fp in fps if fp.stable)
+    fit = fit_power_law(np.array(Ns, dtype=float), dist[:, 0, 0])
+    return xr.Dataset(
+        data_vars={
+            "fixed_point_state": (("fixed_point", "row", "col"), np.array([fp.rho for fp in fps]),
+                                  {"long_name": "mean-field fixed point rho*"}),
+            "fixed_point_stable": (("fixed_point",), np.array([int(fp.stable) for fp in fps])),
+            "fixed_point_residual": (("fixed_point",), np.array([fp.residual for fp in fps])),
+            "fixed_point_max_real_eigenvalue": (("fixed_point",), np.array([fp.max_real_eigenvalue for fp in fps])),
+            "one_body_marginal": (("N", "row", "col"), R1, {"long_name": "R^(1) of the N-body steady state"}),
+            "trace_distance": (("N", "k", "fixed_point"), dist, {"long_name": "|| R^(k)_ss - rho*^(x)k ||_1"}),
+            "relative_entropy": (("N", "fixed_point"), H, {"long_name": "H(R_N^ss | rho*^(x)N)"}),
+            "entropy": (("N",), S, {"long_name": "S(R_N^ss)"}),
+            "residual": (("N",), residual, {"long_name": "||L x||_1 / ||L||_1 of the computed steady state"}),
+            "method": (("N",), np.array(methods, dtype=object)),
+        },
+        coords={"N": np.array(Ns), "k": np.array([1, 2]), "fixed_point": np.arange(len(fps)),
+                "row": np.arange(d), "col": np.arange(d)},
+        attrs={**model_attrs(model),
+               "unique_fixed_point": int(n_stable == 1 and len(fps) == 1),
+               "stable_fixed_points": n_stable,
+               "unsettled_starts": int(getattr(fixed_points, "unsettled_starts", 0)),
+               "exponent_one_body": float("nan") if fit is None else fit.exponent,
+               "exponent_one_body_ci": float("nan") if fit is None else fit.exponent_ci,
+               "qmeanfield_version": package_version()},
+    )
+
+
+# ----------------------------------------------------------------------------- summaries
+def json_number(x):
+    """A float for JSON: NaN -> None, +-inf -> "inf" / "-inf"."""
+    if x is None:
+        return None
+    x = float(x)
+    return x if math.isfinite(x) else (None if math.isnan(x) else ("inf" if x > 0 else "-inf"))
+
+
+def _nan_reduce(fn, values):
+    """fn (nanmax / nanmin) over the non-NaN values, as a JSON number; None if there are none."""
+    values = np.asarray(values, dtype=float)
+    if values.size == 0 or np.all(np.isnan(values)):
+        return None
+    return json_number(fn(values))
+
+
+def fit_to_json(fit) -> dict | None:
+    """A fit result as a JSON dict (NaN -> None), with ``poor`` for a + b/N fits."""
+    if fit is None:
+        return None
+    out = {k: json_number(v) if isinstance(v, float) else v for k, v in asdict(fit).items()}
+    if hasattr(fit, "poor"):
+        out["poor"] = fit.poor
+    return out
+
+
+def _model_json(ds: xr.Dataset) -> dict:
+    return {k[len("model_"):]: (v.item() if isinstance(v, np.generic) else v)
+            for k, v in ds.attrs.items() if k.startswith("model_")}
+
+
+def summarize_comparison(ds: xr.Dataset) -> dict:
+    """Key numbers of a comparison Dataset, as plain JSON-able values."""
+    per_N = []
+    open_model = bool(int(ds.attrs.get("model_open", 0)))
+    for n in ds.N.values:
+        sel = ds.sel(N=n)
+        H = sel.relative_entropy.values
+        row = {
+            "N": int(n),
+            "engine": str(sel.engine.values),
+            "discarded_weight": float(sel.discarded_weight.values) if "discarded_weight" in sel else 0.0,
+            "relative_entropy_final": json_number(H[-1]),
+            "relative_entropy_max": _nan_reduce(np.nanmax, H),
+            "relative_entropy_per_particle_final": json_number(H[-1] / n),
+        }
+        for k in ds.k.values:
+            dist = sel.trace_distance.sel(k=k)
+            bound = sel.marginal_bound.sel(k=k)
+            row[f"trace_distance_k{int(k)}_max"] = _nan_reduce(np.nanmax, dist.values)
+            # the engine's dropped weight bounds the error of the measured distance
+            slack = BOUND_SLACK + row["discarded_weight"]
+            row[f"bound_holds_k{int(k)}"] = bool(np.all((dist <= bound + slack) | ~np.isfinite(dist)))
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ratio = (dist / bound).where(ds.time > 0).values
+            row[f"bound_tightness_k{int(k)}_max"] = _nan_reduce(np.nanmax, np.where(np.isfinite(ratio), ratio, np.nan))
+        if open_model:
+            row["dissipation_min"] = _nan_reduce(np.nanmin, sel.dissipation.values)
+        else:
+            scale = _nan_reduce(np.nanmax, np.abs(sel.entropy_production.values))
+            residual = _nan_reduce(np.nanmax, sel.identity_residual.values)
+            row["identity_residual_max"] = residual
+            row["identity_residual_relative"] = (residual / max(scale, 1e-300)
+                                                 if isinstance(residual, float) and isinstance(scale, float) else None)
+        per_N.append(row)
+    Ns = ds.N.values
+    H_final = ds.relative_entropy.values[:, -1]
+    marginal_rates = {}
+    for k in ds.k.values:
+        dist = ds.trace_distance.sel(k=k).max("time", skipna=True).values
+        bound = ds.marginal_bound.sel(k=k).max("time", skipna=True).values
+        marginal_rates[f"k{int(k)}"] = {"trace_distance": fit_to_json(fit_power_law(Ns, dist)),
+                                        "pinsker_bound": fit_to_json(fit_power_law(Ns, bound))}
+    return {
+        "model": _model_json(ds),
+        "t_final": float(ds.time.values[-1]),
+        "N": [int(n) for n in Ns],
+        "per_N": per_N,
+        "relative_entropy_per_particle_fit_at_t_final": fit_to_json(fit_power_law(Ns, H_final / Ns)),
+        "relative_entropy_limit_at_t_final": fit_to_json(fit_inverse_N(Ns, H_final) if len(Ns) >= 3 else None),
+        "max_trace_distance_fits": marginal_rates,
+        "relative_entropy_note": ds.relative_entropy.attrs.get("note", ""),
+        "qmeanfield_version": str(ds.attrs.get("qmeanfield_version", "")),
+    }
+
+
+def summarize_certificate(ds: xr.Dataset) -> dict:
+    """Key numbers of a certificate Dataset: bound versus exact per N, fitted rates with intervals."""
+    per_N = []
+    has_exact = "relative_entropy" in ds
+    for n in ds.N.values:
+        sel = ds.sel(N=n)
+        row = {"N": int(n), "bound_final": json_number(sel.bound.values[-1]),
+               "eta_opt_final": json_number(sel.eta_opt.values[-1]),
+               "lambda_max": _nan_reduce(np.nanmax, sel.lambda_N.values),
+               "eta_opt_on_grid_edge": bool(np.any(np.isin(sel.eta_opt.values[1:], ds.eta.values[[0, -1]])))}
+        if has_exact:
+            H = sel.relative_entropy.values
+            row["relative_entropy_final"] = json_number(H[-1])
+            row["bound_holds"] = bool(np.all(sel.bound.values >= H - BOUND_SLACK))
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ratio = np.where(H > 1e-12, sel.bound.values / H, np.nan)
+            row["bound_over_exact_at_t_final"] = json_number(ratio[-1])
+        per_N.append(row)
+    out = {"model": _model_json(ds), "N": [int(n) for n in ds.N.values], "t_final": float(ds.time.values[-1]),
+           "per_N": per_N, "etas": [float(e) for e in ds.eta.values],
+           "qmeanfield_version": str(ds.attrs.get("qmeanfield_version", ""))}
+    Ns = ds.N.values
+    if has_exact and ds.sizes["N"] >= 2:
+        H_final = ds.relative_entropy.values[:, -1]
+        out["relative_entropy_limit_at_t_final"] = fit_to_json(fit_inverse_N(Ns, H_final))
+        out["trace_distance_fits"] = {
+            f"k{int(k)}": fit_to_json(fit_power_law(Ns, ds.trace_distance.sel(k=k).max("time", skipna=True).values))
+            for k in ds.k.values}
+    if ds.sizes["N"] >= 2:
+        out["bound_per_particle_fit_at_t_final"] = fit_to_json(fit_power_law(Ns, ds.bound.values[:, -1] / Ns))
+    if "eta_threshold" in ds.attrs:
+        out["eta_threshold"] = {"estimate": float(ds.attrs["eta_threshold"]),
+                                "time": float(ds.attrs["eta_threshold_time"]),
+                                "N": [int(n) for n in ds.threshold_N.values],
+                                "growth_cutoff": float(ds.attrs["eta_threshold_growth_cutoff"]),
+                                "exponents": [json_number(x) for x in ds.threshold_exponent.values]}
+    return out
+
+
+def summarize_steady(ds: xr.Dataset) -> dict:
+    """Key numbers of a steady-state Dataset."""
+    return {"model": _model_json(ds),
+            "N": [int(n) for n in ds.N.values], "unique_fixed_point": bool(ds.attrs["unique_fixed_point"]),
+            "stable_fixed_points": int(ds.attrs["stable_fixed_points"]),
+            "unsettled_starts": int(ds.attrs.get("unsettled_starts", 0)),
+            "exponent_one_body": json_number(ds.attrs["exponent_one_body"]),
+            "exponent_one_body_ci": json_number(ds.attrs["exponent_one_body_ci"]),
+            "one_body_distance": [json_number(v) for v in ds.trace_distance.values[:, 0, 0]],
+            "relative_entropy": [json_number(v) for v in ds.relative_entropy.values[:, 0]],
+            "fixed_points_stable": [bool(v) for v in ds.fixed_point_stable.values],
+            "method": [str(m) for m in ds.method.values],
+            "qmeanfield_version": str(ds.attrs.get("qmeanfield_version", ""))}

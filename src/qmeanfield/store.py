@@ -1,0 +1,201 @@
+"""The one module that touches result files: atomic writes, verified datasets, run manifests.
+
+* Every write goes through a temporary file in the same folder and a rename, so a file is
+  either the old one or the complete new one, never a torn write; files get the permissions
+  the umask allows (not the temporary file's 0600).
+* :func:`save_dataset` writes netCDF (complex variables as ``<name>_real`` / ``<name>_imag``)
+  with two attributes: ``store_key`` (what the file holds, given by the caller: a hash of
+  model, state, times, engine and options, package version) and ``store_checksum`` (SHA-256 of
+  every variable's name, dimensions and values). :func:`load_dataset` recomputes the checksum
+  and compares the key; a mismatch or an unreadable file is a :class:`StoreError`, one line
+  saying what is wrong, never a netCDF traceback.
+* :func:`write_manifest` lists a run's output files with their checksums and is written
+  last; :func:`begin_outputs` removes it first, so a run that stopped half way is visibly
+  incomplete (no manifest) rather than stale next to fresh.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from .errors import QMeanFieldError
+
+__all__ = ["StoreError", "atomic_write_bytes", "write_json", "save_dataset", "load_dataset", "content_checksum",
+           "check_output_dir", "begin_outputs", "write_manifest", "read_manifest", "file_checksum", "MANIFEST"]
+
+#: the file listing a finished run's outputs, written last
+MANIFEST = "manifest.json"
+
+
+class StoreError(QMeanFieldError):
+    """A stored file is unreadable, corrupted or holds something other than what was asked for."""
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _atomic(path: Path, write) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    try:
+        os.close(fd)
+        write(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_bytes(path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename."""
+    _atomic(Path(path), lambda tmp: Path(tmp).write_bytes(data))
+
+
+def write_json(path, obj) -> None:
+    atomic_write_bytes(path, (json.dumps(obj, indent=2, allow_nan=True, default=_json_default) + "\n").encode())
+
+
+def _json_default(x):
+    if isinstance(x, np.generic):
+        return x.item()
+    if isinstance(x, np.ndarray):
+        return x.tolist()
+    raise TypeError(f"not JSON serialisable: {type(x).__name__}")
+
+
+def content_checksum(ds: xr.Dataset) -> str:
+    """SHA-256 of every variable and coordinate (name, dimensions, values), attributes excluded."""
+    h = hashlib.sha256()
+    for name in sorted(ds.variables):
+        var = ds.variables[name]
+        h.update(f"{name}|{','.join(var.dims)}|".encode())
+        values = np.asarray(var.values)
+        if values.dtype.kind in "OUS":
+            h.update("\x00".join(str(v) for v in values.ravel()).encode())
+        else:
+            if values.dtype.kind == "f":  # one NaN bit pattern: netCDF's fill value may change the sign bit
+                values = np.where(np.isnan(values), np.nan, values)
+            h.update(str(values.dtype.str).encode())
+            h.update(np.ascontiguousarray(values).tobytes())
+    return h.hexdigest()
+
+
+def _split_complex(ds: xr.Dataset) -> xr.Dataset:
+    out = xr.Dataset(coords=ds.coords, attrs=dict(ds.attrs))
+    for name, var in ds.data_vars.items():
+        if np.iscomplexobj(var.values):
+            out[f"{name}_real"] = var.real.assign_attrs({**var.attrs, "complex_part": "real", "complex_of": name})
+            out[f"{name}_imag"] = var.imag.assign_attrs({**var.attrs, "complex_part": "imag", "complex_of": name})
+        else:
+            out[name] = var
+    for var in out.variables.values():  # an encoding read from another file (e.g. a string length) would
+        var.encoding = {}               # truncate new values silently
+    return out
+
+
+def _join_complex(ds: xr.Dataset) -> xr.Dataset:
+    out = xr.Dataset(coords=ds.coords, attrs=ds.attrs)
+    for name, var in ds.data_vars.items():
+        part = var.attrs.get("complex_part")
+        if part == "real":
+            base = var.attrs["complex_of"]
+            attrs = {k: v for k, v in var.attrs.items() if k not in ("complex_part", "complex_of")}
+            out[base] = (var + 1j * ds[f"{base}_imag"]).assign_attrs(attrs)
+        elif part != "imag":
+            out[name] = var
+    return out
+
+
+def save_dataset(ds: xr.Dataset, path, key: str = "") -> None:
+    """Write ``ds`` to netCDF atomically, with its ``store_key`` and content ``store_checksum``."""
+    out = _split_complex(ds)
+    out.attrs["store_key"] = key
+    out.attrs["store_checksum"] = content_checksum(out)
+    _atomic(Path(path), lambda tmp: out.to_netcdf(tmp, engine="netcdf4"))
+
+
+def load_dataset(path, key: str | None = None) -> xr.Dataset:
+    """Read a file written by :func:`save_dataset`, verified: its checksum must match its content
+    and, if ``key`` is given, its ``store_key`` must equal it. Raises :class:`StoreError` otherwise."""
+    path = Path(path)
+    try:
+        with xr.open_dataset(path, engine="netcdf4") as f:
+            raw = f.load()
+    except FileNotFoundError:
+        raise StoreError(f"{path}: no such file") from None
+    except Exception as exc:  # netCDF/HDF5 raise many types for truncated or garbage files
+        raise StoreError(f"{path}: not a readable netCDF file ({type(exc).__name__}); it will be recomputed") from None
+    stored = raw.attrs.get("store_checksum")
+    if stored is None:
+        raise StoreError(f"{path}: carries no checksum (written by another program or an older version)")
+    if content_checksum(raw) != stored:
+        raise StoreError(f"{path}: checksum mismatch, the file is corrupted")
+    if key is not None and raw.attrs.get("store_key") != key:
+        raise StoreError(f"{path}: holds key {raw.attrs.get('store_key')!r}, expected {key!r} (another "
+                         "model, state, particle number or version)")
+    return _join_complex(raw)
+
+
+def file_checksum(path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def check_output_dir(path) -> Path:
+    """Create ``path`` if needed and check that files can be written there, before any computing."""
+    path = Path(path)
+    for p in (path, *path.parents):
+        if p.exists():
+            if not p.is_dir():
+                raise StoreError(f"--out {path}: {p} exists and is not a folder; choose another output folder")
+            break
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=path, prefix=".write-test.")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise StoreError(f"--out {path}: cannot write there ({exc.strerror}); choose a writable folder") from None
+    return path
+
+
+def begin_outputs(out_dir) -> None:
+    """Mark a run's outputs in ``out_dir`` as in progress (remove the previous manifest)."""
+    (Path(out_dir) / MANIFEST).unlink(missing_ok=True)
+
+
+def write_manifest(out_dir, files, info: dict | None = None) -> Path:
+    """Write ``manifest.json`` last: each output file (relative to ``out_dir``) with size and checksum."""
+    out_dir = Path(out_dir)
+    entries = {}
+    for rel in files:
+        p = out_dir / rel
+        entries[str(rel)] = {"bytes": p.stat().st_size, "sha256": file_checksum(p)}
+    path = out_dir / MANIFEST
+    write_json(path, {"complete": True, "files": entries, **(info or {})})
+    return path
+
+
+def read_manifest(out_dir) -> dict | None:
+    """The manifest of ``out_dir``, or None if the run there is not complete."""
+    p = Path(out_dir) / MANIFEST
+    if not p.exists():
+        return None
+    try:
+        return json.loads(p.read_text())
+    except (OSError, ValueError):
+        return None

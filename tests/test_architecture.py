@@ -1,0 +1,123 @@
+"""The layout's rules, checked on the source: no private names across modules, one-way imports,
+results that cannot be mutated by accident, reports that leave matplotlib's backend alone."""
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import qmeanfield as qmf
+from qmeanfield.operators import random_interaction
+
+SRC = Path(qmf.__file__).parent
+
+#: layers from the bottom up; a module may import only from its own layer or below
+LAYERS = [
+    {"errors", "_checks", "_parallel", "operators", "expressions", "progress"},
+    {"model", "states"},
+    {"diagnostics", "blocks", "propagators", "meanfield"},
+    {"engines", "certificate"},
+    {"results"},
+    {"api", "store", "config"},
+    {"report", "pipeline", "interop", "semiclassical", "sweep"},
+    {"cli", "__init__"},
+]
+LAYER = {name: i for i, names in enumerate(LAYERS) for name in names}
+
+
+def _modules():
+    for path in sorted(SRC.rglob("*.py")):
+        rel = path.relative_to(SRC)
+        yield rel, ast.parse(path.read_text())
+
+
+def _top(rel: Path) -> str:
+    return rel.parts[0].removesuffix(".py")
+
+
+def _imported(rel: Path, node: ast.ImportFrom) -> str | None:
+    """The top-level package module an ``from . import`` statement refers to (None if external)."""
+    if node.level == 0:
+        mod = node.module or ""
+        return mod.split(".")[1] if mod.startswith("qmeanfield.") else None
+    base = list(rel.parts[:-1])
+    if node.level > 1:
+        base = base[: len(base) - (node.level - 1)]
+    parts = base + (node.module.split(".") if node.module else [])
+    return parts[0] if parts else None
+
+
+def test_no_module_imports_another_modules_private_names():
+    bad = []
+    for rel, tree in _modules():
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and (node.level > 0 or (node.module or "").startswith("qmeanfield")):
+                for alias in node.names:
+                    if alias.name.startswith("_") and not alias.name.startswith("__"):
+                        # importing a private *module* (a file) is allowed; a private name from a module is not
+                        target = SRC.joinpath(*rel.parts[:-1], *(node.module or "").split("."), alias.name)
+                        if not (target.with_suffix(".py").exists() or target.is_dir()):
+                            bad.append(f"{rel}:{node.lineno} imports {alias.name}")
+    assert not bad, bad
+
+
+def test_imports_flow_one_way():
+    bad = []
+    for rel, tree in _modules():
+        me = _top(rel)
+        if me not in LAYER:
+            bad.append(f"{rel}: module not placed in a layer of this test")
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom):
+                other = _imported(rel, node)
+                names = [a.name for a in node.names] if other is None and node.level == 1 and not node.module else []
+                for target in ([other] if other else names):
+                    if target in LAYER and LAYER[target] > LAYER[me]:
+                        bad.append(f"{rel}:{node.lineno} imports {target} (a higher layer)")
+    assert not bad, bad
+
+
+def test_trajectory_is_immutable(qubit_closed, rho_qubit):
+    traj = qmf.engines.DenseEngine().evolve(qubit_closed, rho_qubit, 2, np.array([0.0, 0.3]))
+    with pytest.raises(Exception):
+        traj.N = 3
+    with pytest.raises(ValueError):
+        traj.entropy[0] = 1.0
+    with pytest.raises(ValueError):
+        traj.marginals[1][0, 0, 0] = 1.0
+    with pytest.raises(TypeError):
+        traj.marginals[1] = None
+
+
+def test_report_import_keeps_the_matplotlib_backend():
+    code = ("import matplotlib; matplotlib.use('svg'); import qmeanfield.report, qmeanfield.pipeline;"
+            "print(matplotlib.get_backend())")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "svg"
+
+
+@pytest.mark.parametrize("options, message", [({"memory_budget_gb": -1}, "memory_budget_gb"),
+                                              ({"memory_budget_gb": float("nan")}, "memory_budget_gb"),
+                                              ({"memory_budget_gb": "abc"}, "memory_budget_gb")])
+@pytest.mark.parametrize("name", ["dense", "symmetric", "permutational"])
+def test_engine_options_checked_at_construction(name, options, message):
+    with pytest.raises(qmf.EngineError, match=message):
+        qmf.engines.make_engine(name, **options)
+
+
+def test_one_sign_convention_for_fitted_exponents():
+    """Every fitted exponent is the log-log slope: -0.5 for N^-1/2, in fits, summaries and attributes."""
+    from qmeanfield.diagnostics import fit_power_law
+
+    N = np.array([4.0, 8, 16, 32])
+    fit = fit_power_law(N, 2.0 * N**-0.5)
+    assert fit.exponent == pytest.approx(-0.5, abs=1e-12) and fit.prefactor == pytest.approx(2.0)
+    ds = qmf.certificate_scaling(qmf.Model(h=np.array([[0, 1], [1, 0]]), V=random_interaction(2, seed=1)),
+                                 np.diag([0.7, 0.3]),
+                                 4, [0.0, 0.5], V_scales=(0.5, 1.0, 2.0), hbars=(1.0,))
+    direct = fit_power_law(ds.V_scale.values, ds.bound.values[:, 0, -1])
+    assert ds.attrs["exponent_V"] == pytest.approx(direct.exponent) and direct.exponent > 0  # bound grows with V
