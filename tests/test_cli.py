@@ -212,3 +212,49 @@ def test_steady_refuses_closed_model(tmp_path, config):
     p.write_text(config.read_text().replace('jumps = ["sqrt(0.2)*sm", "0.2*(sm + 0.5*sz)"]\n', ""))
     res = runner.invoke(app, ["steady", str(p), "--out", str(tmp_path / "x"), "--no-progress"])
     assert res.exit_code == 2 and "open model" in res.output
+
+
+def test_steady_accepts_a_shared_engine_table(tmp_path, config):
+    """Regression: options of other engines in [engine] (truncation) used to crash `steady` with a TypeError."""
+    p = tmp_path / "steady.toml"
+    p.write_text(config.read_text().replace("N = [2, 3]", "N = [3, 5]")
+                 + "[engine]\ntruncation = 1e-9\nworkers = 1\nmemory_budget_gb = 2.0\n")
+    out = tmp_path / "st"
+    res = runner.invoke(app, ["steady", str(p), "--out", str(out), "--no-progress"])
+    assert res.exit_code == 0, res.output
+    assert json.loads((out / "steady.json").read_text())["N"] == [3, 5]
+
+
+def test_certificate_file_holds_what_its_report_plots(tmp_path):
+    """Regression: the eta-threshold scan drawn in lambda_vs_N.png is stored in certificate.nc, and the
+    report can be redrawn from the stored Dataset alone."""
+    from qmeanfield.report import write_certificate_report
+    from qmeanfield.results import summarize_certificate
+
+    model = qmf.Model(h=0.5 * np.array([[0, 1], [1, 0]]), V=qmf.operators.random_interaction(2, seed=3))
+    ds = qmf.certify(model, np.diag([0.7, 0.3]), N=[4, 6], times=np.linspace(0, 0.5, 3), exact=False,
+                     threshold_N=[4, 8, 16])
+    store.save_dataset(ds, tmp_path / "certificate.nc")
+    back = store.load_dataset(tmp_path / "certificate.nc")
+    assert back.threshold_lambda_N.shape == (3, back.sizes["threshold_eta"])
+    assert list(back.threshold_N.values) == [4, 8, 16] and back.attrs["eta_threshold"] > 0
+    summary = summarize_certificate(back)
+    assert summary["eta_threshold"]["N"] == [4, 8, 16]
+    write_certificate_report(back, summary, tmp_path / "report")
+    assert (tmp_path / "report" / "lambda_vs_N.png").stat().st_size > 0
+
+
+def test_user_text_is_printed_literally(tmp_path):
+    """Section names and user text with brackets are not read as terminal markup."""
+    p = tmp_path / "bad.toml"
+    p.write_text('[model]\nh = "sx"\nV = "kron(sz, sz)"\nfoo = 1\n')
+    res = runner.invoke(app, ["validate", str(p)])
+    assert res.exit_code == 2 and "[model]: unknown key(s) ['foo']" in res.output
+    p.write_text('name = "[/bold]"\n[model]\nh = "sx [/bold]"\nV = "kron(sz, sz)"\n')
+    res = runner.invoke(app, ["validate", str(p)])
+    assert res.exit_code == 2 and "Traceback" not in res.output and "[/bold]" in res.output
+
+
+def test_version_flag():
+    res = runner.invoke(app, ["--version"])
+    assert res.exit_code == 0 and res.output.startswith("qmeanfield ")
