@@ -1,4 +1,4 @@
-"""Command line: ``qmeanfield run | demo | validate | certify | steady``. Thin: each command
+"""Command line: ``qmeanfield run | demo | validate | certify | steady | semiclassical``. Thin: each command
 loads a configuration and calls :mod:`qmeanfield.pipeline`; errors are one line, exit code 2."""
 
 from __future__ import annotations
@@ -146,6 +146,25 @@ def steady(config: Path = typer.Argument(..., help="TOML configuration of an ope
     except QMeanFieldError as exc:
         _fail(exc)
     typer.echo(f"report: {(out / 'steady.html').resolve()}")
+
+
+@app.command()
+def semiclassical(config: Path = typer.Argument(..., help="TOML configuration with a [semiclassical] table."),
+                  out: Path = typer.Option(Path("out"), "--out", "-o", help="Output folder."),
+                  progress: bool = typer.Option(True, help="Show progress.")):
+    """Hartree against Vlasov in W2 for several hbar: results.nc, summary.json, plots, semiclassical.html."""
+    from .pipeline import semiclassical_to_directory
+    from .semiclassical.config import load_semiclassical
+
+    try:
+        cfg = load_semiclassical(config)
+        summary = semiclassical_to_directory(cfg, out, progress=progress, log=_say)
+    except QMeanFieldError as exc:
+        _fail(exc)
+    if summary.get("w2_exponent_final") is not None:
+        typer.echo(f"W2 ~ hbar^{summary['w2_exponent_final']:.3f} (+- {summary['w2_exponent_final_ci'] or 0:.2g}) "
+                   f"at t = {summary['t_final']:g}")
+    typer.echo(f"report: {(out / 'semiclassical.html').resolve()}")
 
 
 def main():  # pragma: no cover

@@ -26,10 +26,54 @@ import numpy as np
 from .errors import ConfigError
 from .operators import matrix_unit, pauli, sigma_minus, sigma_plus, spin_matrices, swap
 
-__all__ = ["evaluate", "names_for", "FUNCTIONS", "MAX_LENGTH"]
+__all__ = ["evaluate", "evaluate_function", "names_for", "FUNCTIONS", "FIELD_FUNCTIONS", "MAX_LENGTH", "MAX_DEPTH"]
 
 MAX_LENGTH = 2000
 MAX_POWER = 64
+#: deepest nesting of an expression's syntax tree (checked before evaluating)
+MAX_DEPTH = 200
+#: largest magnitude of a number literal or intermediate scalar
+MAX_MAGNITUDE = 1e300
+
+
+def _parse(text, field: str) -> ast.Expression:
+    """Parse with the length and nesting limits checked before anything is evaluated."""
+    if not isinstance(text, str):
+        raise ConfigError(f"{field}: expected an expression string, got {type(text).__name__}")
+    if len(text) > MAX_LENGTH:
+        raise ConfigError(f"{field}: expression longer than {MAX_LENGTH} characters; shorten it")
+    try:
+        tree = ast.parse(text.strip(), mode="eval")
+    except SyntaxError as exc:
+        raise ConfigError(f"{field}: cannot parse {text!r} ({exc.msg})") from None
+    except (RecursionError, MemoryError):
+        raise ConfigError(f"{field}: expression nested too deeply (limit {MAX_DEPTH} levels)") from None
+    depth = _depth(tree)
+    if depth > MAX_DEPTH:
+        raise ConfigError(f"{field}: expression nested {depth} levels deep, over the limit of {MAX_DEPTH}; "
+                          "simplify it (e.g. write 2*x instead of x+x+...)")
+    return tree
+
+
+def _depth(tree) -> int:
+    """Depth of the syntax tree, without recursion."""
+    best, stack = 0, [(tree, 1)]
+    while stack:
+        node, level = stack.pop()
+        best = max(best, level)
+        if level > MAX_DEPTH + 1:
+            return level
+        stack.extend((child, level + 1) for child in ast.iter_child_nodes(node))
+    return best
+
+
+def _number(value, field: str):
+    """A literal or intermediate number, as float or complex, refused when astronomically large."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        if abs(value) > MAX_MAGNITUDE:
+            raise ConfigError(f"{field}: number too large (limit {MAX_MAGNITUDE:g})")
+        return float(value)
+    return value
 
 
 def names_for(d: int) -> dict[str, object]:
@@ -86,14 +130,7 @@ _BINOPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Div: operator.trued
 
 def evaluate(text: str, d: int, field: str = "expression"):
     """Evaluate an operator expression for one-body dimension ``d``; return a number or a complex matrix."""
-    if not isinstance(text, str):
-        raise ConfigError(f"{field}: expected an expression string, got {type(text).__name__}")
-    if len(text) > MAX_LENGTH:
-        raise ConfigError(f"{field}: expression longer than {MAX_LENGTH} characters")
-    try:
-        tree = ast.parse(text.strip(), mode="eval")
-    except SyntaxError as exc:
-        raise ConfigError(f"{field}: cannot parse {text!r} ({exc.msg})") from None
+    tree = _parse(text, field)
     names = names_for(d)
 
     def fn_E(a, b):
@@ -108,7 +145,7 @@ def evaluate(text: str, d: int, field: str = "expression"):
         if isinstance(node, ast.Constant):
             if isinstance(node.value, bool) or not isinstance(node.value, (int, float, complex)):
                 raise ConfigError(f"{field}: only numbers are allowed as literals, got {node.value!r}")
-            return node.value
+            return _number(node.value, field)
         if isinstance(node, ast.Name):
             if node.id not in names:
                 raise ConfigError(
@@ -180,9 +217,12 @@ def evaluate(text: str, d: int, field: str = "expression"):
             if abs(b) > MAX_POWER * 16:
                 raise ConfigError(f"{field}: exponent {b} too large")
             try:
-                return a ** b
+                out = a ** b
             except (OverflowError, ZeroDivisionError) as exc:
                 raise ConfigError(f"{field}: {exc}") from None
+            if not np.isfinite(out) or abs(out) > MAX_MAGNITUDE:
+                raise ConfigError(f"{field}: the power {a!r} ** {b!r} is too large")
+            return out
         raise ConfigError(f"{field}: operator {type(op).__name__} is not allowed")
 
     value = visit(tree)
@@ -190,4 +230,72 @@ def evaluate(text: str, d: int, field: str = "expression"):
         value = np.asarray(value, dtype=complex)
         if not np.all(np.isfinite(value)):
             raise ConfigError(f"{field}: the expression gives non-finite entries")
+    return value
+
+
+# ----------------------------------------------------------------------------- scalar fields
+#: smooth elementwise functions allowed in expressions of x (and p); all accept complex
+#: arguments, so derivatives can be taken by the complex step
+FIELD_FUNCTIONS = {"sqrt": np.sqrt, "exp": np.exp, "log": np.log, "cos": np.cos, "sin": np.sin, "tan": np.tan,
+                   "cosh": np.cosh, "sinh": np.sinh, "tanh": np.tanh, "arctan": np.arctan}
+_FIELD_BINOPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv}
+
+
+def evaluate_function(text: str, variables: dict, field: str = "expression", parameters: dict | None = None):
+    """Evaluate an expression of array variables (e.g. ``"-cos(x)"``, ``"exp(-x**2/2)"``) elementwise.
+
+    Numbers, the variables, ``pi``, named ``parameters`` (numbers), ``+ - * / **`` and the smooth
+    functions of ``FIELD_FUNCTIONS``; complex variables are allowed (complex-step derivatives).
+    The same limits as :func:`evaluate` apply (length, nesting, magnitudes); nothing is ever
+    passed to ``eval``. Returns an array broadcast to the variables' shape.
+    """
+    tree = _parse(text, field)
+    names = {"pi": math.pi, **(parameters or {}), **variables}
+    shape = np.broadcast_shapes(*(np.shape(v) for v in variables.values())) if variables else ()
+
+    def visit(node):
+        if isinstance(node, ast.Expression):
+            return visit(node.body)
+        if isinstance(node, ast.Constant):
+            if isinstance(node.value, bool) or not isinstance(node.value, (int, float)):
+                raise ConfigError(f"{field}: only real numbers are allowed as literals, got {node.value!r}")
+            return _number(node.value, field)
+        if isinstance(node, ast.Name):
+            if node.id not in names:
+                raise ConfigError(f"{field}: unknown name {node.id!r}; allowed: {', '.join(sorted(names))} and the "
+                                  f"functions {', '.join(sorted(FIELD_FUNCTIONS))}")
+            return names[node.id]
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+            v = visit(node.operand)
+            return -v if isinstance(node.op, ast.USub) else v
+        if isinstance(node, ast.BinOp):
+            a, b = visit(node.left), visit(node.right)
+            if isinstance(node.op, ast.Pow):
+                if np.ndim(b) or abs(b) > MAX_POWER * 16:
+                    raise ConfigError(f"{field}: exponents must be numbers of size at most {MAX_POWER * 16}")
+                if np.ndim(a) == 0 and abs(a) > 1 and abs(b) * math.log10(abs(a)) > 300:
+                    raise ConfigError(f"{field}: the power {a!r} ** {b!r} is too large")
+                with np.errstate(all="ignore"):
+                    return a ** b
+            if type(node.op) not in _FIELD_BINOPS:
+                raise ConfigError(f"{field}: operator {type(node.op).__name__} is not allowed")
+            if isinstance(node.op, ast.Div) and np.ndim(b) == 0 and b == 0:
+                raise ConfigError(f"{field}: division by zero")
+            with np.errstate(all="ignore"):
+                return _FIELD_BINOPS[type(node.op)](a, b)
+        if isinstance(node, ast.Call):
+            if not isinstance(node.func, ast.Name) or node.func.id not in FIELD_FUNCTIONS:
+                name = getattr(node.func, "id", "?")
+                raise ConfigError(f"{field}: function {name!r} is not allowed; allowed: "
+                                  f"{', '.join(sorted(FIELD_FUNCTIONS))}")
+            if node.keywords or len(node.args) != 1:
+                raise ConfigError(f"{field}: {node.func.id}() takes one argument")
+            with np.errstate(all="ignore"):
+                return FIELD_FUNCTIONS[node.func.id](visit(node.args[0]))
+        raise ConfigError(f"{field}: {type(node).__name__} is not allowed in an expression of "
+                          f"{', '.join(variables) or 'numbers'}")
+
+    value = np.broadcast_to(np.asarray(visit(tree)), shape).copy() if shape else np.asarray(visit(tree))
+    if not np.all(np.isfinite(value)):
+        raise ConfigError(f"{field}: the expression {text!r} is not finite everywhere on the grid")
     return value

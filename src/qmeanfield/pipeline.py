@@ -26,7 +26,8 @@ from .config import RunConfig
 from .results import package_version, summarize_certificate, summarize_comparison, summarize_steady
 from .store import StoreError, begin_outputs, check_output_dir, load_dataset, save_dataset, write_json, write_manifest
 
-__all__ = ["run_to_directory", "certify_to_directory", "steady_to_directory", "fingerprint", "OUTPUT_FILES"]
+__all__ = ["run_to_directory", "certify_to_directory", "steady_to_directory", "semiclassical_to_directory",
+           "fingerprint", "OUTPUT_FILES"]
 
 OUTPUT_FILES = ("results.nc", "summary.json", "report.html")
 
@@ -135,4 +136,25 @@ def steady_to_directory(cfg: RunConfig, out_dir, *, progress: bool = False) -> d
     write_steady_report(ds, out, title=f"steady states: {cfg.name}",
                         files={"steady.nc": "steady.nc", "steady.json": "steady.json"})
     _finish(out, ["steady.nc", "steady.json", "steady.png", "steady.html"], cfg)
+    return summary
+
+
+def semiclassical_to_directory(cfg, out_dir, *, progress: bool = False, log=None) -> dict:
+    """A semiclassical scan (``cfg``: a :class:`~qmeanfield.semiclassical.config.SemiclassicalConfig`):
+    results.nc, summary.json, plots, semiclassical.html and manifest.json in ``out_dir``."""
+    from .report import SEMICLASSICAL_PLOTS, write_semiclassical_report
+    from .results import summarize_semiclassical
+    from .semiclassical import scan
+
+    out = check_output_dir(out_dir)
+    begin_outputs(out)
+    ds = scan(cfg.problem, options=cfg.options, progress=progress, log=log)
+    save_dataset(ds, out / "results.nc", key=repr((cfg.problem, cfg.options, package_version())))
+    summary = summarize_semiclassical(ds)
+    summary["name"] = cfg.name
+    write_json(out / "summary.json", summary)
+    write_semiclassical_report(ds, summary, out, title=f"semiclassical: {cfg.name}", description=cfg.description,
+                               files={"results.nc": "results.nc", "summary.json": "summary.json"})
+    write_manifest(out, ["results.nc", "summary.json", "semiclassical.html", *SEMICLASSICAL_PLOTS],
+                   {"name": cfg.name, "qmeanfield_version": package_version()})
     return summary

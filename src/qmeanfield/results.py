@@ -22,7 +22,8 @@ from .diagnostics.rates import POOR_FIT_R2, fit_inverse_N, fit_power_law
 from .model import Model
 
 __all__ = ["package_version", "model_attrs", "model_variables", "comparison_dataset", "certificate_dataset",
-           "steady_dataset", "summarize_comparison", "summarize_certificate", "summarize_steady", "json_number",
+           "steady_dataset", "summarize_comparison", "summarize_certificate", "summarize_steady",
+           "summarize_semiclassical", "json_number",
            "fit_to_json", "BOUND_SLACK", "POOR_FIT_R2"]
 
 #: slack allowed when checking measured <= bound (round-off of the diagnostics)
@@ -303,3 +304,37 @@ def summarize_steady(ds: xr.Dataset) -> dict:
             "fixed_points_stable": [bool(v) for v in ds.fixed_point_stable.values],
             "method": [str(m) for m in ds.method.values],
             "qmeanfield_version": str(ds.attrs.get("qmeanfield_version", ""))}
+
+
+def summarize_semiclassical(ds: xr.Dataset) -> dict:
+    """Key numbers of a semiclassical scan: W2 with its bracket and bound per hbar, the fitted
+    exponent of W2 against hbar at the final time and its interval, the monitors."""
+    per_hbar = []
+    for a, hb in enumerate(ds.hbar.values):
+        w2 = ds.w2_husimi_vlasov.values[a]
+        width = ds.w2_upper.values[a] - ds.w2_lower.values[a]
+        per_hbar.append({
+            "hbar": float(hb), "orbitals": int(ds.orbitals.values[a]), "quantum_points": int(ds.quantum_points.values[a]),
+            "w2_initial": json_number(w2[0]), "w2_final": json_number(w2[-1]), "w2_max": _nan_reduce(np.nanmax, w2),
+            "bracket_final": [json_number(ds.w2_lower.values[a, -1]), json_number(ds.w2_upper.values[a, -1])],
+            "bracket_narrower_than_value": bool(np.all(width < w2)),
+            "bound_final": json_number(ds.w2_bound.values[a, -1]),
+            "bound_holds": bool(np.all(ds.w2_lower.values[a] <= ds.w2_bound.values[a])),
+            "trace_error_max": _nan_reduce(np.nanmax, ds.trace_error.values[a]),
+            "spectrum_error_max": _nan_reduce(np.nanmax, ds.spectrum_error.values[a]),
+            "energy_drift_max": _nan_reduce(np.nanmax, np.abs(ds.energy_drift.values[a])),
+            "seconds": json_number(ds.seconds.values[a]),
+        })
+    exps = ds.w2_exponent.values
+    return {
+        "domain": ds.attrs.get("domain"), "pair": ds.attrs.get("pair"), "external": ds.attrs.get("external"),
+        "initial": ds.attrs.get("initial"), "hbar": [float(h) for h in ds.hbar.values],
+        "t_final": float(ds.time.values[-1]), "per_hbar": per_hbar,
+        "w2_exponent_final": json_number(exps[-1]), "w2_exponent_final_ci": json_number(ds.w2_exponent_ci.values[-1]),
+        "w2_exponent_initial": json_number(exps[0]),
+        "certificate_rate": json_number(ds.attrs.get("certificate_rate")),
+        "vlasov_mass_drift": json_number(np.max(np.abs(ds.vlasov_mass.values - ds.vlasov_mass.values[0]))),
+        "vlasov_energy_drift": json_number(np.max(np.abs(ds.vlasov_energy.values - ds.vlasov_energy.values[0]))),
+        "vlasov_edge_mass": json_number(ds.attrs.get("vlasov_edge_mass")),
+        "qmeanfield_version": str(ds.attrs.get("qmeanfield_version", "")),
+    }

@@ -3,10 +3,13 @@
 * :func:`write_report` (:mod:`.comparison`): ``report.html`` of a comparison.
 * :func:`write_certificate_report` (:mod:`.certificate`): ``certificate.html``.
 * :func:`write_steady_report` (:mod:`.steady`): ``steady.html``.
+* :func:`write_semiclassical_report` (:mod:`.semiclassical`): ``semiclassical.html``.
 """
 
 from .certificate import write_certificate_report
 from .comparison import PLOTS, make_plots, write_report
+from .semiclassical import SEMICLASSICAL_PLOTS, write_semiclassical_report
 from .steady import write_steady_report
 
-__all__ = ["write_report", "make_plots", "PLOTS", "write_certificate_report", "write_steady_report"]
+__all__ = ["write_report", "make_plots", "PLOTS", "write_certificate_report", "write_steady_report",
+           "write_semiclassical_report", "SEMICLASSICAL_PLOTS"]

@@ -1,0 +1,137 @@
+"""The ``[semiclassical]`` table of a TOML configuration -> a validated problem and scan options.
+
+```toml
+[semiclassical]
+domain = "periodic"            # or "interval"
+length = 6.283185307179586
+external = "0"                 # U(x)
+pair = "-cos(x)"               # V(x), or "poisson"
+hbar = [0.2, 0.1, 0.05, 0.025, 0.0125]
+t_final = 10.0
+n_times = 21
+cells = [256, 256]             # optional: Vlasov / comparison grid (x, p)
+dt = 0.05                      # optional: time step of both solvers
+p_range = [-5.0, 5.0]          # optional: momentum window (default: energy bound)
+emd_cells = 32                 # optional: cells per side of POT's cross-check (0: skip)
+[semiclassical.initial]
+kind = "gaussian"              # gaussian | hmf_thermal | waterbag | expression
+x0 = 0.0
+p0 = 0.0
+sigma_x = 0.5
+sigma_p = 0.5
+```
+Every key is checked; unknown keys are refused with the allowed list.
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import ConfigError, QMeanFieldError
+from .problem import InitialData, SemiclassicalProblem
+from .scan import ScanOptions
+
+__all__ = ["SemiclassicalConfig", "parse_semiclassical", "load_semiclassical"]
+
+_KEYS = {"domain", "length", "external", "pair", "hbar", "t_final", "n_times", "cells", "dt", "p_range", "emd_cells",
+         "initial"}
+_INITIAL_KEYS = {"kind", "x0", "p0", "sigma_x", "sigma_p", "temperature", "amplitude", "mode", "p_max", "f"}
+_TOP = {"name", "description", "semiclassical"}
+
+
+@dataclass(frozen=True)
+class SemiclassicalConfig:
+    problem: SemiclassicalProblem
+    options: ScanOptions
+    name: str = "semiclassical"
+    description: str = ""
+
+
+def _num(value, field, integer=False):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ConfigError(f"semiclassical.{field} must be a finite number, got {value!r}")
+    if integer and int(value) != value:
+        raise ConfigError(f"semiclassical.{field} must be an integer, got {value!r}")
+    return int(value) if integer else float(value)
+
+
+def _refuse(table: dict, allowed: set, where: str):
+    unknown = set(table) - allowed
+    if unknown:
+        raise ConfigError(f"[{where}]: unknown key(s) {sorted(unknown)}; allowed keys: {sorted(allowed)}")
+
+
+def parse_semiclassical(data: dict, name: str = "semiclassical") -> SemiclassicalConfig:
+    if not isinstance(data, dict):
+        raise ConfigError("the configuration must be a table")
+    _refuse(data, _TOP, "top level")
+    sec = data.get("semiclassical")
+    if not isinstance(sec, dict):
+        raise ConfigError("missing section [semiclassical] (see the configuration reference)")
+    _refuse(sec, _KEYS, "semiclassical")
+    init = sec.get("initial", {})
+    if not isinstance(init, dict):
+        raise ConfigError("[semiclassical.initial] must be a table")
+    _refuse(init, _INITIAL_KEYS, "semiclassical.initial")
+    init_args = {}
+    for key, value in init.items():
+        if key in ("kind", "f"):
+            if not isinstance(value, str):
+                raise ConfigError(f"semiclassical.initial.{key} must be a string, got {value!r}")
+            init_args[key] = value
+        else:
+            init_args[key] = _num(value, f"initial.{key}", integer=(key == "mode"))
+    args = {}
+    for key in ("domain", "external", "pair"):
+        if key in sec:
+            if not isinstance(sec[key], str):
+                raise ConfigError(f"semiclassical.{key} must be a string, got {sec[key]!r}")
+            args[key] = sec[key]
+    for key in ("length", "t_final"):
+        if key in sec:
+            args[key] = _num(sec[key], key)
+    if "n_times" in sec:
+        args["n_times"] = _num(sec["n_times"], "n_times", integer=True)
+    if "hbar" in sec:
+        hb = sec["hbar"] if isinstance(sec["hbar"], list) else [sec["hbar"]]
+        args["hbars"] = tuple(_num(h, "hbar") for h in hb)
+    if "p_range" in sec:
+        pr = sec["p_range"]
+        if not isinstance(pr, list) or len(pr) != 2 or _num(pr[0], "p_range") >= _num(pr[1], "p_range"):
+            raise ConfigError("semiclassical.p_range must be [p_min, p_max] with p_min < p_max")
+        args["p_range"] = (float(pr[0]), float(pr[1]))
+    opts = {}
+    if "cells" in sec:
+        c = sec["cells"]
+        if not isinstance(c, list) or len(c) != 2:
+            raise ConfigError("semiclassical.cells must be [Nx, Np]")
+        opts["cells"] = (_num(c[0], "cells", True), _num(c[1], "cells", True))
+    if "dt" in sec:
+        opts["dt"] = _num(sec["dt"], "dt")
+    if "emd_cells" in sec:
+        opts["emd_cells"] = _num(sec["emd_cells"], "emd_cells", True)
+    try:
+        problem = SemiclassicalProblem(initial=InitialData(**init_args), **args)
+        options = ScanOptions(**opts)
+    except ConfigError:
+        raise
+    except QMeanFieldError as exc:
+        raise ConfigError(str(exc)) from None
+    return SemiclassicalConfig(problem=problem, options=options, name=str(data.get("name", name)),
+                               description=str(data.get("description", "")))
+
+
+def load_semiclassical(path) -> SemiclassicalConfig:
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"configuration file {str(p)!r} does not exist")
+    try:
+        data = tomllib.loads(p.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{p.name} is not valid TOML: {exc}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{p.name} is not a UTF-8 text file") from None
+    return parse_semiclassical(data, name=p.stem)

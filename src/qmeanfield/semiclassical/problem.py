@@ -1,0 +1,172 @@
+r"""The continuous one-body problem in 1D: domain, external potential U, pair potential V, f0.
+
+Conventions (``SEMICLASSICAL.md`` section 1, d = 1): mass 1, :math:`\int f = 1`, :math:`\mathrm{tr} R = 1`,
+:math:`h = -\tfrac{\hbar^2}{2}\partial_x^2 + U(x)`, mean-field potential :math:`(V * \rho)(x) = \int V(x-y)\rho(y)dy`.
+
+* ``domain = "periodic"``: the torus of length L, coordinates :math:`[-L/2, L/2)` (the seam at
+  :math:`\pm L/2`; Wasserstein distances are taken on the strip, see :mod:`.wasserstein`).
+* ``domain = "interval"``: the box :math:`[-L/2, L/2)` with a confining U; states must vanish at
+  its ends (checked).
+
+``pair`` is an expression in x (even, bounded, smooth: ``"-cos(x)"``, ``"exp(-x**2/2)"``,
+``"1/sqrt(x**2 + 0.25)"``) or ``"poisson"``: the 1D Poisson kernel of a plasma of unit mean
+density, :math:`\hat V(k) = L/k^2` (k != 0), for the Vlasov-Poisson checks. Derivatives of U and V
+are taken by the complex step (exact to round-off for the analytic expressions allowed).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import ConfigError
+from ..expressions import evaluate_function
+
+__all__ = ["InitialData", "SemiclassicalProblem", "DOMAINS", "INITIAL_KINDS", "COMPLEX_STEP"]
+
+DOMAINS = ("periodic", "interval")
+INITIAL_KINDS = ("gaussian", "hmf_thermal", "waterbag", "expression")
+#: imaginary step of complex-step derivatives
+COMPLEX_STEP = 1e-30
+
+
+@dataclass(frozen=True)
+class InitialData:
+    r"""The phase-space density :math:`f_0(x, p)` (normalised to 1 on the grid).
+
+    kind : ``"gaussian"`` (``x0, p0, sigma_x, sigma_p``: means and standard deviations),
+        ``"hmf_thermal"`` (homogeneous Maxwellian of ``temperature`` with the perturbation
+        :math:`1 + \text{amplitude}\cos(\text{mode}\,x)`), ``"waterbag"`` (uniform for
+        :math:`|p| < \text{p_max}` with the same perturbation of the density), ``"expression"``
+        (``f``: any non-negative expression in x and p).
+    """
+
+    kind: str = "gaussian"
+    x0: float = 0.0
+    p0: float = 0.0
+    sigma_x: float = 0.5
+    sigma_p: float = 0.5
+    temperature: float = 0.25
+    amplitude: float = 0.01
+    mode: int = 1
+    p_max: float = 1.0
+    f: str = ""
+
+    def __post_init__(self):
+        if self.kind not in INITIAL_KINDS:
+            raise ConfigError(f"semiclassical.initial.kind must be one of {list(INITIAL_KINDS)}, got {self.kind!r}")
+        for name in ("sigma_x", "sigma_p", "temperature", "p_max"):
+            v = getattr(self, name)
+            if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
+                raise ConfigError(f"semiclassical.initial.{name} must be a finite number > 0, got {v!r}")
+        if not (math.isfinite(self.amplitude) and 0 <= abs(self.amplitude) < 1):
+            raise ConfigError(f"semiclassical.initial.amplitude must be in (-1, 1), got {self.amplitude!r}")
+        if self.kind == "expression" and not self.f:
+            raise ConfigError("semiclassical.initial.kind = 'expression' needs f = \"...\" (an expression in x, p)")
+
+    def density(self, x: np.ndarray, p: np.ndarray) -> np.ndarray:
+        """Unnormalised f0 on the grid x (Nx,) times p (Np,), shape (Nx, Np)."""
+        X, P = np.meshgrid(x, p, indexing="ij")
+        if self.kind == "gaussian":
+            f = np.exp(-((X - self.x0) ** 2) / (2 * self.sigma_x**2) - (P - self.p0) ** 2 / (2 * self.sigma_p**2))
+        elif self.kind == "hmf_thermal":
+            f = (1 + self.amplitude * np.cos(self.mode * X)) * np.exp(-(P**2) / (2 * self.temperature))
+        elif self.kind == "waterbag":
+            f = (1 + self.amplitude * np.cos(self.mode * X)) * (np.abs(P) < self.p_max)
+        else:
+            f = np.real(evaluate_function(self.f, {"x": X, "p": P}, "semiclassical.initial.f"))
+        if np.any(f < -1e-12 * max(np.max(np.abs(f)), 1e-300)):
+            raise ConfigError("semiclassical.initial: f0 is negative somewhere; a phase-space density must be >= 0")
+        return np.clip(f, 0.0, None)
+
+    def momentum_extent(self) -> tuple[float, float]:
+        """A momentum interval holding f0 (beyond it f0 < 1e-16 of its maximum, or exactly 0)."""
+        if self.kind == "gaussian":
+            return self.p0 - 8.6 * self.sigma_p, self.p0 + 8.6 * self.sigma_p
+        if self.kind == "hmf_thermal":
+            s = math.sqrt(self.temperature)
+            return -8.6 * s, 8.6 * s
+        if self.kind == "waterbag":
+            return -self.p_max, self.p_max
+        return (-math.inf, math.inf)
+
+
+@dataclass(frozen=True)
+class SemiclassicalProblem:
+    """A validated continuous problem; ``hbars`` are the values of a scan."""
+
+    domain: str = "periodic"
+    length: float = 2 * math.pi
+    external: str = "0"
+    pair: str = "-cos(x)"
+    initial: InitialData = field(default_factory=InitialData)
+    hbars: tuple[float, ...] = (0.2, 0.1, 0.05, 0.025, 0.0125)
+    t_final: float = 10.0
+    n_times: int = 21
+    p_range: tuple[float, float] | None = None
+
+    def __post_init__(self):
+        if self.domain not in DOMAINS:
+            raise ConfigError(f"semiclassical.domain must be one of {list(DOMAINS)}, got {self.domain!r}")
+        if not (math.isfinite(self.length) and self.length > 0):
+            raise ConfigError(f"semiclassical.length must be a finite number > 0, got {self.length!r}")
+        if not self.hbars or any(not (math.isfinite(h) and 0 < h <= 10) for h in self.hbars):
+            raise ConfigError(f"semiclassical.hbar must be a non-empty list of numbers in (0, 10], got {self.hbars!r}")
+        if len(set(self.hbars)) != len(self.hbars):
+            raise ConfigError(f"semiclassical.hbar contains duplicates: {list(self.hbars)}")
+        if not (math.isfinite(self.t_final) and 0 < self.t_final <= 1e4):
+            raise ConfigError(f"semiclassical.t_final must be in (0, 1e4], got {self.t_final!r}")
+        if not (isinstance(self.n_times, int) and 2 <= self.n_times <= 1001):
+            raise ConfigError(f"semiclassical.n_times must be an integer in 2..1001, got {self.n_times!r}")
+        if self.pair == "poisson" and self.domain != "periodic":
+            raise ConfigError("semiclassical.pair = 'poisson' needs domain = 'periodic'")
+        x = np.linspace(-self.length / 2, self.length / 2, 257)
+        self.external_potential(x)  # evaluate once: refuse bad expressions now
+        if self.pair != "poisson":
+            V = self.pair_potential(x)
+            if np.max(np.abs(V - V[::-1])) > 1e-8 * max(1.0, np.max(np.abs(V))):
+                raise ConfigError(f"semiclassical.pair = {self.pair!r} is not even: V(x) != V(-x)")
+
+    @property
+    def times(self) -> np.ndarray:
+        return np.linspace(0.0, self.t_final, self.n_times)
+
+    def _field(self, text: str, x: np.ndarray, name: str) -> np.ndarray:
+        return np.real(evaluate_function(text, {"x": np.asarray(x, dtype=float)}, f"semiclassical.{name}"))
+
+    def _derivative(self, text: str, x: np.ndarray, name: str) -> np.ndarray:
+        z = np.asarray(x, dtype=float) + 1j * COMPLEX_STEP
+        return np.imag(evaluate_function(text, {"x": z}, f"semiclassical.{name}")) / COMPLEX_STEP
+
+    def external_potential(self, x) -> np.ndarray:
+        return self._field(self.external, x, "external")
+
+    def external_force(self, x) -> np.ndarray:
+        """-U'(x)."""
+        return -self._derivative(self.external, x, "external")
+
+    def pair_potential(self, x) -> np.ndarray:
+        return self._field(self.pair, x, "pair")
+
+    def pair_derivative(self, x) -> np.ndarray:
+        return self._derivative(self.pair, x, "pair")
+
+    def lipschitz_constants(self, samples: int = 4097) -> tuple[float, float]:
+        """(Lip(U'), Lip(V')) = (max |U''|, max |V''|) on the domain, by differences of the complex-step U', V'."""
+        x = np.linspace(-self.length / 2, self.length / 2, samples)
+        h = x[1] - x[0]
+        lipU = float(np.max(np.abs(np.diff(self.external_force(x)) / h)))
+        if self.pair == "poisson":
+            return lipU, math.inf
+        lipV = float(np.max(np.abs(np.diff(self.pair_derivative(x)) / h)))
+        return lipU, lipV
+
+    def certificate_rate(self) -> float:
+        r""":math:`\Lambda = 1 + \max(1, 2\,\mathrm{Lip}(U')^2 + 8\,\mathrm{Lip}(V')^2)` (SEMICLASSICAL 2(d);
+        without U this is Golse-Paul's :math:`1 + \max(1, 4L^2)` up to the factor on L, see the notes)."""
+        lipU, lipV = self.lipschitz_constants()
+        if self.external.strip() in ("0", "0.0"):
+            return 1.0 + max(1.0, 4.0 * lipV**2)
+        return 1.0 + max(1.0, 2.0 * lipU**2 + 8.0 * lipV**2)

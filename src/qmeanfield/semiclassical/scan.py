@@ -1,0 +1,237 @@
+r"""``scan``: Hartree against Vlasov in W2 for several hbar, beside the certificate B(t).
+
+Stages: plan (every grid and its size, before any work; an estimate of the time) -> Vlasov once
+(it does not depend on hbar) -> for each hbar: Toeplitz state, Hartree, Husimi at every output
+time, W2 bracket against f(t) -> certificate -> fits of W2 against hbar -> Dataset.
+
+The certificate (``SEMICLASSICAL.md`` 3): for :math:`R_0 = T(f_0)`,
+:math:`W_2(f(t), H[R(t)]) \le B(t) = \sqrt{d\hbar(1 + e^{\Lambda t})}`, d = 1. A measured value above
+B beyond its bracket means a bug (normalisation, hbar scaling, sign of a force) and is an error.
+"""
+
+from __future__ import annotations
+
+import math
+import time as _time
+from dataclasses import dataclass
+
+import numpy as np
+import xarray as xr
+
+from ..diagnostics.rates import fit_power_law
+from ..errors import QMeanFieldError
+from ..progress import progress_bar
+from ..results import package_version
+from .grid import classical_grid, edges, make_grid, quantum_grid
+from .hartree import HartreeSolver, toeplitz_state
+from .phase_space import density_matrix, husimi
+from .problem import SemiclassicalProblem
+from .vlasov import VlasovSolver
+from .wasserstein import w2_bracket
+
+__all__ = ["ScanOptions", "ScanPlan", "plan_scan", "scan", "certificate_bound", "magnetisation"]
+
+#: seconds per unit of the cost model (measured on the reference machine, 2 cores)
+SECONDS_PER_UNIT = 4e-10
+
+
+@dataclass(frozen=True)
+class ScanOptions:
+    """cells : (Nx, Np) of the Vlasov solver and the comparison grid; dt : time step of both
+    solvers (None: min(0.05, t_final / 100)); emd_cells : cells per side for POT's cross-check
+    (0 skips it); snapshots : phase-space snapshots stored per hbar."""
+
+    cells: tuple[int, int] = (256, 256)
+    dt: float | None = None
+    emd_cells: int = 32
+    snapshots: int = 4
+
+    def __post_init__(self):
+        nx, n_p = self.cells
+        if not (16 <= nx <= 2048 and 16 <= n_p <= 2048):
+            raise QMeanFieldError(f"semiclassical cells must be in 16..2048 per side, got {self.cells}")
+        if self.dt is not None and not (math.isfinite(self.dt) and self.dt > 0):
+            raise QMeanFieldError(f"semiclassical dt must be a number > 0, got {self.dt!r}")
+
+
+@dataclass(frozen=True)
+class ScanPlan:
+    """Grids and estimates decided before any work."""
+
+    classical_cells: tuple[int, int]
+    p_range: tuple[float, float]
+    quantum_points: tuple[int, ...]
+    quantum_reasons: tuple[str, ...]
+    dt: float
+    estimated_seconds: float
+
+    def describe(self, hbars) -> str:
+        rows = [f"Vlasov grid {self.classical_cells[0]} x {self.classical_cells[1]}, p in "
+                f"[{self.p_range[0]:.3g}, {self.p_range[1]:.3g}], dt = {self.dt:g}"]
+        rows += [f"hbar = {h:g}: {n} points ({why})" for h, n, why in zip(hbars, self.quantum_points,
+                                                                         self.quantum_reasons)]
+        rows.append(f"estimated time: {self.estimated_seconds:.0f} s")
+        return "\n".join(rows)
+
+
+def plan_scan(problem: SemiclassicalProblem, options: ScanOptions = ScanOptions()) -> ScanPlan:
+    nx, n_p = options.cells
+    cg, p = classical_grid(problem, nx, n_p)
+    dt = options.dt or min(0.05, problem.t_final / 100)
+    steps = problem.t_final / dt
+    points, reasons, cost = [], [], 0.0
+    for hbar in problem.hbars:
+        g = quantum_grid(problem, hbar)
+        n = nx * max(1, math.ceil(g.x.size / nx))
+        points.append(n)
+        reasons.append(g.reason)
+        orbitals = min(n, 3 * problem.length * (p[-1] - p[0]) / (2 * math.pi * hbar) + 50)
+        cost += n**3 * 3 + steps * orbitals * n * 40 + problem.n_times * (orbitals * n * n * 4 + n * 200 * n_p)
+    cost += steps * nx * n_p * 60
+    return ScanPlan(classical_cells=(nx, n_p), p_range=(float(p[0] - (p[1] - p[0]) / 2), float(p[-1] + (p[1] - p[0]) / 2)),
+                    quantum_points=tuple(points), quantum_reasons=tuple(reasons), dt=dt,
+                    estimated_seconds=cost * SECONDS_PER_UNIT)
+
+
+def certificate_bound(problem: SemiclassicalProblem, hbar: float, times: np.ndarray) -> np.ndarray:
+    r""":math:`B(t) = \sqrt{\hbar (1 + e^{\Lambda t})}` (d = 1, :math:`R_0 = T(f_0)`); inf where it overflows."""
+    lam = problem.certificate_rate()
+    with np.errstate(over="ignore"):
+        return np.sqrt(hbar * (1.0 + np.exp(lam * np.asarray(times))))
+
+
+def magnetisation(rho: np.ndarray, x: np.ndarray, dx: float, mode: int = 1) -> float:
+    r""":math:`|M| = |\int \rho(x) e^{i\,\text{mode}\,x} dx|` (the HMF order parameter)."""
+    return float(np.abs(np.sum(rho * np.exp(1j * mode * x)) * dx))
+
+
+def _snapshot_indices(T: int, count: int) -> np.ndarray:
+    return np.unique(np.linspace(0, T - 1, max(1, min(count, T))).round().astype(int))
+
+
+def scan(problem: SemiclassicalProblem, *, options: ScanOptions = ScanOptions(), progress: bool = False,
+         log=None) -> xr.Dataset:
+    r"""Hartree (from :math:`T(f_0)`) against Vlasov (from :math:`f_0`) for every hbar of ``problem``.
+
+    Returns a Dataset over (hbar, time): ``w2_husimi_vlasov`` with ``w2_lower`` / ``w2_upper``
+    (its bracket), ``w2_bound`` (the certificate B), ``magnetisation_quantum`` (and
+    ``magnetisation_classical`` over time), the Hartree monitors (``trace_error``,
+    ``spectrum_error``, ``energy_drift``), the Vlasov monitors, the fitted exponent of W2 against
+    hbar at each time (``w2_exponent`` with ``w2_exponent_ci``), and phase-space snapshots
+    (``husimi``, ``vlasov``) at a few times. ``log`` (a callable) receives the plan first.
+    """
+    if not isinstance(problem, SemiclassicalProblem):
+        raise QMeanFieldError(f"problem must be a SemiclassicalProblem, got {type(problem).__name__}")
+    plan = plan_scan(problem, options)
+    if log:
+        log(plan.describe(problem.hbars))
+    times = problem.times
+    T, nx, n_p = times.size, *options.cells
+    cg, p = classical_grid(problem, nx, n_p)
+    dp = p[1] - p[0]
+    xe, pe = edges(cg.x), edges(p)
+    periodic = problem.domain == "periodic"
+    snaps = _snapshot_indices(T, options.snapshots)
+    hbars = np.array(problem.hbars, dtype=float)
+    H_n = hbars.size
+    out = {name: np.full((H_n, T), np.nan) for name in (
+        "w2", "lower", "upper", "marginal", "knothe", "emd", "emd_grid", "mag_q", "trace", "spectrum", "energy")}
+    husimi_snap = np.zeros((H_n, snaps.size, nx, n_p))
+    orbit_counts, dropped, seconds = [], [], []
+    with progress_bar(progress) as prog:
+        task = prog.add_task("Vlasov", total=T * (1 + H_n)) if prog else None
+        tick = (lambda n: prog.update(task, advance=1)) if prog else None
+        f0 = problem.initial.density(cg.x, p)
+        f0 = f0 / (f0.sum() * cg.dx * dp)
+        vs = VlasovSolver(problem, cg, p, plan.dt)
+        f_t = np.array(list(vs.run(f0, times, on_time=tick)))
+        monitor = vs.monitor
+        mag_c = np.array([magnetisation(f.sum(axis=1) * dp, cg.x, cg.dx) for f in f_t])
+        for a, hbar in enumerate(hbars):
+            start = _time.perf_counter()
+            if prog:
+                prog.update(task, description=f"Hartree hbar = {hbar:g}")
+            qg = make_grid(problem.length, plan.quantum_points[a], plan.quantum_reasons[a])
+            stride = qg.x.size // nx
+            orb = toeplitz_state(problem, hbar, qg, p)
+            orbit_counts.append(orb.weights.size)
+            dropped.append(orb.dropped_weight)
+            hs = HartreeSolver(problem, hbar, qg, plan.dt)
+            E0 = hs.energy(orb.weights, orb.psi)
+            for n, psi in enumerate(hs.run(orb, times, on_time=tick)):
+                R = density_matrix(orb.weights, psi)
+                Hq = husimi(R, qg, hbar, stride, p, periodic)
+                b = w2_bracket(xe, pe, Hq, f_t[n], emd_cells=options.emd_cells or None)
+                for key, val in (("w2", b.value), ("lower", b.lower), ("upper", b.upper), ("marginal", b.marginal_lower),
+                                 ("knothe", b.knothe_upper), ("emd", b.emd), ("emd_grid", b.emd_grid)):
+                    out[key][a, n] = val
+                rho_q = hs.density(orb.weights, psi)
+                out["mag_q"][a, n] = magnetisation(rho_q, qg.x, qg.dx)
+                out["trace"][a, n] = abs(float(np.sum(rho_q) * qg.dx) - 1.0 + orb.dropped_weight)
+                gram = (psi.conj() @ psi.T) * qg.dx
+                out["spectrum"][a, n] = float(np.max(np.abs(gram - np.eye(gram.shape[0]))))
+                out["energy"][a, n] = hs.energy(orb.weights, psi) - E0
+                if n in snaps:
+                    husimi_snap[a, int(np.searchsorted(snaps, n))] = Hq
+            seconds.append(_time.perf_counter() - start)
+    bound = np.stack([certificate_bound(problem, h, times) for h in hbars])
+    bad = np.argwhere(out["lower"] > bound)
+    if bad.size:
+        a, n = bad[0]
+        raise QMeanFieldError(
+            f"semiclassical: the measured W2 (at least {out['lower'][a, n]:.4g}) exceeds the certificate "
+            f"B = {bound[a, n]:.4g} at hbar = {hbars[a]:g}, t = {times[n]:g}; this is a bug (normalisation, hbar "
+            "scaling or a sign), please report it with the configuration")
+    exponent = np.full(T, np.nan)
+    exponent_ci = np.full(T, np.nan)
+    if H_n >= 2:
+        for n in range(T):
+            fit = fit_power_law(hbars, out["w2"][:, n])
+            if fit is not None:
+                exponent[n], exponent_ci[n] = fit.exponent, fit.exponent_ci
+    return _dataset(problem, plan, hbars, times, cg, p, snaps, out, bound, exponent, exponent_ci, mag_c,
+                    monitor, husimi_snap, f_t[snaps], orbit_counts, dropped, seconds)
+
+
+def _dataset(problem, plan, hbars, times, cg, p, snaps, out, bound, exponent, exponent_ci, mag_c, monitor,
+             husimi_snap, vlasov_snap, orbit_counts, dropped, seconds) -> xr.Dataset:
+    ht = ("hbar", "time")
+    init = problem.initial
+    return xr.Dataset(
+        {
+            "w2_husimi_vlasov": (ht, out["w2"], {"long_name": "W2(Husimi(R(t)), f(t)), midpoint of its bracket"}),
+            "w2_lower": (ht, out["lower"], {"long_name": "lower end of the W2 bracket"}),
+            "w2_upper": (ht, out["upper"], {"long_name": "upper end of the W2 bracket"}),
+            "w2_marginal_lower": (ht, out["marginal"], {"long_name": "sqrt(W2(x-marginals)^2 + W2(p-marginals)^2)"}),
+            "w2_knothe_upper": (ht, out["knothe"], {"long_name": "Knothe-Rosenblatt coupling cost (upper bound)"}),
+            "w2_emd": (ht, out["emd"], {"long_name": "ot.emd2 on the coarsened grid (cross-check)"}),
+            "w2_emd_grid": (ht, out["emd_grid"], {"long_name": "grid half-width of the coarse emd value"}),
+            "w2_bound": (ht, bound, {"long_name": "certificate B(t) = sqrt(hbar (1 + exp(Lambda t)))"}),
+            "magnetisation_quantum": (ht, out["mag_q"], {"long_name": "|int rho_R e^{ix} dx|"}),
+            "magnetisation_classical": (("time",), mag_c, {"long_name": "|int rho_f e^{ix} dx|"}),
+            "trace_error": (ht, out["trace"], {"long_name": "|tr R(t) - tr R(0)|"}),
+            "spectrum_error": (ht, out["spectrum"], {"long_name": "max |<psi_i|psi_j> - delta_ij| (weights fixed)"}),
+            "energy_drift": (ht, out["energy"], {"long_name": "Hartree energy E(t) - E(0)"}),
+            "vlasov_mass": (("time",), monitor.mass),
+            "vlasov_momentum": (("time",), monitor.momentum),
+            "vlasov_energy": (("time",), monitor.energy),
+            "vlasov_l2": (("time",), monitor.l2),
+            "w2_exponent": (("time",), exponent, {"long_name": "fitted log-log slope of W2 against hbar"}),
+            "w2_exponent_ci": (("time",), exponent_ci, {"long_name": "95 % half-width of w2_exponent"}),
+            "orbitals": (("hbar",), np.array(orbit_counts), {"long_name": "orbitals of T(f0) kept"}),
+            "dropped_weight": (("hbar",), np.array(dropped), {"long_name": "weight of T(f0) in dropped orbitals"}),
+            "quantum_points": (("hbar",), np.array(plan.quantum_points)),
+            "seconds": (("hbar",), np.array(seconds), {"long_name": "wall time of the Hartree part"}),
+            "husimi": (("hbar", "snapshot", "x", "p"), husimi_snap, {"long_name": "Husimi(R(t)) at snapshot times"}),
+            "vlasov": (("snapshot", "x", "p"), vlasov_snap, {"long_name": "f(t) at snapshot times"}),
+        },
+        coords={"hbar": hbars, "time": times, "x": cg.x, "p": p, "snapshot": np.arange(snaps.size),
+                "snapshot_time": (("snapshot",), times[snaps])},
+        attrs={"domain": problem.domain, "length": problem.length, "external": problem.external,
+               "pair": problem.pair, "initial_kind": init.kind, "initial": repr(init),
+               "certificate_rate": problem.certificate_rate(), "dt": plan.dt,
+               "vlasov_edge_mass": monitor.edge_mass, "classical_cells": list(plan.classical_cells),
+               "quantum_grid_reasons": list(plan.quantum_reasons),
+               "w2_note": "W2 on the strip [-L/2, L/2) x R (the torus seam at +-L/2) for periodic domains",
+               "qmeanfield_version": package_version()},
+    )
