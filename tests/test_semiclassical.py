@@ -264,3 +264,34 @@ def test_bad_configuration_is_refused_with_the_field(text, message):
     with pytest.raises(ConfigError, match=message):
         cfg = parse_semiclassical(tomllib.loads(text))
         cfg.problem.initial.density(np.linspace(-1, 1, 5), np.linspace(-1, 1, 5))
+
+
+# ----------------------------------------------------------------------------- the chain to N bodies
+
+def test_mode_projection_is_the_continuous_model_in_a_plane_wave_basis():
+    from qmeanfield.semiclassical.chain import ModeProjection
+
+    prob = sc.SemiclassicalProblem(pair="-cos(x)", external="0.3*cos(2*x)", hbars=(0.5,),
+                                   initial=sc.InitialData(kind="hmf_thermal", temperature=0.05))
+    proj = ModeProjection(prob, 0.5, 2)
+    # kinetic diagonal and U's Fourier coefficients: cos(2x) couples k and k +- 2 with 0.3/2
+    np.testing.assert_allclose(np.diag(proj.h).real, 0.5**2 * proj.k**2 / 2, atol=1e-12)
+    assert proj.h[0, 2] == pytest.approx(0.15, abs=1e-12) and abs(proj.h[0, 1]) < 1e-12
+    # V = -cos(x): only momentum transfer +-1, coefficient -(1/2) L / L
+    V = proj.V.reshape(5, 5, 5, 5)
+    assert V[2, 2, 3, 1] == pytest.approx(-0.5, abs=1e-12) and abs(V[2, 2, 2, 2]) < 1e-12
+    proj.model()  # Hermitian and swap-symmetric, or Model refuses it
+
+
+def test_chain_links_are_consistent():
+    """Without interaction the N-body state stays a product (link 1 vanishes); the truncation link
+    is bounded by twice the weight outside the modes plus its growth; the composed bound exceeds W2."""
+    from qmeanfield.semiclassical.chain import chain
+
+    prob = sc.SemiclassicalProblem(pair="0", hbars=(1.0,), t_final=1.0, n_times=3,
+                                   initial=sc.InitialData(kind="hmf_thermal", temperature=0.05, amplitude=0.3))
+    ds = chain(prob, 1.0, 2, [2, 3], options=sc.ScanOptions(cells=(64, 64), emd_cells=0))
+    assert np.abs(ds.trace_distance_nbody.values).max() < 1e-9
+    assert np.abs(ds.relative_entropy.values).max() < 1e-9
+    assert ds.trace_distance_truncation.values[0] <= 3 * ds.attrs["weight_outside_modes"] + 1e-9
+    assert np.all(ds.composed_bound.values >= ds.w2_upper.values[None, :])

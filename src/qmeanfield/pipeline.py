@@ -152,9 +152,23 @@ def semiclassical_to_directory(cfg, out_dir, *, progress: bool = False, log=None
     save_dataset(ds, out / "results.nc", key=repr((cfg.problem, cfg.options, package_version())))
     summary = summarize_semiclassical(ds)
     summary["name"] = cfg.name
+    files = {"results.nc": "results.nc", "summary.json": "summary.json"}
+    chain_ds = None
+    if cfg.chain is not None:
+        from .results import summarize_chain
+        from .semiclassical.chain import chain
+
+        if log:
+            log(f"chain to N bodies: hbar = {cfg.chain.hbar:g}, {2 * cfg.chain.modes + 1} modes, N = {list(cfg.chain.N)}")
+        chain_ds = chain(cfg.problem, cfg.chain.hbar, cfg.chain.modes, list(cfg.chain.N), options=cfg.options,
+                         progress=progress)
+        save_dataset(chain_ds, out / "chain.nc", key=repr((cfg.problem, cfg.chain, package_version())))
+        summary["chain"] = summarize_chain(chain_ds)
+        files["chain.nc"] = "chain.nc"
     write_json(out / "summary.json", summary)
     write_semiclassical_report(ds, summary, out, title=f"semiclassical: {cfg.name}", description=cfg.description,
-                               files={"results.nc": "results.nc", "summary.json": "summary.json"})
-    write_manifest(out, ["results.nc", "summary.json", "semiclassical.html", *SEMICLASSICAL_PLOTS],
+                               files=files, chain=chain_ds)
+    plots = [*SEMICLASSICAL_PLOTS, *(["chain.png"] if chain_ds is not None else [])]
+    write_manifest(out, [*files.values(), "semiclassical.html", *plots],
                    {"name": cfg.name, "qmeanfield_version": package_version()})
     return summary

@@ -23,7 +23,7 @@ from .model import Model
 
 __all__ = ["package_version", "model_attrs", "model_variables", "comparison_dataset", "certificate_dataset",
            "steady_dataset", "summarize_comparison", "summarize_certificate", "summarize_steady",
-           "summarize_semiclassical", "json_number",
+           "summarize_semiclassical", "summarize_chain", "json_number",
            "fit_to_json", "BOUND_SLACK", "POOR_FIT_R2"]
 
 #: slack allowed when checking measured <= bound (round-off of the diagnostics)
@@ -337,4 +337,20 @@ def summarize_semiclassical(ds: xr.Dataset) -> dict:
         "vlasov_energy_drift": json_number(np.max(np.abs(ds.vlasov_energy.values - ds.vlasov_energy.values[0]))),
         "vlasov_edge_mass": json_number(ds.attrs.get("vlasov_edge_mass")),
         "qmeanfield_version": str(ds.attrs.get("qmeanfield_version", "")),
+    }
+
+
+def summarize_chain(ds: xr.Dataset) -> dict:
+    """Key numbers of the chain to N bodies at the final time, per N."""
+    return {
+        "hbar": float(ds.attrs["hbar"]), "modes": int(ds.attrs["modes"]),
+        "weight_outside_modes": json_number(ds.attrs["weight_outside_modes"]),
+        "N": [int(n) for n in ds.N.values],
+        "relative_entropy_final": [json_number(v) for v in ds.relative_entropy.values[:, -1]],
+        "trace_distance_nbody_final": [json_number(v) for v in ds.trace_distance_nbody.values[:, -1]],
+        "trace_distance_truncation_final": json_number(ds.trace_distance_truncation.values[-1]),
+        "w2_bracket_final": [json_number(ds.w2_lower.values[-1]), json_number(ds.w2_upper.values[-1])],
+        "composed_bound_final": [json_number(v) for v in ds.composed_bound.values[:, -1]],
+        "note": "links 1 and 2 are exact distances on the finite model and the grid; link 3 is a W2 bracket; "
+                "the composed bound uses W2^2 <= 2 sqrt(M4) ||A - B||_1^(1/2) and is loose",
     }

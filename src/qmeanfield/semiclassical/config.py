@@ -19,6 +19,10 @@ x0 = 0.0
 p0 = 0.0
 sigma_x = 0.5
 sigma_p = 0.5
+[semiclassical.chain]          # optional: the chain back to N bodies (periodic domains)
+hbar = 1.0
+modes = 2                      # d = 2 * modes + 1 Fourier modes
+N = [2, 4, 8]
 ```
 Every key is checked; unknown keys are refused with the allowed list.
 """
@@ -34,12 +38,23 @@ from ..errors import ConfigError, QMeanFieldError
 from .problem import InitialData, SemiclassicalProblem
 from .scan import ScanOptions
 
-__all__ = ["SemiclassicalConfig", "parse_semiclassical", "load_semiclassical"]
+__all__ = ["SemiclassicalConfig", "ChainRequest", "parse_semiclassical", "load_semiclassical"]
 
 _KEYS = {"domain", "length", "external", "pair", "hbar", "t_final", "n_times", "cells", "dt", "p_range", "emd_cells",
-         "initial"}
+         "initial", "chain"}
+_CHAIN_KEYS = {"hbar", "modes", "N"}
 _INITIAL_KEYS = {"kind", "x0", "p0", "sigma_x", "sigma_p", "temperature", "amplitude", "mode", "p_max", "f"}
 _TOP = {"name", "description", "semiclassical"}
+
+
+@dataclass(frozen=True)
+class ChainRequest:
+    """The optional [semiclassical.chain] table: project on 2 * modes + 1 Fourier modes at ``hbar``
+    and run the N-body comparison for each N."""
+
+    hbar: float
+    modes: int
+    N: tuple[int, ...]
 
 
 @dataclass(frozen=True)
@@ -48,6 +63,7 @@ class SemiclassicalConfig:
     options: ScanOptions
     name: str = "semiclassical"
     description: str = ""
+    chain: ChainRequest | None = None
 
 
 def _num(value, field, integer=False):
@@ -113,6 +129,26 @@ def parse_semiclassical(data: dict, name: str = "semiclassical") -> Semiclassica
         opts["dt"] = _num(sec["dt"], "dt")
     if "emd_cells" in sec:
         opts["emd_cells"] = _num(sec["emd_cells"], "emd_cells", True)
+    chain = None
+    if "chain" in sec:
+        ch = sec["chain"]
+        if not isinstance(ch, dict):
+            raise ConfigError("[semiclassical.chain] must be a table with hbar, modes and N")
+        _refuse(ch, _CHAIN_KEYS, "semiclassical.chain")
+        if set(ch) != _CHAIN_KEYS:
+            raise ConfigError(f"[semiclassical.chain] needs all of {sorted(_CHAIN_KEYS)}, e.g. hbar = 1.0, modes = 2, "
+                              "N = [2, 4, 8]")
+        Ns = ch["N"] if isinstance(ch["N"], list) else [ch["N"]]
+        Ns = tuple(sorted(_num(n, "chain.N", integer=True) for n in Ns))
+        if not Ns or Ns[0] < 2 or len(set(Ns)) != len(Ns):
+            raise ConfigError(f"semiclassical.chain.N must be distinct integers >= 2, got {list(Ns)}")
+        modes = _num(ch["modes"], "chain.modes", integer=True)
+        if not 1 <= modes <= 6:
+            raise ConfigError(f"semiclassical.chain.modes must be in 1..6 (d = 2 modes + 1 <= 13), got {modes}")
+        hb = _num(ch["hbar"], "chain.hbar")
+        if not 0 < hb <= 10:
+            raise ConfigError(f"semiclassical.chain.hbar must be in (0, 10], got {hb}")
+        chain = ChainRequest(hbar=hb, modes=modes, N=Ns)
     try:
         problem = SemiclassicalProblem(initial=InitialData(**init_args), **args)
         options = ScanOptions(**opts)
@@ -120,8 +156,10 @@ def parse_semiclassical(data: dict, name: str = "semiclassical") -> Semiclassica
         raise
     except QMeanFieldError as exc:
         raise ConfigError(str(exc)) from None
+    if chain is not None and problem.domain != "periodic":
+        raise ConfigError("[semiclassical.chain] projects on Fourier modes: it needs domain = 'periodic'")
     return SemiclassicalConfig(problem=problem, options=options, name=str(data.get("name", name)),
-                               description=str(data.get("description", "")))
+                               description=str(data.get("description", "")), chain=chain)
 
 
 def load_semiclassical(path) -> SemiclassicalConfig:
