@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 OUT    ?= demo-output
 
-.PHONY: demo test test-all bench clean
+.PHONY: demo test test-all fuzz bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,11 +23,15 @@ test: $(STAMP)
 test-all: $(STAMP)
 	$(BIN)/python -m pytest -m ""
 
+fuzz: $(STAMP)
+	QMF_FUZZ_EXAMPLES=5000 $(BIN)/python -m pytest -p no:cacheprovider tests/fuzz_inputs.py
+
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_dense.py
 	$(BIN)/python benchmarks/bench_symmetric.py
 	$(BIN)/python benchmarks/bench_permutational.py
 	$(BIN)/python benchmarks/bench_certificate.py
+	$(BIN)/python benchmarks/bench_semiclassical.py
 
 clean:
 	rm -rf $(VENV) $(OUT) .pytest_cache build src/*.egg-info

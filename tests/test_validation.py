@@ -120,7 +120,7 @@ CONFIG_CASES = [
     (BASE + "engine = 3\n", "run.engine"),
     (BASE + "colour = 'red'\n", r"unknown key\(s\) \['colour'\]"),
     (BASE.replace("N = [2, 3]", "N = [1, 3]"), "run.N"),
-    (BASE.replace("N = [2, 3]", "N = [2]\nn_times = 1"), "n_times must be >= 2"),
+    (BASE.replace("N = [2, 3]", "N = [2]\nn_times = 1"), "n_times must be in 2.."),
     ("[run]\nN=[2]", r"missing section \[model\]"),
     (BASE + "[initial]\nstate = 'explicit'\nmatrix = {re = [[1, 0], [0, 1]]}\n", "trace one"),
     (BASE + "[initial]\nstate = 'bloch'\nbloch = [1, 1, 0]\n", "length"),

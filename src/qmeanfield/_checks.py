@@ -41,6 +41,9 @@ def require_hermitian(A: np.ndarray, field: str, error=QMeanFieldError, rtol: fl
 # ----------------------------------------------------------------------------- run arguments
 #: the largest k of a k-particle marginal the engines report
 MAX_MARGINAL = 3
+#: the most output times of one run, and the largest particle number accepted anywhere
+MAX_TIMES = 100_000
+MAX_PARTICLES = 1_000_000
 
 
 def check_times(times, field: str = "times") -> np.ndarray:
@@ -51,6 +54,8 @@ def check_times(times, field: str = "times") -> np.ndarray:
         raise QMeanFieldError(f"{field} must be a 1-D array of numbers") from None
     if t.ndim != 1 or t.size == 0:
         raise QMeanFieldError(f"{field} must be a non-empty 1-D array, got shape {t.shape}")
+    if t.size > MAX_TIMES:
+        raise QMeanFieldError(f"{field} has {t.size} points, over the limit of {MAX_TIMES}; use fewer output times")
     if not np.all(np.isfinite(t)):
         raise QMeanFieldError(f"{field} contains NaN or infinite values")
     if t[0] < 0:
@@ -62,7 +67,12 @@ def check_times(times, field: str = "times") -> np.ndarray:
 
 def check_particle_numbers(N, field: str = "N") -> list[int]:
     """One particle number or a list of distinct integers >= 2, returned sorted."""
-    Ns = [N] if np.isscalar(N) or N is None else list(N)
+    if isinstance(N, (str, bytes, dict)):
+        raise QMeanFieldError(f"{field} must be an integer or a list of integers >= 2, got {N!r}")
+    try:
+        Ns = [N] if np.isscalar(N) or N is None else list(N)
+    except TypeError:
+        raise QMeanFieldError(f"{field} must be an integer or a list of integers >= 2, got {N!r}") from None
     if not Ns:
         raise QMeanFieldError(f"{field} must be a non-empty list of particle numbers >= 2")
     out = []
@@ -70,6 +80,8 @@ def check_particle_numbers(N, field: str = "N") -> list[int]:
         if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, float, np.integer, np.floating)) \
                 or not np.isfinite(n) or int(n) != n or n < 2:
             raise QMeanFieldError(f"{field} must contain integers >= 2, got {n!r}")
+        if n > MAX_PARTICLES:
+            raise QMeanFieldError(f"{field} = {int(n)} is over the limit of {MAX_PARTICLES} particles")
         out.append(int(n))
     if len(set(out)) != len(out):
         raise QMeanFieldError(f"{field} contains duplicates: {out}; list each particle number once")

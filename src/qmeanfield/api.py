@@ -9,7 +9,7 @@ build the Dataset (:mod:`qmeanfield.results`). Nothing here touches files.
 from __future__ import annotations
 
 import os
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import as_completed
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,7 +17,7 @@ import xarray as xr
 
 from . import meanfield
 from ._checks import check_marginals, check_particle_numbers, check_times
-from ._parallel import single_blas_thread
+from ._parallel import process_pool
 from .blocks.space import BlockMeasurement, BlockSpace
 from .certificate import eta_grid, eta_threshold, gronwall_bound, lambda_blocks
 from .diagnostics import (
@@ -40,10 +40,11 @@ from .states import is_full_rank, validate_density_matrix
 __all__ = ["compare", "certify", "certificate_scaling", "steady_state_comparison", "derivative_step",
            "ComparisonPlan"]
 
-#: dH_N/dt stencil step, relative to the fastest time scale of the model ...
+#: dH_N/dt stencil step, relative to the fastest time scale of the model (independent of the spacing
+#: of the output times: stencils of close times interleave, they never shrink to round-off)
 DERIVATIVE_STEP_SCALE = 2e-3
-#: ... and at most this fraction of the smallest gap between output times
-DERIVATIVE_STEP_GAP_FRACTION = 1 / 8
+#: default limit on the time span, in periods of the fastest time scale (raise with max_periods=)
+MAX_PERIODS = 1e4
 #: Golden-Thompson column computed up to this N by default (it needs every block's eigenvectors)
 GOLDEN_THOMPSON_MAX_N = 100
 #: ||Y_N|| computed up to this N
@@ -58,14 +59,29 @@ def _check_model(model) -> Model:
     return model
 
 
+def fastest_rate(model: Model) -> float:
+    """The fastest rate of the model: (||h|| + ||V||)/hbar plus the jump rates (at least 1)."""
+    rate = (np.linalg.norm(model.h, 2) + np.linalg.norm(model.V, 2)) / model.hbar
+    rate += sum(np.linalg.norm(L, 2) ** 2 for L in (*model.jumps, *model.collective_jumps))
+    return max(float(rate), 1.0)
+
+
 def derivative_step(model: Model, times: np.ndarray) -> float:
     """Step of the finite-difference stencil for dH_N/dt: small against the fastest time scale."""
-    rate = (np.linalg.norm(model.h, 2) + np.linalg.norm(model.V, 2)) / model.hbar
-    rate += sum(np.linalg.norm(L, 2) ** 2 for L in model.jumps)
-    step = DERIVATIVE_STEP_SCALE / max(rate, 1.0)
-    if times.size > 1:
-        step = min(step, float(np.min(np.diff(times))) * DERIVATIVE_STEP_GAP_FRACTION)
-    return step
+    return DERIVATIVE_STEP_SCALE / fastest_rate(model)
+
+
+def check_time_span(model: Model, times: np.ndarray, max_periods: float) -> None:
+    """Refuse time spans of more than ``max_periods`` periods of the fastest time scale (the work
+    grows with it), naming the limit and how to raise it."""
+    periods = float(times[-1]) * fastest_rate(model) / (2 * np.pi)
+    if not (isinstance(max_periods, (int, float)) and max_periods > 0):
+        raise QMeanFieldError(f"max_periods must be a number > 0, got {max_periods!r}")
+    if periods > max_periods:
+        raise QMeanFieldError(
+            f"times reach t = {times[-1]:.4g}, about {periods:.3g} periods of the model's fastest time scale, over the "
+            f"limit max_periods = {max_periods:g}; shorten t_final or raise the limit (compare(..., max_periods=...), "
+            "TOML: run.max_periods)")
 
 
 # ----------------------------------------------------------------------------- compare
@@ -91,11 +107,15 @@ class ComparisonPlan:
 
 
 def plan_comparison(model: Model, rho0, N, times, *, engine: EngineSpec = "auto", marginals=(1, 2),
-                    engine_options=None, entropy_identity: bool = True) -> ComparisonPlan:
+                    engine_options=None, entropy_identity: bool = True, max_periods: float = MAX_PERIODS
+                    ) -> ComparisonPlan:
     """Check the arguments of :func:`compare` and choose every engine (raises before any work)."""
     model = _check_model(model)
     rho0 = validate_density_matrix(rho0, "rho0", model.d)
     times = check_times(times)
+    check_time_span(model, times, max_periods)
+    if not isinstance(entropy_identity, (bool, np.bool_)):
+        raise QMeanFieldError(f"entropy_identity must be True or False, got {entropy_identity!r}")
     Ns = check_particle_numbers(N)
     ks = check_marginals(marginals)
     engines = tuple(choose_engine(model, n, engine, engine_options) for n in Ns)
@@ -156,7 +176,7 @@ def measure(model: Model, plan: ComparisonPlan, traj, rho_all: np.ndarray) -> Me
 
 def compare(model: Model, rho0, N, times, *, engine: EngineSpec = "auto", marginals=(1, 2),
             engine_options: dict | None = None, progress: bool = False, entropy_identity: bool = True,
-            mf_rtol: float = 1e-12, mf_atol: float = 1e-14) -> xr.Dataset:
+            mf_rtol: float = 1e-12, mf_atol: float = 1e-14, max_periods: float = MAX_PERIODS) -> xr.Dataset:
     r"""Evolve :math:`\rho_0^{\otimes N}` and the mean-field equation; measure their distance.
 
     Parameters
@@ -175,6 +195,8 @@ def compare(model: Model, rho0, N, times, *, engine: EngineSpec = "auto", margin
         times around each output time) for the identity residual / dissipation. ``False`` skips
         it (those variables are then NaN), for large-N scans where only H_N and marginals matter.
     mf_rtol, mf_atol : tolerances of the mean-field integrator (DOP853).
+    max_periods : refuse times beyond this many periods of the model's fastest time scale (the
+        work grows with the span; raise it for long runs).
 
     Returns
     -------
@@ -185,7 +207,7 @@ def compare(model: Model, rho0, N, times, *, engine: EngineSpec = "auto", margin
     (time, row, col), the model's operators, and attributes recording how it was made.
     """
     plan = plan_comparison(model, rho0, N, times, engine=engine, marginals=marginals, engine_options=engine_options,
-                           entropy_identity=entropy_identity)
+                           entropy_identity=entropy_identity, max_periods=max_periods)
     rho_all = meanfield.evolve(model, plan.rho0, plan.all_times, rtol=mf_rtol, atol=mf_atol)
     rows = []
     with progress_bar(progress) as prog:
@@ -243,7 +265,7 @@ def _lambda_values(model: Model, Ns, rho_t, etas, golden_thompson, workers, prog
                 if prog:
                     prog.update(bar, advance=1, description=f"certificate N = {args[0]}")
         else:
-            with ProcessPoolExecutor(max_workers=workers, initializer=single_blas_thread) as pool:
+            with process_pool(workers) as pool:
                 futures = {pool.submit(_lambda_task, args): (a, i) for a, i, args in tasks}
                 for fut in as_completed(futures):
                     a, i = futures[fut]

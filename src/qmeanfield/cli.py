@@ -15,7 +15,7 @@ from .errors import QMeanFieldError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Measure the quantum mean-field limit: N-body dynamics versus Hartree.")
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)
 
 
 def _say(text: str, style: str | None = None) -> None:
@@ -26,6 +26,12 @@ def _say(text: str, style: str | None = None) -> None:
 def _fail(exc: Exception) -> None:
     _say(f"error: {exc}", style="bold red")
     raise typer.Exit(code=2)
+
+
+def _interrupted(out: Path, what: str) -> None:
+    """Ctrl-C: say what was saved, exit 130 (no traceback)."""
+    _say(f"interrupted: {what} The outputs in {out} are incomplete (no manifest.json).", style="bold yellow")
+    raise typer.Exit(code=130)
 
 
 def _version_callback(value: bool) -> None:
@@ -56,17 +62,23 @@ def run(config: Path = typer.Argument(..., help="TOML configuration file."),
         run_to_directory(cfg, out, progress=progress, resume=resume, log=_say)
     except QMeanFieldError as exc:
         _fail(exc)
+    except KeyboardInterrupt:
+        _interrupted(out, f"particle numbers finished so far are saved under {out / '.partial'} and are reused "
+                          "when you run the same command again.")
     typer.echo(f"report: {(out / 'report.html').resolve()}")
 
 
 @app.command()
 def validate(config: Path = typer.Argument(..., help="TOML configuration file.")):
     """Check CONFIG without running it; print what would run."""
-    from .engines import choose_engine
+    from .api import plan_comparison
 
     try:
         cfg = load_config(config)
-        engines = {n: choose_engine(cfg.model, n, cfg.engine, cfg.engine_options).name for n in cfg.N}
+        plan = plan_comparison(cfg.model, cfg.rho0, list(cfg.N), cfg.times, engine=cfg.engine, marginals=cfg.marginals,
+                               engine_options=cfg.engine_options, entropy_identity=cfg.entropy_identity,
+                               max_periods=cfg.max_periods)
+        engines = {n: e.name for n, e in zip(plan.Ns, plan.engines)}
     except QMeanFieldError as exc:
         _fail(exc)
     m = cfg.model
@@ -101,6 +113,8 @@ def demo(out: Path = typer.Option(Path("demo-output"), "--out", "-o", help="Outp
             links.append((cfg.name, cfg.description, f"{sub}/report.html"))
     except QMeanFieldError as exc:
         _fail(exc)
+    except KeyboardInterrupt:
+        _interrupted(out, "finished particle numbers are saved and reused by the next `qmeanfield demo`.")
     items = "".join(f"<li><a href='{h}'>{html.escape(n)}</a>: {html.escape(d)}</li>" for n, d, h in links)
     index = (f"<!doctype html><html><head><meta charset='utf-8'><title>qmeanfield demo</title></head>"
              f"<body style='font-family:sans-serif;max-width:900px;margin:2em auto'><h1>qmeanfield demo</h1>"
@@ -127,6 +141,8 @@ def certify(config: Path = typer.Argument(..., help="TOML configuration file (ti
                                        progress=progress)
     except QMeanFieldError as exc:
         _fail(exc)
+    except KeyboardInterrupt:
+        _interrupted(out, "nothing of the certificate was saved.")
     bad = [row["N"] for row in summary["per_N"] if row.get("bound_holds") is False]
     if bad:
         _say(f"the bound is below the exact value for N = {bad}", style="bold red")
@@ -145,6 +161,8 @@ def steady(config: Path = typer.Argument(..., help="TOML configuration of an ope
         steady_to_directory(cfg, out, progress=progress)
     except QMeanFieldError as exc:
         _fail(exc)
+    except KeyboardInterrupt:
+        _interrupted(out, "nothing of the steady states was saved.")
     typer.echo(f"report: {(out / 'steady.html').resolve()}")
 
 
@@ -161,6 +179,8 @@ def semiclassical(config: Path = typer.Argument(..., help="TOML configuration wi
         summary = semiclassical_to_directory(cfg, out, progress=progress, log=_say)
     except QMeanFieldError as exc:
         _fail(exc)
+    except KeyboardInterrupt:
+        _interrupted(out, "nothing of the scan was saved.")
     if summary.get("w2_exponent_final") is not None:
         typer.echo(f"W2 ~ hbar^{summary['w2_exponent_final']:.3f} (+- {summary['w2_exponent_final_ci'] or 0:.2g}) "
                    f"at t = {summary['t_final']:g}")

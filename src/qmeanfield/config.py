@@ -49,6 +49,7 @@ import numpy as np
 from . import states
 from .errors import ConfigError, EngineError, QMeanFieldError
 from .expressions import evaluate
+from ._checks import MAX_TIMES
 from .engines import REGISTRY, accepted_options, configure_engine
 from .model import COUPLINGS, Model
 from .operators import random_interaction, symmetrize_swap
@@ -57,7 +58,10 @@ __all__ = ["RunConfig", "load_config", "parse_config"]
 
 _MODEL_KEYS = {"d", "h", "V", "symmetrize_V", "jumps", "collective_jumps", "hbar", "coupling"}
 _INITIAL_KEYS = {"state", "h0", "beta", "bloch", "matrix"}
-_RUN_KEYS = {"N", "t_final", "n_times", "times", "engine", "marginals", "memory_budget_gb", "entropy_identity"}
+_RUN_KEYS = {"N", "t_final", "n_times", "times", "engine", "marginals", "memory_budget_gb", "entropy_identity",
+             "max_periods"}
+#: largest one-body dimension a configuration may ask for (V alone has d^4 entries)
+MAX_DIMENSION = 32
 _ENGINE_KEYS = set().union(*(accepted_options(name) for name in REGISTRY))
 _TOP_KEYS = {"name", "description", "model", "initial", "run", "engine"}
 
@@ -74,6 +78,7 @@ class RunConfig:
     marginals: tuple[int, ...] = (1, 2)
     engine_options: dict = field(default_factory=dict)
     entropy_identity: bool = True
+    max_periods: float = 1e4
     name: str = "run"
     description: str = ""
 
@@ -137,6 +142,8 @@ def _operator(value, d: int, field: str, shape: tuple[int, int]) -> np.ndarray:
 def _model(sec: dict) -> Model:
     _refuse_unknown(sec, _MODEL_KEYS, "model")
     d = _number(sec.get("d", 2), "model.d", positive=True, integer=True)
+    if d > MAX_DIMENSION:
+        raise ConfigError(f"model.d = {d} is over the limit of {MAX_DIMENSION} (V has d^4 entries); use a smaller d")
     if d < 2:
         raise ConfigError("model.d must be >= 2")
     if "h" not in sec or "V" not in sec:
@@ -146,10 +153,14 @@ def _model(sec: dict) -> Model:
     if isinstance(Vspec, dict) and "random_seed" in Vspec:
         _refuse_unknown(Vspec, {"random_seed", "norm"}, "model.V")
         seed = _number(Vspec["random_seed"], "model.V.random_seed", integer=True)
+        if not 0 <= seed < 2**63:
+            raise ConfigError(f"model.V.random_seed must be an integer >= 0, got {seed}")
         norm = _number(Vspec.get("norm", 1.0), "model.V.norm", positive=True)
         V = random_interaction(d, seed=seed, norm=norm)
     else:
         V = _operator(Vspec, d, "model.V", (d * d, d * d))
+    if not isinstance(sec.get("symmetrize_V", False), bool):
+        raise ConfigError(f"model.symmetrize_V must be true or false, got {sec['symmetrize_V']!r}")
     if sec.get("symmetrize_V", False) is True:
         V = symmetrize_swap(V)
     ops = {}
@@ -160,7 +171,7 @@ def _model(sec: dict) -> Model:
         ops[key] = [_operator(j, d, f"model.{key}[{i}]", (d, d)) for i, j in enumerate(spec)]
     hbar = _number(sec.get("hbar", 1.0), "model.hbar", positive=True)
     coupling = sec.get("coupling", "1/(N-1)")
-    if coupling not in COUPLINGS:
+    if not isinstance(coupling, str) or coupling not in COUPLINGS:
         raise ConfigError(f"model.coupling must be one of {sorted(COUPLINGS)}, got {coupling!r}")
     return Model(h=h, V=V, jumps=ops["jumps"], hbar=hbar, coupling=coupling,
                  collective_jumps=ops["collective_jumps"])
@@ -214,8 +225,8 @@ def _run(sec: dict) -> dict:
     else:
         t_final = _number(sec.get("t_final", 2.0), "run.t_final", positive=True)
         n_times = _number(sec.get("n_times", 41), "run.n_times", positive=True, integer=True)
-        if n_times < 2:
-            raise ConfigError("run.n_times must be >= 2")
+        if not 2 <= n_times <= MAX_TIMES:
+            raise ConfigError(f"run.n_times must be in 2..{MAX_TIMES}, got {n_times}")
         times = np.linspace(0.0, t_final, n_times)
     marg = sec.get("marginals", [1, 2])
     if not isinstance(marg, list) or not marg or any(_number(k, "run.marginals", integer=True) not in (1, 2, 3) for k in marg):
@@ -229,8 +240,9 @@ def _run(sec: dict) -> dict:
     identity = sec.get("entropy_identity", True)
     if not isinstance(identity, bool):
         raise ConfigError("run.entropy_identity must be true or false")
+    max_periods = _number(sec.get("max_periods", 1e4), "run.max_periods", positive=True)
     return {"N": Ns, "times": times, "engine": engine, "marginals": tuple(int(k) for k in marg),
-            "engine_options": options, "entropy_identity": identity}
+            "engine_options": options, "entropy_identity": identity, "max_periods": max_periods}
 
 
 def _engine_options(sec: dict) -> dict:
@@ -249,6 +261,9 @@ def parse_config(data: dict, name: str = "run") -> RunConfig:
     if not isinstance(data, dict):
         raise ConfigError("the configuration must be a table")
     _refuse_unknown(data, _TOP_KEYS, "top level")
+    for key in ("name", "description"):
+        if key in data and not isinstance(data[key], str):
+            raise ConfigError(f"{key} must be a string, got {data[key]!r}")
     section = "model"
     try:
         model = _model(_table(data, "model"))

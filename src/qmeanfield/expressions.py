@@ -34,6 +34,8 @@ MAX_POWER = 64
 MAX_DEPTH = 200
 #: largest magnitude of a number literal or intermediate scalar
 MAX_MAGNITUDE = 1e300
+#: largest side of a Kronecker product (two-body operators of d <= 32)
+MAX_KRON_DIM = 1024
 
 
 def _parse(text, field: str) -> ast.Expression:
@@ -76,28 +78,71 @@ def _number(value, field: str):
     return value
 
 
+class _Names(dict):
+    """Name -> value, built on first use (the swap is d^2 x d^2: only when an expression uses it)."""
+
+    def __init__(self, d: int, factories: dict):
+        super().__init__()
+        self.d, self.factories = d, factories
+
+    def __contains__(self, key) -> bool:
+        return key in self.factories
+
+    def __missing__(self, key):
+        value = self.factories[key]()
+        self[key] = value
+        return value
+
+    def __iter__(self):
+        return iter(self.factories)
+
+    def keys(self):
+        return self.factories.keys()
+
+
 def names_for(d: int) -> dict[str, object]:
-    """The names an expression may use for one-body dimension ``d``."""
-    sm = spin_matrices(d)
-    names: dict[str, object] = {"id": sm["id"], "jx": sm["jx"], "jy": sm["jy"], "jz": sm["jz"],
-                                "jp": sm["jp"], "jm": sm["jm"], "swap": swap(d), "pi": math.pi}
+    """The names an expression may use for one-body dimension ``d`` (values built on first use)."""
+    spin = {}
+
+    def sm(key):
+        return lambda: (spin.setdefault("m", spin_matrices(d)))[key]
+
+    factories = {"id": sm("id"), "jx": sm("jx"), "jy": sm("jy"), "jz": sm("jz"), "jp": sm("jp"), "jm": sm("jm"),
+                 "swap": lambda: swap(d), "pi": lambda: math.pi}
     if d == 2:
-        p = pauli()
-        names.update(sx=p["x"], sy=p["y"], sz=p["z"], sp=sigma_plus(), sm=sigma_minus())
-    return names
+        factories.update(sx=lambda: pauli()["x"], sy=lambda: pauli()["y"], sz=lambda: pauli()["z"],
+                         sp=sigma_plus, sm=sigma_minus)
+    return _Names(d, factories)
 
 
-def _scalar(fn):
+def _scalar(name, fn):
     def wrapped(field, x):
         if isinstance(x, np.ndarray):
-            raise ConfigError(f"{field}: {fn.__name__}() takes a number, not a matrix")
-        return complex(fn(x)) if isinstance(x, complex) else fn(x)
+            raise ConfigError(f"{field}: {name}() takes a number, not a matrix")
+        try:
+            with np.errstate(all="raise"):
+                out = complex(fn(x)) if isinstance(x, complex) else fn(x)
+        except (OverflowError, FloatingPointError, ValueError):
+            raise ConfigError(f"{field}: {name}({x!r}) is not a finite number") from None
+        if not np.isfinite(out) or abs(out) > MAX_MAGNITUDE:
+            raise ConfigError(f"{field}: {name}({x!r}) is not a finite number (or too large)")
+        return out
     return wrapped
+
+
+def _sqrt(x):
+    if isinstance(x, complex) or x < 0:
+        return complex(np.sqrt(complex(x)))
+    return float(np.sqrt(x))
 
 
 def _kron(field, *args):
     if len(args) < 2 or not all(isinstance(a, np.ndarray) for a in args):
         raise ConfigError(f"{field}: kron() takes two or more matrices")
+    size = math.prod(a.shape[0] for a in args)
+    if size > MAX_KRON_DIM:
+        raise ConfigError(f"{field}: kron() of these matrices would be {size} x {size}, over the limit of "
+                          f"{MAX_KRON_DIM} (operators here are one- or two-body)")
     out = args[0]
     for a in args[1:]:
         out = np.kron(out, a)
@@ -111,7 +156,7 @@ def _dag(field, A):
 
 
 def _int_arg(field, x, what):
-    if isinstance(x, np.ndarray) or isinstance(x, complex) or float(x) != int(x):
+    if isinstance(x, np.ndarray) or isinstance(x, complex) or not math.isfinite(x) or float(x) != int(x):
         raise ConfigError(f"{field}: {what} takes integer indices")
     return int(x)
 
@@ -119,10 +164,10 @@ def _int_arg(field, x, what):
 FUNCTIONS = {
     "kron": _kron,
     "dag": _dag,
-    "sqrt": _scalar(lambda x: np.sqrt(x) if x >= 0 or isinstance(x, complex) else complex(np.sqrt(complex(x)))),
-    "exp": _scalar(np.exp),
-    "cos": _scalar(np.cos),
-    "sin": _scalar(np.sin),
+    "sqrt": _scalar("sqrt", _sqrt),
+    "exp": _scalar("exp", np.exp),
+    "cos": _scalar("cos", np.cos),
+    "sin": _scalar("sin", np.sin),
 }
 
 _BINOPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Div: operator.truediv}
@@ -218,8 +263,10 @@ def evaluate(text: str, d: int, field: str = "expression"):
                 raise ConfigError(f"{field}: exponent {b} too large")
             try:
                 out = a ** b
-            except (OverflowError, ZeroDivisionError) as exc:
-                raise ConfigError(f"{field}: {exc}") from None
+            except OverflowError:
+                raise ConfigError(f"{field}: the power {a!r} ** {b!r} is too large") from None
+            except ZeroDivisionError:
+                raise ConfigError(f"{field}: 0 cannot be raised to a negative power") from None
             if not np.isfinite(out) or abs(out) > MAX_MAGNITUDE:
                 raise ConfigError(f"{field}: the power {a!r} ** {b!r} is too large")
             return out

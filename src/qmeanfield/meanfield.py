@@ -80,6 +80,8 @@ def evolve(model: Model, rho0, times, *, rtol: float = 1e-12, atol: float = 1e-1
     ``rho0`` must be a density matrix (it need not be full rank). ``times`` must be
     increasing and >= 0; the state at t = 0 is ``rho0``.
     """
+    if not isinstance(model, Model):
+        raise QMeanFieldError(f"model must be a qmeanfield.Model, got {type(model).__name__}")
     d = model.d
     rho0 = validate_density_matrix(rho0, "rho0", d)
     t = check_times(times)

@@ -94,7 +94,7 @@ class Model:
             raise ModelError(f"hbar must be a positive number, got {self.hbar!r}") from None
         if not np.isfinite(hbar) or hbar <= 0:
             raise ModelError(f"hbar must be a positive finite number, got {self.hbar!r}")
-        if self.coupling not in COUPLINGS:
+        if not isinstance(self.coupling, str) or self.coupling not in COUPLINGS:
             raise ModelError(f"coupling must be one of {sorted(COUPLINGS)}, got {self.coupling!r}")
         object.__setattr__(self, "h", _freeze(h))
         object.__setattr__(self, "V", _freeze(V))

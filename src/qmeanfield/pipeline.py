@@ -62,7 +62,8 @@ def run_to_directory(cfg: RunConfig, out_dir, progress: bool = False, resume: bo
 
     log = log or _noop
     plan_comparison(cfg.model, cfg.rho0, list(cfg.N), cfg.times, engine=cfg.engine, marginals=cfg.marginals,
-                    engine_options=cfg.engine_options, entropy_identity=cfg.entropy_identity)  # refuse early
+                    engine_options=cfg.engine_options, entropy_identity=cfg.entropy_identity,
+                    max_periods=cfg.max_periods)  # refuse early
     out = check_output_dir(out_dir)
     begin_outputs(out)
     fp = fingerprint(cfg)
@@ -78,7 +79,8 @@ def run_to_directory(cfg: RunConfig, out_dir, progress: bool = False, resume: bo
             except StoreError as exc:
                 log(f"N = {n}: {exc}; recomputing")
         ds_n = compare(cfg.model, cfg.rho0, [n], cfg.times, engine=cfg.engine, marginals=cfg.marginals,
-                       engine_options=cfg.engine_options, progress=progress, entropy_identity=cfg.entropy_identity)
+                       engine_options=cfg.engine_options, progress=progress, entropy_identity=cfg.entropy_identity,
+                       max_periods=cfg.max_periods)
         save_dataset(ds_n, path, key=key)
         parts.append(load_dataset(path, key=key))  # the same representation as a reused N
     ds = xr.concat(parts, dim="N", data_vars="minimal", coords="minimal", compat="override",

@@ -16,7 +16,8 @@ from .operators import pauli
 
 __all__ = ["validate_density_matrix", "thermal", "from_bloch", "is_full_rank", "pure", "maximally_mixed"]
 
-#: eigenvalues below this (relative to 1) count as zero when deciding the rank
+#: the one rank criterion, used everywhere (is_full_rank, the support test of every relative
+#: entropy, the dataset attribute initial_state_full_rank): an eigenvalue <= RANK_TOL counts as zero
 RANK_TOL = 1e-12
 
 
@@ -41,13 +42,17 @@ def validate_density_matrix(rho, field: str = "rho0", dim: int | None = None, at
 
 
 def is_full_rank(rho: np.ndarray, tol: float = RANK_TOL) -> bool:
-    """True when every eigenvalue of ``rho`` exceeds ``tol``."""
+    """True when every eigenvalue of ``rho`` exceeds ``tol`` (``RANK_TOL``, the criterion the
+    relative entropies use for their support: ``H_N`` is finite for all t exactly when rho(t) is
+    full rank in this sense, closed dynamics keeping the spectrum)."""
     return bool(np.linalg.eigvalsh(rho)[0] > tol)
 
 
 def thermal(h0, beta: float) -> np.ndarray:
     r"""Gibbs state :math:`e^{-\beta h_0} / \mathrm{Tr}\, e^{-\beta h_0}` (full rank for finite beta)."""
     H = require_hermitian(as_square_matrix(h0, "h0", error=StateError), "h0", StateError)
+    if isinstance(beta, (bool, np.bool_)) or not isinstance(beta, (int, float, np.integer, np.floating)):
+        raise StateError(f"beta must be a number >= 0, got {beta!r}")
     if not np.isfinite(beta) or beta < 0:
         raise StateError(f"beta must be a finite number >= 0, got {beta!r}")
     w = np.linalg.eigvalsh(H)
@@ -61,6 +66,10 @@ def from_bloch(x: float, y: float, z: float) -> np.ndarray:
 
     The state is full rank exactly when the Bloch vector lies strictly inside the unit ball.
     """
+    for name, v in (("x", x), ("y", y), ("z", z)):
+        if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.integer, np.floating)) \
+                or not np.isfinite(v):
+            raise StateError(f"from_bloch: {name} must be a finite real number, got {v!r}")
     r2 = x * x + y * y + z * z
     if r2 > 1 + 1e-12:
         raise StateError(f"Bloch vector ({x}, {y}, {z}) has length {np.sqrt(r2):.6g} > 1; scale it into the unit ball")

@@ -15,11 +15,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..states import RANK_TOL
+
 __all__ = ["von_neumann_entropy", "relative_entropy", "relative_entropy_to_product", "clamp_product_roundoff",
            "ProductRelativeEntropy", "SUPPORT_TOL", "ROUNDOFF_RTOL"]
 
-#: eigenvalue / weight threshold deciding support questions
-SUPPORT_TOL = 1e-12
+#: eigenvalue / weight threshold deciding support questions: the package's one rank criterion
+SUPPORT_TOL = RANK_TOL
 #: values below zero within this relative size of their terms are round-off, set to zero
 ROUNDOFF_RTOL = 1e-10
 

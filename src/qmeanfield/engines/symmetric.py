@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import math
 import os
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import as_completed
 from dataclasses import dataclass
 
 import numpy as np
@@ -47,7 +47,7 @@ import scipy.linalg
 import scipy.sparse as sp
 from scipy.linalg.blas import zherk
 
-from .._parallel import single_blas_thread
+from .._parallel import process_pool
 from ..diagnostics.entropy import von_neumann_entropy
 from .._checks import check_choice, check_positive_number, check_workers
 from ..errors import EngineError
@@ -354,7 +354,7 @@ class SymmetricEngine:
         else:
             # costliest blocks first, one task per block; each worker process uses one BLAS thread
             order = [job for _, job in sorted(zip(costs, jobs), key=lambda cj: -cj[0])]
-            with ProcessPoolExecutor(max_workers=workers, initializer=single_blas_thread) as pool:
+            with process_pool(workers) as pool:
                 futures = [pool.submit(_block_task, (job, common)) for job in order]
                 for i, fut in enumerate(as_completed(futures)):
                     results.append(fut.result())

@@ -39,6 +39,10 @@ def plain_N_axis(ax) -> None:
     """Label a logarithmic N axis with plain integers (no crowded 2x10^0 minor labels)."""
     from matplotlib.ticker import LogLocator, NullFormatter, ScalarFormatter
 
+    if ax.get_xscale() != "log":  # nothing was drawn (e.g. H_N infinite everywhere): leave the axis alone
+        ax.text(0.5, 0.5, "no finite values to show", ha="center", va="center", transform=ax.transAxes)
+        return
+
     ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
     ax.xaxis.set_major_formatter(ScalarFormatter())
     ax.xaxis.set_minor_formatter(NullFormatter())
