@@ -107,6 +107,10 @@ def test_example_configs_are_valid():
     for p in sorted((root / "examples").glob("*.toml")) + sorted((root / "src/qmeanfield/examples").glob("*.toml")):
         if "[semiclassical]" in p.read_text():
             load_semiclassical(p)
+        elif "[sweep]" in p.read_text():
+            from qmeanfield.sweep import load_sweep_config
+
+            assert not load_sweep_config(p).refused
         else:
             configuration.load_config(p)
 

@@ -1,4 +1,4 @@
-"""Command line: ``qmeanfield run | demo | validate | certify | steady | semiclassical``. Thin: each command
+"""Command line: ``qmeanfield run | demo | validate | certify | steady | semiclassical | sweep | status``. Thin: each command
 loads a configuration and calls :mod:`qmeanfield.pipeline`; errors are one line, exit code 2."""
 
 from __future__ import annotations
@@ -185,6 +185,50 @@ def semiclassical(config: Path = typer.Argument(..., help="TOML configuration wi
         typer.echo(f"W2 ~ hbar^{summary['w2_exponent_final']:.3f} (+- {summary['w2_exponent_final_ci'] or 0:.2g}) "
                    f"at t = {summary['t_final']:g}")
     typer.echo(f"report: {(out / 'semiclassical.html').resolve()}")
+
+
+@app.command()
+def sweep(config: Path = typer.Argument(..., help="TOML configuration with [parameters] and a [sweep] table."),
+          out: Path = typer.Option(Path("out"), "--out", "-o", help="Output folder (tasks/, results.nc, report)."),
+          workers: int = typer.Option(0, min=0, help="Local worker processes (0: every core)."),
+          dask_workers: int = typer.Option(0, "--dask-workers", min=0, help="Start a Dask LocalCluster of this "
+                                                                            "many worker processes."),
+          scheduler: str = typer.Option("", "--scheduler", help="Address of an existing Dask scheduler."),
+          progress: bool = typer.Option(True, help="Show progress.")):
+    """Run every grid point of CONFIG's [sweep] (resumable: finished points are never recomputed)."""
+    from .sweep import DaskBackend, LocalBackend
+    from .sweep import sweep as run_sweep
+
+    if dask_workers and scheduler:
+        _fail(QMeanFieldError("give --dask-workers or --scheduler, not both"))
+    backend = (DaskBackend(address=scheduler) if scheduler else DaskBackend(workers=dask_workers) if dask_workers
+               else LocalBackend(workers or None))
+    try:
+        ds = run_sweep(config, out, backend=backend, progress=progress, log=_say)
+    except QMeanFieldError as exc:
+        _fail(exc)
+    except KeyboardInterrupt:
+        _interrupted(out, f"finished points are saved under {out / 'tasks'} and are skipped when you rerun.")
+    failed = int((ds.status.values != "done").sum())
+    typer.echo(f"report: {(out / 'sweep.html').resolve()}")
+    if failed:
+        _say(f"{failed} point(s) did not finish: see {out / 'failures.json'}", style="bold red")
+        raise typer.Exit(code=1)
+
+
+@app.command()
+def status(folder: Path = typer.Argument(..., help="A sweep's output folder.")):
+    """Done / failed / pending points of a sweep folder and the estimated time left."""
+    from .sweep import status as sweep_status
+
+    try:
+        st = sweep_status(folder)
+    except QMeanFieldError as exc:
+        _fail(exc)
+    left = st["estimated_seconds_left_one_worker"]
+    typer.echo(f"{st['name']}: {st['done']} done, {st['failed']} failed, {st['pending']} pending of {st['points']}"
+               + (f"; about {left:.0f} s of work left (one worker)" if left else "")
+               + ("; complete" if st["complete"] else ""))
 
 
 def main():  # pragma: no cover

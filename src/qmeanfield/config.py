@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import math
 import tomllib
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -48,13 +49,13 @@ import numpy as np
 
 from . import states
 from .errors import ConfigError, EngineError, QMeanFieldError
-from .expressions import evaluate
+from .expressions import RESERVED_NAMES, evaluate
 from ._checks import MAX_TIMES
 from .engines import REGISTRY, accepted_options, configure_engine
 from .model import COUPLINGS, Model
 from .operators import random_interaction, symmetrize_swap
 
-__all__ = ["RunConfig", "load_config", "parse_config"]
+__all__ = ["RunConfig", "load_config", "parse_config", "parameters_table", "read_toml"]
 
 _MODEL_KEYS = {"d", "h", "V", "symmetrize_V", "jumps", "collective_jumps", "hbar", "coupling"}
 _INITIAL_KEYS = {"state", "h0", "beta", "bloch", "matrix"}
@@ -63,7 +64,9 @@ _RUN_KEYS = {"N", "t_final", "n_times", "times", "engine", "marginals", "memory_
 #: largest one-body dimension a configuration may ask for (V alone has d^4 entries)
 MAX_DIMENSION = 32
 _ENGINE_KEYS = set().union(*(accepted_options(name) for name in REGISTRY))
-_TOP_KEYS = {"name", "description", "model", "initial", "run", "engine"}
+_TOP_KEYS = {"name", "description", "model", "initial", "run", "engine", "parameters", "sweep"}
+#: the [parameters] of the configuration being parsed (names usable in every expression and number)
+_PARAMETERS: ContextVar[dict] = ContextVar("parameters", default={})
 
 
 @dataclass(frozen=True)
@@ -100,6 +103,14 @@ def _table(data: dict, key: str, required: bool = True) -> dict:
 
 
 def _number(value, field: str, positive: bool = False, integer: bool = False):
+    params = _PARAMETERS.get()
+    if isinstance(value, str) and params:
+        out = evaluate(value, 2, field, parameters=params)
+        if isinstance(out, np.ndarray) or (isinstance(out, complex) and out.imag != 0):
+            raise ConfigError(f"{field}: the expression {value!r} must give a real number")
+        value = float(out.real) if isinstance(out, complex) else float(out)
+        if integer and value == int(value):
+            value = int(value)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ConfigError(f"{field} must be a number, got {value!r}")
     if not math.isfinite(value):
@@ -127,7 +138,7 @@ def _explicit(value: dict, field: str) -> np.ndarray:
 
 def _operator(value, d: int, field: str, shape: tuple[int, int]) -> np.ndarray:
     if isinstance(value, str):
-        out = evaluate(value, d, field)
+        out = evaluate(value, d, field, parameters=_PARAMETERS.get())
         if not isinstance(out, np.ndarray):
             raise ConfigError(f"{field}: the expression {value!r} is a number, expected a {shape[0]} x {shape[1]} matrix")
     elif isinstance(value, dict):
@@ -256,10 +267,38 @@ def _engine_options(sec: dict) -> dict:
     return dict(sec)
 
 
+def parameters_table(data: dict) -> dict[str, float]:
+    """The checked [parameters] table: names (identifiers not shadowing an operator, function or
+    variable of the expression languages) -> finite real numbers."""
+    sec = data.get("parameters", {})
+    if not isinstance(sec, dict):
+        raise ConfigError("[parameters] must be a table of names and numbers, e.g. g = 0.5")
+    out = {}
+    for key, value in sec.items():
+        if not key.isidentifier() or key.startswith("_"):
+            raise ConfigError(f"parameters.{key}: a parameter name must be a plain identifier (letters, digits, _)")
+        if key in RESERVED_NAMES:
+            raise ConfigError(f"parameters.{key}: the name {key!r} shadows an operator or function of the expression "
+                              "language; choose another name")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ConfigError(f"parameters.{key} must be a finite number, got {value!r}")
+        out[key] = float(value)
+    return out
+
+
 def parse_config(data: dict, name: str = "run") -> RunConfig:
-    """Validate a configuration mapping (as read from TOML) into a :class:`RunConfig`."""
+    """Validate a configuration mapping (as read from TOML) into a :class:`RunConfig`; names of the
+    [parameters] table may be used in every expression and numeric field."""
     if not isinstance(data, dict):
         raise ConfigError("the configuration must be a table")
+    token = _PARAMETERS.set(parameters_table(data))
+    try:
+        return _parse_config(data, name)
+    finally:
+        _PARAMETERS.reset(token)
+
+
+def _parse_config(data: dict, name: str) -> RunConfig:
     _refuse_unknown(data, _TOP_KEYS, "top level")
     for key in ("name", "description"):
         if key in data and not isinstance(data[key], str):
@@ -279,17 +318,24 @@ def parse_config(data: dict, name: str = "run") -> RunConfig:
                      description=str(data.get("description", "")), **run)
 
 
-def load_config(path) -> RunConfig:
-    """Read and validate a TOML configuration file."""
+def read_toml(path) -> dict:
+    """The mapping of a TOML file, or a ConfigError saying why it cannot be read."""
     p = Path(path)
     if not p.is_file():
         raise ConfigError(f"configuration file {str(p)!r} does not exist")
     try:
-        data = tomllib.loads(p.read_text(encoding="utf-8"))
+        return tomllib.loads(p.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{p.name} is not valid TOML: {exc}") from None
     except UnicodeDecodeError:
         raise ConfigError(f"{p.name} is not a UTF-8 text file") from None
-    return parse_config(data, name=p.stem)
+
+
+def load_config(path) -> RunConfig:
+    """Read and validate a TOML configuration file (a [sweep] table is refused: use ``qmeanfield sweep``)."""
+    data = read_toml(path)
+    if "sweep" in data:
+        raise ConfigError(f"{Path(path).name} has a [sweep] table: run it with `qmeanfield sweep`")
+    return parse_config(data, name=Path(path).stem)
 
 

@@ -173,10 +173,19 @@ FUNCTIONS = {
 _BINOPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Div: operator.truediv}
 
 
-def evaluate(text: str, d: int, field: str = "expression"):
-    """Evaluate an operator expression for one-body dimension ``d``; return a number or a complex matrix."""
+#: names no parameter may take (operators, functions and variables of the expression languages)
+RESERVED_NAMES = frozenset({"id", "jx", "jy", "jz", "jp", "jm", "swap", "pi", "sx", "sy", "sz", "sp", "sm", "kron",
+                            "dag", "E", "proj", "sqrt", "exp", "cos", "sin", "x", "p", "log", "tan", "cosh", "sinh",
+                            "tanh", "arctan"})
+
+
+def evaluate(text: str, d: int, field: str = "expression", parameters: dict | None = None):
+    """Evaluate an operator expression for one-body dimension ``d``; return a number or a complex matrix.
+    ``parameters`` (name -> number) are available as names."""
     tree = _parse(text, field)
     names = names_for(d)
+    for key, value in (parameters or {}).items():
+        names.factories[key] = (lambda v=value: v)
 
     def fn_E(a, b):
         a, b = _int_arg(field, a, "E(a, b)"), _int_arg(field, b, "E(a, b)")

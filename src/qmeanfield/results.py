@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import asdict
 from importlib.metadata import PackageNotFoundError, version
@@ -23,7 +24,7 @@ from .model import Model
 
 __all__ = ["package_version", "model_attrs", "model_variables", "comparison_dataset", "certificate_dataset",
            "steady_dataset", "summarize_comparison", "summarize_certificate", "summarize_steady",
-           "summarize_semiclassical", "summarize_chain", "json_number",
+           "summarize_semiclassical", "summarize_chain", "summarize_sweep", "json_number",
            "fit_to_json", "BOUND_SLACK", "POOR_FIT_R2"]
 
 #: slack allowed when checking measured <= bound (round-off of the diagnostics)
@@ -354,3 +355,28 @@ def summarize_chain(ds: xr.Dataset) -> dict:
         "note": "links 1 and 2 are exact distances on the finite model and the grid; link 3 is a W2 bracket; "
                 "the composed bound uses W2^2 <= 2 sqrt(M4) ||A - B||_1^(1/2) and is loose",
     }
+
+
+def summarize_sweep(ds: xr.Dataset) -> dict:
+    """Key numbers of a consolidated sweep: counts by status, and per point the largest H_N at the
+    largest N, H_N(t_final) and the fitted distance exponent."""
+    status = ds.status.values.ravel()
+    dims = [d for d in ds.status.dims]
+    rows = []
+    for idx in np.ndindex(*ds.status.shape):
+        sel = dict(zip(dims, idx))
+        point = ds.isel(sel)
+        values = {d: (point[d].item() if d in point.coords else int(i)) for d, i in zip(dims, idx)}
+        if "point" in dims:
+            values = {k: point[k].item() for k in point.coords if point[k].dims == ()
+                      and k not in ("N", "time", "k")}
+        rows.append({"values": {k: (v.item() if isinstance(v, np.generic) else v) for k, v in values.items()},
+                     "status": str(point.status.values),
+                     "relative_entropy_max_largest_N": json_number(point.relative_entropy_max.values[-1]),
+                     "relative_entropy_final_largest_N": json_number(point.relative_entropy_final.values[-1]),
+                     "distance_exponent": json_number(point.distance_exponent.values),
+                     "task_seconds": json_number(point.task_seconds.values)})
+    counts = {s: int(np.sum(status == s)) for s in ("done", "failed", "refused", "pending")}
+    return {"name": ds.attrs.get("name"), "mode": ds.attrs.get("mode"), "axes": json.loads(ds.attrs.get("axes", "{}")),
+            "N": [int(n) for n in ds.N.values], "counts": counts, "points": rows,
+            "qmeanfield_version": str(ds.attrs.get("qmeanfield_version", ""))}

@@ -92,29 +92,32 @@ def content_checksum(ds: xr.Dataset) -> str:
 
 
 def _split_complex(ds: xr.Dataset) -> xr.Dataset:
-    out = xr.Dataset(coords=ds.coords, attrs=dict(ds.attrs))
+    variables = {}
     for name, var in ds.data_vars.items():
+        var = var.variable
         if np.iscomplexobj(var.values):
-            out[f"{name}_real"] = var.real.assign_attrs({**var.attrs, "complex_part": "real", "complex_of": name})
-            out[f"{name}_imag"] = var.imag.assign_attrs({**var.attrs, "complex_part": "imag", "complex_of": name})
+            for part, values in (("real", var.values.real), ("imag", var.values.imag)):
+                variables[f"{name}_{part}"] = xr.Variable(var.dims, values,
+                                                          {**var.attrs, "complex_part": part, "complex_of": name})
         else:
-            out[name] = var
+            variables[name] = xr.Variable(var.dims, var.values, dict(var.attrs))
+    out = xr.Dataset(variables, coords={k: v.variable.copy() for k, v in ds.coords.items()}, attrs=dict(ds.attrs))
     for var in out.variables.values():  # an encoding read from another file (e.g. a string length) would
         var.encoding = {}               # truncate new values silently
     return out
 
 
 def _join_complex(ds: xr.Dataset) -> xr.Dataset:
-    out = xr.Dataset(coords=ds.coords, attrs=ds.attrs)
+    variables = {}
     for name, var in ds.data_vars.items():
         part = var.attrs.get("complex_part")
         if part == "real":
             base = var.attrs["complex_of"]
             attrs = {k: v for k, v in var.attrs.items() if k not in ("complex_part", "complex_of")}
-            out[base] = (var + 1j * ds[f"{base}_imag"]).assign_attrs(attrs)
+            variables[base] = xr.Variable(var.dims, var.values + 1j * ds[f"{base}_imag"].values, attrs)
         elif part != "imag":
-            out[name] = var
-    return out
+            variables[name] = var.variable
+    return xr.Dataset(variables, coords=ds.coords, attrs=ds.attrs)
 
 
 def save_dataset(ds: xr.Dataset, path, key: str = "") -> None:

@@ -1,0 +1,474 @@
+r"""Parameter studies: a grid of configurations, run as independent tasks on a local process pool
+or on Dask (a LocalCluster, an existing scheduler, dask-jobqueue clusters), resumable and
+fault-isolated, consolidated into one Dataset.
+
+A configuration with a ``[sweep]`` table::
+
+    [parameters]
+    g = 0.5
+    [model]
+    V = "g*kron(sz, sz) + 0.2*kron(sx, sx)"
+    [sweep]
+    g = [0.25, 0.5, 1.0]          # any [parameters] name
+    hbar = [0.5, 1.0]             # model.hbar
+    seed = [1, 2]                 # model.V.random_seed
+    beta = [0.5, 1.0]             # initial.beta
+    engine = ["dense", "auto"]    # run.engine
+    mode = "product"              # or "zip" (all lists of one length, taken together)
+
+Every grid point runs all of ``run.N``. A task is one grid point; its key hashes everything that
+determines its result (model, state, times, engine and options, N, package version). The worker
+writes ``DIR/tasks/<key>.nc`` atomically (with key and checksum, :mod:`qmeanfield.store`); a rerun
+skips verified task files, recomputes corrupted or foreign ones, and reuses points shared with a
+grown grid. A failing task is recorded (``failures.json``, ``status`` in the Dataset) and the
+others finish. ``DIR/results.nc`` has the sweep axes as dimensions.
+
+Backends share one code path (futures and ``as_completed``): ``LocalBackend`` (a process pool,
+no server) and ``DaskBackend`` (``dask.distributed.Client``: a LocalCluster, a scheduler address
+or a client you made, e.g. on a ``dask_jobqueue.SLURMCluster``). The task files are written by
+the workers, so a cluster needs a file system shared with the driver.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import itertools
+import json
+import math
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import as_completed as local_as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from ._parallel import single_blas_thread
+from .config import RunConfig, parameters_table, parse_config, read_toml
+from .diagnostics.rates import fit_power_law
+from .errors import ConfigError, QMeanFieldError
+from .progress import progress_bar
+from .results import json_number, package_version
+from .store import (
+    StoreError,
+    begin_outputs,
+    check_output_dir,
+    load_dataset,
+    save_dataset,
+    write_json,
+    write_manifest,
+)
+
+__all__ = ["SweepPlan", "SweepPoint", "plan_sweep", "sweep", "run_task", "LocalBackend", "DaskBackend", "status",
+           "load_sweep_config", "SWEEP_KEYS"]
+
+#: sweep keys other than [parameters] names -> where they go in the configuration
+SWEEP_KEYS = {"hbar": ("model", "hbar"), "seed": ("model", "V", "random_seed"), "beta": ("initial", "beta"),
+              "engine": ("run", "engine")}
+MODES = ("product", "zip")
+#: most grid points of one sweep
+MAX_POINTS = 100_000
+
+
+@dataclass(frozen=True)
+class SweepPoint:
+    """One grid point: its index on each axis, the values, its configuration and its task key."""
+
+    index: tuple[int, ...]
+    values: dict
+    config: RunConfig | None      # None: the point's configuration is invalid (recorded as refused)
+    raw: dict
+    key: str
+
+
+@dataclass(frozen=True)
+class SweepPlan:
+    name: str
+    axes: dict                      # axis name -> list of values (product) or the zipped lists (zip)
+    mode: str
+    points: tuple[SweepPoint, ...]
+    N: tuple[int, ...]
+    times: np.ndarray
+    marginals: tuple[int, ...]
+    description: str = ""
+    refused: dict = field(default_factory=dict)   # point key -> reason (checked before submission)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(len(v) for v in self.axes.values()) if self.mode == "product" else (len(self.points),)
+
+
+def _set(raw: dict, path: tuple[str, ...], value) -> None:
+    node = raw
+    for key in path[:-1]:
+        node = node.setdefault(key, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"sweep: cannot set {'.'.join(path)}: {key} is not a table")
+    node[path[-1]] = value
+
+
+def task_key(cfg: RunConfig) -> str:
+    from .pipeline import fingerprint
+
+    h = hashlib.sha256(f"{fingerprint(cfg)}|{list(cfg.N)}|{package_version()}".encode())
+    return h.hexdigest()[:20]
+
+
+def _axes(data: dict) -> tuple[dict, str]:
+    sec = data.get("sweep")
+    if not isinstance(sec, dict) or not sec:
+        raise ConfigError("a sweep needs a [sweep] table of lists, e.g. g = [0.25, 0.5, 1.0]")
+    sec = dict(sec)
+    mode = sec.pop("mode", "product")
+    if mode not in MODES:
+        raise ConfigError(f"sweep.mode must be one of {list(MODES)}, got {mode!r}")
+    params = parameters_table(data)
+    axes = {}
+    for key, values in sec.items():
+        if key == "N":
+            raise ConfigError("sweep.N: every grid point runs all of run.N (N is already a dimension); "
+                              "put the particle numbers in run.N")
+        if key not in params and key not in SWEEP_KEYS:
+            raise ConfigError(f"sweep.{key}: not a [parameters] name nor one of {sorted(SWEEP_KEYS)}; "
+                              f"parameters: {sorted(params) or 'none'}")
+        if not isinstance(values, list) or not values:
+            raise ConfigError(f"sweep.{key} must be a non-empty list of values")
+        for v in values:
+            if key == "engine":
+                if not isinstance(v, str):
+                    raise ConfigError(f"sweep.engine values must be engine names, got {v!r}")
+            elif isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+                raise ConfigError(f"sweep.{key} values must be finite numbers, got {v!r}")
+        if len(set(values)) != len(values):
+            raise ConfigError(f"sweep.{key} contains duplicates: {values}")
+        axes[key] = list(values)
+    if mode == "zip" and len({len(v) for v in axes.values()}) > 1:
+        raise ConfigError("sweep.mode = 'zip' needs lists of one length, got "
+                          + ", ".join(f"{k}: {len(v)}" for k, v in axes.items()))
+    return axes, mode
+
+
+def plan_sweep(data: dict, name: str = "sweep", check_memory_gb: float | None = None) -> SweepPlan:
+    """Expand the grid, parse and check every point's configuration (before any work)."""
+    axes, mode = _axes(data)
+    count = math.prod(len(v) for v in axes.values()) if mode == "product" else len(next(iter(axes.values())))
+    if count > MAX_POINTS:
+        raise ConfigError(f"the sweep has {count} points, over the limit of {MAX_POINTS}")
+    params = parameters_table(data)
+    base = {k: v for k, v in data.items() if k != "sweep"}
+    if mode == "product":
+        combos = itertools.product(*(list(enumerate(v)) for v in axes.values()))
+    else:
+        combos = (tuple((i, v[i]) for v in axes.values()) for i in range(count))
+    points, refused = [], {}
+    from .api import plan_comparison
+
+    for combo in combos:
+        index = tuple(i for i, _ in combo) if mode == "product" else (combo[0][0],)
+        values = {k: v for k, (_, v) in zip(axes, combo)}
+        raw = copy.deepcopy(base)
+        for k, v in values.items():
+            if k in params:
+                _set(raw, ("parameters", k), float(v))
+            else:
+                _set(raw, SWEEP_KEYS[k], v)
+        try:
+            cfg = parse_config(raw, name=name)
+        except QMeanFieldError as exc:  # an invalid point is recorded, the others run
+            key = "invalid-" + hashlib.sha256(json.dumps(raw, sort_keys=True, default=str).encode()).hexdigest()[:12]
+            refused[key] = f"{type(exc).__name__}: {exc}"
+            points.append(SweepPoint(index=index, values=values, config=None, raw=raw, key=key))
+            continue
+        key = task_key(cfg)
+        try:
+            options = dict(cfg.engine_options)
+            if check_memory_gb and "memory_budget_gb" not in options:
+                options["memory_budget_gb"] = check_memory_gb
+            plan_comparison(cfg.model, cfg.rho0, list(cfg.N), cfg.times, engine=cfg.engine, marginals=cfg.marginals,
+                            engine_options=options, entropy_identity=cfg.entropy_identity, max_periods=cfg.max_periods)
+        except QMeanFieldError as exc:
+            refused[key] = f"{type(exc).__name__}: {exc}"
+        points.append(SweepPoint(index=index, values=values, config=cfg, raw=raw, key=key))
+    valid = [p for p in points if p.config is not None]
+    if not valid:
+        raise ConfigError("no point of the sweep is a valid configuration: " + next(iter(refused.values())))
+    first = valid[0].config
+    for p in valid:
+        if p.config.N != first.N or not np.array_equal(p.config.times, first.times) \
+                or p.config.marginals != first.marginals:
+            raise ConfigError("every sweep point must share run.N, the times and the marginals")
+    return SweepPlan(name=str(data.get("name", name)), axes=axes, mode=mode, points=tuple(points), N=first.N, times=first.times,
+                     marginals=first.marginals, description=str(data.get("description", "")), refused=refused)
+
+
+def load_sweep_config(path, check_memory_gb: float | None = None) -> SweepPlan:
+    return plan_sweep(read_toml(path), name=Path(path).stem, check_memory_gb=check_memory_gb)
+
+
+# ----------------------------------------------------------------------------- the task
+
+def run_task(raw: dict, name: str, key: str, path: str) -> dict:
+    """One grid point, in a worker: compare over all N, written atomically to ``path`` with ``key``.
+    Returns a small status dict; exceptions are caught and reported, never raised."""
+    from .api import compare
+
+    t0 = time.perf_counter()
+    try:
+        cfg = parse_config(raw, name=name)
+        ds = compare(cfg.model, cfg.rho0, list(cfg.N), cfg.times, engine=cfg.engine, marginals=cfg.marginals,
+                     engine_options=cfg.engine_options, entropy_identity=cfg.entropy_identity,
+                     max_periods=cfg.max_periods)
+        ds.attrs["task_seconds"] = time.perf_counter() - t0
+        save_dataset(ds, path, key=key)
+        return {"key": key, "status": "done", "seconds": time.perf_counter() - t0}
+    except Exception as exc:  # noqa: BLE001 - isolate the failure, report it
+        return {"key": key, "status": "failed", "error_type": type(exc).__name__, "message": str(exc),
+                "seconds": time.perf_counter() - t0}
+
+
+# ----------------------------------------------------------------------------- backends
+
+class LocalBackend:
+    """A process pool on this machine (one BLAS thread per worker), no server."""
+
+    def __init__(self, workers: int | None = None):
+        self.workers = max(1, int(workers or os.cpu_count() or 1))
+        self.pool = None
+
+    def __enter__(self):
+        self.pool = ProcessPoolExecutor(max_workers=self.workers, initializer=single_blas_thread)
+        return self
+
+    def __exit__(self, *exc):
+        self.pool.shutdown(wait=exc[0] is None, cancel_futures=exc[0] is not None)
+
+    def submit(self, fn, *args):
+        return self.pool.submit(fn, *args)
+
+    def as_completed(self, futures):
+        return local_as_completed(futures)
+
+    def describe(self) -> str:
+        return f"local process pool, {self.workers} worker(s)"
+
+
+class DaskBackend:
+    """Dask: ``client`` (a ``dask.distributed.Client``), or ``address`` of a scheduler, or a
+    ``LocalCluster`` of ``workers`` processes (one thread each)."""
+
+    def __init__(self, client=None, address: str | None = None, workers: int | None = None):
+        self.client, self.address, self.workers = client, address, workers
+        self._own = None
+
+    def __enter__(self):
+        try:
+            from distributed import Client, LocalCluster
+        except ImportError:
+            raise QMeanFieldError("Dask is not installed: pip install 'qmeanfield[dask]'") from None
+        if self.client is None:
+            if self.address:
+                self.client = self._own = Client(self.address)
+            else:
+                cluster = LocalCluster(n_workers=self.workers or os.cpu_count() or 1, threads_per_worker=1,
+                                       processes=True, dashboard_address=None)
+                self.client = self._own = Client(cluster)
+        return self
+
+    def __exit__(self, *exc):
+        if self._own is not None:
+            cluster = getattr(self._own, "cluster", None)
+            self._own.close()
+            if cluster is not None and not self.address:
+                cluster.close()
+
+    def submit(self, fn, *args):
+        return self.client.submit(fn, *args, pure=False, retries=2)
+
+    def as_completed(self, futures):
+        from distributed import as_completed
+
+        return as_completed(futures)
+
+    def describe(self) -> str:
+        return f"Dask ({self.client})"
+
+
+# ----------------------------------------------------------------------------- the driver
+
+def _task_path(out: Path, key: str) -> Path:
+    return out / "tasks" / f"{key}.nc"
+
+
+def _verified(out: Path, key: str, log) -> bool:
+    path = _task_path(out, key)
+    if not path.exists():
+        return False
+    try:
+        load_dataset(path, key=key)
+        return True
+    except StoreError as exc:
+        log(f"task {key}: {exc}; recomputing")
+        return False
+
+
+def _worker_memory_gb(workers: int) -> float:
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    except (ValueError, OSError, AttributeError):
+        return 4.0
+    return max(0.5, 0.8 * total / max(workers, 1))
+
+
+def sweep(config, out, *, backend=None, workers: int | None = None, client=None, progress: bool = False,
+          log=None) -> xr.Dataset:
+    """Run the sweep of ``config`` (a TOML path or a mapping) into ``out``; return the consolidated Dataset.
+
+    ``backend``: a :class:`LocalBackend` / :class:`DaskBackend`, or None (a ``client`` gives Dask on it;
+    otherwise a local pool of ``workers``, default all cores). Finished, verified tasks are never
+    recomputed. Failures are recorded in ``failures.json`` and the Dataset's ``status``.
+    """
+    log = log or (lambda msg: None)
+    if backend is None:
+        backend = DaskBackend(client=client) if client is not None else LocalBackend(workers)
+    n_workers = getattr(backend, "workers", None) or os.cpu_count() or 1
+    mem = _worker_memory_gb(n_workers)
+    plan = (load_sweep_config(config, check_memory_gb=mem) if isinstance(config, (str, Path))
+            else plan_sweep(config, check_memory_gb=mem))
+    out = check_output_dir(out)
+    begin_outputs(out)
+    (out / "tasks").mkdir(exist_ok=True)
+    write_json(out / "sweep.json", _plan_json(plan))
+    failures = {k: {"key": k, "status": "refused", "message": why} for k, why in plan.refused.items()}
+    pending = [p for p in plan.points if p.key not in failures and not _verified(out, p.key, log)]
+    done_before = len(plan.points) - len(pending) - len(failures)
+    log(f"sweep {plan.name}: {len(plan.points)} points ({done_before} already done, {len(failures)} refused before "
+        f"submission, {len(pending)} to run) on {backend.describe()}")
+    seconds = []
+    if pending:
+        with backend, progress_bar(progress) as prog:
+            task = prog.add_task("sweep", total=len(pending)) if prog else None
+            futures = {backend.submit(run_task, p.raw, plan.name, p.key, str(_task_path(out, p.key))): p
+                       for p in pending}
+            for fut in backend.as_completed(list(futures)):
+                p = futures[fut]
+                try:
+                    res = fut.result()
+                except Exception as exc:  # noqa: BLE001 - a lost worker after retries
+                    res = {"key": p.key, "status": "failed", "error_type": type(exc).__name__, "message": str(exc)}
+                if res["status"] != "done":
+                    failures[p.key] = {**res, "values": p.values}
+                    log(f"point {p.values}: failed ({res.get('error_type')}: {res.get('message')})")
+                else:
+                    seconds.append(res["seconds"])
+                if prog:
+                    prog.update(task, advance=1)
+    for key, item in failures.items():
+        item.setdefault("values", next(p.values for p in plan.points if p.key == key))
+    write_json(out / "failures.json", list(failures.values()))
+    ds = consolidate(plan, out, failures)
+    save_dataset(ds, out / "results.nc", key=hashlib.sha256(json.dumps(_plan_json(plan)).encode()).hexdigest()[:20])
+    from .report.sweep import write_sweep_report
+    from .results import summarize_sweep
+
+    summary = summarize_sweep(ds)
+    write_json(out / "summary.json", summary)
+    files = write_sweep_report(ds, summary, out, title=f"sweep: {plan.name}", description=plan.description)
+    write_manifest(out, ["results.nc", "summary.json", "failures.json", "sweep.json", *files],
+                   {"name": plan.name, "qmeanfield_version": package_version()})
+    return ds
+
+
+def _plan_json(plan: SweepPlan) -> dict:
+    return {"name": plan.name, "mode": plan.mode, "axes": plan.axes, "N": list(plan.N),
+            "points": [{"key": p.key, "index": list(p.index), "values": p.values} for p in plan.points],
+            "qmeanfield_version": package_version()}
+
+
+def consolidate(plan: SweepPlan, out: Path, failures: dict) -> xr.Dataset:
+    """One Dataset: sweep axes (or ``point`` for zip) x N x time; NaN and ``status`` for failures."""
+    shape = plan.shape
+    Ns, T, ks = len(plan.N), plan.times.size, len(plan.marginals)
+    H = np.full(shape + (Ns, T), np.nan)
+    dist = np.full(shape + (Ns, ks, T), np.nan)
+    bound = np.full(shape + (Ns, ks, T), np.nan)
+    seconds = np.full(shape, np.nan)
+    status = np.full(shape, "pending", dtype=object)
+    for p in plan.points:
+        if p.key in failures:
+            status[p.index] = failures[p.key]["status"]
+            continue
+        try:
+            ds = load_dataset(_task_path(out, p.key), key=p.key)
+        except StoreError:
+            continue
+        H[p.index] = ds.relative_entropy.values
+        dist[p.index] = ds.trace_distance.values
+        bound[p.index] = ds.marginal_bound.values
+        seconds[p.index] = float(ds.attrs.get("task_seconds", np.nan))
+        status[p.index] = "done"
+    if plan.mode == "product":
+        dims = tuple(plan.axes)
+        coords = {k: np.array(v) for k, v in plan.axes.items()}
+    else:
+        dims = ("point",)
+        coords = {"point": np.arange(len(plan.points)), **{k: (("point",), np.array(v)) for k, v in plan.axes.items()}}
+    coords.update(N=np.array(plan.N), time=plan.times, k=np.array(plan.marginals))
+    Narr = np.array(plan.N, dtype=float)
+    # per point: the fitted exponent of max_t ||R^(1) - rho||_1 against N (Pinsker predicts -1/2)
+    exponent = np.full(shape, np.nan)
+    for idx in np.ndindex(*shape):
+        fit = fit_power_law(Narr, np.nanmax(dist[idx][:, 0, :], axis=-1)) if Ns >= 2 and status[idx] == "done" else None
+        if fit is not None:
+            exponent[idx] = fit.exponent
+    with np.errstate(all="ignore"):
+        Hmax = np.where(np.all(np.isnan(H), axis=-1), np.nan, np.nanmax(np.where(np.isnan(H), -np.inf, H), axis=-1))
+    return xr.Dataset(
+        {
+            "relative_entropy": (dims + ("N", "time"), H, {"long_name": "H(R_N | rho^(x)N)"}),
+            "trace_distance": (dims + ("N", "k", "time"), dist, {"long_name": "|| R^(k) - rho^(x)k ||_1"}),
+            "marginal_bound": (dims + ("N", "k", "time"), bound, {"long_name": "Pinsker bound sqrt(2 H_N / floor(N/k))"}),
+            "relative_entropy_max": (dims + ("N",), Hmax, {"long_name": "max over t of H_N"}),
+            "relative_entropy_final": (dims + ("N",), H[..., -1], {"long_name": "H_N(t_final)"}),
+            "distance_exponent": (dims, exponent, {"long_name": "fitted log-log slope of max_t ||R^(1) - rho||_1 "
+                                                                "against N (Pinsker: -1/2)"}),
+            "status": (dims, status.astype(str), {"long_name": "done | failed | refused | pending"}),
+            "task_seconds": (dims, seconds),
+        },
+        coords=coords,
+        attrs={"name": plan.name, "mode": plan.mode, "axes": json.dumps(plan.axes), "qmeanfield_version": package_version()},
+    )
+
+
+def status(out) -> dict:
+    """Done / failed / pending counts of a sweep folder and the estimated time left (mean task time
+    times pending tasks, divided by the workers that ran them is not known here: one worker)."""
+    out = Path(out)
+    try:
+        plan = json.loads((out / "sweep.json").read_text())
+    except (OSError, ValueError):
+        raise QMeanFieldError(f"{out}: no sweep.json (not a sweep folder, or the sweep never started)") from None
+    try:
+        failed = {f["key"] for f in json.loads((out / "failures.json").read_text()) if "key" in f}
+    except (OSError, ValueError):
+        failed = set()
+    done, seconds = 0, []
+    for p in plan["points"]:
+        path = _task_path(out, p["key"])
+        if path.exists():
+            try:
+                ds = load_dataset(path, key=p["key"])
+                done += 1
+                seconds.append(float(ds.attrs.get("task_seconds", np.nan)))
+            except StoreError:
+                pass
+    total = len(plan["points"])
+    n_failed = len(failed)
+    pending = max(total - done - n_failed, 0)
+    mean = float(np.nanmean(seconds)) if seconds else float("nan")
+    return {"name": plan["name"], "points": total, "done": done, "failed": n_failed, "pending": pending,
+            "mean_task_seconds": json_number(mean),
+            "estimated_seconds_left_one_worker": json_number(mean * pending) if seconds else None,
+            "complete": (out / "manifest.json").exists()}

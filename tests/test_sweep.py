@@ -1,0 +1,150 @@
+"""Sweeps: named parameters, grids, local and Dask backends giving the same numbers, resume after
+kill -9 without recomputation, isolated failures."""
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+import qmeanfield as qmf
+from qmeanfield import store
+from qmeanfield.config import parse_config
+from qmeanfield.errors import ConfigError
+from qmeanfield.sweep import DaskBackend, LocalBackend, plan_sweep, status, sweep
+
+BASE = {
+    "name": "test-sweep",
+    "parameters": {"g": 0.5},
+    "model": {"h": "0.5*sx + 0.3*sz", "V": "g*kron(sz, sz) + 0.2*kron(sx, sx)"},
+    "initial": {"state": "thermal", "h0": "sz + 0.3*sx", "beta": 1.0},
+    "run": {"N": [2, 3, 4], "t_final": 1.0, "n_times": 6},
+    "sweep": {"g": [0.25, 1.0], "hbar": [0.5, 1.0]},
+}
+
+
+def test_parameters_are_names_in_expressions_and_numbers():
+    cfg = parse_config({**{k: v for k, v in BASE.items() if k != "sweep"},
+                        "parameters": {"g": 2.0, "hb": 0.5}, "model": {**BASE["model"], "hbar": "hb"}})
+    assert cfg.model.hbar == 0.5
+    direct = qmf.Model(h=cfg.model.h, V=2.0 * np.kron(np.diag([1, -1]), np.diag([1, -1]))
+                       + 0.2 * np.kron([[0, 1], [1, 0]], [[0, 1], [1, 0]]), hbar=0.5)
+    np.testing.assert_allclose(cfg.model.V, direct.V)
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"parameters": {"sx": 1.0}}, "shadows"),
+    ({"parameters": {"g": "big"}}, "finite number"),
+    ({"model": {"h": "q*sx", "V": "kron(sz, sz)"}}, "unknown name 'q'"),
+    ({"sweep": {"q": [1, 2]}}, "not a \\[parameters\\] name"),
+    ({"sweep": {"g": [1, "x"]}}, "finite numbers"),
+    ({"sweep": {"N": [2, 3]}}, "run.N"),
+    ({"sweep": {"g": [1, 2], "hbar": [1], "mode": "zip"}}, "one length"),
+])
+def test_parameter_and_sweep_errors_name_the_field(change, message):
+    with pytest.raises(ConfigError, match=message):
+        plan_sweep({**BASE, **change})
+
+
+def test_grid_product_and_zip():
+    assert len(plan_sweep(BASE).points) == 4
+    zipped = plan_sweep({**BASE, "sweep": {"g": [0.25, 1.0], "hbar": [0.5, 1.0], "mode": "zip"}})
+    assert [p.values for p in zipped.points] == [{"g": 0.25, "hbar": 0.5}, {"g": 1.0, "hbar": 1.0}]
+
+
+def test_local_and_dask_give_identical_datasets_and_match_single_runs(tmp_path):
+    pytest.importorskip("distributed")
+    a = sweep(BASE, tmp_path / "local", backend=LocalBackend(2))
+    b = sweep(BASE, tmp_path / "dask", backend=DaskBackend(workers=2))
+    np.testing.assert_allclose(a.relative_entropy.values, b.relative_entropy.values, rtol=0, atol=1e-12)
+    assert (a.status.values == "done").all()
+    # one point against a plain compare of the same configuration
+    cfg = parse_config({**{k: v for k, v in BASE.items() if k != "sweep"},
+                        "parameters": {"g": 1.0}, "model": {**BASE["model"], "hbar": 0.5}})
+    ref = qmf.compare(cfg.model, cfg.rho0, list(cfg.N), cfg.times, marginals=cfg.marginals)
+    np.testing.assert_allclose(a.relative_entropy.sel(g=1.0, hbar=0.5).values, ref.relative_entropy.values,
+                               rtol=1e-12, atol=1e-14)
+
+
+def test_invalid_point_is_isolated(tmp_path):
+    """g != 0 makes V non-Hermitian: that point is recorded, every other one is present."""
+    data = {**BASE, "model": {**BASE["model"], "V": "kron(sz, sz) + g*1j*(kron(sx, id) + kron(id, sx))"},
+            "sweep": {"g": [0.0, 1.0], "hbar": [0.5, 1.0]}}
+    ds = sweep(data, tmp_path / "out", backend=LocalBackend(2))
+    assert list(ds.status.sel(g=0.0).values) == ["done", "done"]
+    assert list(ds.status.sel(g=1.0).values) == ["refused", "refused"]
+    assert np.isnan(ds.relative_entropy.sel(g=1.0).values).all()
+    failures = json.loads((tmp_path / "out" / "failures.json").read_text())
+    assert len(failures) == 2 and all("Hermitian" in f["message"] for f in failures)
+
+
+def test_resume_reuses_finished_points_and_grows_the_grid(tmp_path):
+    out = tmp_path / "out"
+    sweep(BASE, out, backend=LocalBackend(1))
+    stamps = {p: p.stat().st_mtime_ns for p in (out / "tasks").glob("*.nc")}
+    bigger = {**BASE, "sweep": {"g": [0.25, 1.0, 2.0], "hbar": [0.5, 1.0]}}
+    messages = []
+    ds = sweep(bigger, out, backend=LocalBackend(1), log=messages.append)
+    assert "4 already done" in messages[0] and "2 to run" in messages[0]
+    assert all(p.stat().st_mtime_ns == t for p, t in stamps.items())   # never recomputed
+    assert (ds.status.values == "done").all() and ds.sizes["g"] == 3
+
+
+def test_corrupted_task_file_is_recomputed(tmp_path):
+    out = tmp_path / "out"
+    first = sweep(BASE, out, backend=LocalBackend(1))
+    victim = sorted((out / "tasks").glob("*.nc"))[0]
+    victim.write_bytes(b"garbage")
+    messages = []
+    again = sweep(BASE, out, backend=LocalBackend(1), log=messages.append)
+    assert any("recomputing" in m for m in messages)
+    same = ["relative_entropy", "trace_distance", "marginal_bound", "status"]  # task_seconds are wall times
+    assert store.content_checksum(first[same]) == store.content_checksum(again[same])
+
+
+def test_kill_9_of_the_driver_loses_only_running_tasks(tmp_path):
+    import tomllib  # noqa: F401 - the config is written as TOML below
+
+    data = {**BASE, "run": {**BASE["run"], "N": [2, 3, 4, 5, 6, 7]},
+            "sweep": {"g": [0.25, 0.5, 1.0, 2.0], "hbar": [0.5, 1.0, 2.0]}}
+    config = tmp_path / "sweep.toml"
+    config.write_text(_toml(data))
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "qmeanfield.cli", "sweep", str(config), "--out", str(out), "--workers", "1",
+           "--no-progress"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    t0 = time.time()
+    while len(list((out / "tasks").glob("*.nc"))) < 3 and time.time() - t0 < 120:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    # workers already holding a task may finish it after the driver died: wait until nothing changes
+    seen, quiet = -1, 0
+    while quiet < 20:
+        n = len(list((out / "tasks").glob("*.nc*")))
+        quiet, seen = (quiet + 1, n) if n == seen else (0, n)
+        time.sleep(0.1)
+    before = {p.name: p.stat().st_mtime_ns for p in (out / "tasks").glob("*.nc")}
+    assert len(before) < 12
+    st = status(out)
+    assert st["done"] == len(before) and st["pending"] == 12 - len(before) and not st["complete"]
+    res = subprocess.run(cmd, capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    assert f"{len(before)} already done" in res.stderr
+    assert all((out / "tasks" / n).stat().st_mtime_ns == t for n, t in before.items())
+    assert status(out)["complete"]
+
+
+def _toml(data: dict) -> str:
+    lines = []
+    for key, value in data.items():
+        if not isinstance(value, dict):
+            lines.append(f"{key} = {json.dumps(value)}")
+    for key, value in data.items():
+        if isinstance(value, dict):
+            lines.append(f"[{key}]")
+            lines += [f"{k} = {json.dumps(v)}" for k, v in value.items()]
+    return "\n".join(lines) + "\n"
