@@ -120,12 +120,30 @@ def _join_complex(ds: xr.Dataset) -> xr.Dataset:
     return xr.Dataset(variables, coords=ds.coords, attrs=ds.attrs)
 
 
+def _local_scheduler():
+    """Inside a Dask worker (or next to a Dask client) xarray would take a cluster-wide write lock
+    for every netCDF file, a round trip to the scheduler; our files are written whole by one
+    process, so the synchronous scheduler (a local lock) is right."""
+    try:
+        import dask
+    except ImportError:
+        from contextlib import nullcontext
+
+        return nullcontext()
+    return dask.config.set(scheduler="synchronous")
+
+
 def save_dataset(ds: xr.Dataset, path, key: str = "") -> None:
     """Write ``ds`` to netCDF atomically, with its ``store_key`` and content ``store_checksum``."""
     out = _split_complex(ds)
     out.attrs["store_key"] = key
     out.attrs["store_checksum"] = content_checksum(out)
-    _atomic(Path(path), lambda tmp: out.to_netcdf(tmp, engine="netcdf4"))
+
+    def write(tmp):
+        with _local_scheduler():
+            out.to_netcdf(tmp, engine="netcdf4")
+
+    _atomic(Path(path), write)
 
 
 def load_dataset(path, key: str | None = None) -> xr.Dataset:
