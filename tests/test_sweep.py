@@ -148,3 +148,30 @@ def _toml(data: dict) -> str:
             lines.append(f"[{key}]")
             lines += [f"{k} = {json.dumps(v)}" for k, v in value.items()]
     return "\n".join(lines) + "\n"
+
+
+def test_a_killed_dask_worker_does_not_lose_the_sweep(tmp_path):
+    """kill -9 of a Dask worker process mid-sweep: its task is rescheduled, every point finishes."""
+    import os
+    import threading
+
+    distributed = pytest.importorskip("distributed")
+    data = {**BASE, "run": {**BASE["run"], "N": [2, 3, 4, 5, 6, 7, 8]},
+            "sweep": {"g": [0.25, 0.5, 1.0, 2.0], "hbar": [0.5, 1.0, 2.0]}}
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
+    client = distributed.Client(cluster)
+    try:
+        result = {}
+        out = tmp_path / "out"
+        thread = threading.Thread(target=lambda: result.setdefault("ds", sweep(data, out, client=client)))
+        thread.start()
+        t0 = time.time()
+        while len(list((out / "tasks").glob("*.nc"))) < 2 and time.time() - t0 < 120:
+            time.sleep(0.05)
+        pids = client.run(os.getpid)
+        os.kill(next(iter(pids.values())), signal.SIGKILL)
+        thread.join(timeout=300)
+        assert (result["ds"].status.values == "done").all()
+    finally:
+        client.close()
+        cluster.close()
