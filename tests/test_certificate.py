@@ -97,6 +97,7 @@ def test_gronwall_bound_closed_form():
         exact = np.exp(times / eta) * 0.1 + 0.3 * (np.exp(times / eta) - 1)
         np.testing.assert_allclose(per_eta[e], exact, rtol=1e-4)
     np.testing.assert_allclose(bound, per_eta.min(axis=0))
+    np.testing.assert_array_equal(eta_opt, etas[np.argmin(per_eta, axis=0)])
 
 
 MODELS = {

@@ -1,7 +1,6 @@
 """Bad input is refused up front with a qmeanfield error naming the field; nothing hangs; runs
 survive kill -9 and Ctrl-C; reports work for every kind of run."""
 
-import json
 import os
 import signal
 import subprocess

@@ -106,7 +106,6 @@ def test_corrupted_task_file_is_recomputed(tmp_path):
 
 
 def test_kill_9_of_the_driver_loses_only_running_tasks(tmp_path):
-    import tomllib  # noqa: F401 - the config is written as TOML below
 
     data = {**BASE, "run": {**BASE["run"], "N": [2, 3, 4, 5, 6, 7]},
             "sweep": {"g": [0.25, 0.5, 1.0, 2.0], "hbar": [0.5, 1.0, 2.0]}}

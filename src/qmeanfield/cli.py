@@ -3,7 +3,6 @@ loads a configuration and calls :mod:`qmeanfield.pipeline`; errors are one line,
 
 from __future__ import annotations
 
-import html
 from importlib.resources import files
 from pathlib import Path
 
@@ -98,7 +97,7 @@ def demo(out: Path = typer.Option(Path("demo-output"), "--out", "-o", help="Outp
     import tomllib
 
     from .pipeline import run_to_directory
-    from .store import atomic_write_bytes
+    from .report.landing import write_landing_page
 
     links = []
     try:
@@ -109,17 +108,13 @@ def demo(out: Path = typer.Option(Path("demo-output"), "--out", "-o", help="Outp
             cfg = parse_config(data, name=name)
             sub = name.replace("demo_", "")
             _say(f"{cfg.name}: {cfg.description}", style="bold")
-            run_to_directory(cfg, out / sub, progress=progress, log=_say)
-            links.append((cfg.name, cfg.description, f"{sub}/report.html"))
+            summary = run_to_directory(cfg, out / sub, progress=progress, log=_say)
+            links.append((cfg.name, cfg.description, summary, sub))
     except QMeanFieldError as exc:
         _fail(exc)
     except KeyboardInterrupt:
         _interrupted(out, "finished particle numbers are saved and reused by the next `qmeanfield demo`.")
-    items = "".join(f"<li><a href='{h}'>{html.escape(n)}</a>: {html.escape(d)}</li>" for n, d, h in links)
-    index = (f"<!doctype html><html><head><meta charset='utf-8'><title>qmeanfield demo</title></head>"
-             f"<body style='font-family:sans-serif;max-width:900px;margin:2em auto'><h1>qmeanfield demo</h1>"
-             f"<ul>{items}</ul></body></html>")
-    atomic_write_bytes(out / "report.html", index.encode())
+    write_landing_page(links, out)
     typer.echo(f"report: {(out / 'report.html').resolve()}")
 
 

@@ -29,6 +29,9 @@ __all__ = ["package_version", "model_attrs", "model_variables", "comparison_data
 
 #: slack allowed when checking measured <= bound (round-off of the diagnostics)
 BOUND_SLACK = 1e-10
+#: D_N >= 0 is checked to this tolerance, relative to the largest entropy production (the
+#: finite-difference dH_N/dt is accurate to about 1e-10 of it)
+DISSIPATION_RTOL = 1e-8
 
 
 def package_version() -> str:
@@ -225,6 +228,10 @@ def summarize_comparison(ds: xr.Dataset) -> dict:
             row[f"bound_tightness_k{int(k)}_max"] = _nan_reduce(np.nanmax, np.where(np.isfinite(ratio), ratio, np.nan))
         if open_model:
             row["dissipation_min"] = _nan_reduce(np.nanmin, sel.dissipation.values)
+            scale = _nan_reduce(np.nanmax, np.abs(sel.entropy_production.values)) or 0.0
+            row["dissipation_tolerance"] = DISSIPATION_RTOL * max(1.0, scale)
+            row["dissipation_nonnegative"] = (None if row["dissipation_min"] is None
+                                              else bool(row["dissipation_min"] >= -row["dissipation_tolerance"]))
         else:
             scale = _nan_reduce(np.nanmax, np.abs(sel.entropy_production.values))
             residual = _nan_reduce(np.nanmax, sel.identity_residual.values)

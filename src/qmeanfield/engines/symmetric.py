@@ -44,7 +44,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.linalg
-import scipy.sparse as sp
 from scipy.linalg.blas import zherk
 
 from .._parallel import process_pool

@@ -17,7 +17,7 @@ from matplotlib.figure import Figure
 from ..diagnostics.rates import fit_power_law
 from ..store import atomic_write_bytes
 
-__all__ = ["figure", "colormap", "colors", "plain_N_axis", "loglog_with_slope", "finish_N_axis", "save_png",
+__all__ = ["Html", "figure", "colormap", "colors", "representative", "plain_N_axis", "loglog_with_slope", "finish_N_axis", "save_png",
            "fmt", "matrix_html", "embed_png", "links_html", "CSS", "fixed_time_indices"]
 
 
@@ -32,7 +32,7 @@ def colormap(name: str, n: int, lo: float = 0.05, hi: float = 0.9):
 
 
 def colors(n):
-    return colormap("viridis", n)
+    return colormap("viridis", n, 0.05, 0.82)  # the bright yellow end is unreadable on white
 
 
 def plain_N_axis(ax) -> None:
@@ -43,9 +43,30 @@ def plain_N_axis(ax) -> None:
         ax.text(0.5, 0.5, "no finite values to show", ha="center", va="center", transform=ax.transAxes)
         return
 
+    xs = sorted({float(x) for line in ax.get_lines() for x in np.atleast_1d(line.get_xdata()) if np.isfinite(x)})
+    if 0 < len(xs) <= 12:  # every N of the data labelled (the largest included)
+        ax.set_xticks(xs, [f"{x:g}" for x in xs])
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.xaxis.set_minor_locator(plt_null_locator())
+        return
     ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
     ax.xaxis.set_major_formatter(ScalarFormatter())
     ax.xaxis.set_minor_formatter(NullFormatter())
+
+
+def plt_null_locator():
+    from matplotlib.ticker import NullLocator
+
+    return NullLocator()
+
+
+def representative(values, count: int = 4) -> list:
+    """At most ``count`` values spread over ``values`` (the first and the last included)."""
+    values = list(values)
+    if len(values) <= count:
+        return values
+    idx = np.unique(np.linspace(0, len(values) - 1, count).round().astype(int))
+    return [values[i] for i in idx]
 
 
 def loglog_with_slope(ax, Ns, y, style, color, label, **kw) -> None:
@@ -85,7 +106,13 @@ def fixed_time_indices(times: np.ndarray, count: int = 3) -> list[int]:
     return list(picks)
 
 
+class Html(str):
+    """Text that is already HTML (fmt passes it through unescaped)."""
+
+
 def fmt(x) -> str:
+    if isinstance(x, Html):
+        return str(x)
     if x is None:
         return "-"
     if isinstance(x, bool):

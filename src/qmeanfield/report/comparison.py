@@ -16,6 +16,7 @@ from ..diagnostics.rates import fit_inverse_N
 from ..store import atomic_write_bytes
 from ._common import (
     CSS,
+    Html,
     colormap,
     colors,
     embed_png,
@@ -27,6 +28,7 @@ from ._common import (
     loglog_with_slope,
     matrix_html,
     plain_N_axis,
+    representative,
     save_png,
 )
 
@@ -39,7 +41,8 @@ PLOTS = {
                                  "H_N/N against N (log-log) with fitted slopes.",
     "marginal_rate.png": "Largest marginal trace distance over the time window against N (log-log), with fitted "
                          "rate, next to the Pinsker bound and its rate (N^-1/2 expected).",
-    "trace_distance.png": "Marginal trace distances ||R^(k) - rho^(x)k||_1 (solid) and their Pinsker bounds (dashed).",
+    "trace_distance.png": "Marginal trace distances ||R^(k) - rho^(x)k||_1 (solid) and their Pinsker bounds (dashed), "
+                          "for up to four N (smallest, largest and between), log scale.",
     "entropy_identity.png": "Entropy production identity: the residual |dH/dt - identity| (closed) or the dissipation D_N >= 0 (open).",
 }
 
@@ -105,19 +108,26 @@ def make_plots(ds: xr.Dataset, out_dir) -> dict[str, bytes]:
     pngs["marginal_rate.png"] = save_png(fig, out_dir / "marginal_rate.png")
 
     ks = ds.k.values
-    fig, axes = figure(1, len(ks), figsize=(5 * len(ks), 4.2), squeeze=False)
+    shown = representative(list(Ns), 4)
+    scols = colors(len(shown))
+    fig, axes = figure(1, len(ks), figsize=(5.2 * len(ks), 4.4), squeeze=False)
     for ax, k in zip(axes[0], ks):
-        for c, n in zip(cols, Ns):
-            dist = ds.trace_distance.sel(N=n, k=k)
-            if not np.any(np.isfinite(dist)):
+        for c, n in zip(scols, shown):
+            dist = ds.trace_distance.sel(N=n, k=k).values
+            if not np.any(np.isfinite(dist) & (dist > 0)):
                 continue
-            ax.plot(t, dist, color=c, label=f"N = {n}")
-            ax.plot(t, ds.marginal_bound.sel(N=n, k=k), color=c, ls="--", lw=0.9)
+            ax.plot(t[t > 0], dist[t > 0], color=c, label=f"N = {n}")
+            ax.plot(t[t > 0], ds.marginal_bound.sel(N=n, k=k).values[t > 0], color=c, ls="--", lw=0.9)
+        if ax.get_lines():
+            ax.set_yscale("log")
+            ax.plot([], [], color="0.3", label="distance")
+            ax.plot([], [], color="0.3", ls="--", lw=0.9, label="Pinsker bound")
+            ax.legend(fontsize=7, ncol=2)
         ax.set_xlabel("time t")
         ax.set_ylabel(rf"$\|R^{{({k})}} - \rho^{{\otimes {k}}}\|_1$")
-        ax.set_title(f"k = {k}: distance (solid), Pinsker bound (dashed)")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8, ncol=2)
+        ax.set_title(f"k = {k}" + (f" ({len(shown)} of {len(Ns)} N shown)" if len(shown) < len(Ns) else ""),
+                     fontsize=10)
+        ax.grid(alpha=0.3, which="both")
     pngs["trace_distance.png"] = save_png(fig, out_dir / "trace_distance.png")
 
     is_open = bool(int(ds.attrs.get("model_open", 0)))
@@ -190,7 +200,12 @@ def write_report(ds: xr.Dataset, summary: dict, out_dir, title: str = "qmeanfiel
                  row["relative_entropy_max"]]
         for k in ks:
             cells += [row.get(f"trace_distance_k{k}_max"), row.get(f"bound_holds_k{k}")]
-        cells.append(row.get("dissipation_min") if is_open else row.get("identity_residual_relative"))
+        if is_open:
+            verdict = row.get("dissipation_nonnegative")
+            cells.append(Html(f"{fmt(row.get('dissipation_min'))} (&ge; 0 within {fmt(row.get('dissipation_tolerance'))}: "
+                              f"{fmt(verdict)})") if verdict is not None else None)
+        else:
+            cells.append(row.get("identity_residual_relative"))
         parts.append("<tr>" + "".join(f"<td>{fmt(c)}</td>" for c in cells) + "</tr>")
     parts.append("</table>")
     fit = summary.get("relative_entropy_per_particle_fit_at_t_final")

@@ -39,7 +39,7 @@ from .phase_space import density_matrix, husimi
 from .problem import SemiclassicalProblem
 from .scan import ScanOptions, plan_scan
 
-__all__ = ["project_to_modes", "ModeProjection", "chain"]
+__all__ = ["ModeProjection", "chain"]
 
 #: quadrature points per mode for the Fourier coefficients of U and V
 QUADRATURE_POINTS = 2048
