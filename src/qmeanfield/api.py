@@ -9,6 +9,7 @@ build the Dataset (:mod:`qmeanfield.results`). Nothing here touches files.
 from __future__ import annotations
 
 import os
+import time
 from concurrent.futures import as_completed
 from dataclasses import dataclass
 
@@ -209,7 +210,7 @@ def compare(model: Model, rho0, N, times, *, engine: EngineSpec = "auto", margin
     plan = plan_comparison(model, rho0, N, times, engine=engine, marginals=marginals, engine_options=engine_options,
                            entropy_identity=entropy_identity, max_periods=max_periods)
     rho_all = meanfield.evolve(model, plan.rho0, plan.all_times, rtol=mf_rtol, atol=mf_atol)
-    rows = []
+    rows, walls = [], []
     with progress_bar(progress) as prog:
         steps = plan.all_times.size
         task = prog.add_task("N-body runs", total=len(plan.Ns) * steps) if prog else None
@@ -217,14 +218,16 @@ def compare(model: Model, rho0, N, times, *, engine: EngineSpec = "auto", margin
             if prog:
                 prog.update(task, description=f"N = {n} ({eng.name})")
             report = (lambda m, base=a * steps: prog.update(task, completed=base + m)) if prog else None
+            start = time.perf_counter()
             traj = eng.evolve(model, plan.rho0, n, plan.all_times, kmax=min(plan.kmax, n), progress=report)
             rows.append(measure(model, plan, traj, rho_all))
+            walls.append(time.perf_counter() - start)
     stack = lambda name: np.stack([getattr(r, name) for r in rows])  # noqa: E731
     return comparison_dataset(
         model, plan.rho0, plan.Ns, plan.ks, plan.times, rho_all[plan.out_index],
         H=stack("H"), S=stack("S"), dHdt=stack("dHdt"), production=stack("production"), dist=stack("dist"),
         bound=stack("bound"), R1=stack("R1"), engines=[e.name for e in plan.engines],
-        discarded=[r.discarded_weight for r in rows],
+        discarded=[r.discarded_weight for r in rows], wall_seconds=walls,
         infinite_reason=next((r.infinite_reason for r in rows if r.infinite_reason), ""),
         attrs={"initial_state_full_rank": int(is_full_rank(plan.rho0)),
                "engine_request": engine if isinstance(engine, str) else repr(engine),

@@ -84,6 +84,7 @@ class RunConfig:
     max_periods: float = 1e4
     name: str = "run"
     description: str = ""
+    source: str = ""          # the configuration text it was read from (stored with the results)
 
 
 def _refuse_unknown(section: dict, allowed: set, where: str) -> None:
@@ -336,6 +337,7 @@ def load_config(path) -> RunConfig:
     data = read_toml(path)
     if "sweep" in data:
         raise ConfigError(f"{Path(path).name} has a [sweep] table: run it with `qmeanfield sweep`")
-    return parse_config(data, name=Path(path).stem)
+    cfg = parse_config(data, name=Path(path).stem)
+    return RunConfig(**{**cfg.__dict__, "source": Path(path).read_text(encoding="utf-8")})
 
 

@@ -89,6 +89,8 @@ def run_to_directory(cfg: RunConfig, out_dir, progress: bool = False, resume: bo
     infinite = [note for note in notes if not note.startswith("finite")]
     ds.relative_entropy.attrs["note"] = "; ".join(infinite) if infinite else (notes[0] if notes else "")
     ds.attrs["name"] = cfg.name
+    if cfg.source:
+        ds.attrs["configuration"] = cfg.source
     save_dataset(ds, out / "results.nc", key=fp)
     summary = summarize_comparison(ds)
     summary["name"] = cfg.name

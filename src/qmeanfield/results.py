@@ -22,7 +22,7 @@ import xarray as xr
 from .diagnostics.rates import POOR_FIT_R2, fit_inverse_N, fit_power_law
 from .model import Model
 
-__all__ = ["package_version", "model_attrs", "model_variables", "comparison_dataset", "certificate_dataset",
+__all__ = ["package_version", "provenance", "model_attrs", "model_variables", "comparison_dataset", "certificate_dataset",
            "steady_dataset", "summarize_comparison", "summarize_certificate", "summarize_steady",
            "summarize_semiclassical", "summarize_chain", "summarize_sweep", "json_number",
            "fit_to_json", "BOUND_SLACK", "POOR_FIT_R2"]
@@ -32,6 +32,22 @@ BOUND_SLACK = 1e-10
 #: D_N >= 0 is checked to this tolerance, relative to the largest entropy production (the
 #: finite-difference dH_N/dt is accurate to about 1e-10 of it)
 DISSIPATION_RTOL = 1e-8
+
+
+def provenance() -> dict:
+    """Where and with what a result was made: creation time (UTC), host, Python and the versions of
+    the numerical dependencies (as Dataset attributes)."""
+    import datetime
+    import platform
+
+    out = {"created_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+           "host": platform.node(), "python": platform.python_version(), "platform": platform.platform()}
+    for dist in ("numpy", "scipy", "xarray", "netCDF4", "qutip", "pot", "dask"):
+        try:
+            out[f"version_{dist}"] = version(dist)
+        except PackageNotFoundError:
+            pass
+    return out
 
 
 def package_version() -> str:
@@ -62,7 +78,7 @@ def model_variables(model: Model) -> tuple[dict, dict]:
 
 # ----------------------------------------------------------------------------- builders
 def comparison_dataset(model: Model, rho0: np.ndarray, Ns, ks, times, rho_t, *, H, S, dHdt, production, dist, bound,
-                       R1, engines, discarded, infinite_reason: str, attrs: dict) -> xr.Dataset:
+                       R1, engines, discarded, infinite_reason: str, attrs: dict, wall_seconds=None) -> xr.Dataset:
     """The Dataset of :func:`qmeanfield.compare` (see its docstring and the README for the variables)."""
     shape = (len(Ns), len(times))
     nan = np.full(shape, np.nan)
@@ -97,10 +113,12 @@ def comparison_dataset(model: Model, rho0: np.ndarray, Ns, ks, times, rho_t, *, 
         "discarded_weight": (("N",), np.asarray(discarded, dtype=float), {
             "long_name": "weight of R_N dropped by the engine (bounds the trace-norm error of every marginal)"}),
         "initial_state": (("row", "col"), rho0),
+        "wall_seconds": (("N",), np.asarray(wall_seconds if wall_seconds is not None else np.full(len(Ns), np.nan),
+                                            dtype=float), {"long_name": "wall time of the engine and diagnostics per N"}),
     })
     coords.update({"N": np.array(Ns), "time": np.asarray(times), "k": np.array(ks)})
     return xr.Dataset(data_vars=data, coords=coords,
-                      attrs={**model_attrs(model), **attrs, "qmeanfield_version": package_version()})
+                      attrs={**model_attrs(model), **attrs, **provenance(), "qmeanfield_version": package_version()})
 
 
 def certificate_dataset(model: Model, Ns, etas, times, ks, *, lam, gt, ynorm, bound, eta_opt, marginal_bound,
@@ -215,6 +233,7 @@ def summarize_comparison(ds: xr.Dataset) -> dict:
             "relative_entropy_final": json_number(H[-1]),
             "relative_entropy_max": _nan_reduce(np.nanmax, H),
             "relative_entropy_per_particle_final": json_number(H[-1] / n),
+            "wall_seconds": json_number(sel.wall_seconds.values) if "wall_seconds" in sel else None,
         }
         for k in ds.k.values:
             dist = sel.trace_distance.sel(k=k)
@@ -257,6 +276,9 @@ def summarize_comparison(ds: xr.Dataset) -> dict:
         "max_trace_distance_fits": marginal_rates,
         "relative_entropy_note": ds.relative_entropy.attrs.get("note", ""),
         "qmeanfield_version": str(ds.attrs.get("qmeanfield_version", "")),
+        "provenance": {k: (v.item() if isinstance(v, np.generic) else v) for k, v in ds.attrs.items()
+                       if k in ("created_utc", "host", "python", "platform", "configuration")
+                       or k.startswith("version_")},
     }
 
 
