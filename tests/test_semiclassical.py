@@ -295,3 +295,18 @@ def test_chain_links_are_consistent():
     assert np.abs(ds.relative_entropy.values).max() < 1e-9
     assert ds.trace_distance_truncation.values[0] <= 3 * ds.attrs["weight_outside_modes"] + 1e-9
     assert np.all(ds.composed_bound.values >= ds.w2_upper.values[None, :])
+
+
+def test_thermal_initial_state_of_a_harmonic_trap_is_stationary_with_the_closed_form():
+    """The Gibbs state of h = -hbar^2/2 d^2 + x^2/2 and the classical Maxwell-Boltzmann density are
+    stationary; their Wigner/Husimi and classical variances are (hbar/2) coth(beta hbar/2) (+ hbar/2) and
+    1/beta, so W2 = sqrt(2) |sigma_H - sigma_f| at every time. No certificate: B is NaN."""
+    hbar, beta = 0.2, 2.0
+    prob = sc.SemiclassicalProblem(domain="interval", length=16.0, external="x**2/2", pair="0", hbars=(hbar,),
+                                   t_final=2.0, n_times=3,
+                                   initial=sc.InitialData(kind="thermal", reference="x**2/2", beta=beta))
+    ds = sc.scan(prob, options=sc.ScanOptions(cells=(128, 128), emd_cells=0, snapshots=1))
+    s_h = math.sqrt(hbar / 2 / math.tanh(beta * hbar / 2) + hbar / 2)
+    exact = math.sqrt(2) * abs(s_h - 1 / math.sqrt(beta))
+    assert np.all(ds.w2_lower.values <= exact) and np.all(exact <= ds.w2_upper.values)
+    assert np.isnan(ds.w2_bound.values).all()

@@ -209,11 +209,11 @@ def compare(model: Model, rho0, N, times, *, engine: EngineSpec = "auto", margin
     """
     plan = plan_comparison(model, rho0, N, times, engine=engine, marginals=marginals, engine_options=engine_options,
                            entropy_identity=entropy_identity, max_periods=max_periods)
-    rho_all = meanfield.evolve(model, plan.rho0, plan.all_times, rtol=mf_rtol, atol=mf_atol)
     rows, walls = [], []
     with progress_bar(progress) as prog:
         steps = plan.all_times.size
-        task = prog.add_task("N-body runs", total=len(plan.Ns) * steps) if prog else None
+        task = prog.add_task("mean field", total=len(plan.Ns) * steps) if prog else None
+        rho_all = meanfield.evolve(model, plan.rho0, plan.all_times, rtol=mf_rtol, atol=mf_atol)
         for a, (n, eng) in enumerate(zip(plan.Ns, plan.engines)):
             if prog:
                 prog.update(task, description=f"N = {n} ({eng.name})")

@@ -77,7 +77,11 @@ def validate(config: Path = typer.Argument(..., help="TOML configuration file.")
         plan = plan_comparison(cfg.model, cfg.rho0, list(cfg.N), cfg.times, engine=cfg.engine, marginals=cfg.marginals,
                                engine_options=cfg.engine_options, entropy_identity=cfg.entropy_identity,
                                max_periods=cfg.max_periods)
-        engines = {n: e.name for n, e in zip(plan.Ns, plan.engines)}
+        engines = {}
+        for n, e in zip(plan.Ns, plan.engines):
+            need = e.memory_estimate(cfg.model, n) if hasattr(e, "memory_estimate") else float("nan")
+            size = "< 1 MiB" if need < 2**20 else f"~{need / 2**20:.0f} MiB"
+            engines[n] = f"{e.name} ({size})" if need == need else e.name
     except QMeanFieldError as exc:
         _fail(exc)
     m = cfg.model
@@ -86,7 +90,7 @@ def validate(config: Path = typer.Argument(..., help="TOML configuration file.")
                + (f"open ({len(m.jumps)} one-body and {len(m.collective_jumps)} collective jumps)" if m.is_open
                   else "closed"))
     typer.echo(f"  times: {cfg.times.size} points in [{cfg.times[0]:g}, {cfg.times[-1]:g}]")
-    typer.echo("  engines: " + ", ".join(f"N={n}: {e}" for n, e in engines.items()))
+    typer.echo("  engines and estimated peak memory: " + ", ".join(f"N={n}: {e}" for n, e in engines.items()))
 
 
 @app.command()

@@ -349,7 +349,8 @@ def summarize_semiclassical(ds: xr.Dataset) -> dict:
             "bracket_final": [json_number(ds.w2_lower.values[a, -1]), json_number(ds.w2_upper.values[a, -1])],
             "bracket_narrower_than_value": bool(np.all(width < w2)),
             "bound_final": json_number(ds.w2_bound.values[a, -1]),
-            "bound_holds": bool(np.all(ds.w2_lower.values[a] <= ds.w2_bound.values[a])),
+            "bound_holds": (None if np.all(np.isnan(ds.w2_bound.values[a]))
+                            else bool(np.all(ds.w2_lower.values[a] <= ds.w2_bound.values[a]))),
             "trace_error_max": _nan_reduce(np.nanmax, ds.trace_error.values[a]),
             "spectrum_error_max": _nan_reduce(np.nanmax, ds.spectrum_error.values[a]),
             "energy_drift_max": _nan_reduce(np.nanmax, np.abs(ds.energy_drift.values[a])),

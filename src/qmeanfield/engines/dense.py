@@ -134,6 +134,10 @@ class DenseEngine:
             )
         return True, ""
 
+    def memory_estimate(self, model: Model, N: int) -> float:
+        """Peak bytes (see the module function of the same name)."""
+        return memory_estimate(model, N)
+
     def cost(self, model: Model, N: int) -> float:
         log_D = N * math.log(model.d)
         return math.exp(min(3 * log_D if not model.is_open else 2 * log_D + math.log(50), 700.0))

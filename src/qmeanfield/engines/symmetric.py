@@ -286,6 +286,11 @@ class SymmetricEngine:
                            "or raise memory_budget_gb")
         return True, ""
 
+    def memory_estimate(self, model: Model, N: int) -> float:
+        """Peak bytes of the symmetric block (always computed); a mixed rho0 may need larger blocks,
+        checked by :meth:`evolve` before any work."""
+        return _block_bytes(weyl_dimension((N,) + (0,) * (model.d - 1)))
+
     def cost(self, model: Model, N: int) -> float:
         return min(float(sum(weyl_dimension(lam) ** 3 for lam in partitions(N, model.d))), math.exp(700.0))
 

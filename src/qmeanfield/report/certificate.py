@@ -37,6 +37,7 @@ def write_certificate_report(ds: xr.Dataset, summary: dict, out_dir, title: str 
             ax.semilogy(t[1:], np.where(H[1:] > 0, H[1:], np.nan), color="C0", label="exact H_N")
         ax.set_title(f"N = {n}")
         ax.set_xlabel("time t")
+        ax.set_ylabel(r"$H_N(t)$ and its bound")
         ax.grid(alpha=0.3, which="both")
     for ax in axes.ravel()[len(Ns):]:
         ax.axis("off")
@@ -64,11 +65,17 @@ def write_certificate_report(ds: xr.Dataset, summary: dict, out_dir, title: str 
     ax.set_ylabel(r"$\Lambda_N(\eta)$")
     ax.set_title(plot_title, fontsize=10)
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=6, ncol=2)
+    ax.legend(fontsize=7, ncol=1, loc="center left", bbox_to_anchor=(1.02, 0.5))  # outside: hides no curve
     pngs["lambda_vs_N.png"] = save_png(fig, out_dir / "lambda_vs_N.png")
 
+    m = summary.get("model", {})
+    model_rows = "".join(f"<tr><th>{label}</th><td>{fmt(m.get(key))}</td></tr>" for key, label in (
+        ("d", "one-body dimension d"), ("hbar", "hbar"), ("coupling", "coupling kappa_N"), ("n_jumps", "jump operators"),
+        ("norm_h", "||h||"), ("norm_V", "||V||")))
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
-             f"<style>{CSS}</style></head><body><h1>Theory versus measurement</h1>",
+             f"<style>{CSS}</style></head><body><h1>{html.escape(title)}</h1><h2>Theory versus measurement</h2>",
+             f"<table>{model_rows}<tr><th>N</th><td>{', '.join(str(n) for n in summary['N'])}</td></tr>"
+             f"<tr><th>times</th><td>0 .. {summary['t_final']:.4g}</td></tr></table>",
              "<p>The entropy method's a-priori bound (Gibbs variational principle + Gronwall, minimised over "
              "eta) beside the exact relative entropy H(R_N | rho^(x)N). A bound below the exact value would be "
              "an error.</p><table><tr><th>N</th><th>bound(t_final)</th><th>exact H_N(t_final)</th>"
@@ -78,6 +85,17 @@ def write_certificate_report(ds: xr.Dataset, summary: dict, out_dir, title: str 
             "N", "bound_final", "relative_entropy_final", "bound_over_exact_at_t_final", "bound_holds",
             "eta_opt_final")) + "</tr>")
     parts.append("</table>")
+    edge = [row["N"] for row in summary["per_N"] if row.get("eta_opt_on_grid_edge")]
+    if edge:
+        parts.append(f"<p><b>Warning:</b> for N = {edge} the minimising eta sits on the edge of the eta grid "
+                     f"[{fmt(summary['etas'][0])}, {fmt(summary['etas'][-1])}] at some time: the true minimum may lie "
+                     "outside; pass a wider grid (certify(..., etas=...)) for a tighter bound.</p>")
+    ratios = [row.get("bound_over_exact_at_t_final") for row in summary["per_N"]]
+    if len([r for r in ratios if isinstance(r, float)]) >= 2:
+        parts.append("<p class='note'>Why bound / exact changes with N: the exact H_N(t) tends to an O(1) limit, "
+                     "while the bound integrates Lambda_N(eta, s), which carries the combinatorial constants of the "
+                     "entropy method (its N-dependence is drawn below); the ratio measures how loose the a-priori "
+                     "estimate is, not an error.</p>")
     fit = summary.get("relative_entropy_limit_at_t_final")
     if fit:
         parts.append("<h2>Fitted rates (95% confidence)</h2><table><tr><th>quantity</th><th>fit</th></tr>")
@@ -99,7 +117,8 @@ def write_certificate_report(ds: xr.Dataset, summary: dict, out_dir, title: str 
         parts.append(embed_png(name, pngs[name], caption))
     parts.append("<h2>Files</h2>" + links_html({**(files or {}), "certificate.png": "certificate.png",
                                                "lambda_vs_N.png": "lambda_vs_N.png"}))
-    parts.append("</body></html>")
+    parts.append(f"<p class='note'>qmeanfield {html.escape(str(summary.get('qmeanfield_version', '')))}</p>"
+                 "</body></html>")
     path = out_dir / "certificate.html"
     atomic_write_bytes(path, "\n".join(parts).encode("utf-8"))
     return path

@@ -34,7 +34,7 @@ from ..errors import QMeanFieldError
 from ..model import Model
 from ..results import package_version
 from .grid import classical_grid, make_grid
-from .hartree import HartreeSolver, toeplitz_state
+from .hartree import HartreeSolver, initial_state
 from .phase_space import density_matrix, husimi
 from .problem import SemiclassicalProblem
 from .scan import ScanOptions, plan_scan
@@ -124,7 +124,7 @@ def chain(problem: SemiclassicalProblem, hbar: float, K: int, N, *, options: Sca
     dp = p[1] - p[0]
     plan = plan_scan(SemiclassicalProblem(**{**problem.__dict__, "hbars": (hbar,)}), options)
     qg = make_grid(problem.length, plan.quantum_points[0], plan.quantum_reasons[0])
-    orb = toeplitz_state(problem, hbar, qg, p)
+    orb = initial_state(problem, hbar, qg, p)
     rho0, outside = proj.project(orb.weights, orb.psi, qg.dx)
     model = proj.model()
     ds_n = compare(model, rho0, N, times, engine=engine, marginals=(1,), entropy_identity=False, progress=progress)

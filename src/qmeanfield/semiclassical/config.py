@@ -14,7 +14,7 @@ dt = 0.05                      # optional: time step of both solvers
 p_range = [-5.0, 5.0]          # optional: momentum window (default: energy bound)
 emd_cells = 32                 # optional: cells per side of POT's cross-check (0: skip)
 [semiclassical.initial]
-kind = "gaussian"              # gaussian | hmf_thermal | waterbag | expression
+kind = "gaussian"              # gaussian | hmf_thermal | waterbag | expression | thermal
 x0 = 0.0
 p0 = 0.0
 sigma_x = 0.5
@@ -43,7 +43,8 @@ __all__ = ["SemiclassicalConfig", "ChainRequest", "parse_semiclassical", "load_s
 _KEYS = {"domain", "length", "external", "pair", "hbar", "t_final", "n_times", "cells", "dt", "p_range", "emd_cells",
          "initial", "chain"}
 _CHAIN_KEYS = {"hbar", "modes", "N"}
-_INITIAL_KEYS = {"kind", "x0", "p0", "sigma_x", "sigma_p", "temperature", "amplitude", "mode", "p_max", "f"}
+_INITIAL_KEYS = {"kind", "x0", "p0", "sigma_x", "sigma_p", "temperature", "amplitude", "mode", "p_max", "f",
+                 "reference", "beta"}
 _TOP = {"name", "description", "semiclassical"}
 
 
@@ -94,7 +95,7 @@ def parse_semiclassical(data: dict, name: str = "semiclassical") -> Semiclassica
     _refuse(init, _INITIAL_KEYS, "semiclassical.initial")
     init_args = {}
     for key, value in init.items():
-        if key in ("kind", "f"):
+        if key in ("kind", "f", "reference"):
             if not isinstance(value, str):
                 raise ConfigError(f"semiclassical.initial.{key} must be a string, got {value!r}")
             init_args[key] = value

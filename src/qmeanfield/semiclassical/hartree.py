@@ -30,7 +30,7 @@ import numpy as np
 from .grid import Grid, MeanField
 from .problem import SemiclassicalProblem
 
-__all__ = ["Orbitals", "toeplitz_state", "HartreeSolver", "WEIGHT_CUT", "SVD_CUT"]
+__all__ = ["Orbitals", "toeplitz_state", "thermal_state", "initial_state", "HartreeSolver", "WEIGHT_CUT", "SVD_CUT"]
 
 #: orbitals with weight below this fraction of the largest are dropped (weight recorded)
 WEIGHT_CUT = 1e-12
@@ -86,6 +86,33 @@ def toeplitz_state(problem: SemiclassicalProblem, hbar: float, grid: Grid, p: np
     dropped = float(np.sum(np.clip(w[~keep], 0, None)) / total)
     psi = (V[:, keep] / np.sqrt(dx)).T
     return Orbitals(weights=weights, psi=np.ascontiguousarray(psi), dropped_weight=dropped)
+
+
+def thermal_state(problem: SemiclassicalProblem, hbar: float, grid: Grid) -> Orbitals:
+    r"""The Gibbs state :math:`e^{-\beta h_{ref}}/Z` of :math:`h_{ref} = -\tfrac{\hbar^2}{2}\partial_x^2 + U_{ref}(x)`
+    on the grid (``initial.reference``, ``initial.beta``); its classical partner is
+    :math:`f_0 \propto e^{-\beta(p^2/2 + U_{ref})}`. Kinetic energy by the Fourier matrix (periodic on
+    the grid), orbitals kept above ``WEIGHT_CUT`` of the largest weight."""
+    init = problem.initial
+    n, dx = grid.x.size, grid.dx
+    from ..expressions import evaluate_function
+
+    U = np.real(evaluate_function(init.reference, {"x": grid.x}, "semiclassical.initial.reference"))
+    F = np.fft.fft(np.eye(n), axis=0) / np.sqrt(n)
+    K = (F.conj().T * (hbar**2 * grid.k**2 / 2)[None, :]) @ F
+    E, V = np.linalg.eigh((K + K.conj().T) / 2 + np.diag(U))
+    w = np.exp(-init.beta * (E - E[0]))
+    keep = w > WEIGHT_CUT * w[0]
+    total = float(w.sum())
+    return Orbitals(weights=w[keep] / total, psi=np.ascontiguousarray((V[:, keep] / np.sqrt(dx)).T),
+                    dropped_weight=float(w[~keep].sum() / total))
+
+
+def initial_state(problem: SemiclassicalProblem, hbar: float, grid: Grid, p: np.ndarray) -> Orbitals:
+    """The quantum initial state matched to f0: T(f0), or the Gibbs state for ``kind = "thermal"``."""
+    if problem.initial.kind == "thermal":
+        return thermal_state(problem, hbar, grid)
+    return toeplitz_state(problem, hbar, grid, p)
 
 
 class HartreeSolver:

@@ -27,7 +27,7 @@ from ..expressions import evaluate_function
 __all__ = ["InitialData", "SemiclassicalProblem", "DOMAINS", "INITIAL_KINDS", "COMPLEX_STEP"]
 
 DOMAINS = ("periodic", "interval")
-INITIAL_KINDS = ("gaussian", "hmf_thermal", "waterbag", "expression")
+INITIAL_KINDS = ("gaussian", "hmf_thermal", "waterbag", "expression", "thermal")
 #: imaginary step of complex-step derivatives
 COMPLEX_STEP = 1e-30
 
@@ -53,6 +53,8 @@ class InitialData:
     mode: int = 1
     p_max: float = 1.0
     f: str = ""
+    reference: str = "x**2/2"
+    beta: float = 1.0
 
     def __post_init__(self):
         if self.kind not in INITIAL_KINDS:
@@ -63,6 +65,8 @@ class InitialData:
                 raise ConfigError(f"semiclassical.initial.{name} must be a finite number > 0, got {v!r}")
         if not (math.isfinite(self.amplitude) and 0 <= abs(self.amplitude) < 1):
             raise ConfigError(f"semiclassical.initial.amplitude must be in (-1, 1), got {self.amplitude!r}")
+        if not (isinstance(self.beta, (int, float)) and math.isfinite(self.beta) and self.beta > 0):
+            raise ConfigError(f"semiclassical.initial.beta must be a finite number > 0, got {self.beta!r}")
         if self.kind == "expression" and not self.f:
             raise ConfigError("semiclassical.initial.kind = 'expression' needs f = \"...\" (an expression in x, p)")
 
@@ -75,6 +79,9 @@ class InitialData:
             f = (1 + self.amplitude * np.cos(self.mode * X)) * np.exp(-(P**2) / (2 * self.temperature))
         elif self.kind == "waterbag":
             f = (1 + self.amplitude * np.cos(self.mode * X)) * (np.abs(P) < self.p_max)
+        elif self.kind == "thermal":
+            U = np.real(evaluate_function(self.reference, {"x": x}, "semiclassical.initial.reference"))
+            f = np.exp(-self.beta * (P**2 / 2 + (U - U.min())[:, None]))
         else:
             f = np.real(evaluate_function(self.f, {"x": X, "p": P}, "semiclassical.initial.f"))
         if np.any(f < -1e-12 * max(np.max(np.abs(f)), 1e-300)):
@@ -90,6 +97,9 @@ class InitialData:
             return -8.6 * s, 8.6 * s
         if self.kind == "waterbag":
             return -self.p_max, self.p_max
+        if self.kind == "thermal":
+            s = 1 / math.sqrt(self.beta)
+            return -8.6 * s, 8.6 * s
         return (-math.inf, math.inf)
 
 

@@ -23,7 +23,7 @@ from ..errors import QMeanFieldError
 from ..progress import progress_bar
 from ..results import package_version
 from .grid import classical_grid, edges, make_grid, quantum_grid
-from .hartree import HartreeSolver, toeplitz_state
+from .hartree import HartreeSolver, initial_state
 from .phase_space import density_matrix, husimi
 from .problem import SemiclassicalProblem
 from .vlasov import VlasovSolver
@@ -94,7 +94,10 @@ def plan_scan(problem: SemiclassicalProblem, options: ScanOptions = ScanOptions(
 
 
 def certificate_bound(problem: SemiclassicalProblem, hbar: float, times: np.ndarray) -> np.ndarray:
-    r""":math:`B(t) = \sqrt{\hbar (1 + e^{\Lambda t})}` (d = 1, :math:`R_0 = T(f_0)`); inf where it overflows."""
+    r""":math:`B(t) = \sqrt{\hbar (1 + e^{\Lambda t})}` (d = 1, :math:`R_0 = T(f_0)`); inf where it overflows.
+    NaN for a thermal initial state (not a Toeplitz state: the bound's initial term is not known)."""
+    if problem.initial.kind == "thermal":
+        return np.full(np.shape(times), np.nan)
     lam = problem.certificate_rate()
     with np.errstate(over="ignore"):
         return np.sqrt(hbar * (1.0 + np.exp(lam * np.asarray(times))))
@@ -153,7 +156,7 @@ def scan(problem: SemiclassicalProblem, *, options: ScanOptions = ScanOptions(),
                 prog.update(task, description=f"Hartree hbar = {hbar:g}")
             qg = make_grid(problem.length, plan.quantum_points[a], plan.quantum_reasons[a])
             stride = qg.x.size // nx
-            orb = toeplitz_state(problem, hbar, qg, p)
+            orb = initial_state(problem, hbar, qg, p)
             orbit_counts.append(orb.weights.size)
             dropped.append(orb.dropped_weight)
             hs = HartreeSolver(problem, hbar, qg, plan.dt)
