@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.linalg
+import scipy.sparse as sp
 
 from .collective import moments_to_marginals
 from .irreps import Irrep, log_multiplicity, log_vector_weights, partitions, weyl_dimension
@@ -30,6 +31,7 @@ class BlockSpace:
         self.lams = partitions(N, d)
         self.index = {lam: i for i, lam in enumerate(self.lams)}
         self._irreps: dict[int, Irrep] = {}
+        self._moments: dict[int, tuple] = {}
         self.dims = np.array([weyl_dimension(lam) for lam in self.lams])
         self.sizes = self.dims**2
         self.offsets = np.concatenate([[0], np.cumsum(self.sizes)])
@@ -41,6 +43,20 @@ class BlockSpace:
         if i not in self._irreps:
             self._irreps[i] = Irrep(self.lams[i])
         return self._irreps[i]
+
+    def moment_operators(self, i: int):
+        """For block i (built once): the generators stacked, ``[J_1; ...; J_{d^2}]`` (sparse,
+        (d^2 n) x n), and the trace map T (sparse, d^2 x n^2) with ``T @ A.ravel() = [tr(J_x A)]_x``."""
+        if i not in self._moments:
+            J = self.irrep(i).generators()
+            n = J[0].shape[0]
+            coo = [M.tocoo() for M in J]
+            label = np.concatenate([np.full(m.nnz, x) for x, m in enumerate(coo)])
+            cols = np.concatenate([m.col * n + m.row for m in coo])           # tr(J A) = sum J_rc A_cr
+            vals = np.concatenate([m.data for m in coo])
+            trace = sp.csr_matrix((vals, (label, cols)), shape=(len(J), n * n))
+            self._moments[i] = (sp.vstack(J, format="csr"), trace)
+        return self._moments[i]
 
     @property
     def irreps(self) -> list[Irrep]:
@@ -94,26 +110,24 @@ def block_entropy(space: BlockSpace, blocks: list[np.ndarray]) -> tuple[float, f
 
 
 def _moments(space: BlockSpace, blocks, kmax: int):
-    """Collective moments tr(R J_x), tr(R J_x J_y) (and third order), x = a * d + b."""
+    """Collective moments tr(R J_x), tr(R J_x J_y) (and third order), x = a * d + b, all at once per
+    block: one sparse product with the stacked generators and one sparse trace map (no loop over
+    the d^4 or d^6 pairs)."""
     d = space.d
     D2 = d * d
     M1 = np.zeros(D2, dtype=complex)
     M2 = np.zeros((D2, D2), dtype=complex)
     M3 = np.zeros((D2, D2, D2), dtype=complex) if kmax >= 3 else None
-    for ir, P in zip(space.irreps, blocks):
-        J = [ir.J(a, b) for a in range(d) for b in range(d)]
-        JP = [Jx @ P for Jx in J]                      # J_x P (dense)
-        trace_with = lambda X, Y: X.multiply(Y.T).sum()  # noqa: E731  tr(X Y), X sparse
-        for x in range(D2):
-            M1[x] += np.trace(JP[x])
-            for y in range(D2):
-                M2[x, y] += trace_with(J[x], JP[y])
+    for i, P in enumerate(blocks):
+        n = P.shape[0]
+        stack, trace = space.moment_operators(i)
+        M1 += trace @ P.reshape(-1)                                   # tr(J_x P)
+        JP = (stack @ P).reshape(D2, n, n)                            # J_y P
+        M2 += trace @ JP.reshape(D2, n * n).T                         # tr(J_x J_y P)
         if M3 is not None:
-            for y in range(D2):
-                for z in range(D2):
-                    JJP = J[y] @ JP[z]
-                    for x in range(D2):
-                        M3[x, y, z] += trace_with(J[x], JJP)
+            JJP = stack @ JP.transpose(1, 0, 2).reshape(n, D2 * n)    # J_y J_z P, (y, row, z, col)
+            JJP = JJP.reshape(D2, n, D2, n).transpose(0, 2, 1, 3).reshape(D2 * D2, n * n)
+            M3 += (trace @ JJP.T).reshape(D2, D2, D2)
     return M1, M2, M3
 
 
