@@ -37,7 +37,7 @@ def colors(n):
 
 def plain_N_axis(ax) -> None:
     """Label a logarithmic N axis with plain integers (no crowded 2x10^0 minor labels)."""
-    from matplotlib.ticker import LogLocator, NullFormatter, ScalarFormatter
+    from matplotlib.ticker import LogLocator, NullFormatter, NullLocator, ScalarFormatter
 
     if ax.get_xscale() != "log":  # nothing was drawn (e.g. H_N infinite everywhere): leave the axis alone
         ax.text(0.5, 0.5, "no finite values to show", ha="center", va="center", transform=ax.transAxes)
@@ -47,17 +47,11 @@ def plain_N_axis(ax) -> None:
     if 0 < len(xs) <= 12:  # every N of the data labelled (the largest included)
         ax.set_xticks(xs, [f"{x:g}" for x in xs])
         ax.xaxis.set_minor_formatter(NullFormatter())
-        ax.xaxis.set_minor_locator(plt_null_locator())
+        ax.xaxis.set_minor_locator(NullLocator())
         return
     ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
     ax.xaxis.set_major_formatter(ScalarFormatter())
     ax.xaxis.set_minor_formatter(NullFormatter())
-
-
-def plt_null_locator():
-    from matplotlib.ticker import NullLocator
-
-    return NullLocator()
 
 
 def representative(values, count: int = 4) -> list:

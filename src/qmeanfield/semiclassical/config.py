@@ -30,10 +30,10 @@ Every key is checked; unknown keys are refused with the allowed list.
 from __future__ import annotations
 
 import math
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..config import read_toml
 from ..errors import ConfigError, QMeanFieldError
 from .problem import InitialData, SemiclassicalProblem
 from .scan import ScanOptions
@@ -164,13 +164,4 @@ def parse_semiclassical(data: dict, name: str = "semiclassical") -> Semiclassica
 
 
 def load_semiclassical(path) -> SemiclassicalConfig:
-    p = Path(path)
-    if not p.is_file():
-        raise ConfigError(f"configuration file {str(p)!r} does not exist")
-    try:
-        data = tomllib.loads(p.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{p.name} is not valid TOML: {exc}") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{p.name} is not a UTF-8 text file") from None
-    return parse_semiclassical(data, name=p.stem)
+    return parse_semiclassical(read_toml(path), name=Path(path).stem)

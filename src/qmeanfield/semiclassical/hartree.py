@@ -121,21 +121,27 @@ class HartreeSolver:
     def __init__(self, problem: SemiclassicalProblem, hbar: float, grid: Grid, dt: float):
         self.problem, self.hbar, self.grid, self.dt = problem, hbar, grid, dt
         self.field = MeanField(problem, grid)
-        self.kinetic = np.exp(-1j * hbar * grid.k**2 * dt / 2)
+        self.kinetic = self.kinetic_phase(dt)
+
+    def kinetic_phase(self, dt: float) -> np.ndarray:
+        """exp(-i hbar k^2 dt / 2): the exact kinetic step in Fourier space."""
+        return np.exp(-1j * self.hbar * self.grid.k**2 * dt / 2)
 
     def density(self, weights: np.ndarray, psi: np.ndarray) -> np.ndarray:
         return np.einsum("k,kx->x", weights, np.abs(psi) ** 2)
 
-    def _half_potential(self, weights, psi):
-        phase = np.exp(-0.5j * self.dt / self.hbar * self.field.potential(self.density(weights, psi)))
+    def _half_potential(self, weights, psi, dt):
+        phase = np.exp(-0.5j * dt / self.hbar * self.field.potential(self.density(weights, psi)))
         psi *= phase[None, :]
 
-    def step(self, weights: np.ndarray, psi: np.ndarray, steps: int) -> np.ndarray:
-        """Advance ``psi`` (K, Nx) by ``steps`` time steps (in place where possible)."""
+    def step(self, weights: np.ndarray, psi: np.ndarray, steps: int, dt: float | None = None) -> np.ndarray:
+        """Advance ``psi`` (K, Nx) by ``steps`` Strang steps of ``dt`` (default: the solver's)."""
+        dt = self.dt if dt is None else dt
+        kinetic = self.kinetic if dt == self.dt else self.kinetic_phase(dt)
         for _ in range(steps):
-            self._half_potential(weights, psi)
-            psi = np.fft.ifft(np.fft.fft(psi, axis=1) * self.kinetic[None, :], axis=1)
-            self._half_potential(weights, psi)
+            self._half_potential(weights, psi, dt)
+            psi = np.fft.ifft(np.fft.fft(psi, axis=1) * kinetic[None, :], axis=1)
+            self._half_potential(weights, psi, dt)
         return psi
 
     def energy(self, weights: np.ndarray, psi: np.ndarray) -> float:
@@ -156,12 +162,7 @@ class HartreeSolver:
             gap = target - t
             if gap > 0:
                 steps = max(1, int(np.ceil(gap / self.dt - 1e-9)))
-                saved = self.dt
-                self.dt = gap / steps
-                self.kinetic = np.exp(-1j * self.hbar * self.grid.k**2 * self.dt / 2)
-                psi = self.step(orbitals.weights, psi, steps)
-                self.dt = saved
-                self.kinetic = np.exp(-1j * self.hbar * self.grid.k**2 * self.dt / 2)
+                psi = self.step(orbitals.weights, psi, steps, gap / steps)
                 t = target
             if on_time:
                 on_time(n)
