@@ -48,3 +48,25 @@ def test_hamiltonian_matches_reference(qubit_closed):
     for N in (2, 3, 4):
         H = many_body_hamiltonian(qubit_closed, N).toarray()
         np.testing.assert_allclose(H, ref.hamiltonian(qubit_closed.h, qubit_closed.V, N, 1 / (N - 1)), atol=1e-12)
+
+
+def test_two_body_marginal_on_request_gives_collective_moments(qubit_closed, rho_qubit):
+    """<Jz^2> from the stored R^(2) and R^(1) equals the brute-force expectation value."""
+    N = 4
+    times = np.array([0.0, 0.6])
+    ds = qmf.compare(qubit_closed, rho_qubit, N=[N], times=times, two_body=True)
+    jz = np.diag([0.5, -0.5])
+    one = np.einsum("tab,ba->t", ds.one_body_marginal.values[0], jz @ jz)
+    two = np.einsum("tab,ba->t", ds.two_body_marginal.values[0], np.kron(jz, jz))
+    Jz = sum(ref.one_body(jz, 2, N, j) for j in range(N))
+    for n, t in enumerate(times):
+        R = ref.evolve_closed(qubit_closed.h, qubit_closed.V, rho_qubit, N, qubit_closed.kappa(N), 1.0, t)
+        expected = np.trace(R @ Jz @ Jz).real
+        assert (N * one[n] + N * (N - 1) * two[n]).real == pytest.approx(expected, abs=1e-9)
+    assert "two_body_marginal" not in qmf.compare(qubit_closed, rho_qubit, N=[2], times=times)
+
+
+def test_permutational_engine_on_a_closed_model_warns():
+    model = qmf.Model(h=np.diag([1.0, -1.0]), V=np.eye(4))
+    with pytest.warns(qmf.PerformanceWarning, match="symmetric"):
+        qmf.compare(model, np.diag([0.6, 0.4]), N=[6], times=[0, 0.1], engine="permutational")

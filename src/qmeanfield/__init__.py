@@ -12,7 +12,7 @@ dataclasses. ``docs/architecture.md`` maps the modules.
 from . import certificate, diagnostics, engines, interop, meanfield, operators, states, store
 from .api import certificate_scaling, certify, compare, steady_state_comparison
 from .certificate import eta_threshold
-from .errors import ConfigError, DriftWarning, EngineError, ModelError, QMeanFieldError, StateError
+from .errors import ConfigError, DriftWarning, EngineError, ModelError, PerformanceWarning, QMeanFieldError, StateError
 from .meanfield import fixed_points as meanfield_fixed_points
 from .model import Model
 from .results import package_version
@@ -45,5 +45,6 @@ __all__ = [
     "EngineError",
     "StoreError",
     "DriftWarning",
+    "PerformanceWarning",
     "__version__",
 ]

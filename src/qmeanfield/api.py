@@ -141,11 +141,12 @@ class Measurement:
     dist: np.ndarray
     bound: np.ndarray
     R1: np.ndarray
+    R2: np.ndarray | None
     discarded_weight: float
     infinite_reason: str
 
 
-def measure(model: Model, plan: ComparisonPlan, traj, rho_all: np.ndarray) -> Measurement:
+def measure(model: Model, plan: ComparisonPlan, traj, rho_all: np.ndarray, two_body: bool = False) -> Measurement:
     """H_N, dH_N/dt, the identity's right side and the marginal distances of one trajectory."""
     n = traj.N
     T = plan.times.size
@@ -171,13 +172,15 @@ def measure(model: Model, plan: ComparisonPlan, traj, rho_all: np.ndarray) -> Me
                 dist[b, m] = marginal_trace_distance(traj.marginals[k][i], rho_all[i], k)
     bound = np.stack([pinsker_marginal_bound(H_all[out], n, k) for k in plan.ks])
     return Measurement(H=H_all[out], S=np.asarray(traj.entropy)[out], dHdt=dHdt, production=production, dist=dist,
-                       bound=bound, R1=np.asarray(traj.marginals[1])[out], discarded_weight=traj.discarded_weight,
+                       bound=bound, R1=np.asarray(traj.marginals[1])[out],
+                       R2=np.asarray(traj.marginals[2])[out] if two_body else None, discarded_weight=traj.discarded_weight,
                        infinite_reason=reason)
 
 
 def compare(model: Model, rho0, N, times, *, engine: EngineSpec = "auto", marginals=(1, 2),
             engine_options: dict | None = None, progress: bool = False, entropy_identity: bool = True,
-            mf_rtol: float = 1e-12, mf_atol: float = 1e-14, max_periods: float = MAX_PERIODS) -> xr.Dataset:
+            mf_rtol: float = 1e-12, mf_atol: float = 1e-14, max_periods: float = MAX_PERIODS,
+            two_body: bool = False) -> xr.Dataset:
     r"""Evolve :math:`\rho_0^{\otimes N}` and the mean-field equation; measure their distance.
 
     Parameters
@@ -198,6 +201,8 @@ def compare(model: Model, rho0, N, times, *, engine: EngineSpec = "auto", margin
     mf_rtol, mf_atol : tolerances of the mean-field integrator (DOP853).
     max_periods : refuse times beyond this many periods of the model's fastest time scale (the
         work grows with the span; raise it for long runs).
+    two_body : also store the two-body marginal ``two_body_marginal`` (N, time, pair_row,
+        pair_col), e.g. for <Jz^2> = N Tr(R1 jz^2) + N(N-1) Tr(R2 jz (x) jz).
 
     Returns
     -------
@@ -220,7 +225,7 @@ def compare(model: Model, rho0, N, times, *, engine: EngineSpec = "auto", margin
             report = (lambda m, base=a * steps: prog.update(task, completed=base + m)) if prog else None
             start = time.perf_counter()
             traj = eng.evolve(model, plan.rho0, n, plan.all_times, kmax=min(plan.kmax, n), progress=report)
-            rows.append(measure(model, plan, traj, rho_all))
+            rows.append(measure(model, plan, traj, rho_all, two_body=bool(two_body)))
             walls.append(time.perf_counter() - start)
     stack = lambda name: np.stack([getattr(r, name) for r in rows])  # noqa: E731
     return comparison_dataset(
@@ -228,6 +233,7 @@ def compare(model: Model, rho0, N, times, *, engine: EngineSpec = "auto", margin
         H=stack("H"), S=stack("S"), dHdt=stack("dHdt"), production=stack("production"), dist=stack("dist"),
         bound=stack("bound"), R1=stack("R1"), engines=[e.name for e in plan.engines],
         discarded=[r.discarded_weight for r in rows], wall_seconds=walls,
+        R2=stack("R2") if two_body else None,
         infinite_reason=next((r.infinite_reason for r in rows if r.infinite_reason), ""),
         attrs={"initial_state_full_rank": int(is_full_rank(plan.rho0)),
                "engine_request": engine if isinstance(engine, str) else repr(engine),

@@ -4,6 +4,7 @@ loads a configuration and calls :mod:`qmeanfield.pipeline`; errors are one line,
 from __future__ import annotations
 
 from importlib.resources import files
+from contextlib import contextmanager
 from pathlib import Path
 
 import typer
@@ -27,10 +28,46 @@ def _fail(exc: Exception) -> None:
     raise typer.Exit(code=2)
 
 
+#: after Ctrl-C, the most seconds the command may take to stop before it is ended outright
+STOP_DEADLINE_S = 1.5
+
+
 def _interrupted(out: Path, what: str) -> None:
     """Ctrl-C: say what was saved, exit 130 (no traceback)."""
     _say(f"interrupted: {what} The outputs in {out} are incomplete (no manifest.json).", style="bold yellow")
     raise typer.Exit(code=130)
+
+
+@contextmanager
+def _stop_promptly(out: Path, what: str):
+    """Ctrl-C raises KeyboardInterrupt as usual; if that is swallowed somewhere (a finalizer, a C
+    library) or the unwinding takes longer than STOP_DEADLINE_S, a timer says what was saved and
+    ends the process. Every saved file is complete (atomic writes), so ending it is safe."""
+    import os
+    import signal
+    import threading
+
+    state = {"armed": False}
+
+    def handler(signum, frame):
+        if not state["armed"]:
+            state["armed"] = True
+
+            def stop():
+                _say(f"interrupted: {what} The outputs in {out} are incomplete (no manifest.json).",
+                     style="bold yellow")
+                os._exit(130)
+
+            timer = threading.Timer(STOP_DEADLINE_S, stop)
+            timer.daemon = True
+            timer.start()
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _version_callback(value: bool) -> None:
@@ -56,15 +93,17 @@ def run(config: Path = typer.Argument(..., help="TOML configuration file."),
     """Run CONFIG and write results.nc, summary.json, plots, report.html and manifest.json into OUT."""
     from .pipeline import run_to_directory
 
-    try:
-        cfg = load_config(config)
-        run_to_directory(cfg, out, progress=progress, resume=resume, log=_say)
-    except QMeanFieldError as exc:
-        _fail(exc)
-    except KeyboardInterrupt:
-        _interrupted(out, f"particle numbers finished so far are saved under {out / '.partial'} and are reused "
-                          "when you run the same command again.")
-    typer.echo(f"report: {(out / 'report.html').resolve()}")
+    saved = (f"particle numbers finished so far are saved under {out / '.partial'} and are reused when you run "
+             "the same command again.")
+    with _stop_promptly(out, saved):
+        try:
+            cfg = load_config(config)
+            run_to_directory(cfg, out, progress=progress, resume=resume, log=_say)
+        except QMeanFieldError as exc:
+            _fail(exc)
+        except KeyboardInterrupt:
+            _interrupted(out, saved)
+        typer.echo(f"report: {(out / 'report.html').resolve()}")
 
 
 @app.command()
@@ -104,22 +143,23 @@ def demo(out: Path = typer.Option(Path("demo-output"), "--out", "-o", help="Outp
     from .report.landing import write_landing_page
 
     links = []
-    try:
-        for name in ("demo_closed", "demo_open"):
-            data = tomllib.loads(files("qmeanfield.examples").joinpath(f"{name}.toml").read_text())
-            if quick:
-                data["run"].update(N=[2, 3, 4], n_times=11)
-            cfg = parse_config(data, name=name)
-            sub = name.replace("demo_", "")
-            _say(f"{cfg.name}: {cfg.description}", style="bold")
-            summary = run_to_directory(cfg, out / sub, progress=progress, log=_say)
-            links.append((cfg.name, cfg.description, summary, sub))
-    except QMeanFieldError as exc:
-        _fail(exc)
-    except KeyboardInterrupt:
-        _interrupted(out, "finished particle numbers are saved and reused by the next `qmeanfield demo`.")
-    write_landing_page(links, out)
-    typer.echo(f"report: {(out / 'report.html').resolve()}")
+    with _stop_promptly(out, "finished particle numbers are saved and reused by the next `qmeanfield demo`."):
+        try:
+            for name in ("demo_closed", "demo_open"):
+                data = tomllib.loads(files("qmeanfield.examples").joinpath(f"{name}.toml").read_text())
+                if quick:
+                    data["run"].update(N=[2, 3, 4], n_times=11)
+                cfg = parse_config(data, name=name)
+                sub = name.replace("demo_", "")
+                _say(f"{cfg.name}: {cfg.description}", style="bold")
+                summary = run_to_directory(cfg, out / sub, progress=progress, log=_say)
+                links.append((cfg.name, cfg.description, summary, sub))
+        except QMeanFieldError as exc:
+            _fail(exc)
+        except KeyboardInterrupt:
+            _interrupted(out, "finished particle numbers are saved and reused by the next `qmeanfield demo`.")
+        write_landing_page(links, out)
+        typer.echo(f"report: {(out / 'report.html').resolve()}")
 
 
 @app.command()
@@ -134,18 +174,19 @@ def certify(config: Path = typer.Argument(..., help="TOML configuration file (ti
     """The entropy method's bound beside the exact H_N: certificate.nc, certificate.json, certificate.html."""
     from .pipeline import certify_to_directory
 
-    try:
-        cfg = load_config(config)
-        summary = certify_to_directory(cfg, out, threshold=threshold, exact=exact, workers=workers or "auto",
-                                       progress=progress)
-    except QMeanFieldError as exc:
-        _fail(exc)
-    except KeyboardInterrupt:
-        _interrupted(out, "nothing of the certificate was saved.")
-    bad = [row["N"] for row in summary["per_N"] if row.get("bound_holds") is False]
-    if bad:
-        _say(f"the bound is below the exact value for N = {bad}", style="bold red")
-    typer.echo(f"report: {(out / 'certificate.html').resolve()}")
+    with _stop_promptly(out, "nothing of the certificate was saved."):
+        try:
+            cfg = load_config(config)
+            summary = certify_to_directory(cfg, out, threshold=threshold, exact=exact, workers=workers or "auto",
+                                           progress=progress)
+        except QMeanFieldError as exc:
+            _fail(exc)
+        except KeyboardInterrupt:
+            _interrupted(out, "nothing of the certificate was saved.")
+        bad = [row["N"] for row in summary["per_N"] if row.get("bound_holds") is False]
+        if bad:
+            _say(f"the bound is below the exact value for N = {bad}", style="bold red")
+        typer.echo(f"report: {(out / 'certificate.html').resolve()}")
 
 
 @app.command()
@@ -155,14 +196,15 @@ def steady(config: Path = typer.Argument(..., help="TOML configuration of an ope
     """N-body steady states against the mean-field fixed point(s): steady.nc, steady.json, steady.html."""
     from .pipeline import steady_to_directory
 
-    try:
-        cfg = load_config(config)
-        steady_to_directory(cfg, out, progress=progress)
-    except QMeanFieldError as exc:
-        _fail(exc)
-    except KeyboardInterrupt:
-        _interrupted(out, "nothing of the steady states was saved.")
-    typer.echo(f"report: {(out / 'steady.html').resolve()}")
+    with _stop_promptly(out, "nothing of the steady states was saved."):
+        try:
+            cfg = load_config(config)
+            steady_to_directory(cfg, out, progress=progress)
+        except QMeanFieldError as exc:
+            _fail(exc)
+        except KeyboardInterrupt:
+            _interrupted(out, "nothing of the steady states was saved.")
+        typer.echo(f"report: {(out / 'steady.html').resolve()}")
 
 
 @app.command()
@@ -173,17 +215,18 @@ def semiclassical(config: Path = typer.Argument(..., help="TOML configuration wi
     from .pipeline import semiclassical_to_directory
     from .semiclassical.config import load_semiclassical
 
-    try:
-        cfg = load_semiclassical(config)
-        summary = semiclassical_to_directory(cfg, out, progress=progress, log=_say)
-    except QMeanFieldError as exc:
-        _fail(exc)
-    except KeyboardInterrupt:
-        _interrupted(out, "nothing of the scan was saved.")
-    if summary.get("w2_exponent_final") is not None:
-        typer.echo(f"W2 ~ hbar^{summary['w2_exponent_final']:.3f} (+- {summary['w2_exponent_final_ci'] or 0:.2g}) "
-                   f"at t = {summary['t_final']:g}")
-    typer.echo(f"report: {(out / 'semiclassical.html').resolve()}")
+    with _stop_promptly(out, "nothing of the scan was saved."):
+        try:
+            cfg = load_semiclassical(config)
+            summary = semiclassical_to_directory(cfg, out, progress=progress, log=_say)
+        except QMeanFieldError as exc:
+            _fail(exc)
+        except KeyboardInterrupt:
+            _interrupted(out, "nothing of the scan was saved.")
+        if summary.get("w2_exponent_final") is not None:
+            typer.echo(f"W2 ~ hbar^{summary['w2_exponent_final']:.3f} (+- {summary['w2_exponent_final_ci'] or 0:.2g}) "
+                       f"at t = {summary['t_final']:g}")
+        typer.echo(f"report: {(out / 'semiclassical.html').resolve()}")
 
 
 @app.command()
@@ -202,17 +245,18 @@ def sweep(config: Path = typer.Argument(..., help="TOML configuration with [para
         _fail(QMeanFieldError("give --dask-workers or --scheduler, not both"))
     backend = (DaskBackend(address=scheduler) if scheduler else DaskBackend(workers=dask_workers) if dask_workers
                else LocalBackend(workers or None))
-    try:
-        ds = run_sweep(config, out, backend=backend, progress=progress, log=_say)
-    except QMeanFieldError as exc:
-        _fail(exc)
-    except KeyboardInterrupt:
-        _interrupted(out, f"finished points are saved under {out / 'tasks'} and are skipped when you rerun.")
-    failed = int((ds.status.values != "done").sum())
-    typer.echo(f"report: {(out / 'sweep.html').resolve()}")
-    if failed:
-        _say(f"{failed} point(s) did not finish: see {out / 'failures.json'}", style="bold red")
-        raise typer.Exit(code=1)
+    with _stop_promptly(out, f"finished points are saved under {out / 'tasks'} and are skipped when you rerun."):
+        try:
+            ds = run_sweep(config, out, backend=backend, progress=progress, log=_say)
+        except QMeanFieldError as exc:
+            _fail(exc)
+        except KeyboardInterrupt:
+            _interrupted(out, f"finished points are saved under {out / 'tasks'} and are skipped when you rerun.")
+        failed = int((ds.status.values != "done").sum())
+        typer.echo(f"report: {(out / 'sweep.html').resolve()}")
+        if failed:
+            _say(f"{failed} point(s) did not finish: see {out / 'failures.json'}", style="bold red")
+            raise typer.Exit(code=1)
 
 
 @app.command()

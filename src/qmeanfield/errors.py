@@ -27,5 +27,9 @@ class EngineError(QMeanFieldError):
     """No engine can run the request (unknown name, unsupported model, memory budget)."""
 
 
+class PerformanceWarning(UserWarning):
+    """A request will run, but a cheaper way exists (the warning says which)."""
+
+
 class DriftWarning(UserWarning):
     """A numerical invariant (trace, Hermiticity, positivity, spectrum) drifted beyond tolerance."""

@@ -41,13 +41,16 @@ __all__ = [
 
 
 def pauli() -> dict[str, np.ndarray]:
-    """The Pauli matrices ``{"x", "y", "z"}`` and the identity ``"id"`` (2 x 2, complex)."""
-    return {
+    """The Pauli matrices under ``"x", "y", "z"`` and, as in expressions, ``"sx", "sy", "sz"``, and
+    the identity ``"id"`` (2 x 2, complex)."""
+    out = {
         "id": np.eye(2, dtype=complex),
         "x": np.array([[0, 1], [1, 0]], dtype=complex),
         "y": np.array([[0, -1j], [1j, 0]], dtype=complex),
         "z": np.array([[1, 0], [0, -1]], dtype=complex),
     }
+    out.update(sx=out["x"].copy(), sy=out["y"].copy(), sz=out["z"].copy())
+    return out
 
 
 def sigma_minus() -> np.ndarray:

@@ -78,7 +78,8 @@ def model_variables(model: Model) -> tuple[dict, dict]:
 
 # ----------------------------------------------------------------------------- builders
 def comparison_dataset(model: Model, rho0: np.ndarray, Ns, ks, times, rho_t, *, H, S, dHdt, production, dist, bound,
-                       R1, engines, discarded, infinite_reason: str, attrs: dict, wall_seconds=None) -> xr.Dataset:
+                       R1, engines, discarded, infinite_reason: str, attrs: dict, wall_seconds=None,
+                       R2=None) -> xr.Dataset:
     """The Dataset of :func:`qmeanfield.compare` (see its docstring and the README for the variables)."""
     shape = (len(Ns), len(times))
     nan = np.full(shape, np.nan)
@@ -116,6 +117,8 @@ def comparison_dataset(model: Model, rho0: np.ndarray, Ns, ks, times, rho_t, *, 
         "wall_seconds": (("N",), np.asarray(wall_seconds if wall_seconds is not None else np.full(len(Ns), np.nan),
                                             dtype=float), {"long_name": "wall time of the engine and diagnostics per N"}),
     })
+    if R2 is not None:
+        data["two_body_marginal"] = (("N", "time", "pair_row", "pair_col"), R2, {"long_name": "R^(2)(t)"})
     coords.update({"N": np.array(Ns), "time": np.asarray(times), "k": np.array(ks)})
     return xr.Dataset(data_vars=data, coords=coords,
                       attrs={**model_attrs(model), **attrs, **provenance(), "qmeanfield_version": package_version()})

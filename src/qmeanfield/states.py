@@ -61,11 +61,17 @@ def thermal(h0, beta: float) -> np.ndarray:
     return (G + G.conj().T) / 2
 
 
-def from_bloch(x: float, y: float, z: float) -> np.ndarray:
+def from_bloch(x, y: float | None = None, z: float | None = None) -> np.ndarray:
     r"""Qubit state :math:`(1 + x\sigma_x + y\sigma_y + z\sigma_z)/2`, requiring :math:`x^2+y^2+z^2 \le 1`.
 
-    The state is full rank exactly when the Bloch vector lies strictly inside the unit ball.
+    Takes three numbers or one sequence ``[x, y, z]`` (as the TOML ``initial.bloch``). The state is
+    full rank exactly when the Bloch vector lies strictly inside the unit ball.
     """
+    if y is None and z is None:
+        try:
+            x, y, z = x
+        except (TypeError, ValueError):
+            raise StateError(f"from_bloch takes x, y, z or one sequence [x, y, z], got {x!r}") from None
     for name, v in (("x", x), ("y", y), ("z", z)):
         if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.integer, np.floating)) \
                 or not np.isfinite(v):

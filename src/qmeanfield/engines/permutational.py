@@ -17,7 +17,7 @@ anticommutator with :math:`J(\sum_k L_k^\dagger L_k)` and the collective jumps
 :math:`J(C) P J(C)^\dagger`. The one-body "sandwich" :math:`\sum_j L_j R L_j^\dagger` moves one
 box: restricting :math:`S_N` to :math:`S_{N-1}` (particle N apart) and using the branching isometries
 :math:`W_{\mu\lambda}: U_\lambda \to U_\mu \otimes \mathbb C^d` (λ = μ + box,
-:func:`~qmeanfield.engines.schur_weyl.branching_isometry`),
+:func:`~qmeanfield.blocks.irreps.branching_isometry`),
 
 .. math::
     \Big(\sum_j L_j R L_j^\dagger\Big)_{\lambda'} = \sum_{\mu \subset \lambda'} \sum_{\lambda \supset \mu}

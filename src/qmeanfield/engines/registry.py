@@ -8,10 +8,11 @@ accepted, an engine object (``SymmetricEngine(truncation=1e-9)``) is accepted to
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import fields
 from typing import Mapping
 
-from ..errors import EngineError
+from ..errors import EngineError, PerformanceWarning
 from ..model import Model
 from .base import Engine
 from .dense import DenseEngine
@@ -101,6 +102,11 @@ def choose_engine(model: Model, N: int, engine: EngineSpec = "auto", options: Ma
                 best = eng
         else:
             reasons.append(f"{eng.name}: {why}")
+    if best is not None and best.name == "permutational" and engine != "auto" and not model.is_open:
+        symmetric = configure_engine("symmetric", {})
+        if symmetric.supports(model, N)[0] and symmetric.cost(model, N) < best.cost(model, N):
+            warnings.warn(f"the model is closed: the symmetric engine runs N = {N} more cheaply than the permutational "
+                          "one (engine='symmetric' or 'auto')", PerformanceWarning, stacklevel=3)
     if best is None:
         if len(candidates) == 1:
             raise EngineError(reasons[0].split(": ", 1)[1])
