@@ -40,34 +40,49 @@ def _interrupted(out: Path, what: str) -> None:
 
 @contextmanager
 def _stop_promptly(out: Path, what: str):
-    """Ctrl-C raises KeyboardInterrupt as usual; if that is swallowed somewhere (a finalizer, a C
-    library) or the unwinding takes longer than STOP_DEADLINE_S, a timer says what was saved and
-    ends the process. Every saved file is complete (atomic writes), so ending it is safe."""
+    """Ctrl-C raises KeyboardInterrupt as usual. If that is swallowed somewhere (a finalizer) or the
+    main thread sits in a long C call (a sparse solve) where Python cannot raise it, a watcher
+    thread, woken at once through the signal wake-up file descriptor, says what was saved and ends
+    the process STOP_DEADLINE_S after the interrupt. Every saved file is complete (atomic writes),
+    so ending it is safe."""
     import os
     import signal
+    import socket
     import threading
 
-    state = {"armed": False}
+    if threading.current_thread() is not threading.main_thread():  # signals belong to the main thread
+        yield
+        return
+    reader, writer = socket.socketpair()
+    writer.setblocking(False)
 
-    def handler(signum, frame):
-        if not state["armed"]:
-            state["armed"] = True
-
-            def stop():
+    def watch():
+        while True:
+            try:
+                data = reader.recv(64)
+            except OSError:
+                return
+            if not data:
+                return
+            if signal.SIGINT in data:
+                threading.Event().wait(STOP_DEADLINE_S)
                 _say(f"interrupted: {what} The outputs in {out} are incomplete (no manifest.json).",
                      style="bold yellow")
                 os._exit(130)
 
-            timer = threading.Timer(STOP_DEADLINE_S, stop)
-            timer.daemon = True
-            timer.start()
+    def handler(signum, frame):
         raise KeyboardInterrupt
 
     previous = signal.signal(signal.SIGINT, handler)
+    previous_fd = signal.set_wakeup_fd(writer.fileno(), warn_on_full_buffer=False)
+    threading.Thread(target=watch, daemon=True).start()
     try:
         yield
     finally:
+        signal.set_wakeup_fd(previous_fd)
         signal.signal(signal.SIGINT, previous)
+        writer.close()
+        reader.close()
 
 
 def _version_callback(value: bool) -> None:
