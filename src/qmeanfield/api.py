@@ -33,7 +33,7 @@ from .diagnostics import (
 )
 from .engines import Engine, EngineSpec, PermutationalEngine, choose_engine, configure_engine
 from .errors import EngineError, QMeanFieldError
-from .model import Model
+from .model import Model, require_model
 from .progress import progress_bar
 from .results import certificate_dataset, comparison_dataset, steady_dataset
 from .states import is_full_rank, validate_density_matrix
@@ -52,12 +52,6 @@ GOLDEN_THOMPSON_MAX_N = 100
 Y_NORM_MAX_N = 200
 #: the certificate starts worker processes by default when some N reaches this
 CERTIFICATE_PARALLEL_MIN_N = 100
-
-
-def _check_model(model) -> Model:
-    if not isinstance(model, Model):
-        raise QMeanFieldError(f"model must be a qmeanfield.Model, got {type(model).__name__}")
-    return model
 
 
 def fastest_rate(model: Model) -> float:
@@ -111,7 +105,7 @@ def plan_comparison(model: Model, rho0, N, times, *, engine: EngineSpec = "auto"
                     engine_options=None, entropy_identity: bool = True, max_periods: float = MAX_PERIODS
                     ) -> ComparisonPlan:
     """Check the arguments of :func:`compare` and choose every engine (raises before any work)."""
-    model = _check_model(model)
+    model = require_model(model)
     rho0 = validate_density_matrix(rho0, "rho0", model.d)
     times = check_times(times)
     check_time_span(model, times, max_periods)
@@ -306,7 +300,7 @@ def certify(model: Model, rho0, N, times, *, etas="auto", exact: bool = True, go
     Every stage is checked before the first starts: with ``exact``, an N that no engine can run
     is refused at once (pass ``exact=False`` for the bound alone).
     """
-    model = _check_model(model)
+    model = require_model(model)
     if model.collective_jumps:
         raise QMeanFieldError("certify: the entropy method's bound is derived for one-body jumps only; "
                               "remove collective_jumps (compare() measures H_N for such models)")
@@ -352,7 +346,7 @@ def certificate_scaling(model: Model, rho0, N: int, times, *, V_scales=(0.5, 1.0
     ``exponent_V`` and ``exponent_hbar``: fitted log-log slopes of bound(t_final) against the
     scale (at the model's hbar) and against hbar (at scale 1 if present).
     """
-    model = _check_model(model)
+    model = require_model(model)
     times = check_times(times)
     V_scales = np.asarray(V_scales, dtype=float)
     hbars = np.asarray(hbars, dtype=float)
@@ -405,7 +399,7 @@ def steady_state_comparison(model: Model, N, *, progress: bool = False, fixed_po
     ``engine`` / ``engine_options`` configure the permutational engine (options meant for other
     engines, as in a shared ``[engine]`` table, are left out).
     """
-    model = _check_model(model)
+    model = require_model(model)
     if not model.is_open:
         raise QMeanFieldError("steady states need an open model (jumps or collective_jumps)")
     Ns = check_particle_numbers(N)

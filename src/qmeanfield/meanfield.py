@@ -30,7 +30,7 @@ from scipy.optimize import root
 
 from ._checks import check_times
 from .errors import DriftWarning, QMeanFieldError
-from .model import Model
+from .model import Model, require_model
 from .operators import mean_field_potential, random_density_matrix
 from .states import validate_density_matrix
 
@@ -80,8 +80,7 @@ def evolve(model: Model, rho0, times, *, rtol: float = 1e-12, atol: float = 1e-1
     ``rho0`` must be a density matrix (it need not be full rank). ``times`` must be
     increasing and >= 0; the state at t = 0 is ``rho0``.
     """
-    if not isinstance(model, Model):
-        raise QMeanFieldError(f"model must be a qmeanfield.Model, got {type(model).__name__}")
+    require_model(model)
     d = model.d
     rho0 = validate_density_matrix(rho0, "rho0", d)
     t = check_times(times)
@@ -226,8 +225,7 @@ def fixed_points(model: Model, starts=None, t_relax: float = 400.0, tol: float =
     in trace distance are merged. A start whose result has residual above ``tol`` (or is not
     positive) counts as unsettled.
     """
-    if not isinstance(model, Model):
-        raise QMeanFieldError(f"model must be a qmeanfield.Model, got {type(model).__name__}")
+    require_model(model)
     d = model.d
     basis = _hermitian_basis(d)
     center = np.eye(d, dtype=complex) / d

@@ -43,6 +43,15 @@ def _operator_list(value, name: str, d: int) -> tuple:
     return tuple(_freeze(as_square_matrix(L, f"{name}[{k}]", d, ModelError)) for k, L in enumerate(items))
 
 
+def require_model(model) -> "Model":
+    """``model`` itself if it is a :class:`Model`, else a QMeanFieldError naming the field."""
+    from .errors import QMeanFieldError
+
+    if not isinstance(model, Model):
+        raise QMeanFieldError(f"model must be a qmeanfield.Model, got {type(model).__name__}")
+    return model
+
+
 @dataclass(frozen=True, eq=False)
 class Model:
     r"""A mean-field model, validated at construction.

@@ -33,7 +33,7 @@ import xarray as xr
 from ..errors import QMeanFieldError
 from ..model import Model
 from ..results import package_version
-from .grid import classical_grid, make_grid
+from .grid import classical_grid, edges, initial_density, make_grid
 from .hartree import HartreeSolver, initial_state
 from .phase_space import density_matrix, husimi
 from .problem import SemiclassicalProblem
@@ -132,8 +132,7 @@ def chain(problem: SemiclassicalProblem, hbar: float, K: int, N, *, options: Sca
     # grid Hartree and Vlasov
     from .vlasov import VlasovSolver
 
-    f0 = problem.initial.density(cg.x, p)
-    f0 = f0 / (f0.sum() * cg.dx * dp)
+    f0 = initial_density(problem, cg, p)
     f_t = list(VlasovSolver(problem, cg, p, plan.dt).run(f0, times))
     hs = HartreeSolver(problem, hbar, qg, plan.dt)
     stride = qg.x.size // nx
@@ -145,8 +144,7 @@ def chain(problem: SemiclassicalProblem, hbar: float, K: int, N, *, options: Sca
         R = density_matrix(orb.weights, psi)
         trunc[n] = trace_distance(proj.lift(rho_modes[n], qg.x), R * qg.dx)
         Hq = husimi(R, qg, hbar, stride, p, True)
-        b = w2_bracket(np.concatenate([cg.x - cg.dx / 2, [cg.x[-1] + cg.dx / 2]]),
-                       np.concatenate([p - dp / 2, [p[-1] + dp / 2]]), Hq, f_t[n], emd_cells=None)
+        b = w2_bracket(edges(cg.x), edges(p), Hq, f_t[n], emd_cells=None)
         lo[n], up[n] = b.lower, b.upper
         m4[n] = _second_moment_fourth(Hq, cg.x, p, cg.dx, dp)
         for a in range(len(ds_n.N)):

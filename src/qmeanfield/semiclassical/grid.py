@@ -55,6 +55,12 @@ def edges(centres: np.ndarray) -> np.ndarray:
     return np.concatenate([centres - h / 2, [centres[-1] + h / 2]])
 
 
+def initial_density(problem: SemiclassicalProblem, grid: Grid, p: np.ndarray) -> np.ndarray:
+    """f0 on the (x, p) grid, normalised to 1 with the cell area dx dp."""
+    f0 = problem.initial.density(grid.x, p)
+    return f0 / (f0.sum() * grid.dx * (p[1] - p[0]))
+
+
 def momentum_bound(problem: SemiclassicalProblem, samples: int = 512) -> tuple[float, float]:
     r"""An interval of momenta holding f(t) for all t <= t_final, from energy conservation along
     characteristics: :math:`p(t)^2 \le \max_{\mathrm{supp} f_0}(p^2 + 2U) - 2\min U + 4\max|V|`

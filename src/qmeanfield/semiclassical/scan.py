@@ -22,7 +22,7 @@ from ..diagnostics.rates import fit_power_law
 from ..errors import QMeanFieldError
 from ..progress import progress_bar
 from ..results import package_version
-from .grid import classical_grid, edges, make_grid, quantum_grid
+from .grid import classical_grid, edges, initial_density, make_grid, quantum_grid
 from .hartree import HartreeSolver, initial_state
 from .phase_space import density_matrix, husimi
 from .problem import SemiclassicalProblem
@@ -144,8 +144,7 @@ def scan(problem: SemiclassicalProblem, *, options: ScanOptions = ScanOptions(),
     with progress_bar(progress) as prog:
         task = prog.add_task("Vlasov", total=T * (1 + H_n)) if prog else None
         tick = (lambda n: prog.update(task, advance=1)) if prog else None
-        f0 = problem.initial.density(cg.x, p)
-        f0 = f0 / (f0.sum() * cg.dx * dp)
+        f0 = initial_density(problem, cg, p)
         vs = VlasovSolver(problem, cg, p, plan.dt)
         f_t = np.array(list(vs.run(f0, times, on_time=tick)))
         monitor = vs.monitor
