@@ -185,3 +185,22 @@ def test_agrees_with_dense_at_the_largest_common_sizes(d, N):
     for k in a.marginals:
         assert np.abs(a.marginals[k] - b.marginals[k]).max() < 1e-9
     assert np.abs(a.entropy - b.entropy).max() < 1e-9
+
+
+@pytest.mark.parametrize("N", [2, 5, 12])
+def test_closed_form_spin_half_coupling_matches_general_construction(N):
+    """d = 2 uses Clebsch-Gordan coefficients in closed form; the general weight-by-weight
+    construction gives the same matrix (up to the overall sign, which the engine never sees: each
+    term has W twice, and the general rule ties when two components of the highest weight vector
+    are equal)."""
+    from qmeanfield.blocks.irreps import _isometry_by_lowering
+
+    for mu in partitions(N - 1, 2):
+        mir = Irrep(mu)
+        for lam in ((mu[0] + 1, mu[1]), (mu[0], mu[1] + 1)):
+            if lam[1] > lam[0]:
+                continue
+            lir = Irrep(lam)
+            closed = branching_isometry(mir, lir).toarray()
+            general = _isometry_by_lowering(mir, lir).toarray()
+            assert min(np.abs(closed - general).max(), np.abs(closed + general).max()) < 1e-12

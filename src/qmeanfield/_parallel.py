@@ -14,13 +14,23 @@ from contextlib import contextmanager
 
 from threadpoolctl import threadpool_limits
 
-__all__ = ["single_blas_thread", "process_pool"]
+__all__ = ["single_blas_thread", "process_pool", "sparse_work"]
 
 
 def single_blas_thread() -> None:
     """Worker initialiser: one BLAS thread per process; Ctrl-C is the parent's to handle."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     threadpool_limits(1)
+
+
+@contextmanager
+def sparse_work():
+    """One BLAS thread for the duration of work dominated by sparse products and small dense
+    blocks. OpenBLAS threads spin between calls; beside SciPy's (single-threaded) sparse
+    products they take the second core and memory bandwidth from them: measured on 2 cores, the
+    open d = 2, N = 80 propagation runs 2.9x faster with one BLAS thread (1.29 s against 3.68 s)."""
+    with threadpool_limits(1, user_api="blas"):
+        yield
 
 
 @contextmanager

@@ -19,6 +19,13 @@ __all__ = ["TaylorPropagator"]
 _THETA = {20: 1.44, 25: 2.43, 30: 3.54, 35: 4.7, 40: 6.0, 45: 7.2, 50: 8.5, 55: 9.9}
 
 
+def _norm2(v: np.ndarray) -> float:
+    """Squared 2-norm of a contiguous vector (BLAS dot; np.linalg.norm of a complex vector takes
+    strided views of its real and imaginary parts, several times slower)."""
+    v = v.reshape(-1)
+    return float(np.vdot(v, v).real)
+
+
 class TaylorPropagator:
     r""":math:`e^{\tau A} v` by truncated Taylor series on substeps (Al-Mohy and Higham's method).
 
@@ -71,20 +78,29 @@ class TaylorPropagator:
         """e^{hA} v, and e^{f h A} v for each f in ``fractions`` (0 < f <= 1) from the same terms."""
         term = v
         out = v.copy()
-        extra = [v.copy() for _ in fractions]
+        fractions = np.asarray(fractions, dtype=float)
+        extra = np.empty((fractions.size, v.size), dtype=v.dtype)
+        extra[:] = v.reshape(1, -1)
+        # the states inside the substep take every term with the weights f^m: batched into
+        # one BLAS product per few terms (many output times per substep cost little)
+        adder = _Accumulator(extra, batch=8) if fractions.size and np.iscomplexobj(v) else None
         small = 0
         for m in range(1, degree + 1):
             term = (h / m) * self.matvec(term)
             out += term
-            for f, acc in zip(fractions, extra):
-                acc += f**m * term
-            if np.linalg.norm(term) <= self.tol * np.linalg.norm(out):
+            if adder is not None:
+                adder.add(term.reshape(-1), fractions**m)
+            else:
+                extra += np.multiply.outer(fractions**m, term.reshape(-1))
+            if _norm2(term) <= self.tol**2 * _norm2(out):
                 small += 1
                 if small == 2:
                     break
             else:
                 small = 0
-        return out, extra
+        if adder is not None:
+            adder.flush()
+        return out, [e.reshape(v.shape) for e in extra]
 
     def __call__(self, v: np.ndarray, tau: float) -> np.ndarray:
         if tau == 0:

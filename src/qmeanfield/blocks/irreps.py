@@ -255,6 +255,35 @@ def _product_generator(mu: Irrep, a: int, b: int) -> sp.csr_matrix:
             + sp.kron(sp.identity(mu.dim), E, format="csr")).tocsr()
 
 
+def _spin_half_coupling(mu: Irrep, lam: Irrep) -> sp.csr_matrix:
+    r"""d = 2: the Clebsch-Gordan coefficients of spin :math:`j_1 = (\mu_1 - \mu_2)/2` with spin 1/2
+    in closed form (Condon-Shortley phases, which the Gelfand-Tsetlin basis of :class:`Irrep` has
+    for d = 2: |0> is spin up, basis vector i has m = j - i). For :math:`j = j_1 + 1/2`,
+    :math:`|j m\rangle = \sqrt{(j_1+m+1/2)/(2j_1+1)}\,|j_1, m-1/2\rangle|{\uparrow}\rangle +
+    \sqrt{(j_1-m+1/2)/(2j_1+1)}\,|j_1, m+1/2\rangle|{\downarrow}\rangle`; for :math:`j = j_1 - 1/2`
+    the coefficients swap and the first changes sign. The sign of W follows the same rule as
+    the general construction (largest component of the highest weight vector positive)."""
+    two_j1 = mu.lam[0] - mu.lam[1]
+    up = lam.lam[0] > mu.lam[0]                       # the box in the first row: j = j1 + 1/2
+    two_j = two_j1 + (1 if up else -1)
+    i = np.arange(lam.dim)
+    two_m = two_j - 2 * i
+    a = np.sqrt((two_j1 + two_m + 1) / (2.0 * (two_j1 + 1)))   # sqrt((j1 + m + 1/2)/(2 j1 + 1))
+    b = np.sqrt((two_j1 - two_m + 1) / (2.0 * (two_j1 + 1)))   # sqrt((j1 - m + 1/2)/(2 j1 + 1))
+    c_up, c_down = (a, b) if up else (-b, a)
+    alpha_up = (two_j1 - (two_m - 1)) // 2           # index of |j1, m - 1/2> in U_mu
+    alpha_down = (two_j1 - (two_m + 1)) // 2         # index of |j1, m + 1/2>
+    ok_up = (alpha_up >= 0) & (alpha_up <= two_j1)
+    ok_down = (alpha_down >= 0) & (alpha_down <= two_j1)
+    rows = np.concatenate([2 * alpha_up[ok_up], 2 * alpha_down[ok_down] + 1])
+    cols = np.concatenate([i[ok_up], i[ok_down]])
+    vals = np.concatenate([c_up[ok_up], c_down[ok_down]])
+    top = np.flatnonzero(cols == 0)
+    if vals[top[np.argmax(np.abs(vals[top]))]] < 0:
+        vals = -vals
+    return sp.csr_matrix((vals, (rows, cols)), shape=(2 * mu.dim, lam.dim))
+
+
 def branching_isometry(mu: Irrep, lam: Irrep) -> sp.csr_matrix:
     r"""The intertwiner :math:`W: U_\lambda \to U_\mu \otimes \mathbb C^d` (λ = μ + one box), sparse.
 
@@ -272,6 +301,14 @@ def branching_isometry(mu: Irrep, lam: Irrep) -> sp.csr_matrix:
     d = lam.d
     if mu.d != d or sum(lam.lam) != sum(mu.lam) + 1 or any(x < y for x, y in zip(lam.lam, mu.lam)):
         raise ValueError(f"{lam.lam} is not {mu.lam} plus one box")
+    if d == 2:
+        return _spin_half_coupling(mu, lam)
+    return _isometry_by_lowering(mu, lam)
+
+
+def _isometry_by_lowering(mu: Irrep, lam: Irrep) -> sp.csr_matrix:
+    """The general construction of :func:`branching_isometry` (any d), weight space by weight space."""
+    d = lam.d
     nfull = mu.dim * d
     wtot = (np.repeat(mu.weights, d, axis=0) + np.tile(np.eye(d, dtype=np.int64), (mu.dim, 1)))
     W = np.zeros((nfull, lam.dim))

@@ -46,6 +46,7 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
 from .._checks import check_positive_number, check_workers
+from .._parallel import sparse_work
 from ..errors import EngineError, QMeanFieldError
 from ..model import Model
 from .base import ProgressCallback, Trajectory
@@ -57,35 +58,73 @@ from ..blocks.space import BlockMeasurement, BlockSpace
 __all__ = ["PermutationalEngine", "block_liouvillian", "SteadyState"]
 
 
-def _superop(A: sp.spmatrix, B: sp.spmatrix) -> sp.csr_matrix:
-    """vec(A X B) = (A kron B^T) vec(X) for row-major vec."""
-    return sp.kron(A, B.T, format="csr")
+class _Triplets:
+    """The generator's nonzeros as COO triplets, gathered block by block and turned into one CSR
+    matrix at the end (duplicates summed): no intermediate sparse sums or ``bmat``."""
 
+    def __init__(self, offsets: np.ndarray):
+        self.offsets = offsets
+        self.rows: list[np.ndarray] = []
+        self.cols: list[np.ndarray] = []
+        self.vals: list[np.ndarray] = []
 
-def _one_body_sparse(L: np.ndarray, n_mu: int) -> sp.csr_matrix:
-    """1 (x) L on U_mu (x) C^d."""
-    return sp.kron(sp.identity(n_mu, format="csr"), sp.csr_matrix(L), format="csr")
+    def kron(self, i: int, j: int, A, B, coef: complex = 1.0) -> None:
+        """Add coef * kron(A, B) (A, B sparse or None for the identity of size ``B``/``A``) at block (i, j)."""
+        A, B = A.tocoo(), B.tocoo()
+        nb_r, nb_c = B.shape
+        r = (A.row[:, None] * nb_r + B.row[None, :]).ravel() + self.offsets[i]
+        c = (A.col[:, None] * nb_c + B.col[None, :]).ravel() + self.offsets[j]
+        v = (coef * A.data[:, None] * B.data[None, :]).ravel()
+        self.rows.append(r)
+        self.cols.append(c)
+        self.vals.append(v)
+
+    def kron_identity(self, i: int, X, n: int, left: bool) -> None:
+        """Add kron(X, 1_n) (``left``) or kron(1_n, X) at diagonal block i."""
+        X = X.tocoo()
+        k = np.arange(n)
+        if left:
+            r = (X.row[:, None] * n + k[None, :]).ravel()
+            c = (X.col[:, None] * n + k[None, :]).ravel()
+        else:
+            r = (k[:, None] * n + X.row[None, :]).ravel()
+            c = (k[:, None] * n + X.col[None, :]).ravel()
+        self.rows.append(r + self.offsets[i])
+        self.cols.append(c + self.offsets[i])
+        self.vals.append(np.broadcast_to(X.data[:, None] if left else X.data[None, :],
+                                         (X.nnz, n) if left else (n, X.nnz)).ravel())
+
+    def matrix(self, size: int) -> sp.csr_matrix:
+        if not self.rows:
+            return sp.csr_matrix((size, size), dtype=complex)
+        A = sp.csr_matrix((np.concatenate(self.vals).astype(complex),
+                           (np.concatenate(self.rows), np.concatenate(self.cols))), shape=(size, size))
+        A.sum_duplicates()
+        A.eliminate_zeros()
+        return A
 
 
 def block_liouvillian(space: BlockSpace, h: np.ndarray, V: np.ndarray, jumps, collective, kappa: float,
                       hbar: float) -> sp.csr_matrix:
-    """The Lindblad generator on the concatenated blocks (sparse, row-major blocks)."""
+    """The Lindblad generator on the concatenated blocks (sparse, row-major blocks).
+
+    With row-major vectorisation vec(A X B) = (A kron B^T) vec(X); every term is written as
+    triplets at its block position and the matrix is built once."""
     d, N = space.d, space.N
-    nb = len(space.lams)
-    grid: list[list] = [[None] * nb for _ in range(nb)]
+    out = _Triplets(space.offsets)
     K1 = sum((L.conj().T @ L for L in jumps), np.zeros((d, d), dtype=complex))
     for i, ir in enumerate(space.irreps):
         n = ir.dim
-        Id = sp.identity(n, dtype=complex, format="csr")
         H = block_hamiltonian(ir, h, V, kappa, sparse=True)
         K = ir.collective(K1) if jumps else sp.csr_matrix((n, n), dtype=complex)
-        G = (-1j / hbar) * (_superop(H, Id) - _superop(Id, H))
         for C in collective:
             JC = ir.collective(C)
-            G = G + kappa * _superop(JC, JC.conj().T)
+            out.kron(i, i, JC, JC.conj(), kappa)                       # kappa J(C) X J(C)^+
             K = K + kappa * (JC.conj().T @ JC)
-        G = G - 0.5 * (_superop(K, Id) + _superop(Id, K))
-        grid[i][i] = G
+        left = (-1j / hbar) * H - 0.5 * K                              # (-iH/hbar - K/2) X
+        right = (1j / hbar) * H - 0.5 * K                              # X (iH/hbar - K/2)
+        out.kron_identity(i, left, n, left=True)
+        out.kron_identity(i, right.T, n, left=False)
     if jumps:
         for mu in partitions(N - 1, d):
             mir = Irrep(mu)
@@ -98,19 +137,18 @@ def block_liouvillian(space: BlockSpace, h: np.ndarray, V: np.ndarray, jumps, co
                     j = space.index[lam]
                     children.append((j, branching_isometry(mir, space.irreps[j])))
             logm_mu = log_multiplicity(mu)
+            Id = sp.identity(mir.dim, format="csr")
             for L in jumps:
-                IL = _one_body_sparse(L, mir.dim)
+                IL = sp.kron(Id, sp.csr_matrix(L), format="csr")                # 1 (x) L on U_mu (x) C^d
                 for j_src, W_src in children:
                     LW = IL @ W_src
                     coef = math.exp(math.log(N) + logm_mu - space.logmult[j_src])
                     for j_dst, W_dst in children:
                         M = (W_dst.T @ LW).tocsr()
                         M.eliminate_zeros()
-                        if M.nnz == 0:
-                            continue
-                        term = coef * _superop(M, M.conj().T)
-                        grid[j_dst][j_src] = term if grid[j_dst][j_src] is None else grid[j_dst][j_src] + term
-    return sp.bmat(grid, format="csr", dtype=complex)
+                        if M.nnz:
+                            out.kron(j_dst, j_src, M, M.conj(), coef)          # coef M P M^+
+    return out.matrix(space.size)
 
 
 #: block-state sizes (sum of block dimensions squared) solved directly; larger ones relax in time
@@ -210,12 +248,13 @@ class PermutationalEngine:
         kmax = min(kmax, N, 3)
         times = np.asarray(times, dtype=float)
         states = self.block_states(model, rho0, N, times)
-        space, prop = next(states)
-        meas = BlockMeasurement(space, times.size, kmax)
-        for n, x in enumerate(states):
-            meas.add(n, x)
-            if progress:
-                progress(n + 1)
+        with sparse_work():
+            space, prop = next(states)
+            meas = BlockMeasurement(space, times.size, kmax)
+            for n, x in enumerate(states):
+                meas.add(n, x)
+                if progress:
+                    progress(n + 1)
         entropy, marginals = meas.entropy, meas.marginals()
         trace_err, negativity = meas.trace_error, meas.most_negative
         stats = {
@@ -240,6 +279,10 @@ class PermutationalEngine:
         """
         if not model.is_open:
             raise QMeanFieldError("steady_state needs an open model (jumps or collective_jumps)")
+        with sparse_work():
+            return self._steady_state(model, N, tol, t_max)
+
+    def _steady_state(self, model: Model, N: int, tol: float, t_max: float) -> SteadyState:
         space, A = self.generator(model, N)
         trace_row = space.trace_row()
         scale = float(abs(A).sum(axis=0).max())
