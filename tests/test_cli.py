@@ -72,7 +72,7 @@ def test_run_writes_everything(config, tmp_path):
 def test_validate(config):
     res = runner.invoke(app, ["validate", str(config)])
     assert res.exit_code == 0, res.output
-    assert "valid" in res.output and "N=3: dense" in res.output
+    assert "valid" in res.output and "N = 3: dense, ~" in res.output and "estimated total" in res.output
 
 
 def test_bad_config_is_a_clean_error(tmp_path):

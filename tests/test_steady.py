@@ -49,12 +49,28 @@ def test_steady_state_matches_full_space(open_model, N):
     assert ss.residual < 1e-12
 
 
-def test_relaxation_agrees_with_direct_solve(open_model, monkeypatch):
+def test_krylov_and_relaxation_agree_with_direct_solve(open_model, monkeypatch):
     direct = PermutationalEngine().steady_state(open_model, 12)
     monkeypatch.setattr(permutational, "DIRECT_SOLVE_MAX", 10)
+    krylov = PermutationalEngine().steady_state(open_model, 12)
+    monkeypatch.setattr(permutational, "KRYLOV_MAXITER", 1)   # BiCGSTAB stops early: relaxation finishes
     relaxed = PermutationalEngine().steady_state(open_model, 12)
-    assert direct.method == "direct" and relaxed.method == "relaxation"
+    assert (direct.method, krylov.method, relaxed.method) == ("direct", "bicgstab", "bicgstab+relaxation")
+    assert 0 < krylov.iterations < 200 and krylov.residual < 1e-12
+    assert np.abs(direct.state - krylov.state).max() < 1e-10
     assert np.abs(direct.state - relaxed.state).max() < 1e-8
+
+
+def test_krylov_steady_state_with_collective_decay_and_a_dark_state(monkeypatch):
+    """Pure emission (the all-ground state is dark for the no-jump part: the preconditioner's
+    shift keeps it invertible) plus collective decay: BiCGSTAB agrees with the direct solve."""
+    model = qmf.Model(h=0.4 * P["x"], V=random_interaction(2, seed=3), jumps=[0.5 * sigma_minus()],
+                      collective_jumps=[0.3 * sigma_minus()])
+    direct = PermutationalEngine().steady_state(model, 9)
+    monkeypatch.setattr(permutational, "DIRECT_SOLVE_MAX", 10)
+    krylov = PermutationalEngine().steady_state(model, 9)
+    assert krylov.method == "bicgstab" and krylov.residual < 1e-10
+    assert np.abs(direct.state - krylov.state).max() < 1e-9
 
 
 def test_fixed_point_of_a_linear_model_is_qutips_steady_state():

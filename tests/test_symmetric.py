@@ -266,3 +266,14 @@ def test_krylov_in_several_column_groups(monkeypatch):
     b = SymmetricEngine(method="krylov").evolve(model, rho0, 8, times, kmax=2)
     for k in (1, 2):
         assert np.abs(a.marginals[k] - b.marginals[k]).max() < 1e-10
+
+
+@pytest.mark.parametrize("d, N", [(2, 7), (3, 6), (4, 5), (5, 3)])
+def test_weight_multiset_matches_the_patterns(d, N):
+    """The vectorised enumeration of pattern weights (used to plan at large N) gives the same
+    multiset as the Gelfand-Tsetlin patterns themselves."""
+    from qmeanfield.blocks.irreps import gt_patterns, partitions, pattern_weights, weight_multiset
+
+    for lam in partitions(N, d):
+        fast = sorted(map(tuple, weight_multiset(lam)))
+        assert fast == sorted(map(tuple, pattern_weights(gt_patterns(lam))))

@@ -39,7 +39,7 @@ from .results import certificate_dataset, comparison_dataset, steady_dataset
 from .states import is_full_rank, validate_density_matrix
 
 __all__ = ["compare", "certify", "certificate_scaling", "steady_state_comparison", "derivative_step",
-           "ComparisonPlan"]
+           "ComparisonPlan", "estimate_seconds", "format_seconds"]
 
 #: dH_N/dt stencil step, relative to the fastest time scale of the model (independent of the spacing
 #: of the output times: stencils of close times interleave, they never shrink to round-off)
@@ -99,6 +99,52 @@ class ComparisonPlan:
     @property
     def kmax(self) -> int:
         return max(max(self.ks), 2)
+
+    def estimates(self, model: Model) -> list[dict]:
+        """Per N: the engine, a rough time (seconds, 2 cores) and peak memory (bytes) estimate."""
+        out = []
+        for n, eng in zip(self.Ns, self.engines):
+            need = eng.memory_estimate(model, n) if hasattr(eng, "memory_estimate") else float("nan")
+            out.append({"N": n, "engine": eng.name, "memory_bytes": float(need),
+                        "seconds": estimate_seconds(eng, model, n, self.all_times.size, float(self.times[-1]),
+                                                    rho0=self.rho0)})
+        return out
+
+
+#: seconds per unit of the engines' cost estimates on the reference machine (2 cores), calibrated
+#: on the runs of benchmarks/README.md: permutational N = 60, 80 (piqs problem) and 200; symmetric
+#: d = 2, N = 1000, 2000 (thermal rho0), d = 3, N = 20, 60 and d = 4, N = 10, 24 (times (d/2)^3);
+#: dense N = 6..8. Rough: within a factor of about 3.
+SECONDS_PER_COST = {"permutational": 1.1e-8, "symmetric": 9e-11, "dense": 8e-9, "dense-open": 1.2e-6}
+#: the calibration runs' evaluation times and final time, per engine
+_REFERENCE = {"permutational": (105, 2.0), "symmetric": (50, 2.0), "dense": (21, 2.0), "dense-open": (21, 2.0)}
+
+
+def estimate_seconds(engine: Engine, model: Model, N: int, evaluations: int, t_final: float, rho0=None) -> float:
+    """A rough wall-time estimate (seconds, 2 cores) of one engine run; NaN for engines it does
+    not know. Scaled from the engine's cost estimate (for the symmetric engine, that of the
+    blocks and vectors this ``rho0`` needs) with the number of evaluation times and the span."""
+    key = "dense-open" if engine.name == "dense" and model.is_open else engine.name
+    if key not in SECONDS_PER_COST or not hasattr(engine, "cost"):
+        return float("nan")
+    if rho0 is not None and hasattr(engine, "estimated_cost"):
+        cost = engine.estimated_cost(model, rho0, N) * (model.d / 2) ** 3
+    else:
+        cost = engine.cost(model, N)
+    ref_evaluations, ref_t = _REFERENCE[key]
+    share = 0.3 + 0.35 * max(t_final, 1e-3) / ref_t + 0.35 * evaluations / ref_evaluations
+    return float(SECONDS_PER_COST[key] * cost * share)
+
+
+def format_seconds(seconds: float) -> str:
+    """'~3 s', '~4 min', '~2.5 h' (or 'unknown')."""
+    if not np.isfinite(seconds):
+        return "unknown"
+    if seconds < 60:
+        return f"~{max(seconds, 0.1):.2g} s"
+    if seconds < 3600:
+        return f"~{seconds / 60:.2g} min"
+    return f"~{seconds / 3600:.2g} h"
 
 
 def plan_comparison(model: Model, rho0, N, times, *, engine: EngineSpec = "auto", marginals=(1, 2),
@@ -417,13 +463,15 @@ def steady_state_comparison(model: Model, N, *, progress: bool = False, fixed_po
     S = np.full(len(Ns), np.nan)
     residual = np.full(len(Ns), np.nan)
     R1 = np.zeros((len(Ns), d, d), dtype=complex)
-    methods = []
+    methods, iterations, walls = [], [], []
     with progress_bar(progress) as prog:
         task = prog.add_task("steady states", total=len(Ns)) if prog else None
         for a, n in enumerate(Ns):
             if prog:
                 prog.update(task, description=f"steady state N = {n}")
+            start = time.perf_counter()
             ss = eng.steady_state(model, n)
+            iterations.append(ss.iterations)
             meas = BlockMeasurement(ss.space, 1, 2)
             meas.add(0, ss.state)
             marg = meas.marginals()
@@ -433,6 +481,8 @@ def steady_state_comparison(model: Model, N, *, progress: bool = False, fixed_po
                 for b, k in enumerate((1, 2)):
                     dist[a, b, f] = marginal_trace_distance(marg[k][0], fp.rho, k)
                 H[a, f] = relative_entropy_to_product(S[a], R1[a], fp.rho, n).value
+            walls.append(time.perf_counter() - start)
             if prog:
                 prog.update(task, completed=a + 1)
-    return steady_dataset(model, Ns, fps, dist=dist, H=H, S=S, residual=residual, R1=R1, methods=methods)
+    return steady_dataset(model, Ns, fps, dist=dist, H=H, S=S, residual=residual, R1=R1, methods=methods,
+                          iterations=iterations, wall_seconds=walls)

@@ -18,6 +18,12 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
 console = Console(stderr=True, soft_wrap=True)
 
 
+def _memory(nbytes: float) -> str:
+    if nbytes != nbytes:
+        return "memory unknown"
+    return "< 1 MiB" if nbytes < 2**20 else f"~{nbytes / 2**20:.0f} MiB"
+
+
 def _say(text: str, style: str | None = None) -> None:
     """Print user-facing text literally (brackets in section names or expressions are not markup)."""
     console.print(text, markup=False, highlight=False, style=style)
@@ -124,18 +130,14 @@ def run(config: Path = typer.Argument(..., help="TOML configuration file."),
 @app.command()
 def validate(config: Path = typer.Argument(..., help="TOML configuration file.")):
     """Check CONFIG without running it; print what would run."""
-    from .api import plan_comparison
+    from .api import format_seconds, plan_comparison
 
     try:
         cfg = load_config(config)
         plan = plan_comparison(cfg.model, cfg.rho0, list(cfg.N), cfg.times, engine=cfg.engine, marginals=cfg.marginals,
                                engine_options=cfg.engine_options, entropy_identity=cfg.entropy_identity,
                                max_periods=cfg.max_periods)
-        engines = {}
-        for n, e in zip(plan.Ns, plan.engines):
-            need = e.memory_estimate(cfg.model, n) if hasattr(e, "memory_estimate") else float("nan")
-            size = "< 1 MiB" if need < 2**20 else f"~{need / 2**20:.0f} MiB"
-            engines[n] = f"{e.name} ({size})" if need == need else e.name
+        estimates = plan.estimates(cfg.model)
     except QMeanFieldError as exc:
         _fail(exc)
     m = cfg.model
@@ -144,7 +146,12 @@ def validate(config: Path = typer.Argument(..., help="TOML configuration file.")
                + (f"open ({len(m.jumps)} one-body and {len(m.collective_jumps)} collective jumps)" if m.is_open
                   else "closed"))
     typer.echo(f"  times: {cfg.times.size} points in [{cfg.times[0]:g}, {cfg.times[-1]:g}]")
-    typer.echo("  engines and estimated peak memory: " + ", ".join(f"N={n}: {e}" for n, e in engines.items()))
+    typer.echo("  per N: engine, estimated time (2 cores, within a factor of about 3) and peak memory:")
+    total = 0.0
+    for e in estimates:
+        typer.echo(f"    N = {e['N']}: {e['engine']}, {format_seconds(e['seconds'])}, {_memory(e['memory_bytes'])}")
+        total += e["seconds"]
+    typer.echo(f"  estimated total: {format_seconds(total)}")
 
 
 @app.command()

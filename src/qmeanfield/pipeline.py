@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from .api import certify, compare, plan_comparison, steady_state_comparison
+from .api import certify, compare, format_seconds, plan_comparison, steady_state_comparison
 from .config import RunConfig
 from .results import package_version, summarize_certificate, summarize_comparison, summarize_steady
 from .store import StoreError, begin_outputs, check_output_dir, load_dataset, save_dataset, write_json, write_manifest
@@ -61,9 +61,13 @@ def run_to_directory(cfg: RunConfig, out_dir, progress: bool = False, resume: bo
     from .report import write_report
 
     log = log or _noop
-    plan_comparison(cfg.model, cfg.rho0, list(cfg.N), cfg.times, engine=cfg.engine, marginals=cfg.marginals,
-                    engine_options=cfg.engine_options, entropy_identity=cfg.entropy_identity,
-                    max_periods=cfg.max_periods)  # refuse early
+    plan = plan_comparison(cfg.model, cfg.rho0, list(cfg.N), cfg.times, engine=cfg.engine, marginals=cfg.marginals,
+                           engine_options=cfg.engine_options, entropy_identity=cfg.entropy_identity,
+                           max_periods=cfg.max_periods)  # refuse early
+    estimates = {e["N"]: e for e in plan.estimates(cfg.model)}
+    total = sum(e["seconds"] for e in estimates.values())
+    log(f"estimated time {format_seconds(total)} on 2 cores (rough, within a factor of about 3): "
+        + ", ".join(f"N = {n}: {e['engine']} {format_seconds(e['seconds'])}" for n, e in estimates.items()))
     out = check_output_dir(out_dir)
     begin_outputs(out)
     fp = fingerprint(cfg)

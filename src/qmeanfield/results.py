@@ -158,7 +158,8 @@ def add_threshold(ds: xr.Dataset, threshold) -> xr.Dataset:
     return ds
 
 
-def steady_dataset(model: Model, Ns, fixed_points, *, dist, H, S, residual, R1, methods) -> xr.Dataset:
+def steady_dataset(model: Model, Ns, fixed_points, *, dist, H, S, residual, R1, methods, iterations=None,
+                   wall_seconds=None) -> xr.Dataset:
     """The Dataset of :func:`qmeanfield.steady_state_comparison`."""
     fps = list(fixed_points)
     d = model.d
@@ -177,6 +178,10 @@ def steady_dataset(model: Model, Ns, fixed_points, *, dist, H, S, residual, R1, 
             "entropy": (("N",), S, {"long_name": "S(R_N^ss)"}),
             "residual": (("N",), residual, {"long_name": "||L x||_1 / ||L||_1 of the computed steady state"}),
             "method": (("N",), np.array(methods, dtype=object)),
+            "iterations": (("N",), np.array(iterations if iterations is not None else [0] * len(Ns), dtype=int),
+                           {"long_name": "BiCGSTAB iterations of the steady-state solve (0: direct)"}),
+            "wall_seconds": (("N",), np.array(wall_seconds if wall_seconds is not None else [np.nan] * len(Ns), dtype=float),
+                             {"long_name": "wall time of the N-body steady state and its measurement"}),
         },
         coords={"N": np.array(Ns), "k": np.array([1, 2]), "fixed_point": np.arange(len(fps)),
                 "row": np.arange(d), "col": np.arange(d)},
@@ -336,6 +341,8 @@ def summarize_steady(ds: xr.Dataset) -> dict:
             "relative_entropy": [json_number(v) for v in ds.relative_entropy.values[:, 0]],
             "fixed_points_stable": [bool(v) for v in ds.fixed_point_stable.values],
             "method": [str(m) for m in ds.method.values],
+            "iterations": [int(v) for v in ds.iterations.values] if "iterations" in ds else [],
+            "wall_seconds": [json_number(v) for v in ds.wall_seconds.values] if "wall_seconds" in ds else [],
             "qmeanfield_version": str(ds.attrs.get("qmeanfield_version", ""))}
 
 

@@ -45,6 +45,7 @@ __all__ = [
     "log_multiplicity",
     "gt_patterns",
     "pattern_weights",
+    "weight_multiset",
     "Irrep",
     "eigenbasis",
     "log_highest_weight",
@@ -134,6 +135,33 @@ def pattern_weights(patterns) -> np.ndarray:
         sums = [0] + [sum(row) for row in P]
         out.append([sums[k] - sums[k - 1] for k in range(1, len(P) + 1)])
     return np.array(out, dtype=np.int64)
+
+
+def _ragged_range(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each m, the integers lo[m]..hi[m]: (owner index, value) arrays, concatenated."""
+    counts = hi - lo + 1
+    owner = np.repeat(np.arange(lo.size), counts)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    return owner, lo[owner] + (np.arange(owner.size) - starts[owner])
+
+
+def weight_multiset(lam) -> np.ndarray:
+    """The weights of every Gelfand-Tsetlin pattern with top row ``lam`` (shape (dim, d)), as
+    :func:`pattern_weights` gives them but in another order and without building the patterns:
+    the interlacing rows are enumerated with numpy, row by row (for planning at large N)."""
+    lam = np.asarray(lam, dtype=np.int64)
+    d = lam.size
+    cur = lam[None, :]                               # row k + 1 of every partial pattern
+    weights = np.zeros((1, d), dtype=np.int64)
+    for k in range(d - 1, 0, -1):                    # build row k (length k) under row k + 1
+        new = np.zeros((cur.shape[0], 0), dtype=np.int64)
+        for i in range(k):
+            owner, x = _ragged_range(cur[:, i + 1], cur[:, i])
+            cur, new, weights = cur[owner], np.column_stack([new[owner], x]), weights[owner]
+        weights[:, k] = cur.sum(axis=1) - new.sum(axis=1)
+        cur = new
+    weights[:, 0] = cur[:, 0]
+    return weights
 
 
 class Irrep:

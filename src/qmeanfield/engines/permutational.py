@@ -151,10 +151,54 @@ def block_liouvillian(space: BlockSpace, h: np.ndarray, V: np.ndarray, jumps, co
     return out.matrix(space.size)
 
 
-#: block-state sizes (sum of block dimensions squared) solved directly; larger ones relax in time
-DIRECT_SOLVE_MAX = 20_000
-#: first and largest relaxation chunk (time units) of the steady-state relaxation
+#: block-state sizes (sum of block dimensions squared) solved directly (sparse LU); larger ones
+#: by preconditioned BiCGSTAB (direct: 5.1 s at 12 341 entries, N = 40, where BiCGSTAB takes 1.5 s)
+DIRECT_SOLVE_MAX = 4_000
+#: BiCGSTAB: relative residual asked of the bordered system, most iterations
+KRYLOV_RTOL, KRYLOV_MAXITER = 1e-13, 4_000
+#: shift of the preconditioner's blocks, relative to ||L||_1 (regularises blocks whose no-jump
+#: part has a dark state)
+PRECONDITIONER_SHIFT = 1e-6
+#: first and largest relaxation chunk (time units) of the steady-state relaxation (the fallback)
 RELAX_CHUNK, RELAX_CHUNK_MAX = 5.0, 50.0
+
+
+class NoJumpPreconditioner:
+    r"""Approximate inverse of the block generator: its no-jump part
+    :math:`X \mapsto A_\lambda X + X A_\lambda^\dagger`, :math:`A_\lambda = -iH_\lambda/\hbar - K_\lambda/2 - s/2`
+    (:math:`K_\lambda = J(\sum_k L_k^\dagger L_k) + \kappa\sum_c J(C_c)^\dagger J(C_c)`, s a small shift),
+    inverted exactly block by block as a Sylvester equation through the eigendecomposition
+    :math:`A_\lambda = V D V^{-1}`: :math:`X = V\,[(V^{-1} C V^{-\dagger}) / (D_i + ar D_j)]\,V^\dagger`
+    (four matrix products per block; 9x faster than Bartels-Stewart with ``trsyl`` at n = 161,
+    measured). What is left, the jumps' sandwich terms, is what the Krylov solver iterates on.
+    """
+
+    def __init__(self, space: BlockSpace, model: Model, N: int, shift: float):
+        d = model.d
+        K1 = sum((L.conj().T @ L for L in model.jumps), np.zeros((d, d), dtype=complex))
+        kappa = model.kappa(N)
+        self.space = space
+        self.parts = []
+        for ir in space.irreps:
+            n = ir.dim
+            H = block_hamiltonian(ir, np.asarray(model.h), np.asarray(model.V), kappa)
+            K = ir.collective(K1).toarray()
+            for C in model.collective_jumps:
+                JC = ir.collective(C).toarray()
+                K = K + kappa * (JC.conj().T @ JC)
+            A = (-1j / model.hbar) * H - 0.5 * K - 0.5 * shift * np.eye(n)
+            D, V = np.linalg.eig(A)
+            Vi = np.linalg.inv(V)
+            self.parts.append((V, Vi, 1.0 / (D[:, None] + D.conj()[None, :])))
+
+    def __call__(self, c: np.ndarray) -> np.ndarray:
+        out = np.empty_like(c)
+        off = self.space.offsets
+        for i, (V, Vi, G) in enumerate(self.parts):
+            n = V.shape[0]
+            C = c[off[i]:off[i + 1]].reshape(n, n)
+            out[off[i]:off[i + 1]] = (V @ ((Vi @ C @ Vi.conj().T) * G) @ V.conj().T).reshape(-1)
+        return out
 
 
 @dataclass(frozen=True)
@@ -163,7 +207,9 @@ class SteadyState:
 
     space : the block layout (:class:`~qmeanfield.blocks.BlockSpace`).
     state : the state vector of concatenated blocks :math:`P_\lambda` (trace one).
-    method : ``"direct"`` (sparse solve) or ``"relaxation"`` (propagated to stationarity).
+    method : ``"direct"`` (sparse LU), ``"bicgstab"`` (preconditioned Krylov solver, see
+        :class:`NoJumpPreconditioner`) or ``"relaxation"`` (propagated to stationarity, the fallback).
+    iterations : BiCGSTAB iterations (0 for the other methods).
     residual : :math:`\|\mathcal L x\|_1 / \|\mathcal L\|_1`.
     """
 
@@ -171,6 +217,7 @@ class SteadyState:
     state: np.ndarray
     method: str
     residual: float
+    iterations: int = 0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -272,9 +319,11 @@ class PermutationalEngine:
     def steady_state(self, model: Model, N: int, *, tol: float = 1e-10, t_max: float = 2000.0) -> SteadyState:
         r"""The N-body steady state: the normalised kernel of the block generator.
 
-        Up to ``DIRECT_SOLVE_MAX`` block entries a sparse direct solve (one equation replaced by
-        the trace condition); beyond, relaxation with this engine's propagator from the
-        maximally mixed state until :math:`\|\mathcal L x\|_1 / \|\mathcal L\|_1` is below ``tol``.
+        The equations :math:`\mathcal L x = 0` with one of them replaced by the trace condition:
+        up to ``DIRECT_SOLVE_MAX`` block entries by sparse LU; beyond, by BiCGSTAB preconditioned
+        with the exactly inverted no-jump part (:class:`NoJumpPreconditioner`). If that does not
+        reach ``tol`` in :math:`\|\mathcal L x\|_1 / \|\mathcal L\|_1`, the iterate relaxes with
+        this engine's propagator until it does (or until ``t_max``).
         Closed models have no unique steady state and are refused.
         """
         if not model.is_open:
@@ -286,26 +335,48 @@ class PermutationalEngine:
         space, A = self.generator(model, N)
         trace_row = space.trace_row()
         scale = float(abs(A).sum(axis=0).max())
+        rhs = np.zeros(space.size, dtype=complex)
+        rhs[0] = 1.0
+        iterations = 0
         if space.size <= DIRECT_SOLVE_MAX:
             M = sp.vstack([sp.csr_matrix(trace_row), A[1:]]).tocsc()
-            b = np.zeros(space.size, dtype=complex)
-            b[0] = 1.0
-            x = spla.spsolve(M, b)
+            x = spla.spsolve(M, rhs)
             method = "direct"
         else:
-            prop = self.propagator(A)
-            x = space.product_state_vector(np.eye(space.d) / space.d)
-            t, chunk = 0.0, RELAX_CHUNK
-            try:
-                while t < t_max:
-                    x = prop(x, chunk)
-                    t += chunk
-                    if np.abs(A @ x).sum() / scale < tol:
-                        break
-                    chunk = min(2 * chunk, RELAX_CHUNK_MAX)
-            finally:
-                prop.close()
-            method = "relaxation"
+            M = sp.vstack([sp.csr_matrix(trace_row), A[1:]]).tocsr()
+            pre = NoJumpPreconditioner(space, model, N, PRECONDITIONER_SHIFT * scale)
+            n = space.size
+            count = [0]
+
+            def counted(v):
+                count[0] += 1
+                return pre(v)
+
+            x, _ = spla.bicgstab(spla.aslinearoperator(M), rhs, rtol=KRYLOV_RTOL, atol=0.0, maxiter=KRYLOV_MAXITER,
+                                 M=spla.LinearOperator((n, n), matvec=counted, dtype=complex))
+            iterations = count[0] // 2
+            method = "bicgstab"
+            x = x / (trace_row @ x)
+            if not np.isfinite(x).all() or np.abs(A @ x).sum() / scale >= tol:
+                x = self._relax(space, A, x if np.isfinite(x).all() else None, scale, tol, t_max)
+                method = "bicgstab+relaxation"
         x = x / (trace_row @ x)
         residual = float(np.abs(A @ x).sum() / scale)
-        return SteadyState(space=space, state=x, method=method, residual=residual)
+        return SteadyState(space=space, state=x, method=method, residual=residual, iterations=iterations)
+
+    def _relax(self, space: BlockSpace, A, x, scale: float, tol: float, t_max: float) -> np.ndarray:
+        """Propagate x (default: the maximally mixed state) until ||L x||_1 / ||L||_1 < tol."""
+        prop = self.propagator(A)
+        if x is None:
+            x = space.product_state_vector(np.eye(space.d) / space.d)
+        t, chunk = 0.0, RELAX_CHUNK
+        try:
+            while t < t_max:
+                x = prop(x, chunk)
+                t += chunk
+                if np.abs(A @ x).sum() / scale < tol:
+                    break
+                chunk = min(2 * chunk, RELAX_CHUNK_MAX)
+        finally:
+            prop.close()
+        return x

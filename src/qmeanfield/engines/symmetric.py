@@ -56,12 +56,11 @@ from ..blocks.collective import block_hamiltonian, moments_to_marginals
 from ..blocks.irreps import (
     Irrep,
     eigenbasis,
-    gt_patterns,
     log_highest_weight,
     log_multiplicity,
     log_vector_weights,
     partitions,
-    pattern_weights,
+    weight_multiset,
     weyl_dimension,
 )
 from ..propagators import hermitian_trajectory, spectral_interval
@@ -294,14 +293,9 @@ class SymmetricEngine:
     def cost(self, model: Model, N: int) -> float:
         return min(float(sum(weyl_dimension(lam) ** 3 for lam in partitions(N, model.d))), math.exp(700.0))
 
-    def evolve(self, model: Model, rho0: np.ndarray, N: int, times: np.ndarray, kmax: int = 2,
-               progress: ProgressCallback | None = None) -> Trajectory:
-        ok, why = self.supports(model, N)
-        if not ok:
-            raise EngineError(why)
+    def _plan(self, model: Model, rho0: np.ndarray, N: int):
+        """The blocks (and basis vectors) this rho0 needs, with their estimated costs."""
         d = model.d
-        kmax = min(kmax, N, 3)
-        times = np.asarray(times, dtype=float)
         p, W, V = eigenbasis(rho0, np.asarray(model.V))
         p = np.clip(p, 0.0, None)
         p = p / p.sum()
@@ -325,7 +319,7 @@ class SymmetricEngine:
                 skipped_bound += bound
             else:
                 candidates.append((lam, logm))
-        logws = [log_vector_weights(pattern_weights(gt_patterns(lam)), logm, logp) for lam, logm in candidates]
+        logws = [log_vector_weights(weight_multiset(lam), logm, logp) for lam, logm in candidates]
         logcut = _weight_cut(logws, self.truncation - skipped_bound)
         jobs, costs = [], []
         discarded_blocks = 0.0  # blocks none of whose vectors reach the cut
@@ -337,6 +331,21 @@ class SymmetricEngine:
             krylov = use_krylov(self.method, n, r)
             jobs.append((lam, logm, krylov))
             costs.append(_block_cost(n, r, krylov, d))
+        return p, W, V, h, logp, lams, jobs, costs, skipped_bound, discarded_blocks, logcut
+
+    def estimated_cost(self, model: Model, rho0: np.ndarray, N: int) -> float:
+        """Rough operation count for this rho0 (the blocks and vectors it needs, see the truncation)."""
+        return float(sum(self._plan(model, np.asarray(rho0), N)[7]))
+
+    def evolve(self, model: Model, rho0: np.ndarray, N: int, times: np.ndarray, kmax: int = 2,
+               progress: ProgressCallback | None = None) -> Trajectory:
+        ok, why = self.supports(model, N)
+        if not ok:
+            raise EngineError(why)
+        d = model.d
+        kmax = min(kmax, N, 3)
+        times = np.asarray(times, dtype=float)
+        p, W, V, h, logp, lams, jobs, costs, skipped_bound, discarded_blocks, logcut = self._plan(model, rho0, N)
         dense_dims = [weyl_dimension(lam) for lam, _, krylov in jobs if not krylov]
         ok, why = self._fits(max(dense_dims, default=0), N, d, "the largest block this rho0 needs diagonalised")
         if not ok:

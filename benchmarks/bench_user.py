@@ -1,0 +1,150 @@
+"""What users call, against QuTiP's piqs in the same run: ``qmf.compare`` and
+``qmf.steady_state_comparison`` with their defaults, beside the engine alone.
+
+Usage: python benchmarks/bench_user.py [--quick]
+
+Each case runs in a fresh process (wall time, peak memory). The problem is the kind piqs
+supports: H = 0.5 Jx + Jz^2/(N-1), local emission 0.5, dephasing 0.2, pumping 0.1, from the
+mixed product state rho0 = diag(0.8, 0.2) (excited population 0.8), 21 times on [0, 2].
+* dynamics, N = 20, 40, 60, 80: ``qmf.compare(model, rho0, N, times)`` with every default (H_N,
+  the entropy identity at four extra times per output time, marginals k = 1, 2, the mean-field
+  solution, the Dataset); the permutational engine alone at the 21 times; piqs: its Liouvillian
+  and ``qutip.mesolve`` at QuTiP's default tolerances with <Jz> as the only output (piqs keeps
+  one copy of each degenerate Dicke block with the copies' total weight, so the product state
+  has entries d_j p^(N/2+m) (1-p)^(N/2-m)). Ratios piqs / compare and piqs / engine; the largest
+  <Jz> difference over the times.
+* steady, N = 10, 20, 40: ``qmf.steady_state_comparison(model, N)`` (mean-field fixed points,
+  the N-body steady state, marginals and distances) against ``qutip.steadystate`` of the piqs
+  Liouvillian (its default direct solver); the steady-state <Jz> difference.
+Writes benchmarks/results/bench_user.json and prints a table.
+"""
+
+from __future__ import annotations
+
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _harness import child_report, parse, run_case, table, write  # noqa: E402
+
+P_EXCITED = 0.8
+RATES = {"emission": 0.5, "dephasing": 0.2, "pumping": 0.1}
+
+
+def _model():
+    """H = 0.5 Jx + Jz^2/(N-1) = sum_j 0.5 sx_j/2 + (1/(N-1)) sum_{i<j} (1/2) sz_i sz_j + const,
+    piqs' local rates gamma as jumps sqrt(gamma) sigma_-, sqrt(gamma) sz/2, sqrt(gamma) sigma_+."""
+    import qmeanfield as qmf
+    from qmeanfield.operators import pauli, sigma_minus, sigma_plus
+
+    P = pauli()
+    return qmf.Model(h=0.5 * P["x"] / 2, V=0.5 * np.kron(P["z"], P["z"]),
+                     jumps=[np.sqrt(RATES["emission"]) * sigma_minus(), np.sqrt(RATES["dephasing"]) / 2 * P["z"],
+                            np.sqrt(RATES["pumping"]) * sigma_plus()])
+
+
+def _piqs(N: int):
+    import qutip
+    import qutip.piqs as pq
+    from qutip.piqs.piqs import state_degeneracy
+
+    jx, _, jz = pq.jspin(N)
+    L = pq.Dicke(N, hamiltonian=0.5 * jx + jz * jz / (N - 1), **RATES).liouvillian()
+    entries = []
+    j = N / 2
+    while j >= 0:
+        dj = float(state_degeneracy(N, j))
+        entries += [dj * P_EXCITED ** (N / 2 + m) * (1 - P_EXCITED) ** (N / 2 - m) for m in np.arange(j, -j - 1, -1)]
+        j -= 1
+    return qutip, L, jz, qutip.Qobj(np.diag(entries).astype(complex))
+
+
+def _jz_from_marginal(R1, N):
+    R1 = np.asarray(R1)
+    return N * (R1[..., 0, 0] - R1[..., 1, 1]).real / 2
+
+
+def child(case: dict) -> None:
+    N, who, kind = case["N"], case["who"], case["kind"]
+    times = np.linspace(0, 2, 21)
+    rho0 = np.diag([P_EXCITED, 1 - P_EXCITED]).astype(complex)
+    t0 = time.perf_counter()
+    out = {}
+    if kind == "dynamics":
+        if who == "compare":
+            import qmeanfield as qmf
+
+            t0 = time.perf_counter()
+            ds = qmf.compare(_model(), rho0, N, times)
+            jz = _jz_from_marginal(ds.one_body_marginal.values[0], N)
+        elif who == "engine":
+            from qmeanfield.engines import make_engine
+
+            t0 = time.perf_counter()
+            traj = make_engine("permutational").evolve(_model(), rho0, N, times, kmax=2)
+            jz = _jz_from_marginal(traj.marginals[1], N)
+        else:
+            qutip, L, jz_op, r0 = _piqs(N)
+            jz = np.asarray(qutip.mesolve(L, r0, times, e_ops=[jz_op]).expect[0]).real
+        out["jz"] = jz.tolist()
+    else:
+        if who == "steady_state_comparison":
+            import qmeanfield as qmf
+
+            t0 = time.perf_counter()
+            ds = qmf.steady_state_comparison(_model(), [N])
+            out["jz"] = float(_jz_from_marginal(ds.one_body_marginal.values[0], N))
+            out["method"] = str(ds.method.values[0]) if "method" in ds else ""
+        else:
+            qutip, L, jz_op, _ = _piqs(N)
+            rho = qutip.steadystate(L)
+            out["jz"] = float(qutip.expect(jz_op, rho).real)
+    child_report({"wall_s": time.perf_counter() - t0, **out})
+
+
+def main():
+    args = parse(__doc__, child)
+    if args is None:
+        return
+    rows = []
+    for N in ([10, 20] if args.quick else [20, 40, 60, 80]):
+        case = {"kind": "dynamics", "N": N}
+        res = {who: run_case(__file__, {**case, "who": who}, timeout=1800) for who in ("compare", "engine", "piqs")}
+        for who, r in res.items():
+            print(f"dynamics N={N} {who}: {r.get('status')} {r.get('wall_s', float('nan')):.2f} s", flush=True)
+        if all(r["status"] == "ok" for r in res.values()):
+            p = res["piqs"]
+            p["ratio_vs_compare"] = p["wall_s"] / res["compare"]["wall_s"]
+            p["ratio_vs_engine"] = p["wall_s"] / res["engine"]["wall_s"]
+            for who in ("compare", "engine"):
+                res[who]["max_jz_diff_vs_piqs"] = float(np.abs(np.array(res[who]["jz"]) - np.array(p["jz"])).max())
+        for r in res.values():
+            r.pop("jz", None)
+            rows.append(r)
+    for N in ([10] if args.quick else [10, 20, 40]):
+        case = {"kind": "steady", "N": N}
+        res = {who: run_case(__file__, {**case, "who": who}, timeout=1800)
+               for who in ("steady_state_comparison", "piqs")}
+        for who, r in res.items():
+            print(f"steady N={N} {who}: {r.get('status')} {r.get('wall_s', float('nan')):.2f} s", flush=True)
+        if all(r["status"] == "ok" for r in res.values()):
+            res["piqs"]["ratio_vs_steady_state_comparison"] = res["piqs"]["wall_s"] / res["steady_state_comparison"]["wall_s"]
+            res["steady_state_comparison"]["max_jz_diff_vs_piqs"] = abs(res["steady_state_comparison"]["jz"] - res["piqs"]["jz"])
+        for r in res.values():
+            r.pop("jz", None)
+            rows.append(r)
+    meta = {"python": platform.python_version(), "machine": platform.machine(), "quick": args.quick,
+            "date": time.strftime("%Y-%m-%d %H:%M")}
+    path = write("bench_user", rows, meta)
+    print()
+    print(table(rows, ["kind", "who", "N", "status", "wall_s", "peak_mib", "ratio_vs_compare", "ratio_vs_engine",
+                       "ratio_vs_steady_state_comparison", "max_jz_diff_vs_piqs", "method"]))
+    print(f"\nwritten: {path}")
+
+
+if __name__ == "__main__":
+    main()
