@@ -32,6 +32,7 @@ fuzz: $(STAMP)
 	QMF_FUZZ_EXAMPLES=5000 $(BIN)/python -m pytest -p no:cacheprovider tests/fuzz_inputs.py
 
 bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_user.py
 	$(BIN)/python benchmarks/bench_dense.py
 	$(BIN)/python benchmarks/bench_symmetric.py
 	$(BIN)/python benchmarks/bench_permutational.py

@@ -13,6 +13,9 @@ mixed product state rho0 = diag(0.8, 0.2) (excited population 0.8), 21 times on 
   one copy of each degenerate Dicke block with the copies' total weight, so the product state
   has entries d_j p^(N/2+m) (1-p)^(N/2-m)). Ratios piqs / compare and piqs / engine; the largest
   <Jz> difference over the times.
+* general, d = 2, N = 200 (N = 60 with --quick): the jump sqrt(0.3)(sigma_- + 0.5 sigma_z) and a
+  random V of bench_permutational, random mixed rho0, 21 times: ``qmf.compare`` with its defaults
+  beside the engine alone (no peer runs this: piqs has no such jump, the full space is 2^400).
 * steady, N = 10, 20, 40: ``qmf.steady_state_comparison(model, N)`` (mean-field fixed points,
   the N-body steady state, marginals and distances) against ``qutip.steadystate`` of the piqs
   Liouvillian (its default direct solver); the steady-state <Jz> difference.
@@ -91,6 +94,19 @@ def child(case: dict) -> None:
             qutip, L, jz_op, r0 = _piqs(N)
             jz = np.asarray(qutip.mesolve(L, r0, times, e_ops=[jz_op]).expect[0]).real
         out["jz"] = jz.tolist()
+    elif kind == "general":
+        import qmeanfield as qmf
+        from bench_permutational import _general_model
+        from qmeanfield.engines import make_engine
+        from qmeanfield.operators import random_density_matrix
+
+        model, r0 = _general_model(2), random_density_matrix(2, seed=2)
+        t0 = time.perf_counter()
+        if who == "compare":
+            qmf.compare(model, r0, N, times)
+        else:
+            traj = make_engine("permutational").evolve(model, r0, N, times, kmax=2)
+            out["products"] = traj.stats["products"]
     else:
         if who == "steady_state_comparison":
             import qmeanfield as qmf
@@ -125,6 +141,11 @@ def main():
         for r in res.values():
             r.pop("jz", None)
             rows.append(r)
+    N = 60 if args.quick else 200
+    res = {who: run_case(__file__, {"kind": "general", "N": N, "who": who}, timeout=1800) for who in ("compare", "engine")}
+    for who, r in res.items():
+        print(f"general N={N} {who}: {r.get('status')} {r.get('wall_s', float('nan')):.2f} s", flush=True)
+        rows.append(r)
     for N in ([10] if args.quick else [10, 20, 40]):
         case = {"kind": "steady", "N": N}
         res = {who: run_case(__file__, {**case, "who": who}, timeout=1800)
@@ -142,7 +163,7 @@ def main():
     path = write("bench_user", rows, meta)
     print()
     print(table(rows, ["kind", "who", "N", "status", "wall_s", "peak_mib", "ratio_vs_compare", "ratio_vs_engine",
-                       "ratio_vs_steady_state_comparison", "max_jz_diff_vs_piqs", "method"]))
+                       "ratio_vs_steady_state_comparison", "max_jz_diff_vs_piqs", "method", "products"]))
     print(f"\nwritten: {path}")
 
 
