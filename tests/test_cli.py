@@ -164,6 +164,7 @@ def test_certify(tmp_path):
     out = tmp_path / "cert"
     res = runner.invoke(app, ["certify", str(p), "--out", str(out), "--no-progress"])
     assert res.exit_code == 0, res.output
+    assert res.output.startswith("estimated time ~")
     summary = json.loads((out / "certificate.json").read_text())
     assert all(row["bound_holds"] for row in summary["per_N"])
     ds = store.load_dataset(out / "certificate.nc")
@@ -206,8 +207,10 @@ def test_steady_command(tmp_path, config):
     out = tmp_path / "st"
     res = runner.invoke(app, ["steady", str(p), "--out", str(out), "--no-progress"])
     assert res.exit_code == 0, res.output
+    assert "estimated time ~" in res.output and "N = 12: ~" in res.output   # printed before the work
     summary = json.loads((out / "steady.json").read_text())
     assert summary["N"] == [3, 6, 12] and summary["unique_fixed_point"]
+    assert len(summary["iterations"]) == 3 and all(t > 0 for t in summary["wall_seconds"])
     assert summary["one_body_distance"][2] < summary["one_body_distance"][0]
     ds = store.load_dataset(out / "steady.nc")
     assert ds.fixed_point_state.shape[1:] == (2, 2)

@@ -39,7 +39,8 @@ from .results import certificate_dataset, comparison_dataset, steady_dataset
 from .states import is_full_rank, validate_density_matrix
 
 __all__ = ["compare", "certify", "certificate_scaling", "steady_state_comparison", "derivative_step",
-           "ComparisonPlan", "estimate_seconds", "format_seconds"]
+           "ComparisonPlan", "estimate_seconds", "estimate_steady_seconds", "estimate_certificate_seconds",
+           "format_seconds"]
 
 #: dH_N/dt stencil step, relative to the fastest time scale of the model (independent of the spacing
 #: of the output times: stencils of close times interleave, they never shrink to round-off)
@@ -134,6 +135,33 @@ def estimate_seconds(engine: Engine, model: Model, N: int, evaluations: int, t_f
     ref_evaluations, ref_t = _REFERENCE[key]
     share = 0.3 + 0.35 * max(t_final, 1e-3) / ref_t + 0.35 * evaluations / ref_evaluations
     return float(SECONDS_PER_COST[key] * cost * share)
+
+
+#: steady states (BiCGSTAB, d = 2): about 7 s at 91 881 block entries (N = 80), growing as
+#: size^1.15 below and size^2.1 above (532 s at N = 160), measured on 2 cores
+_STEADY_REFERENCE = (91_881, 7.0)
+#: certificate: about 11 s of wall time per (N, time) at N = 1000 with 10 eta (2 workers), as N^2,
+#: and at least 15 ms per (N, time) (N = 2..8, 61 times: 6.4 s)
+_CERTIFICATE_REFERENCE = (1000, 11.0, 10)
+_CERTIFICATE_TASK_FLOOR = 0.015
+
+
+def estimate_steady_seconds(model: Model, N: int) -> float:
+    """A rough estimate (seconds, 2 cores) of one N-body steady state, from the block-state size."""
+    from math import comb
+
+    size = comb(N + model.d**2 - 1, N)
+    ref_size, ref_seconds = _STEADY_REFERENCE
+    if size <= 4_000:
+        return 0.1
+    return float(ref_seconds * (size / ref_size) ** (1.15 if size <= ref_size else 2.1))
+
+
+def estimate_certificate_seconds(Ns, n_times: int, n_etas: int) -> float:
+    """A rough estimate (seconds, 2 cores) of the certificate's bound for these N."""
+    N_ref, seconds, etas_ref = _CERTIFICATE_REFERENCE
+    return float(sum(_CERTIFICATE_TASK_FLOOR + seconds * (n / N_ref) ** 2 * max(n_etas, 1) / etas_ref for n in Ns)
+                 * n_times)
 
 
 def format_seconds(seconds: float) -> str:

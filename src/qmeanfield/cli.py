@@ -200,7 +200,7 @@ def certify(config: Path = typer.Argument(..., help="TOML configuration file (ti
         try:
             cfg = load_config(config)
             summary = certify_to_directory(cfg, out, threshold=threshold, exact=exact, workers=workers or "auto",
-                                           progress=progress)
+                                           progress=progress, log=_say)
         except QMeanFieldError as exc:
             _fail(exc)
         except KeyboardInterrupt:
@@ -221,7 +221,7 @@ def steady(config: Path = typer.Argument(..., help="TOML configuration of an ope
     with _stop_promptly(out, "nothing of the steady states was saved."):
         try:
             cfg = load_config(config)
-            steady_to_directory(cfg, out, progress=progress)
+            steady_to_directory(cfg, out, progress=progress, log=_say)
         except QMeanFieldError as exc:
             _fail(exc)
         except KeyboardInterrupt:

@@ -21,7 +21,9 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from .api import certify, compare, format_seconds, plan_comparison, steady_state_comparison
+from .api import (certify, compare, estimate_certificate_seconds, estimate_steady_seconds, format_seconds,
+                  plan_comparison, steady_state_comparison)
+from .certificate import eta_grid
 from .config import RunConfig
 from .results import package_version, summarize_certificate, summarize_comparison, summarize_steady
 from .store import StoreError, begin_outputs, check_output_dir, load_dataset, save_dataset, write_json, write_manifest
@@ -108,10 +110,17 @@ def run_to_directory(cfg: RunConfig, out_dir, progress: bool = False, resume: bo
 
 
 def certify_to_directory(cfg: RunConfig, out_dir, *, threshold: bool = False, exact: bool = True,
-                         workers: int | str = "auto", progress: bool = False) -> dict:
+                         workers: int | str = "auto", progress: bool = False, log=None) -> dict:
     """The certificate of ``cfg``: certificate.nc, certificate.json, plots and certificate.html."""
     from .report import write_certificate_report
 
+    log = log or _noop
+    seconds = estimate_certificate_seconds(cfg.N, cfg.times.size, eta_grid(cfg.model).size)
+    if exact:
+        plan = plan_comparison(cfg.model, cfg.rho0, list(cfg.N), cfg.times, engine=cfg.engine, marginals=cfg.marginals,
+                               engine_options=cfg.engine_options, entropy_identity=False)
+        seconds += sum(e["seconds"] for e in plan.estimates(cfg.model))
+    log(f"estimated time {format_seconds(seconds)} on 2 cores (rough, within a factor of about 3)")
     out = check_output_dir(out_dir)
     threshold_N = None
     if threshold:
@@ -129,10 +138,15 @@ def certify_to_directory(cfg: RunConfig, out_dir, *, threshold: bool = False, ex
     return summary
 
 
-def steady_to_directory(cfg: RunConfig, out_dir, *, progress: bool = False) -> dict:
+def steady_to_directory(cfg: RunConfig, out_dir, *, progress: bool = False, log=None) -> dict:
     """Steady states of ``cfg`` (its model and N): steady.nc, steady.json, steady.png, steady.html."""
     from .report import write_steady_report
 
+    log = log or _noop
+    if cfg.model.is_open:
+        per_N = {n: estimate_steady_seconds(cfg.model, n) for n in cfg.N}
+        log(f"estimated time {format_seconds(sum(per_N.values()))} on 2 cores (rough, within a factor of about 3): "
+            + ", ".join(f"N = {n}: {format_seconds(t)}" for n, t in per_N.items()))
     out = check_output_dir(out_dir)
     begin_outputs(out)
     ds = steady_state_comparison(cfg.model, list(cfg.N), progress=progress,
