@@ -89,6 +89,7 @@ def test_resume_reuses_finished_points_and_grows_the_grid(tmp_path):
     messages = []
     ds = sweep(bigger, out, backend=LocalBackend(1), log=messages.append)
     assert "4 already done" in messages[0] and "2 to run" in messages[0]
+    assert messages[1].startswith("estimated time of the pending tasks: ~")   # before any task runs
     assert all(p.stat().st_mtime_ns == t for p, t in stamps.items())   # never recomputed
     assert (ds.status.values == "done").all() and ds.sizes["g"] == 3
 

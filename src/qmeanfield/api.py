@@ -117,6 +117,8 @@ class ComparisonPlan:
 #: d = 2, N = 1000, 2000 (thermal rho0), d = 3, N = 20, 60 and d = 4, N = 10, 24 (times (d/2)^3);
 #: dense N = 6..8. Rough: within a factor of about 3.
 SECONDS_PER_COST = {"permutational": 1.1e-8, "symmetric": 9e-11, "dense": 8e-9, "dense-open": 1.2e-6}
+#: fixed cost of one N (blocks, diagnostics, mean-field bookkeeping), measured on small cases
+SECONDS_PER_N = 0.05
 #: the calibration runs' evaluation times and final time, per engine
 _REFERENCE = {"permutational": (105, 2.0), "symmetric": (50, 2.0), "dense": (21, 2.0), "dense-open": (21, 2.0)}
 
@@ -134,7 +136,7 @@ def estimate_seconds(engine: Engine, model: Model, N: int, evaluations: int, t_f
         cost = engine.cost(model, N)
     ref_evaluations, ref_t = _REFERENCE[key]
     share = 0.3 + 0.35 * max(t_final, 1e-3) / ref_t + 0.35 * evaluations / ref_evaluations
-    return float(SECONDS_PER_COST[key] * cost * share)
+    return float(SECONDS_PER_COST[key] * cost * share + SECONDS_PER_N)
 
 
 #: steady states (BiCGSTAB, d = 2): about 7 s at 91 881 block entries (N = 80), growing as

@@ -84,6 +84,11 @@ class SweepPoint:
     key: str
 
 
+#: fixed cost of one sweep task beyond its compare call (a worker's imports, the mean field, the
+#: task file written and verified), measured with examples/sweep.toml
+TASK_OVERHEAD_SECONDS = 0.3
+
+
 @dataclass(frozen=True)
 class SweepPlan:
     name: str
@@ -95,6 +100,7 @@ class SweepPlan:
     marginals: tuple[int, ...]
     description: str = ""
     refused: dict = field(default_factory=dict)   # point key -> reason (checked before submission)
+    estimated_seconds: dict = field(default_factory=dict)   # point key -> rough time of one task (2 cores)
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -163,7 +169,7 @@ def plan_sweep(data: dict, name: str = "sweep", check_memory_gb: float | None = 
         combos = itertools.product(*(list(enumerate(v)) for v in axes.values()))
     else:
         combos = (tuple((i, v[i]) for v in axes.values()) for i in range(count))
-    points, refused = [], {}
+    points, refused, estimates = [], {}, {}
     from .api import plan_comparison
 
     for combo in combos:
@@ -187,8 +193,10 @@ def plan_sweep(data: dict, name: str = "sweep", check_memory_gb: float | None = 
             options = dict(cfg.engine_options)
             if check_memory_gb and "memory_budget_gb" not in options:
                 options["memory_budget_gb"] = check_memory_gb
-            plan_comparison(cfg.model, cfg.rho0, list(cfg.N), cfg.times, engine=cfg.engine, marginals=cfg.marginals,
-                            engine_options=options, entropy_identity=cfg.entropy_identity, max_periods=cfg.max_periods)
+            task_plan = plan_comparison(cfg.model, cfg.rho0, list(cfg.N), cfg.times, engine=cfg.engine,
+                                        marginals=cfg.marginals, engine_options=options,
+                                        entropy_identity=cfg.entropy_identity, max_periods=cfg.max_periods)
+            estimates[key] = float(sum(e["seconds"] for e in task_plan.estimates(cfg.model)))
         except QMeanFieldError as exc:
             refused[key] = f"{type(exc).__name__}: {exc}"
         points.append(SweepPoint(index=index, values=values, config=cfg, raw=raw, key=key))
@@ -201,7 +209,8 @@ def plan_sweep(data: dict, name: str = "sweep", check_memory_gb: float | None = 
                 or p.config.marginals != first.marginals:
             raise ConfigError("every sweep point must share run.N, the times and the marginals")
     return SweepPlan(name=str(data.get("name", name)), axes=axes, mode=mode, points=tuple(points), N=first.N, times=first.times,
-                     marginals=first.marginals, description=str(data.get("description", "")), refused=refused)
+                     marginals=first.marginals, description=str(data.get("description", "")), refused=refused,
+                     estimated_seconds=estimates)
 
 
 def load_sweep_config(path, check_memory_gb: float | None = None) -> SweepPlan:
@@ -346,6 +355,12 @@ def sweep(config, out, *, backend=None, workers: int | None = None, client=None,
     done_before = len(plan.points) - len(pending) - len(failures)
     log(f"sweep {plan.name}: {len(plan.points)} points ({done_before} already done, {len(failures)} refused before "
         f"submission, {len(pending)} to run) on {backend.describe()}")
+    if pending:
+        from .api import format_seconds
+
+        work = sum(TASK_OVERHEAD_SECONDS + plan.estimated_seconds.get(p.key, 0.0) for p in pending)
+        log(f"estimated time of the pending tasks: {format_seconds(work)} on one worker (rough, within a factor of "
+            "about 3; divide by the workers)")
     seconds = []
     if pending:
         with backend, progress_bar(progress) as prog:
