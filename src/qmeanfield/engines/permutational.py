@@ -69,11 +69,12 @@ class _Triplets:
         self.vals: list[np.ndarray] = []
 
     def kron(self, i: int, j: int, A, B, coef: complex = 1.0) -> None:
-        """Add coef * kron(A, B) (A, B sparse or None for the identity of size ``B``/``A``) at block (i, j)."""
+        """Add coef * kron(A, B) (A, B sparse) at block (i, j)."""
         A, B = A.tocoo(), B.tocoo()
         nb_r, nb_c = B.shape
-        r = (A.row[:, None] * nb_r + B.row[None, :]).ravel() + self.offsets[i]
-        c = (A.col[:, None] * nb_c + B.col[None, :]).ravel() + self.offsets[j]
+        # int64 before the products: a block's local index n^2 may pass int32 for large blocks
+        r = (A.row.astype(np.int64)[:, None] * nb_r + B.row[None, :]).ravel() + self.offsets[i]
+        c = (A.col.astype(np.int64)[:, None] * nb_c + B.col[None, :]).ravel() + self.offsets[j]
         v = (coef * A.data[:, None] * B.data[None, :]).ravel()
         self.rows.append(r)
         self.cols.append(c)
@@ -82,13 +83,14 @@ class _Triplets:
     def kron_identity(self, i: int, X, n: int, left: bool) -> None:
         """Add kron(X, 1_n) (``left``) or kron(1_n, X) at diagonal block i."""
         X = X.tocoo()
-        k = np.arange(n)
+        xr, xc = X.row.astype(np.int64), X.col.astype(np.int64)
+        k = np.arange(n, dtype=np.int64)
         if left:
-            r = (X.row[:, None] * n + k[None, :]).ravel()
-            c = (X.col[:, None] * n + k[None, :]).ravel()
+            r = (xr[:, None] * n + k[None, :]).ravel()
+            c = (xc[:, None] * n + k[None, :]).ravel()
         else:
-            r = (k[:, None] * n + X.row[None, :]).ravel()
-            c = (k[:, None] * n + X.col[None, :]).ravel()
+            r = (k[:, None] * n + xr[None, :]).ravel()
+            c = (k[:, None] * n + xc[None, :]).ravel()
         self.rows.append(r + self.offsets[i])
         self.cols.append(c + self.offsets[i])
         self.vals.append(np.broadcast_to(X.data[:, None] if left else X.data[None, :],
