@@ -120,3 +120,38 @@ def test_closed_model_refused():
     model = qmf.Model(h=P["x"], V=random_interaction(2, seed=1))
     with pytest.raises(qmf.QMeanFieldError, match="open model"):
         qmf.steady_state_comparison(model, [4])
+
+
+def test_liouvillian_gap_of_independent_decaying_spins_is_half_the_rate():
+    """h = 0, V = 0, jump sqrt(g) sigma_-: the Liouvillian is a sum of one-spin ones with
+    eigenvalues 0, -g/2, -g/2, -g, so the slowest rate is g/2 at every N (closed form)."""
+    g = 0.8
+    model = qmf.Model(h=np.zeros((2, 2)), V=np.zeros((4, 4)), jumps=[np.sqrt(g) * sigma_minus()])
+    for N in (4, 30):   # dense eigenvalues (size 35) and Arnoldi on the propagator (size 5456)
+        assert PermutationalEngine().liouvillian_gap(model, N) == pytest.approx(g / 2, rel=1e-8)
+
+
+def test_liouvillian_gap_arnoldi_matches_dense_eigenvalues(open_model, monkeypatch):
+    """The propagator-Arnoldi gap against the dense eigenvalues of the same block generator."""
+    N = 8
+    eng = PermutationalEngine()
+    _, A = eng.generator(open_model, N)
+    rates = np.sort(np.linalg.eigvals(A.toarray()).real)[::-1]
+    monkeypatch.setattr(permutational, "DENSE_GAP_MAX", 0)       # take the Arnoldi path at this size
+    assert eng.liouvillian_gap(open_model, N, tau=0.5) == pytest.approx(-rates[1], rel=1e-7)
+
+
+def test_liouvillian_gap_of_fast_decay_shortens_the_step():
+    """A rate so fast that e^{tau L} kills every mode at tau = 1 (e^{-50}): the step is shortened
+    and the closed form g/2 still comes out (Arnoldi path)."""
+    g = 100.0
+    model = qmf.Model(h=np.zeros((2, 2)), V=np.zeros((4, 4)), jumps=[np.sqrt(g) * sigma_minus()])
+    assert PermutationalEngine().liouvillian_gap(model, 20) == pytest.approx(g / 2, rel=1e-8)
+
+
+def test_steady_state_comparison_reports_the_gap_beside_the_fixed_point_stability(open_model):
+    ds = qmf.steady_state_comparison(open_model, [4, 8], gap=True)
+    assert np.all(ds.liouvillian_gap.values > 0)
+    assert np.all(np.isnan(qmf.steady_state_comparison(open_model, [4]).liouvillian_gap.values))
+    with pytest.raises(qmf.QMeanFieldError, match="gap"):
+        qmf.steady_state_comparison(open_model, [4], gap="yes")

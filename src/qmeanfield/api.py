@@ -463,7 +463,7 @@ def _steady_engine(engine: EngineSpec, engine_options) -> PermutationalEngine:
 
 
 def steady_state_comparison(model: Model, N, *, progress: bool = False, fixed_points=None,
-                            engine: EngineSpec = "auto", engine_options=None) -> xr.Dataset:
+                            engine: EngineSpec = "auto", engine_options=None, gap: bool = False) -> xr.Dataset:
     r"""N-body steady states against the mean-field fixed point(s), for each N.
 
     Variables: ``fixed_point_state`` (fixed_point, row, col) with ``fixed_point_stable``,
@@ -474,7 +474,13 @@ def steady_state_comparison(model: Model, N, *, progress: bool = False, fixed_po
     ``exponent_one_body`` (log-log slope in N of the distance to the first fixed point).
     ``engine`` / ``engine_options`` configure the permutational engine (options meant for other
     engines, as in a shared ``[engine]`` table, are left out).
+    ``gap=True`` adds ``liouvillian_gap`` (N): the slowest relaxation rate of the N-body generator
+    in the symmetric sector (:meth:`~qmeanfield.engines.PermutationalEngine.liouvillian_gap`; about
+    as long again as the steady state), to read beside the fixed points' linear stability
+    (``fixed_point_max_real_eigenvalue``).
     """
+    if not isinstance(gap, (bool, np.bool_)):
+        raise QMeanFieldError(f"gap must be True or False, got {gap!r}")
     model = require_model(model)
     if not model.is_open:
         raise QMeanFieldError("steady states need an open model (jumps or collective_jumps)")
@@ -494,6 +500,7 @@ def steady_state_comparison(model: Model, N, *, progress: bool = False, fixed_po
     residual = np.full(len(Ns), np.nan)
     R1 = np.zeros((len(Ns), d, d), dtype=complex)
     methods, iterations, walls = [], [], []
+    gaps = np.full(len(Ns), np.nan)
     with progress_bar(progress) as prog:
         task = prog.add_task("steady states", total=len(Ns)) if prog else None
         for a, n in enumerate(Ns):
@@ -511,8 +518,10 @@ def steady_state_comparison(model: Model, N, *, progress: bool = False, fixed_po
                 for b, k in enumerate((1, 2)):
                     dist[a, b, f] = marginal_trace_distance(marg[k][0], fp.rho, k)
                 H[a, f] = relative_entropy_to_product(S[a], R1[a], fp.rho, n).value
+            if gap:
+                gaps[a] = eng.liouvillian_gap(model, n)
             walls.append(time.perf_counter() - start)
             if prog:
                 prog.update(task, completed=a + 1)
     return steady_dataset(model, Ns, fps, dist=dist, H=H, S=S, residual=residual, R1=R1, methods=methods,
-                          iterations=iterations, wall_seconds=walls)
+                          iterations=iterations, wall_seconds=walls, gaps=gaps)

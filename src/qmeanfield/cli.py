@@ -214,6 +214,7 @@ def certify(config: Path = typer.Argument(..., help="TOML configuration file (ti
 @app.command()
 def steady(config: Path = typer.Argument(..., help="TOML configuration of an open model (run.N is used)."),
            out: Path = typer.Option(Path("out"), "--out", "-o", help="Output folder."),
+           gap: bool = typer.Option(False, help="Also the Liouvillian gap (slowest relaxation rate) per N."),
            progress: bool = typer.Option(True, help="Show progress.")):
     """N-body steady states against the mean-field fixed point(s): steady.nc, steady.json, steady.html."""
     from .pipeline import steady_to_directory
@@ -221,7 +222,7 @@ def steady(config: Path = typer.Argument(..., help="TOML configuration of an ope
     with _stop_promptly(out, "nothing of the steady states was saved."):
         try:
             cfg = load_config(config)
-            steady_to_directory(cfg, out, progress=progress, log=_say)
+            steady_to_directory(cfg, out, progress=progress, log=_say, gap=gap)
         except QMeanFieldError as exc:
             _fail(exc)
         except KeyboardInterrupt:

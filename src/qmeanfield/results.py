@@ -159,7 +159,7 @@ def add_threshold(ds: xr.Dataset, threshold) -> xr.Dataset:
 
 
 def steady_dataset(model: Model, Ns, fixed_points, *, dist, H, S, residual, R1, methods, iterations=None,
-                   wall_seconds=None) -> xr.Dataset:
+                   wall_seconds=None, gaps=None) -> xr.Dataset:
     """The Dataset of :func:`qmeanfield.steady_state_comparison`."""
     fps = list(fixed_points)
     d = model.d
@@ -182,6 +182,9 @@ def steady_dataset(model: Model, Ns, fixed_points, *, dist, H, S, residual, R1, 
                            {"long_name": "BiCGSTAB iterations of the steady-state solve (0: direct)"}),
             "wall_seconds": (("N",), np.array(wall_seconds if wall_seconds is not None else [np.nan] * len(Ns), dtype=float),
                              {"long_name": "wall time of the N-body steady state and its measurement"}),
+            "liouvillian_gap": (("N",), np.array(gaps if gaps is not None else [np.nan] * len(Ns), dtype=float),
+                                {"long_name": "slowest relaxation rate of the N-body generator (symmetric sector); "
+                                              "NaN: not computed"}),
         },
         coords={"N": np.array(Ns), "k": np.array([1, 2]), "fixed_point": np.arange(len(fps)),
                 "row": np.arange(d), "col": np.arange(d)},
@@ -343,6 +346,8 @@ def summarize_steady(ds: xr.Dataset) -> dict:
             "method": [str(m) for m in ds.method.values],
             "iterations": [int(v) for v in ds.iterations.values] if "iterations" in ds else [],
             "wall_seconds": [json_number(v) for v in ds.wall_seconds.values] if "wall_seconds" in ds else [],
+            "liouvillian_gap": [json_number(v) for v in ds.liouvillian_gap.values] if "liouvillian_gap" in ds else [],
+            "fixed_points_max_real_eigenvalue": [json_number(v) for v in ds.fixed_point_max_real_eigenvalue.values],
             "qmeanfield_version": str(ds.attrs.get("qmeanfield_version", ""))}
 
 
