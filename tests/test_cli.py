@@ -205,12 +205,13 @@ def test_steady_command(tmp_path, config):
     p.write_text(config.read_text().replace("N = [2, 3]", "N = [3, 6, 12]")
                  .replace('jumps = ["sqrt(0.2)*sm"', 'collective_jumps = ["0.3*sm"]\njumps = ["sqrt(0.2)*sm"'))
     out = tmp_path / "st"
-    res = runner.invoke(app, ["steady", str(p), "--out", str(out), "--no-progress"])
+    res = runner.invoke(app, ["steady", str(p), "--out", str(out), "--no-progress", "--gap"])
     assert res.exit_code == 0, res.output
     assert "estimated time ~" in res.output and "N = 12: ~" in res.output   # printed before the work
     summary = json.loads((out / "steady.json").read_text())
     assert summary["N"] == [3, 6, 12] and summary["unique_fixed_point"]
     assert len(summary["iterations"]) == 3 and all(t > 0 for t in summary["wall_seconds"])
+    assert all(g > 0 for g in summary["liouvillian_gap"]) and "Liouvillian gap" in (out / "steady.html").read_text()
     assert summary["one_body_distance"][2] < summary["one_body_distance"][0]
     ds = store.load_dataset(out / "steady.nc")
     assert ds.fixed_point_state.shape[1:] == (2, 2)

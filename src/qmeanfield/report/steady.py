@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
+import numpy as np
 import xarray as xr
 
 from ..store import atomic_write_bytes
@@ -29,11 +30,15 @@ def write_steady_report(ds: xr.Dataset, out_dir, title: str = "qmeanfield steady
     finish_N_axis(axes[0], r"$\|R^{(k)}_{ss} - \rho^{*\otimes k}\|_1$", "steady-state marginals vs fixed point")
     finish_N_axis(axes[1], r"$H(R^{ss}_N | \rho^{*\otimes N})$", "relative entropy of the steady state")
     png = save_png(fig, out_dir / "steady.png")
+    has_gap = "liouvillian_gap" in ds and bool(np.isfinite(ds.liouvillian_gap.values).any())
     rows = "".join(
         f"<tr><td>{int(n)}</td><td>{fmt(ds.trace_distance.values[a, 0, 0])}</td>"
         f"<td>{fmt(ds.trace_distance.values[a, 1, 0])}</td><td>{fmt(ds.relative_entropy.values[a, 0])}</td>"
         f"<td>{fmt(ds.entropy.values[a])}</td><td>{html.escape(str(ds.method.values[a]))}</td>"
-        f"<td>{fmt(ds.residual.values[a])}</td></tr>" for a, n in enumerate(ds.N.values))
+        f"<td>{fmt(ds.residual.values[a])}</td>"
+        + (f"<td>{int(ds.iterations.values[a])}</td>" if "iterations" in ds else "")
+        + (f"<td>{fmt(ds.liouvillian_gap.values[a])}</td>" if has_gap else "")
+        + "</tr>" for a, n in enumerate(ds.N.values))
     fps = "".join(
         f"<p>Fixed point {f}: {'stable' if ds.fixed_point_stable.values[f] else 'unstable'} (leading eigenvalue "
         f"{fmt(ds.fixed_point_max_real_eigenvalue.values[f])}, residual {fmt(ds.fixed_point_residual.values[f])})"
@@ -50,7 +55,11 @@ def write_steady_report(ds: xr.Dataset, out_dir, title: str = "qmeanfield steady
             f" (95 %).</p>{fps}"
             "<h2>Per N (first fixed point)</h2><table><tr><th>N</th><th>||R1 - rho*||_1</th>"
             "<th>||R2 - rho*^(x)2||_1</th><th>H(R_ss | rho*^(x)N)</th><th>S(R_ss)</th><th>method</th>"
-            f"<th>residual</th></tr>{rows}</table>"
+            "<th>residual</th>" + ("<th>iterations</th>" if "iterations" in ds else "")
+            + ("<th>Liouvillian gap</th>" if has_gap else "") + f"</tr>{rows}</table>"
+            + ("<p>Liouvillian gap: slowest relaxation rate of the N-body generator (symmetric sector), to "
+               "compare with minus the fixed point's leading eigenvalue (its slowest mean-field rate).</p>"
+               if has_gap else "")
             + embed_png("steady.png", png, "Distances and relative entropy against N")
             + f"<h2>Files</h2>{links}</body></html>")
     path = out_dir / "steady.html"
