@@ -55,7 +55,7 @@ from .engines import REGISTRY, accepted_options, configure_engine
 from .model import COUPLINGS, Model
 from .operators import random_interaction, symmetrize_swap
 
-__all__ = ["RunConfig", "load_config", "parse_config", "parameters_table", "read_toml"]
+__all__ = ["RunConfig", "load_config", "parse_config", "parameters_table", "read_toml", "number", "refuse_unknown"]
 
 _MODEL_KEYS = {"d", "h", "V", "symmetrize_V", "jumps", "collective_jumps", "hbar", "coupling"}
 _INITIAL_KEYS = {"state", "h0", "beta", "bloch", "matrix"}
@@ -87,7 +87,8 @@ class RunConfig:
     source: str = ""          # the configuration text it was read from (stored with the results)
 
 
-def _refuse_unknown(section: dict, allowed: set, where: str) -> None:
+def refuse_unknown(section: dict, allowed: set, where: str) -> None:
+    """Refuse keys of a TOML table outside ``allowed``, naming them and the allowed ones."""
     unknown = set(section) - allowed
     if unknown:
         raise ConfigError(f"[{where}]: unknown key(s) {sorted(unknown)}; allowed keys: {sorted(allowed)}")
@@ -103,7 +104,9 @@ def _table(data: dict, key: str, required: bool = True) -> dict:
     return data[key]
 
 
-def _number(value, field: str, positive: bool = False, integer: bool = False):
+def number(value, field: str, positive: bool = False, integer: bool = False):
+    """A finite real (or integer) configuration value named ``field``; with ``[parameters]`` active,
+    a string is evaluated as an expression of them. Raises ConfigError naming the field."""
     params = _PARAMETERS.get()
     if isinstance(value, str) and params:
         out = evaluate(value, 2, field, parameters=params)
@@ -124,7 +127,7 @@ def _number(value, field: str, positive: bool = False, integer: bool = False):
 
 
 def _explicit(value: dict, field: str) -> np.ndarray:
-    _refuse_unknown(value, {"re", "im"}, field)
+    refuse_unknown(value, {"re", "im"}, field)
     if "re" not in value:
         raise ConfigError(f"{field}: an explicit matrix needs 're' (and optionally 'im'), e.g. {{re = [[1, 0], [0, -1]]}}")
     try:
@@ -152,8 +155,8 @@ def _operator(value, d: int, field: str, shape: tuple[int, int]) -> np.ndarray:
 
 
 def _model(sec: dict) -> Model:
-    _refuse_unknown(sec, _MODEL_KEYS, "model")
-    d = _number(sec.get("d", 2), "model.d", positive=True, integer=True)
+    refuse_unknown(sec, _MODEL_KEYS, "model")
+    d = number(sec.get("d", 2), "model.d", positive=True, integer=True)
     if d > MAX_DIMENSION:
         raise ConfigError(f"model.d = {d} is over the limit of {MAX_DIMENSION} (V has d^4 entries); use a smaller d")
     if d < 2:
@@ -163,11 +166,11 @@ def _model(sec: dict) -> Model:
     h = _operator(sec["h"], d, "model.h", (d, d))
     Vspec = sec["V"]
     if isinstance(Vspec, dict) and "random_seed" in Vspec:
-        _refuse_unknown(Vspec, {"random_seed", "norm"}, "model.V")
-        seed = _number(Vspec["random_seed"], "model.V.random_seed", integer=True)
+        refuse_unknown(Vspec, {"random_seed", "norm"}, "model.V")
+        seed = number(Vspec["random_seed"], "model.V.random_seed", integer=True)
         if not 0 <= seed < 2**63:
             raise ConfigError(f"model.V.random_seed must be an integer >= 0, got {seed}")
-        norm = _number(Vspec.get("norm", 1.0), "model.V.norm", positive=True)
+        norm = number(Vspec.get("norm", 1.0), "model.V.norm", positive=True)
         V = random_interaction(d, seed=seed, norm=norm)
     else:
         V = _operator(Vspec, d, "model.V", (d * d, d * d))
@@ -181,7 +184,7 @@ def _model(sec: dict) -> Model:
         if not isinstance(spec, list):
             raise ConfigError(f"model.{key} must be a list, e.g. {key} = [\"sqrt(0.3)*sm\"]")
         ops[key] = [_operator(j, d, f"model.{key}[{i}]", (d, d)) for i, j in enumerate(spec)]
-    hbar = _number(sec.get("hbar", 1.0), "model.hbar", positive=True)
+    hbar = number(sec.get("hbar", 1.0), "model.hbar", positive=True)
     coupling = sec.get("coupling", "1/(N-1)")
     if not isinstance(coupling, str) or coupling not in COUPLINGS:
         raise ConfigError(f"model.coupling must be one of {sorted(COUPLINGS)}, got {coupling!r}")
@@ -190,11 +193,11 @@ def _model(sec: dict) -> Model:
 
 
 def _initial(sec: dict, d: int) -> np.ndarray:
-    _refuse_unknown(sec, _INITIAL_KEYS, "initial")
+    refuse_unknown(sec, _INITIAL_KEYS, "initial")
     kind = sec.get("state", "thermal")
     if kind == "thermal":
         h0 = _operator(sec.get("h0", "jz"), d, "initial.h0", (d, d))
-        beta = _number(sec.get("beta", 1.0), "initial.beta")
+        beta = number(sec.get("beta", 1.0), "initial.beta")
         rho = states.thermal(h0, beta)
     elif kind == "bloch":
         if d != 2:
@@ -202,7 +205,7 @@ def _initial(sec: dict, d: int) -> np.ndarray:
         b = sec.get("bloch")
         if not isinstance(b, list) or len(b) != 3:
             raise ConfigError("initial.bloch must be a list of three numbers [x, y, z]")
-        rho = states.from_bloch(*[_number(x, "initial.bloch") for x in b])
+        rho = states.from_bloch(*[number(x, "initial.bloch") for x in b])
     elif kind == "explicit":
         if "matrix" not in sec:
             raise ConfigError("initial.state = 'explicit' needs initial.matrix = {re = [[...]], im = [[...]]}")
@@ -215,13 +218,13 @@ def _initial(sec: dict, d: int) -> np.ndarray:
 
 
 def _run(sec: dict) -> dict:
-    _refuse_unknown(sec, _RUN_KEYS, "run")
+    refuse_unknown(sec, _RUN_KEYS, "run")
     Ns = sec.get("N", [2, 3, 4])
     if isinstance(Ns, int) and not isinstance(Ns, bool):
         Ns = [Ns]
     if not isinstance(Ns, list) or not Ns:
         raise ConfigError("run.N must be a non-empty list of integers >= 2")
-    Ns = tuple(sorted(_number(n, "run.N", integer=True) for n in Ns))
+    Ns = tuple(sorted(number(n, "run.N", integer=True) for n in Ns))
     if len(set(Ns)) != len(Ns):
         raise ConfigError(f"run.N contains duplicates: {list(Ns)}; list each particle number once")
     if Ns[0] < 2:
@@ -231,35 +234,35 @@ def _run(sec: dict) -> dict:
             raise ConfigError("[run]: give either 'times' or 't_final'/'n_times', not both")
         if not isinstance(sec["times"], list) or not sec["times"]:
             raise ConfigError("run.times must be a non-empty list of numbers")
-        times = np.array([_number(t, "run.times") for t in sec["times"]])
+        times = np.array([number(t, "run.times") for t in sec["times"]])
         if times[0] < 0 or np.any(np.diff(times) <= 0):
             raise ConfigError("run.times must be >= 0 and strictly increasing")
     else:
-        t_final = _number(sec.get("t_final", 2.0), "run.t_final", positive=True)
-        n_times = _number(sec.get("n_times", 41), "run.n_times", positive=True, integer=True)
+        t_final = number(sec.get("t_final", 2.0), "run.t_final", positive=True)
+        n_times = number(sec.get("n_times", 41), "run.n_times", positive=True, integer=True)
         if not 2 <= n_times <= MAX_TIMES:
             raise ConfigError(f"run.n_times must be in 2..{MAX_TIMES}, got {n_times}")
         times = np.linspace(0.0, t_final, n_times)
     marg = sec.get("marginals", [1, 2])
-    if not isinstance(marg, list) or not marg or any(_number(k, "run.marginals", integer=True) not in (1, 2, 3) for k in marg):
+    if not isinstance(marg, list) or not marg or any(number(k, "run.marginals", integer=True) not in (1, 2, 3) for k in marg):
         raise ConfigError(f"run.marginals must be a non-empty list drawn from 1, 2, 3; got {marg!r}")
     engine = sec.get("engine", "auto")
     if not isinstance(engine, str):
         raise ConfigError("run.engine must be a string such as 'auto' or 'dense'")
     options = {}
     if "memory_budget_gb" in sec:
-        options["memory_budget_gb"] = _number(sec["memory_budget_gb"], "run.memory_budget_gb", positive=True)
+        options["memory_budget_gb"] = number(sec["memory_budget_gb"], "run.memory_budget_gb", positive=True)
     identity = sec.get("entropy_identity", True)
     if not isinstance(identity, bool):
         raise ConfigError("run.entropy_identity must be true or false")
-    max_periods = _number(sec.get("max_periods", 1e4), "run.max_periods", positive=True)
+    max_periods = number(sec.get("max_periods", 1e4), "run.max_periods", positive=True)
     return {"N": Ns, "times": times, "engine": engine, "marginals": tuple(int(k) for k in marg),
             "engine_options": options, "entropy_identity": identity, "max_periods": max_periods}
 
 
 def _engine_options(sec: dict) -> dict:
     """The [engine] table, checked by constructing every engine with the options it accepts."""
-    _refuse_unknown(sec, _ENGINE_KEYS, "engine")
+    refuse_unknown(sec, _ENGINE_KEYS, "engine")
     try:
         for name in REGISTRY:
             configure_engine(name, sec)
@@ -300,7 +303,7 @@ def parse_config(data: dict, name: str = "run") -> RunConfig:
 
 
 def _parse_config(data: dict, name: str) -> RunConfig:
-    _refuse_unknown(data, _TOP_KEYS, "top level")
+    refuse_unknown(data, _TOP_KEYS, "top level")
     for key in ("name", "description"):
         if key in data and not isinstance(data[key], str):
             raise ConfigError(f"{key} must be a string, got {data[key]!r}")

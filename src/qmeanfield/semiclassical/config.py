@@ -29,11 +29,10 @@ Every key is checked; unknown keys are refused with the allowed list.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..config import read_toml
+from ..config import number, read_toml, refuse_unknown
 from ..errors import ConfigError, QMeanFieldError
 from .problem import InitialData, SemiclassicalProblem
 from .scan import ScanOptions
@@ -68,31 +67,21 @@ class SemiclassicalConfig:
 
 
 def _num(value, field, integer=False):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ConfigError(f"semiclassical.{field} must be a finite number, got {value!r}")
-    if integer and int(value) != value:
-        raise ConfigError(f"semiclassical.{field} must be an integer, got {value!r}")
-    return int(value) if integer else float(value)
-
-
-def _refuse(table: dict, allowed: set, where: str):
-    unknown = set(table) - allowed
-    if unknown:
-        raise ConfigError(f"[{where}]: unknown key(s) {sorted(unknown)}; allowed keys: {sorted(allowed)}")
+    return number(value, f"semiclassical.{field}", integer=integer)
 
 
 def parse_semiclassical(data: dict, name: str = "semiclassical") -> SemiclassicalConfig:
     if not isinstance(data, dict):
         raise ConfigError("the configuration must be a table")
-    _refuse(data, _TOP, "top level")
+    refuse_unknown(data, _TOP, "top level")
     sec = data.get("semiclassical")
     if not isinstance(sec, dict):
         raise ConfigError("missing section [semiclassical] (see the configuration reference)")
-    _refuse(sec, _KEYS, "semiclassical")
+    refuse_unknown(sec, _KEYS, "semiclassical")
     init = sec.get("initial", {})
     if not isinstance(init, dict):
         raise ConfigError("[semiclassical.initial] must be a table")
-    _refuse(init, _INITIAL_KEYS, "semiclassical.initial")
+    refuse_unknown(init, _INITIAL_KEYS, "semiclassical.initial")
     init_args = {}
     for key, value in init.items():
         if key in ("kind", "f", "reference"):
@@ -135,7 +124,7 @@ def parse_semiclassical(data: dict, name: str = "semiclassical") -> Semiclassica
         ch = sec["chain"]
         if not isinstance(ch, dict):
             raise ConfigError("[semiclassical.chain] must be a table with hbar, modes and N")
-        _refuse(ch, _CHAIN_KEYS, "semiclassical.chain")
+        refuse_unknown(ch, _CHAIN_KEYS, "semiclassical.chain")
         if set(ch) != _CHAIN_KEYS:
             raise ConfigError(f"[semiclassical.chain] needs all of {sorted(_CHAIN_KEYS)}, e.g. hbar = 1.0, modes = 2, "
                               "N = [2, 4, 8]")
