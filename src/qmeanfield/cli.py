@@ -91,6 +91,18 @@ def _stop_promptly(out: Path, what: str):
         reader.close()
 
 
+def _guarded(out: Path, saved: str, work):
+    """Run ``work()`` for a command writing into ``out``: input errors end with a clean message
+    (exit 2), Ctrl-C says what was saved (exit 130, see :func:`_stop_promptly`)."""
+    with _stop_promptly(out, saved):
+        try:
+            return work()
+        except QMeanFieldError as exc:
+            _fail(exc)
+        except KeyboardInterrupt:
+            _interrupted(out, saved)
+
+
 def _version_callback(value: bool) -> None:
     if value:
         from .results import package_version
@@ -116,15 +128,8 @@ def run(config: Path = typer.Argument(..., help="TOML configuration file."),
 
     saved = (f"particle numbers finished so far are saved under {out / '.partial'} and are reused when you run "
              "the same command again.")
-    with _stop_promptly(out, saved):
-        try:
-            cfg = load_config(config)
-            run_to_directory(cfg, out, progress=progress, resume=resume, log=_say)
-        except QMeanFieldError as exc:
-            _fail(exc)
-        except KeyboardInterrupt:
-            _interrupted(out, saved)
-        typer.echo(f"report: {(out / 'report.html').resolve()}")
+    _guarded(out, saved, lambda: run_to_directory(load_config(config), out, progress=progress, resume=resume, log=_say))
+    typer.echo(f"report: {(out / 'report.html').resolve()}")
 
 
 @app.command()
@@ -196,19 +201,12 @@ def certify(config: Path = typer.Argument(..., help="TOML configuration file (ti
     """The entropy method's bound beside the exact H_N: certificate.nc, certificate.json, certificate.html."""
     from .pipeline import certify_to_directory
 
-    with _stop_promptly(out, "nothing of the certificate was saved."):
-        try:
-            cfg = load_config(config)
-            summary = certify_to_directory(cfg, out, threshold=threshold, exact=exact, workers=workers or "auto",
-                                           progress=progress, log=_say)
-        except QMeanFieldError as exc:
-            _fail(exc)
-        except KeyboardInterrupt:
-            _interrupted(out, "nothing of the certificate was saved.")
-        bad = [row["N"] for row in summary["per_N"] if row.get("bound_holds") is False]
-        if bad:
-            _say(f"the bound is below the exact value for N = {bad}", style="bold red")
-        typer.echo(f"report: {(out / 'certificate.html').resolve()}")
+    summary = _guarded(out, "nothing of the certificate was saved.", lambda: certify_to_directory(
+        load_config(config), out, threshold=threshold, exact=exact, workers=workers or "auto", progress=progress, log=_say))
+    bad = [row["N"] for row in summary["per_N"] if row.get("bound_holds") is False]
+    if bad:
+        _say(f"the bound is below the exact value for N = {bad}", style="bold red")
+    typer.echo(f"report: {(out / 'certificate.html').resolve()}")
 
 
 @app.command()
@@ -219,15 +217,9 @@ def steady(config: Path = typer.Argument(..., help="TOML configuration of an ope
     """N-body steady states against the mean-field fixed point(s): steady.nc, steady.json, steady.html."""
     from .pipeline import steady_to_directory
 
-    with _stop_promptly(out, "nothing of the steady states was saved."):
-        try:
-            cfg = load_config(config)
-            steady_to_directory(cfg, out, progress=progress, log=_say, gap=gap)
-        except QMeanFieldError as exc:
-            _fail(exc)
-        except KeyboardInterrupt:
-            _interrupted(out, "nothing of the steady states was saved.")
-        typer.echo(f"report: {(out / 'steady.html').resolve()}")
+    _guarded(out, "nothing of the steady states was saved.",
+             lambda: steady_to_directory(load_config(config), out, progress=progress, log=_say, gap=gap))
+    typer.echo(f"report: {(out / 'steady.html').resolve()}")
 
 
 @app.command()
@@ -238,18 +230,12 @@ def semiclassical(config: Path = typer.Argument(..., help="TOML configuration wi
     from .pipeline import semiclassical_to_directory
     from .semiclassical.config import load_semiclassical
 
-    with _stop_promptly(out, "nothing of the scan was saved."):
-        try:
-            cfg = load_semiclassical(config)
-            summary = semiclassical_to_directory(cfg, out, progress=progress, log=_say)
-        except QMeanFieldError as exc:
-            _fail(exc)
-        except KeyboardInterrupt:
-            _interrupted(out, "nothing of the scan was saved.")
-        if summary.get("w2_exponent_final") is not None:
-            typer.echo(f"W2 ~ hbar^{summary['w2_exponent_final']:.3f} (+- {summary['w2_exponent_final_ci'] or 0:.2g}) "
-                       f"at t = {summary['t_final']:g}")
-        typer.echo(f"report: {(out / 'semiclassical.html').resolve()}")
+    summary = _guarded(out, "nothing of the scan was saved.",
+                       lambda: semiclassical_to_directory(load_semiclassical(config), out, progress=progress, log=_say))
+    if summary.get("w2_exponent_final") is not None:
+        typer.echo(f"W2 ~ hbar^{summary['w2_exponent_final']:.3f} (+- {summary['w2_exponent_final_ci'] or 0:.2g}) "
+                   f"at t = {summary['t_final']:g}")
+    typer.echo(f"report: {(out / 'semiclassical.html').resolve()}")
 
 
 @app.command()
@@ -268,18 +254,13 @@ def sweep(config: Path = typer.Argument(..., help="TOML configuration with [para
         _fail(QMeanFieldError("give --dask-workers or --scheduler, not both"))
     backend = (DaskBackend(address=scheduler) if scheduler else DaskBackend(workers=dask_workers) if dask_workers
                else LocalBackend(workers or None))
-    with _stop_promptly(out, f"finished points are saved under {out / 'tasks'} and are skipped when you rerun."):
-        try:
-            ds = run_sweep(config, out, backend=backend, progress=progress, log=_say)
-        except QMeanFieldError as exc:
-            _fail(exc)
-        except KeyboardInterrupt:
-            _interrupted(out, f"finished points are saved under {out / 'tasks'} and are skipped when you rerun.")
-        failed = int((ds.status.values != "done").sum())
-        typer.echo(f"report: {(out / 'sweep.html').resolve()}")
-        if failed:
-            _say(f"{failed} point(s) did not finish: see {out / 'failures.json'}", style="bold red")
-            raise typer.Exit(code=1)
+    ds = _guarded(out, f"finished points are saved under {out / 'tasks'} and are skipped when you rerun.",
+                  lambda: run_sweep(config, out, backend=backend, progress=progress, log=_say))
+    failed = int((ds.status.values != "done").sum())
+    typer.echo(f"report: {(out / 'sweep.html').resolve()}")
+    if failed:
+        _say(f"{failed} point(s) did not finish: see {out / 'failures.json'}", style="bold red")
+        raise typer.Exit(code=1)
 
 
 @app.command()
