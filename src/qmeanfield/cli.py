@@ -134,10 +134,16 @@ def run(config: Path = typer.Argument(..., help="TOML configuration file."),
 
 @app.command()
 def validate(config: Path = typer.Argument(..., help="TOML configuration file.")):
-    """Check CONFIG without running it; print what would run."""
+    """Check CONFIG without running it; print what would run (also for [semiclassical] and [sweep] files)."""
     from .api import format_seconds, plan_comparison
+    from .config import read_toml
 
     try:
+        data = read_toml(config)
+        if "semiclassical" in data:
+            return _validate_semiclassical(config)
+        if "sweep" in data:
+            return _validate_sweep(config)
         cfg = load_config(config)
         plan = plan_comparison(cfg.model, cfg.rho0, list(cfg.N), cfg.times, engine=cfg.engine, marginals=cfg.marginals,
                                engine_options=cfg.engine_options, entropy_identity=cfg.entropy_identity,
@@ -157,6 +163,38 @@ def validate(config: Path = typer.Argument(..., help="TOML configuration file.")
         typer.echo(f"    N = {e['N']}: {e['engine']}, {format_seconds(e['seconds'])}, {_memory(e['memory_bytes'])}")
         total += e["seconds"]
     typer.echo(f"  estimated total: {format_seconds(total)}")
+
+
+def _validate_semiclassical(config: Path) -> None:
+    from .semiclassical.config import load_semiclassical
+    from .semiclassical.scan import plan_scan
+
+    try:
+        cfg = load_semiclassical(config)
+        plan = plan_scan(cfg.problem, cfg.options)
+    except QMeanFieldError as exc:
+        _fail(exc)
+    typer.echo(f"{config}: valid ([semiclassical]; run it with `qmeanfield semiclassical`)")
+    for row in plan.describe(cfg.problem.hbars).splitlines():
+        typer.echo(f"  {row}")
+
+
+def _validate_sweep(config: Path) -> None:
+    from .api import format_seconds
+    from .sweep import TASK_OVERHEAD_SECONDS, load_sweep_config
+
+    try:
+        plan = load_sweep_config(config)
+    except QMeanFieldError as exc:
+        _fail(exc)
+    work = sum(TASK_OVERHEAD_SECONDS + plan.estimated_seconds.get(p.key, 0.0)
+               for p in plan.points if p.key not in plan.refused)
+    typer.echo(f"{config}: valid ([sweep]; run it with `qmeanfield sweep`)")
+    typer.echo(f"  {len(plan.points)} points over {', '.join(plan.axes)} ({plan.mode}), N = {list(plan.N)}, "
+               f"{len(plan.refused)} refused before submission")
+    for key, why in list(plan.refused.items())[:5]:
+        typer.echo(f"    refused {key}: {why}")
+    typer.echo(f"  estimated time: {format_seconds(work)} on one worker (rough; divide by the workers)")
 
 
 @app.command()
