@@ -55,7 +55,7 @@ from ..blocks.irreps import Irrep, branching_isometry, log_multiplicity, partiti
 from ..blocks.collective import block_hamiltonian
 from ..blocks.space import BlockMeasurement, BlockSpace
 
-__all__ = ["PermutationalEngine", "block_liouvillian", "SteadyState"]
+__all__ = ["PermutationalEngine", "block_liouvillian", "no_jump_block", "SteadyState", "NoJumpPreconditioner"]
 
 
 class _Triplets:
@@ -106,6 +106,21 @@ class _Triplets:
         return A
 
 
+def no_jump_block(ir: Irrep, h: np.ndarray, V: np.ndarray, jumps, collective, kappa: float, hbar: float):
+    r"""One block's no-jump part :math:`A_\lambda = -iH_\lambda/\hbar - K_\lambda/2` (sparse), with
+    :math:`K_\lambda = J(\sum_k L_k^\dagger L_k) + \kappa\sum_c J(C_c)^\dagger J(C_c)`, and the
+    collective jumps :math:`J(C_c)` on the block. The generator acts on the block as
+    :math:`X \mapsto A X + X A^\dagger + \kappa \sum_c J(C_c) X J(C_c)^\dagger` (+ the one-body sandwiches)."""
+    d, n = ir.d, ir.dim
+    K1 = sum((L.conj().T @ L for L in jumps), np.zeros((d, d), dtype=complex))
+    K = ir.collective(K1) if len(jumps) else sp.csr_matrix((n, n), dtype=complex)
+    JCs = [ir.collective(C) for C in collective]
+    for JC in JCs:
+        K = K + kappa * (JC.conj().T @ JC)
+    A = (-1j / hbar) * block_hamiltonian(ir, h, V, kappa, sparse=True) - 0.5 * K
+    return A.tocsr(), JCs
+
+
 def block_liouvillian(space: BlockSpace, h: np.ndarray, V: np.ndarray, jumps, collective, kappa: float,
                       hbar: float) -> sp.csr_matrix:
     """The Lindblad generator on the concatenated blocks (sparse, row-major blocks).
@@ -114,19 +129,12 @@ def block_liouvillian(space: BlockSpace, h: np.ndarray, V: np.ndarray, jumps, co
     triplets at its block position and the matrix is built once."""
     d, N = space.d, space.N
     out = _Triplets(space.offsets)
-    K1 = sum((L.conj().T @ L for L in jumps), np.zeros((d, d), dtype=complex))
     for i, ir in enumerate(space.irreps):
-        n = ir.dim
-        H = block_hamiltonian(ir, h, V, kappa, sparse=True)
-        K = ir.collective(K1) if jumps else sp.csr_matrix((n, n), dtype=complex)
-        for C in collective:
-            JC = ir.collective(C)
+        A, JCs = no_jump_block(ir, h, V, jumps, collective, kappa, hbar)
+        for JC in JCs:
             out.kron(i, i, JC, JC.conj(), kappa)                       # kappa J(C) X J(C)^+
-            K = K + kappa * (JC.conj().T @ JC)
-        left = (-1j / hbar) * H - 0.5 * K                              # (-iH/hbar - K/2) X
-        right = (1j / hbar) * H - 0.5 * K                              # X (iH/hbar - K/2)
-        out.kron_identity(i, left, n, left=True)
-        out.kron_identity(i, right.T, n, left=False)
+        out.kron_identity(i, A, ir.dim, left=True)                     # A X
+        out.kron_identity(i, A.conj(), ir.dim, left=False)             # X A^+ = kron(1, (A^+)^T)
     if jumps:
         for mu in partitions(N - 1, d):
             mir = Irrep(mu)
@@ -178,20 +186,12 @@ class NoJumpPreconditioner:
     """
 
     def __init__(self, space: BlockSpace, model: Model, N: int, shift: float):
-        d = model.d
-        K1 = sum((L.conj().T @ L for L in model.jumps), np.zeros((d, d), dtype=complex))
-        kappa = model.kappa(N)
         self.space = space
         self.parts = []
         for ir in space.irreps:
-            n = ir.dim
-            H = block_hamiltonian(ir, np.asarray(model.h), np.asarray(model.V), kappa)
-            K = ir.collective(K1).toarray()
-            for C in model.collective_jumps:
-                JC = ir.collective(C).toarray()
-                K = K + kappa * (JC.conj().T @ JC)
-            A = (-1j / model.hbar) * H - 0.5 * K - 0.5 * shift * np.eye(n)
-            D, V = np.linalg.eig(A)
+            A, _ = no_jump_block(ir, np.asarray(model.h), np.asarray(model.V), list(model.jumps),
+                                 list(model.collective_jumps), model.kappa(N), model.hbar)
+            D, V = np.linalg.eig(A.toarray() - 0.5 * shift * np.eye(ir.dim))
             Vi = np.linalg.inv(V)
             self.parts.append((V, Vi, 1.0 / (D[:, None] + D.conj()[None, :])))
 
