@@ -41,6 +41,7 @@ import math
 import os
 from concurrent.futures import as_completed
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import scipy.linalg
@@ -236,6 +237,22 @@ def _block_bytes(n: int) -> float:
     return 16.0 * n * n * 4
 
 
+class _BlockPlan(NamedTuple):
+    """What :meth:`SymmetricEngine._plan` decides for one (model, rho0, N)."""
+
+    p: np.ndarray                 # eigenvalues of rho0, decreasing
+    W: np.ndarray                 # its eigenvectors
+    V: np.ndarray                 # the interaction in that basis
+    h: np.ndarray                 # the one-body Hamiltonian in that basis
+    logp: np.ndarray
+    lams: list                    # every Young diagram
+    jobs: list                    # (lam, log multiplicity, krylov) of the blocks computed
+    costs: list                   # their rough operation counts
+    skipped_bound: float          # weight bound of the blocks skipped whole
+    discarded_blocks: float       # weight of blocks none of whose vectors reach the cut
+    logcut: float                 # log weight from which basis vectors are kept
+
+
 @dataclass(frozen=True, kw_only=True)
 class SymmetricEngine:
     """Exact closed dynamics on Schur-Weyl blocks; cost polynomial in N.
@@ -331,11 +348,11 @@ class SymmetricEngine:
             krylov = use_krylov(self.method, n, r)
             jobs.append((lam, logm, krylov))
             costs.append(_block_cost(n, r, krylov, d))
-        return p, W, V, h, logp, lams, jobs, costs, skipped_bound, discarded_blocks, logcut
+        return _BlockPlan(p, W, V, h, logp, lams, jobs, costs, skipped_bound, discarded_blocks, logcut)
 
     def estimated_cost(self, model: Model, rho0: np.ndarray, N: int) -> float:
         """Rough operation count for this rho0 (the blocks and vectors it needs, see the truncation)."""
-        return float(sum(self._plan(model, np.asarray(rho0), N)[7]))
+        return float(sum(self._plan(model, np.asarray(rho0), N).costs))
 
     def evolve(self, model: Model, rho0: np.ndarray, N: int, times: np.ndarray, kmax: int = 2,
                progress: ProgressCallback | None = None) -> Trajectory:
