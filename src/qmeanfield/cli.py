@@ -38,9 +38,13 @@ def _fail(exc: Exception) -> None:
 STOP_DEADLINE_S = 1.5
 
 
+def _say_interrupted(out: Path, what: str) -> None:
+    _say(f"interrupted: {what} The outputs in {out} are incomplete (no manifest.json).", style="bold yellow")
+
+
 def _interrupted(out: Path, what: str) -> None:
     """Ctrl-C: say what was saved, exit 130 (no traceback)."""
-    _say(f"interrupted: {what} The outputs in {out} are incomplete (no manifest.json).", style="bold yellow")
+    _say_interrupted(out, what)
     raise typer.Exit(code=130)
 
 
@@ -72,8 +76,7 @@ def _stop_promptly(out: Path, what: str):
                 return
             if signal.SIGINT in data:
                 threading.Event().wait(STOP_DEADLINE_S)
-                _say(f"interrupted: {what} The outputs in {out} are incomplete (no manifest.json).",
-                     style="bold yellow")
+                _say_interrupted(out, what)
                 os._exit(130)
 
     def handler(signum, frame):
@@ -181,14 +184,13 @@ def _validate_semiclassical(config: Path) -> None:
 
 def _validate_sweep(config: Path) -> None:
     from .api import format_seconds
-    from .sweep import TASK_OVERHEAD_SECONDS, load_sweep_config
+    from .sweep import load_sweep_config
 
     try:
         plan = load_sweep_config(config)
     except QMeanFieldError as exc:
         _fail(exc)
-    work = sum(TASK_OVERHEAD_SECONDS + plan.estimated_seconds.get(p.key, 0.0)
-               for p in plan.points if p.key not in plan.refused)
+    work = plan.estimated_work()
     typer.echo(f"{config}: valid ([sweep]; run it with `qmeanfield sweep`)")
     typer.echo(f"  {len(plan.points)} points over {', '.join(plan.axes)} ({plan.mode}), N = {list(plan.N)}, "
                f"{len(plan.refused)} refused before submission")
@@ -207,24 +209,22 @@ def demo(out: Path = typer.Option(Path("demo-output"), "--out", "-o", help="Outp
     from .pipeline import run_to_directory
     from .report.landing import write_landing_page
 
-    links = []
-    with _stop_promptly(out, "finished particle numbers are saved and reused by the next `qmeanfield demo`."):
-        try:
-            for name in ("demo_closed", "demo_open"):
-                data = tomllib.loads(files("qmeanfield.examples").joinpath(f"{name}.toml").read_text())
-                if quick:
-                    data["run"].update(N=[2, 3, 4], n_times=11)
-                cfg = parse_config(data, name=name)
-                sub = name.replace("demo_", "")
-                _say(f"{cfg.name}: {cfg.description}", style="bold")
-                summary = run_to_directory(cfg, out / sub, progress=progress, log=_say)
-                links.append((cfg.name, cfg.description, summary, sub))
-        except QMeanFieldError as exc:
-            _fail(exc)
-        except KeyboardInterrupt:
-            _interrupted(out, "finished particle numbers are saved and reused by the next `qmeanfield demo`.")
-        write_landing_page(links, out)
-        typer.echo(f"report: {(out / 'report.html').resolve()}")
+    def run_parts():
+        links = []
+        for name in ("demo_closed", "demo_open"):
+            data = tomllib.loads(files("qmeanfield.examples").joinpath(f"{name}.toml").read_text())
+            if quick:
+                data["run"].update(N=[2, 3, 4], n_times=11)
+            cfg = parse_config(data, name=name)
+            sub = name.replace("demo_", "")
+            _say(f"{cfg.name}: {cfg.description}", style="bold")
+            summary = run_to_directory(cfg, out / sub, progress=progress, log=_say)
+            links.append((cfg.name, cfg.description, summary, sub))
+        return links
+
+    links = _guarded(out, "finished particle numbers are saved and reused by the next `qmeanfield demo`.", run_parts)
+    write_landing_page(links, out)
+    typer.echo(f"report: {(out / 'report.html').resolve()}")
 
 
 @app.command()

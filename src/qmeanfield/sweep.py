@@ -102,6 +102,12 @@ class SweepPlan:
     refused: dict = field(default_factory=dict)   # point key -> reason (checked before submission)
     estimated_seconds: dict = field(default_factory=dict)   # point key -> rough time of one task (2 cores)
 
+    def estimated_work(self, points=None) -> float:
+        """Rough seconds on one worker (2-core machine) of ``points`` (default: every point not
+        refused), each its compare estimate plus ``TASK_OVERHEAD_SECONDS``."""
+        points = [p for p in self.points if p.key not in self.refused] if points is None else points
+        return sum(TASK_OVERHEAD_SECONDS + self.estimated_seconds.get(p.key, 0.0) for p in points)
+
     @property
     def shape(self) -> tuple[int, ...]:
         return tuple(len(v) for v in self.axes.values()) if self.mode == "product" else (len(self.points),)
@@ -358,7 +364,7 @@ def sweep(config, out, *, backend=None, workers: int | None = None, client=None,
     if pending:
         from .api import format_seconds
 
-        work = sum(TASK_OVERHEAD_SECONDS + plan.estimated_seconds.get(p.key, 0.0) for p in pending)
+        work = plan.estimated_work(pending)
         log(f"estimated time of the pending tasks: {format_seconds(work)} on one worker (rough, within a factor of "
             "about 3; divide by the workers)")
     seconds = []
