@@ -78,7 +78,7 @@ def model_variables(model: Model) -> tuple[dict, dict]:
 
 # ----------------------------------------------------------------------------- builders
 def comparison_dataset(model: Model, rho0: np.ndarray, Ns, ks, times, rho_t, *, H, S, dHdt, production, dist, bound,
-                       R1, engines, discarded, infinite_reason: str, attrs: dict, wall_seconds=None,
+                       R1, engines, discarded, infinite_reason: str, attrs: dict, wall_seconds,
                        R2=None) -> xr.Dataset:
     """The Dataset of :func:`qmeanfield.compare` (see its docstring and the README for the variables)."""
     shape = (len(Ns), len(times))
@@ -114,8 +114,8 @@ def comparison_dataset(model: Model, rho0: np.ndarray, Ns, ks, times, rho_t, *, 
         "discarded_weight": (("N",), np.asarray(discarded, dtype=float), {
             "long_name": "weight of R_N dropped by the engine (bounds the trace-norm error of every marginal)"}),
         "initial_state": (("row", "col"), rho0),
-        "wall_seconds": (("N",), np.asarray(wall_seconds if wall_seconds is not None else np.full(len(Ns), np.nan),
-                                            dtype=float), {"long_name": "wall time of the engine and diagnostics per N"}),
+        "wall_seconds": (("N",), np.asarray(wall_seconds, dtype=float),
+                         {"long_name": "wall time of the engine and diagnostics per N"}),
     })
     if R2 is not None:
         data["two_body_marginal"] = (("N", "time", "pair_row", "pair_col"), R2, {"long_name": "R^(2)(t)"})
@@ -158,8 +158,8 @@ def add_threshold(ds: xr.Dataset, threshold) -> xr.Dataset:
     return ds
 
 
-def steady_dataset(model: Model, Ns, fixed_points, *, dist, H, S, residual, R1, methods, iterations=None,
-                   wall_seconds=None, gaps=None) -> xr.Dataset:
+def steady_dataset(model: Model, Ns, fixed_points, *, dist, H, S, residual, R1, methods, iterations, wall_seconds,
+                   gaps) -> xr.Dataset:
     """The Dataset of :func:`qmeanfield.steady_state_comparison`."""
     fps = list(fixed_points)
     d = model.d
@@ -178,11 +178,11 @@ def steady_dataset(model: Model, Ns, fixed_points, *, dist, H, S, residual, R1, 
             "entropy": (("N",), S, {"long_name": "S(R_N^ss)"}),
             "residual": (("N",), residual, {"long_name": "||L x||_1 / ||L||_1 of the computed steady state"}),
             "method": (("N",), np.array(methods, dtype=object)),
-            "iterations": (("N",), np.array(iterations if iterations is not None else [0] * len(Ns), dtype=int),
+            "iterations": (("N",), np.array(iterations, dtype=int),
                            {"long_name": "BiCGSTAB iterations of the steady-state solve (0: direct)"}),
-            "wall_seconds": (("N",), np.array(wall_seconds if wall_seconds is not None else [np.nan] * len(Ns), dtype=float),
+            "wall_seconds": (("N",), np.array(wall_seconds, dtype=float),
                              {"long_name": "wall time of the N-body steady state and its measurement"}),
-            "liouvillian_gap": (("N",), np.array(gaps if gaps is not None else [np.nan] * len(Ns), dtype=float),
+            "liouvillian_gap": (("N",), np.array(gaps, dtype=float),
                                 {"long_name": "slowest relaxation rate of the N-body generator (symmetric sector); "
                                               "NaN: not computed"}),
         },
