@@ -175,3 +175,17 @@ def test_a_killed_dask_worker_does_not_lose_the_sweep(tmp_path):
     finally:
         client.close()
         cluster.close()
+
+
+def test_a_resumed_sweep_reads_each_finished_task_once(tmp_path, monkeypatch):
+    """Finished task files are verified once at the start and that reading serves the results."""
+    import qmeanfield.sweep as sweep_module
+
+    out = tmp_path / "out"
+    first = sweep(BASE, out, backend=LocalBackend(1))
+    reads = []
+    original = sweep_module.load_dataset
+    monkeypatch.setattr(sweep_module, "load_dataset", lambda path, **kw: reads.append(path) or original(path, **kw))
+    again = sweep(BASE, out, backend=LocalBackend(1))
+    assert len(reads) == len(set(reads)) == 4
+    assert np.array_equal(again.relative_entropy.values, first.relative_entropy.values, equal_nan=True)

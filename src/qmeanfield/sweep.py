@@ -317,16 +317,23 @@ def _task_path(out: Path, key: str) -> Path:
     return out / "tasks" / f"{key}.nc"
 
 
-def _verified(out: Path, key: str, log) -> bool:
+def _task_arrays(ds: xr.Dataset) -> tuple:
+    """What consolidation keeps of a task: H_N, marginal distances and bounds, and its wall time."""
+    return (ds.relative_entropy.values, ds.trace_distance.values, ds.marginal_bound.values,
+            float(ds.attrs.get("task_seconds", np.nan)))
+
+
+def _verified(out: Path, key: str, log) -> tuple | None:
+    """The finished task's arrays (:func:`_task_arrays`), read and verified (key and checksum), or
+    None when it must be computed."""
     path = _task_path(out, key)
     if not path.exists():
-        return False
+        return None
     try:
-        load_dataset(path, key=key)
-        return True
+        return _task_arrays(load_dataset(path, key=key))
     except StoreError as exc:
         log(f"task {key}: {exc}; recomputing")
-        return False
+        return None
 
 
 def _worker_memory_gb(workers: int) -> float:
@@ -357,18 +364,19 @@ def sweep(config, out, *, backend=None, workers: int | None = None, client=None,
     (out / "tasks").mkdir(exist_ok=True)
     write_json(out / "sweep.json", _plan_json(plan))
     failures = {k: {"key": k, "status": "refused", "message": why} for k, why in plan.refused.items()}
-    pending = [p for p in plan.points if p.key not in failures and not _verified(out, p.key, log)]
-    done_before = len(plan.points) - len(pending) - len(failures)
-    log(f"sweep {plan.name}: {len(plan.points)} points ({done_before} already done, {len(failures)} refused before "
+    finished = {}   # verified once here, reused when consolidating
+    for p in plan.points:
+        if p.key not in failures and (arrays := _verified(out, p.key, log)) is not None:
+            finished[p.key] = arrays
+    pending = [p for p in plan.points if p.key not in failures and p.key not in finished]
+    log(f"sweep {plan.name}: {len(plan.points)} points ({len(finished)} already done, {len(failures)} refused before "
         f"submission, {len(pending)} to run) on {backend.describe()}")
+    seconds = []
     if pending:
         from .api import format_seconds
 
-        work = plan.estimated_work(pending)
-        log(f"estimated time of the pending tasks: {format_seconds(work)} on one worker (rough, within a factor of "
-            "about 3; divide by the workers)")
-    seconds = []
-    if pending:
+        log(f"estimated time of the pending tasks: {format_seconds(plan.estimated_work(pending))} on one worker "
+            "(rough, within a factor of about 3; divide by the workers)")
         with backend, progress_bar(progress) as prog:
             task = prog.add_task("sweep", total=len(pending)) if prog else None
             futures = {backend.submit(run_task, p.raw, plan.name, p.key, str(_task_path(out, p.key))): p
@@ -389,7 +397,7 @@ def sweep(config, out, *, backend=None, workers: int | None = None, client=None,
     for key, item in failures.items():
         item.setdefault("values", next(p.values for p in plan.points if p.key == key))
     write_json(out / "failures.json", list(failures.values()))
-    ds = consolidate(plan, out, failures)
+    ds = consolidate(plan, out, failures, finished)
     save_dataset(ds, out / "results.nc", key=hashlib.sha256(json.dumps(_plan_json(plan)).encode()).hexdigest()[:20])
     from .report.sweep import write_sweep_report
     from .results import summarize_sweep
@@ -408,8 +416,10 @@ def _plan_json(plan: SweepPlan) -> dict:
             "qmeanfield_version": package_version()}
 
 
-def consolidate(plan: SweepPlan, out: Path, failures: dict) -> xr.Dataset:
-    """One Dataset: sweep axes (or ``point`` for zip) x N x time; NaN and ``status`` for failures."""
+def consolidate(plan: SweepPlan, out: Path, failures: dict, finished: dict | None = None) -> xr.Dataset:
+    """One Dataset: sweep axes (or ``point`` for zip) x N x time; NaN and ``status`` for failures.
+    ``finished``: tasks already read and verified (key -> :func:`_task_arrays`), not read again."""
+    finished = finished or {}
     shape = plan.shape
     Ns, T, ks = len(plan.N), plan.times.size, len(plan.marginals)
     H = np.full(shape + (Ns, T), np.nan)
@@ -421,14 +431,13 @@ def consolidate(plan: SweepPlan, out: Path, failures: dict) -> xr.Dataset:
         if p.key in failures:
             status[p.index] = failures[p.key]["status"]
             continue
-        try:
-            ds = load_dataset(_task_path(out, p.key), key=p.key)
-        except StoreError:
-            continue
-        H[p.index] = ds.relative_entropy.values
-        dist[p.index] = ds.trace_distance.values
-        bound[p.index] = ds.marginal_bound.values
-        seconds[p.index] = float(ds.attrs.get("task_seconds", np.nan))
+        arrays = finished.get(p.key)
+        if arrays is None:
+            try:
+                arrays = _task_arrays(load_dataset(_task_path(out, p.key), key=p.key))
+            except StoreError:
+                continue
+        H[p.index], dist[p.index], bound[p.index], seconds[p.index] = arrays
         status[p.index] = "done"
     if plan.mode == "product":
         dims = tuple(plan.axes)
