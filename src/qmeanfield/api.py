@@ -475,8 +475,8 @@ def steady_state_comparison(model: Model, N, *, progress: bool = False, fixed_po
     ``engine`` / ``engine_options`` configure the permutational engine (options meant for other
     engines, as in a shared ``[engine]`` table, are left out).
     ``gap=True`` adds ``liouvillian_gap`` (N): the slowest relaxation rate of the N-body generator
-    in the symmetric sector (:meth:`~qmeanfield.engines.PermutationalEngine.liouvillian_gap`; about
-    as long again as the steady state), to read beside the fixed points' linear stability
+    in the symmetric sector (:meth:`~qmeanfield.engines.PermutationalEngine.liouvillian_gap`; it costs
+    about 15 steady states), to read beside the fixed points' linear stability
     (``fixed_point_max_real_eigenvalue``).
     """
     if not isinstance(gap, (bool, np.bool_)):
