@@ -204,3 +204,42 @@ def test_closed_form_spin_half_coupling_matches_general_construction(N):
             closed = branching_isometry(mir, lir).toarray()
             general = _isometry_by_lowering(mir, lir).toarray()
             assert min(np.abs(closed - general).max(), np.abs(closed + general).max()) < 1e-12
+
+
+def _random_block_state(space, seed):
+    """A random vector of Hermitian (not necessarily positive) blocks."""
+    rng = np.random.default_rng(seed)
+    x = np.empty(space.size, dtype=complex)
+    for i, n in enumerate(space.dims):
+        A = rng.normal(size=(n, n)) + 1j * rng.normal(size=(n, n))
+        x[space.offsets[i]:space.offsets[i + 1]] = (A + A.conj().T).reshape(-1)
+    return x
+
+
+@pytest.mark.parametrize("d, N", [(2, 5), (3, 4)])
+def test_real_coordinates(d, N):
+    """The real coordinates of Hermitian blocks: an isometry onto R^size (up to the Frobenius
+    inner product) that the real generator maps like the complex one, assembled in any number
+    of row groups."""
+    from qmeanfield.blocks import BlockSpace
+    from qmeanfield.engines import permutational as perm
+
+    model = _model(d, JUMP_SETS["random complex"](d), collective=[0.3 * _lowering(d)])
+    eng = PermutationalEngine()
+    space, G = eng.generator(model, N)
+    _, R = eng.generator(model, N, real=True)
+    assert not np.iscomplexobj(R.data)
+    x, y = _random_block_state(space, 1), _random_block_state(space, 2)
+    z = space.to_real(x)
+    assert np.abs(space.to_complex(z) - x).max() < 1e-13
+    # Frobenius inner product of Hermitian blocks = dot product of their coordinates
+    assert abs(np.vdot(x, y).real - z @ space.to_real(y)) < 1e-10 * np.abs(x).sum()
+    assert np.abs(space.to_complex(R @ z) - G @ x).max() < 1e-12 * abs(G).max() * np.abs(x).max() * 50
+    old = perm._Triplets.CHUNK
+    try:
+        perm._Triplets.CHUNK = 7            # one row group per block
+        _, R_small = eng.generator(model, N, real=True)
+    finally:
+        perm._Triplets.CHUNK = old
+    assert abs(R_small - R).max() < 1e-14 * abs(R).max()
+    assert BlockSpace(N, d).hermitian_layout()[0].size == space.size

@@ -90,7 +90,7 @@ class TaylorPropagator:
         extra[:] = v.reshape(1, -1)
         # the states inside the substep take every term with the weights f^m: batched into
         # one BLAS product per few terms (many output times per substep cost little)
-        adder = _Accumulator(extra, batch=8) if fractions.size and np.iscomplexobj(v) else None
+        adder = _Accumulator(extra, batch=8) if fractions.size else None
         small = 0
         for m in range(1, degree + 1):
             term = (h / m) * self.matvec(term)
@@ -204,14 +204,14 @@ def spectral_interval(H: sp.csr_matrix, margin: float = 0.02, max_steps: int = 3
 
 
 class _Accumulator:
-    """``acc[j] += coef[j] * scale * vec`` for every row j of ``acc`` (complex, shape (g, L)), with
-    real coefficients and a complex scalar ``scale``, ``batch`` vectors at a time as one real
+    """``acc[j] += coef[j] * scale * vec`` for every row j of ``acc`` (complex or real, shape (g, L)),
+    with real coefficients and a scalar ``scale`` (complex only for a complex ``acc``), ``batch`` vectors at a time as one real
     matrix product on the real and imaginary parts (BLAS dgemm, in place): one pass over ``acc``
     per batch instead of one per vector and row."""
 
     def __init__(self, acc: np.ndarray, batch: int, negligible: float = 0.0):
         self.acc, self.batch, self.negligible = acc, batch, negligible
-        self.vecs = np.empty((batch, acc.shape[1]), dtype=complex)
+        self.vecs = np.empty((batch, acc.shape[1]), dtype=acc.dtype)
         self.coefs = np.zeros((batch, acc.shape[0]))
         self.count = 0
 
@@ -232,7 +232,7 @@ class _Accumulator:
         big = np.flatnonzero(np.abs(self.coefs[:m]).max(axis=0) > self.negligible)
         if big.size == 0:
             return
-        acc = self.acc[big[0]:].view(float)          # (g', 2L): real and imaginary parts
+        acc = self.acc[big[0]:].view(float)          # (g', 2L): real and imaginary parts (or real)
         vecs = self.vecs[:m].view(float)             # (m, 2L)
         # acc^T (2L x g', Fortran order) += vecs^T (2L x m) @ coefs (m x g')
         out = _dgemm(1.0, vecs.T, self.coefs[:m, big[0]:], beta=1.0, c=acc.T, overwrite_c=1)

@@ -59,14 +59,20 @@ __all__ = ["PermutationalEngine", "block_liouvillian", "no_jump_block", "SteadyS
 
 
 class _Triplets:
-    """The generator's nonzeros as COO triplets, gathered block by block and turned into one CSR
-    matrix at the end (duplicates summed): no intermediate sparse sums or ``bmat``."""
+    """The generator's nonzeros as COO triplets, gathered by the block of their rows and turned
+    into CSR rows a group of blocks at a time (duplicates summed; optionally in the real
+    coordinates of :meth:`BlockSpace.to_real`): no intermediate sparse sums, and the transient
+    copies of the assembly never exceed one group's."""
+
+    #: complex triplets turned into CSR rows at once
+    CHUNK = 2**23
 
     def __init__(self, offsets: np.ndarray):
         self.offsets = offsets
-        self.rows: list[np.ndarray] = []
-        self.cols: list[np.ndarray] = []
-        self.vals: list[np.ndarray] = []
+        self.parts: dict[int, list] = {}
+
+    def _add(self, i: int, r: np.ndarray, c: np.ndarray, v: np.ndarray) -> None:
+        self.parts.setdefault(i, []).append((r, c, v))
 
     def kron(self, i: int, j: int, A, B, coef: complex = 1.0) -> None:
         """Add coef * kron(A, B) (A, B sparse) at block (i, j)."""
@@ -75,10 +81,7 @@ class _Triplets:
         # int64 before the products: a block's local index n^2 may pass int32 for large blocks
         r = (A.row.astype(np.int64)[:, None] * nb_r + B.row[None, :]).ravel() + self.offsets[i]
         c = (A.col.astype(np.int64)[:, None] * nb_c + B.col[None, :]).ravel() + self.offsets[j]
-        v = (coef * A.data[:, None] * B.data[None, :]).ravel()
-        self.rows.append(r)
-        self.cols.append(c)
-        self.vals.append(v)
+        self._add(i, r, c, (coef * A.data[:, None] * B.data[None, :]).ravel())
 
     def kron_identity(self, i: int, X, n: int, left: bool) -> None:
         """Add kron(X, 1_n) (``left``) or kron(1_n, X) at diagonal block i."""
@@ -91,19 +94,36 @@ class _Triplets:
         else:
             r = (k[:, None] * n + xr[None, :]).ravel()
             c = (k[:, None] * n + xc[None, :]).ravel()
-        self.rows.append(r + self.offsets[i])
-        self.cols.append(c + self.offsets[i])
-        self.vals.append(np.broadcast_to(X.data[:, None] if left else X.data[None, :],
-                                         (X.nnz, n) if left else (n, X.nnz)).ravel())
+        self._add(i, r + self.offsets[i], c + self.offsets[i],
+                  np.broadcast_to(X.data[:, None] if left else X.data[None, :],
+                                  (X.nnz, n) if left else (n, X.nnz)).ravel())
 
-    def matrix(self, size: int) -> sp.csr_matrix:
-        if not self.rows:
-            return sp.csr_matrix((size, size), dtype=complex)
-        A = sp.csr_matrix((np.concatenate(self.vals).astype(complex),
-                           (np.concatenate(self.rows), np.concatenate(self.cols))), shape=(size, size))
-        A.sum_duplicates()
-        A.eliminate_zeros()
-        return A
+    def matrix(self, space: BlockSpace, real: bool = False) -> sp.csr_matrix:
+        """The CSR matrix (complex, or real in the coordinates of :meth:`BlockSpace.to_real`)."""
+        pieces, group, count = [], [], 0
+        nblocks = len(space.dims)
+        for i in range(nblocks):
+            group.append(i)
+            count += sum(r.size for r, _, _ in self.parts.get(i, ()))
+            if count < self.CHUNK and i < nblocks - 1:
+                continue
+            lo, hi = int(self.offsets[group[0]]), int(self.offsets[group[-1] + 1])
+            trip = [t for b in group for t in self.parts.pop(b, ())]
+            group, count = [], 0
+            if not trip:
+                pieces.append(sp.csr_matrix((hi - lo, space.size), dtype=float if real else complex))
+                continue
+            rows, cols, vals = (np.concatenate(x) for x in zip(*trip))
+            del trip
+            vals = vals.astype(complex)
+            if real:
+                rows, cols, vals = space.real_triplets(rows, cols, vals)
+            M = sp.csr_matrix((vals, (rows - lo, cols)), shape=(hi - lo, space.size))
+            del rows, cols, vals
+            M.sum_duplicates()
+            M.eliminate_zeros()
+            pieces.append(M)
+        return pieces[0] if len(pieces) == 1 else sp.vstack(pieces, format="csr")
 
 
 def no_jump_block(ir: Irrep, h: np.ndarray, V: np.ndarray, jumps, collective, kappa: float, hbar: float):
@@ -122,11 +142,14 @@ def no_jump_block(ir: Irrep, h: np.ndarray, V: np.ndarray, jumps, collective, ka
 
 
 def block_liouvillian(space: BlockSpace, h: np.ndarray, V: np.ndarray, jumps, collective, kappa: float,
-                      hbar: float) -> sp.csr_matrix:
+                      hbar: float, real: bool = False) -> sp.csr_matrix:
     """The Lindblad generator on the concatenated blocks (sparse, row-major blocks).
 
     With row-major vectorisation vec(A X B) = (A kron B^T) vec(X); every term is written as
-    triplets at its block position and the matrix is built once."""
+    triplets at its block position and the matrix is built once. ``real``: the same map on the
+    real coordinates of Hermitian blocks (:meth:`BlockSpace.to_real`), a real matrix with about
+    as many nonzeros (1.1x for real models, 1.5x for complex ones at d = 2), so a product moves
+    12 instead of 20 bytes per nonzero and half the vector bytes."""
     d, N = space.d, space.N
     out = _Triplets(space.offsets)
     for i, ir in enumerate(space.irreps):
@@ -158,7 +181,7 @@ def block_liouvillian(space: BlockSpace, h: np.ndarray, V: np.ndarray, jumps, co
                         M.eliminate_zeros()
                         if M.nnz:
                             out.kron(j_dst, j_src, M, M.conj(), coef)          # coef M P M^+
-    return out.matrix(space.size)
+    return out.matrix(space, real)
 
 
 #: block-state sizes (sum of block dimensions squared) solved directly (sparse LU); larger ones
@@ -270,26 +293,30 @@ class PermutationalEngine:
         if not ok:
             raise EngineError(why)
 
-    def generator(self, model: Model, N: int) -> tuple[BlockSpace, sp.csr_matrix]:
-        """The block layout and the sparse Lindblad generator of (model, N)."""
+    def generator(self, model: Model, N: int, real: bool = False) -> tuple[BlockSpace, sp.csr_matrix]:
+        """The block layout and the sparse Lindblad generator of (model, N); ``real``: on the
+        real coordinates of Hermitian blocks (:meth:`BlockSpace.to_real`)."""
         self._check(model, N)
         space = BlockSpace(N, model.d)
         A = block_liouvillian(space, np.asarray(model.h), np.asarray(model.V), list(model.jumps),
-                              list(model.collective_jumps), model.kappa(N), model.hbar)
+                              list(model.collective_jumps), model.kappa(N), model.hbar, real=real)
         return space, A
 
     def block_states(self, model: Model, rho0: np.ndarray, N: int, times: np.ndarray):
         """Yield the state vector (concatenated blocks P_lambda, see :class:`BlockSpace`) at each time.
 
-        The first item is ``(space, propagator)``; then one vector per time.
+        The first item is ``(space, propagator)``; then one vector per time. The propagation
+        runs on the real coordinates of the Hermitian blocks (a real generator: each product
+        about 2x faster than the complex one, measured at d = 2, N = 80).
         """
-        space, A = self.generator(model, N)
+        space, A = self.generator(model, N, real=True)
         prop = self.propagator(A)
         del A
         yield space, prop
-        x = space.product_state_vector(np.asarray(rho0))
+        z = space.to_real(space.product_state_vector(np.asarray(rho0)))
         try:
-            yield from prop.trajectory(x, times)
+            for z_t in prop.trajectory(z, times):
+                yield space.to_complex(z_t)
         finally:
             prop.close()
 
