@@ -243,3 +243,18 @@ def test_real_coordinates(d, N):
         perm._Triplets.CHUNK = old
     assert abs(R_small - R).max() < 1e-14 * abs(R).max()
     assert BlockSpace(N, d).hermitian_layout()[0].size == space.size
+
+
+def test_marginal_times_skip_higher_marginals_elsewhere():
+    """Marginals k >= 2 only where asked (NaN elsewhere); entropy and R^(1) everywhere, equal to
+    the full run."""
+    model = _model(2, JUMP_SETS["three channels"](2))
+    rho0 = random_density_matrix(2, seed=4)
+    times = np.linspace(0, 1, 5)
+    full = PermutationalEngine().evolve(model, rho0, 6, times, kmax=3)
+    part = PermutationalEngine().evolve(model, rho0, 6, times, kmax=3, marginal_times=[1, 4])
+    assert np.abs(full.entropy - part.entropy).max() < 1e-12
+    assert np.abs(full.marginals[1] - part.marginals[1]).max() < 1e-12
+    for k in (2, 3):
+        assert np.abs(full.marginals[k][[1, 4]] - part.marginals[k][[1, 4]]).max() < 1e-12
+        assert np.isnan(part.marginals[k][[0, 2, 3]]).all()

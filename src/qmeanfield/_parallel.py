@@ -14,7 +14,28 @@ from contextlib import contextmanager
 
 from threadpoolctl import threadpool_limits
 
-__all__ = ["single_blas_thread", "process_pool", "sparse_work"]
+__all__ = ["single_blas_thread", "process_pool", "sparse_work", "return_freed_memory"]
+
+
+def _malloc_trim():
+    try:
+        import ctypes
+
+        return ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):   # not glibc: nothing to do
+        return None
+
+
+_TRIM = _malloc_trim()
+
+
+def return_freed_memory() -> None:
+    """Give memory freed by large arrays back to the system (glibc keeps freed arrays of up to
+    32 MiB in its heap: after copying a sparse matrix assembled in pieces into one, the freed
+    pieces would otherwise double the resident memory; measured at d = 2, N = 300: 2.8 GiB
+    against 1.6 GiB). A no-op where the C library is not glibc."""
+    if _TRIM is not None:
+        _TRIM(0)
 
 
 def single_blas_thread() -> None:

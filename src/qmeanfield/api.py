@@ -294,7 +294,8 @@ def compare(model: Model, rho0, N, times, *, engine: EngineSpec = "auto", margin
                 prog.update(task, description=f"N = {n} ({eng.name})")
             report = (lambda m, base=a * steps: prog.update(task, completed=base + m)) if prog else None
             start = time.perf_counter()
-            traj = eng.evolve(model, plan.rho0, n, plan.all_times, kmax=min(plan.kmax, n), progress=report)
+            traj = eng.evolve(model, plan.rho0, n, plan.all_times, kmax=min(plan.kmax, n), progress=report,
+                              marginal_times=plan.out_index)
             rows.append(measure(model, plan, traj, rho_all, two_body=bool(two_body)))
             walls.append(time.perf_counter() - start)
     stack = lambda name: np.stack([getattr(r, name) for r in rows])  # noqa: E731

@@ -156,16 +156,18 @@ def block_entropy(space: BlockSpace, blocks: list[np.ndarray]) -> tuple[float, f
 def _moments(space: BlockSpace, blocks, kmax: int):
     """Collective moments tr(R J_x), tr(R J_x J_y) (and third order), x = a * d + b, all at once per
     block: one sparse product with the stacked generators and one sparse trace map (no loop over
-    the d^4 or d^6 pairs)."""
+    the d^4 or d^6 pairs). kmax = 1: the first moments only (M2 is None)."""
     d = space.d
     D2 = d * d
     M1 = np.zeros(D2, dtype=complex)
-    M2 = np.zeros((D2, D2), dtype=complex)
+    M2 = np.zeros((D2, D2), dtype=complex) if kmax >= 2 else None
     M3 = np.zeros((D2, D2, D2), dtype=complex) if kmax >= 3 else None
     for i, P in enumerate(blocks):
         n = P.shape[0]
         stack, trace = space.moment_operators(i)
         M1 += trace @ P.reshape(-1)                                   # tr(J_x P)
+        if M2 is None:
+            continue
         JP = (stack @ P).reshape(D2, n, n)                            # J_y P
         M2 += trace @ JP.reshape(D2, n * n).T                         # tr(J_x J_y P)
         if M3 is not None:
@@ -188,15 +190,18 @@ class BlockMeasurement:
         self.trace_error = 0.0
         self.most_negative = 0.0
 
-    def add(self, n: int, x: np.ndarray) -> None:
+    def add(self, n: int, x: np.ndarray, higher: bool = True) -> None:
+        """Measure the state x as time index n; ``higher=False``: moments of order >= 2 are not
+        needed there (NaN, and so are the marginals k >= 2 at that time)."""
         blocks = self.space.split(x)
         self.trace_error = max(self.trace_error, float(abs(sum(np.trace(P) for P in blocks) - 1)))
         self.entropy[n], neg = block_entropy(self.space, blocks)
         self.most_negative = min(self.most_negative, neg)
-        m1, m2, m3 = _moments(self.space, blocks, self.kmax)
-        self.M1[n], self.M2[n] = m1, m2
+        m1, m2, m3 = _moments(self.space, blocks, self.kmax if higher else 1)
+        self.M1[n] = m1
+        self.M2[n] = m2 if m2 is not None else np.nan
         if self.M3 is not None:
-            self.M3[n] = m3
+            self.M3[n] = m3 if m3 is not None else np.nan
 
     def marginals(self) -> dict[int, np.ndarray]:
         out = moments_to_marginals(self.M1, self.M2, self.M3, self.space.N, self.space.d)

@@ -84,5 +84,10 @@ class Engine(Protocol):
         times: np.ndarray,
         kmax: int = 2,
         progress: ProgressCallback | None = None,
+        marginal_times: np.ndarray | None = None,
     ) -> Trajectory:
-        """Evolve rho0^{(x)N} and return the trajectory at ``times``."""
+        """Evolve rho0^{(x)N} and return the trajectory at ``times``.
+
+        ``marginal_times``: indices of the times at which marginals of order >= 2 are needed
+        (None: every time). An engine may skip them at the other times (NaN there); the entropy
+        and the one-body marginal are always computed at every time."""

@@ -143,7 +143,8 @@ class DenseEngine:
         return math.exp(min(3 * log_D if not model.is_open else 2 * log_D + math.log(50), 700.0))
 
     def evolve(self, model: Model, rho0: np.ndarray, N: int, times: np.ndarray, kmax: int = 2,
-               progress: ProgressCallback | None = None) -> Trajectory:
+               progress: ProgressCallback | None = None, marginal_times=None) -> Trajectory:
+        # marginal_times (where marginals of order >= 2 are needed): this engine computes every time
         ok, why = self.supports(model, N)
         if not ok:
             raise EngineError(why)

@@ -46,7 +46,7 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
 from .._checks import check_positive_number, check_workers
-from .._parallel import sparse_work
+from .._parallel import return_freed_memory, sparse_work
 from ..errors import EngineError, QMeanFieldError
 from ..model import Model
 from .base import ProgressCallback, Trajectory
@@ -59,17 +59,22 @@ __all__ = ["PermutationalEngine", "block_liouvillian", "no_jump_block", "SteadyS
 
 
 class _Triplets:
-    """The generator's nonzeros as COO triplets, gathered by the block of their rows and turned
-    into CSR rows a group of blocks at a time (duplicates summed; optionally in the real
-    coordinates of :meth:`BlockSpace.to_real`): no intermediate sparse sums, and the transient
-    copies of the assembly never exceed one group's."""
+    """The generator's nonzeros as COO triplets, gathered by the block of their rows; the rows
+    of blocks marked complete (:meth:`done`) become CSR pieces (duplicates summed; optionally in
+    the real coordinates of :meth:`BlockSpace.to_real`) once ``CHUNK`` triplets wait, so the
+    assembly's transient copies never exceed one group's and the triplets of finished blocks
+    are not kept (the peak is the finished matrix plus one group)."""
 
     #: complex triplets turned into CSR rows at once
-    CHUNK = 2**23
+    CHUNK = 2**22
 
-    def __init__(self, offsets: np.ndarray):
-        self.offsets = offsets
+    def __init__(self, space: BlockSpace, real: bool):
+        self.space, self.real = space, real
+        self.offsets = space.offsets
         self.parts: dict[int, list] = {}
+        self.complete: list[int] = []
+        self.waiting = 0
+        self.pieces: dict[int, sp.csr_matrix] = {}
 
     def _add(self, i: int, r: np.ndarray, c: np.ndarray, v: np.ndarray) -> None:
         self.parts.setdefault(i, []).append((r, c, v))
@@ -98,32 +103,63 @@ class _Triplets:
                   np.broadcast_to(X.data[:, None] if left else X.data[None, :],
                                   (X.nnz, n) if left else (n, X.nnz)).ravel())
 
-    def matrix(self, space: BlockSpace, real: bool = False) -> sp.csr_matrix:
-        """The CSR matrix (complex, or real in the coordinates of :meth:`BlockSpace.to_real`)."""
-        pieces, group, count = [], [], 0
-        nblocks = len(space.dims)
-        for i in range(nblocks):
-            group.append(i)
-            count += sum(r.size for r, _, _ in self.parts.get(i, ()))
-            if count < self.CHUNK and i < nblocks - 1:
-                continue
-            lo, hi = int(self.offsets[group[0]]), int(self.offsets[group[-1] + 1])
-            trip = [t for b in group for t in self.parts.pop(b, ())]
-            group, count = [], 0
+    def done(self, i: int) -> None:
+        """Block i's rows have all their terms."""
+        self.complete.append(i)
+        self.waiting += sum(r.size for r, _, _ in self.parts.get(i, ()))
+        if self.waiting >= self.CHUNK:
+            self._flush()
+
+    def _flush(self) -> None:
+        """Turn the complete blocks' triplets into CSR pieces, one per run of consecutive blocks."""
+        blocks = sorted(self.complete)
+        self.complete, self.waiting = [], 0
+        runs = np.split(blocks, np.flatnonzero(np.diff(blocks) != 1) + 1) if blocks else []
+        for run in runs:
+            lo, hi = int(self.offsets[run[0]]), int(self.offsets[run[-1] + 1])
+            trip = [t for b in run for t in self.parts.pop(int(b), ())]
             if not trip:
-                pieces.append(sp.csr_matrix((hi - lo, space.size), dtype=float if real else complex))
+                self.pieces[int(run[0])] = sp.csr_matrix((hi - lo, self.space.size), dtype=float if self.real else complex)
                 continue
             rows, cols, vals = (np.concatenate(x) for x in zip(*trip))
             del trip
             vals = vals.astype(complex)
-            if real:
-                rows, cols, vals = space.real_triplets(rows, cols, vals)
-            M = sp.csr_matrix((vals, (rows - lo, cols)), shape=(hi - lo, space.size))
+            if self.real:
+                rows, cols, vals = self.space.real_triplets(rows, cols, vals)
+            M = sp.csr_matrix((vals, (rows - lo, cols)), shape=(hi - lo, self.space.size))
             del rows, cols, vals
             M.sum_duplicates()
             M.eliminate_zeros()
-            pieces.append(M)
-        return pieces[0] if len(pieces) == 1 else sp.vstack(pieces, format="csr")
+            # summing duplicates leaves views of the (about 2x longer) triplet-sized buffers: copy
+            # them compact so those buffers are freed
+            self.pieces[int(run[0])] = M.copy()
+
+    def matrix(self) -> sp.csr_matrix:
+        """The CSR matrix of every block (all must be complete)."""
+        self._flush()
+        if sum(p.shape[0] for p in self.pieces.values()) != self.space.size:
+            raise RuntimeError("generator assembly: some blocks were never completed")
+        keys = sorted(self.pieces)
+        if len(keys) == 1:
+            return self.pieces.pop(keys[0])
+        # stacked piece by piece into preallocated arrays, each piece freed once copied
+        # (sp.vstack would hold every piece and the result at once)
+        nnz = sum(p.nnz for p in self.pieces.values())
+        index = np.int32 if max(nnz, self.space.size) < 2**31 else np.int64
+        data = np.empty(nnz, dtype=float if self.real else complex)
+        indices = np.empty(nnz, dtype=index)
+        indptr = np.empty(self.space.size + 1, dtype=index)
+        indptr[0] = 0
+        row = at = 0
+        for k in keys:
+            P = self.pieces.pop(k)
+            data[at:at + P.nnz] = P.data
+            indices[at:at + P.nnz] = P.indices
+            indptr[row + 1:row + P.shape[0] + 1] = P.indptr[1:] + at
+            row, at = row + P.shape[0], at + P.nnz
+            del P
+            return_freed_memory()
+        return sp.csr_matrix((data, indices, indptr), shape=(self.space.size, self.space.size), copy=False)
 
 
 def no_jump_block(ir: Irrep, h: np.ndarray, V: np.ndarray, jumps, collective, kappa: float, hbar: float):
@@ -151,37 +187,51 @@ def block_liouvillian(space: BlockSpace, h: np.ndarray, V: np.ndarray, jumps, co
     as many nonzeros (1.1x for real models, 1.5x for complex ones at d = 2), so a product moves
     12 instead of 20 bytes per nonzero and half the vector bytes."""
     d, N = space.d, space.N
-    out = _Triplets(space.offsets)
-    for i, ir in enumerate(space.irreps):
+    out = _Triplets(space, real)
+
+    def finish(i: int) -> None:
+        """Add block i's own terms (no-jump part, collective jumps) and mark its rows complete."""
+        ir = space.irrep(i)
         A, JCs = no_jump_block(ir, h, V, jumps, collective, kappa, hbar)
         for JC in JCs:
             out.kron(i, i, JC, JC.conj(), kappa)                       # kappa J(C) X J(C)^+
         out.kron_identity(i, A, ir.dim, left=True)                     # A X
         out.kron_identity(i, A.conj(), ir.dim, left=False)             # X A^+ = kron(1, (A^+)^T)
-    if jumps:
-        for mu in partitions(N - 1, d):
-            mir = Irrep(mu)
-            children = []
-            for r in range(d):
-                lam = list(mu)
-                lam[r] += 1
-                lam = tuple(lam)
-                if lam in space.index:
-                    j = space.index[lam]
-                    children.append((j, branching_isometry(mir, space.irreps[j])))
-            logm_mu = log_multiplicity(mu)
-            Id = sp.identity(mir.dim, format="csr")
-            for L in jumps:
-                IL = sp.kron(Id, sp.csr_matrix(L), format="csr")                # 1 (x) L on U_mu (x) C^d
-                for j_src, W_src in children:
-                    LW = IL @ W_src
-                    coef = math.exp(math.log(N) + logm_mu - space.logmult[j_src])
-                    for j_dst, W_dst in children:
-                        M = (W_dst.T @ LW).tocsr()
-                        M.eliminate_zeros()
-                        if M.nnz:
-                            out.kron(j_dst, j_src, M, M.conj(), coef)          # coef M P M^+
-    return out.matrix(space, real)
+        out.done(i)
+
+    if not jumps:
+        for i in range(len(space.lams)):
+            finish(i)
+        return out.matrix()
+    # block lambda is complete once every mu = lambda - box (one per removable corner) is done
+    waiting = [sum(1 for r in range(d) if lam[r] > (lam[r + 1] if r + 1 < d else 0)) for lam in space.lams]
+    for mu in partitions(N - 1, d):
+        mir = Irrep(mu)
+        children = []
+        for r in range(d):
+            lam = list(mu)
+            lam[r] += 1
+            lam = tuple(lam)
+            if lam in space.index:
+                j = space.index[lam]
+                children.append((j, branching_isometry(mir, space.irrep(j))))
+        logm_mu = log_multiplicity(mu)
+        Id = sp.identity(mir.dim, format="csr")
+        for L in jumps:
+            IL = sp.kron(Id, sp.csr_matrix(L), format="csr")                # 1 (x) L on U_mu (x) C^d
+            for j_src, W_src in children:
+                LW = IL @ W_src
+                coef = math.exp(math.log(N) + logm_mu - space.logmult[j_src])
+                for j_dst, W_dst in children:
+                    M = (W_dst.T @ LW).tocsr()
+                    M.eliminate_zeros()
+                    if M.nnz:
+                        out.kron(j_dst, j_src, M, M.conj(), coef)          # coef M P M^+
+        for j, _ in children:
+            waiting[j] -= 1
+            if waiting[j] == 0:
+                finish(j)
+    return out.matrix()
 
 
 #: block-state sizes (sum of block dimensions squared) solved directly (sparse LU); larger ones
@@ -273,12 +323,14 @@ class PermutationalEngine:
         return True, ""
 
     def memory_estimate(self, model: Model, N: int) -> float:
-        """Peak bytes: the generator (about 2 d^4 nonzeros per row, 64 bytes per nonzero at its
-        assembly, measured) plus the propagator's vectors."""
+        """Peak bytes: the real generator (about 2 d^4 nonzeros per row, 12 bytes each, 1.25x
+        that during its assembly in row groups) plus the propagator's and the measurement's
+        vectors (measured at d = 2: 26.7 nonzeros per row for complex operators, 13 for real
+        ones; N = 400 peaks at 6.4 GiB)."""
         d = model.d
         size = math.comb(N + d * d - 1, N)  # = sum over blocks of dim U_lambda^2
         per_row = 2 * d**4 + (d**4 // 2 if model.collective_jumps else 0)
-        return float(size) * (per_row * 64 + 16 * 40) + 200 * 2**20
+        return float(size) * (per_row * 12 * 1.25 + 8 * 30) + 250 * 2**20
 
     def cost(self, model: Model, N: int) -> float:
         d = model.d
@@ -321,7 +373,7 @@ class PermutationalEngine:
             prop.close()
 
     def evolve(self, model: Model, rho0: np.ndarray, N: int, times: np.ndarray, kmax: int = 2,
-               progress: ProgressCallback | None = None) -> Trajectory:
+               progress: ProgressCallback | None = None, marginal_times=None) -> Trajectory:
         self._check(model, N)
         kmax = min(kmax, N, 3)
         times = np.asarray(times, dtype=float)
@@ -329,8 +381,12 @@ class PermutationalEngine:
         with sparse_work():
             space, prop = next(states)
             meas = BlockMeasurement(space, times.size, kmax)
+            needed = np.ones(times.size, dtype=bool)
+            if marginal_times is not None:
+                needed[:] = False
+                needed[np.asarray(marginal_times, dtype=int)] = True
             for n, x in enumerate(states):
-                meas.add(n, x)
+                meas.add(n, x, higher=bool(needed[n]))
                 if progress:
                     progress(n + 1)
         entropy, marginals = meas.entropy, meas.marginals()

@@ -98,8 +98,8 @@ def use_krylov(method: str, n: int, r: int) -> bool:
 def time_moments(J: list, X: np.ndarray, kmax: int, work: dict | None = None):
     """Collective moments of the columns of X (one time), summed over the columns:
     ``m1[x] = sum_k <x_k|J_x|x_k>``, ``m2[x, y] = sum_k <x_k|J_x J_y|x_k>`` and, for kmax >= 3,
-    ``m3[x, y, z] = sum_k <x_k|J_x J_y J_z|x_k>`` (x = a * d + b indexes J_ab). ``work`` (a dict)
-    keeps the workspace between calls with X of one shape."""
+    ``m3[x, y, z] = sum_k <x_k|J_x J_y J_z|x_k>`` (x = a * d + b indexes J_ab); kmax = 1: m1 only
+    (m2 and m3 None). ``work`` (a dict) keeps the workspace between calls with X of one shape."""
     D2 = len(J)
     d = math.isqrt(D2)
     swapx = [b * d + a for a in range(d) for b in range(d)]  # J_ab^+ = J_ba
@@ -124,6 +124,8 @@ def time_moments(J: list, X: np.ndarray, kmax: int, work: dict | None = None):
     Yx[D2] = X
     Y = Yx[:D2]
     Yf = Y.reshape(D2, n * m)
+    if kmax < 2:                                          # sum_k <x_k|J_x|x_k> only
+        return Yf @ X.reshape(-1).conj(), None, None
     # Gram matrix of the J_x v and v, one BLAS call (upper half):
     # <J_ab J_cd> = (J_ba v)^+ (J_cd v), <J_x> = (J_x v)^+ v conjugated
     G = zherk(1.0, Yx.reshape(D2 + 1, n * m).T, trans=2)
@@ -149,10 +151,11 @@ def _moment_bytes(n: int, d: int, kmax: int) -> float:
     return 16.0 * n * (d * d * (3 if kmax >= 3 else 1) + 2)
 
 
-def _block_moments(lam, logm, krylov, logp, h, V, kappa, hbar, times, kmax, logcut, states_bytes):
+def _block_moments(lam, logm, krylov, logp, h, V, kappa, hbar, times, kmax, logcut, states_bytes, higher):
     """Moments <J_ab>, <J_ab J_cd> (and third order) of one block at all times, summed with the
     weights of its basis vectors with log weight >= logcut; also the kept and dropped weight.
-    ``states_bytes``: memory for the propagated states (column groups are sized to it)."""
+    ``states_bytes``: memory for the propagated states (column groups are sized to it);
+    ``higher`` (bool per time): where moments of order >= 2 are needed (elsewhere they stay 0)."""
     irrep = Irrep(lam)
     d, n = irrep.d, irrep.dim
     logw = log_vector_weights(irrep.weights, logm, logp)
@@ -168,6 +171,9 @@ def _block_moments(lam, logm, krylov, logp, h, V, kappa, hbar, times, kmax, logc
     work: dict = {}
 
     def add(t, X):
+        if not higher[t]:
+            M1[t] += time_moments(J, X, 1, work)[0]
+            return
         m1, m2, m3 = time_moments(J, X, kmax, work)
         M1[t] += m1
         M2[t] += m2
@@ -355,13 +361,17 @@ class SymmetricEngine:
         return float(sum(self._plan(model, np.asarray(rho0), N).costs))
 
     def evolve(self, model: Model, rho0: np.ndarray, N: int, times: np.ndarray, kmax: int = 2,
-               progress: ProgressCallback | None = None) -> Trajectory:
+               progress: ProgressCallback | None = None, marginal_times=None) -> Trajectory:
         ok, why = self.supports(model, N)
         if not ok:
             raise EngineError(why)
         d = model.d
         kmax = min(kmax, N, 3)
         times = np.asarray(times, dtype=float)
+        higher = np.ones(times.size, dtype=bool)   # where marginals of order >= 2 are needed
+        if marginal_times is not None:
+            higher[:] = False
+            higher[np.asarray(marginal_times, dtype=int)] = True
         p, W, V, h, logp, lams, jobs, costs, skipped_bound, discarded_blocks, logcut = self._plan(model, rho0, N)
         dense_dims = [weyl_dimension(lam) for lam, _, krylov in jobs if not krylov]
         ok, why = self._fits(max(dense_dims, default=0), N, d, "the largest block this rho0 needs diagonalised")
@@ -374,7 +384,7 @@ class SymmetricEngine:
         workers = max(1, min(workers, len(jobs), os.cpu_count() or 1))
         # each worker keeps a third of its share of the budget for propagated states
         states_bytes = min(_STATES_BYTES, self.memory_budget_gb * 2**30 / (3 * workers))
-        common = (logp, h, V, model.kappa(N), model.hbar, times, kmax, logcut, states_bytes)
+        common = (logp, h, V, model.kappa(N), model.hbar, times, kmax, logcut, states_bytes, higher)
         results = []
         if workers == 1:
             for i, job in enumerate(jobs):
@@ -393,6 +403,9 @@ class SymmetricEngine:
         M1 = sum(r[0] for r in results)
         M2 = sum(r[1] for r in results)
         M3 = sum(r[2] for r in results) if kmax >= 3 else None
+        M2[~higher] = np.nan
+        if M3 is not None:
+            M3[~higher] = np.nan
         kept_weight = sum(r[3] for r in results)
         kept_vectors = sum(r[4] for r in results)
         discarded = sum(r[5] for r in results) + skipped_bound + discarded_blocks
