@@ -16,6 +16,9 @@ mixed product state rho0 = diag(0.8, 0.2) (excited population 0.8), 21 times on 
 * general, d = 2, N = 200 (N = 60 with --quick): the jump sqrt(0.3)(sigma_- + 0.5 sigma_z) and a
   random V of bench_permutational, random mixed rho0, 21 times: ``qmf.compare`` with its defaults
   beside the engine alone (no peer runs this: piqs has no such jump, the full space is 2^400).
+* spin1, d = 3, N = 4, 8, 16, 32 in one call (the issue's spin-1 case: h = 0.5 jx + 0.3 jz^2,
+  V = S.S + 2 P_singlet, thermal rho0 of jz + 0.2 jx at beta = 2, purity 0.77, 21 times):
+  ``qmf.compare`` with its defaults (symmetric engine); no peer runs d = 3 at N = 32.
 * steady, N = 10, 20, 40: ``qmf.steady_state_comparison(model, N)`` (mean-field fixed points,
   the N-body steady state, marginals and distances) against ``qutip.steadystate`` of the piqs
   Liouvillian (its default direct solver); the steady-state <Jz> difference.
@@ -66,13 +69,30 @@ def _piqs(N: int):
     return qutip, L, jz, qutip.Qobj(np.diag(entries).astype(complex))
 
 
+def _spin1():
+    """The spin-1 (d = 3) closed model: h = 0.5 jx + 0.3 jz^2, V = S.S + 2 P_singlet (S.S = sum_a
+    ja (x) ja, P_singlet the two-spin singlet projector), rho0 thermal for jz + 0.2 jx at beta = 2
+    (purity 0.77)."""
+    import qmeanfield as qmf
+    from qmeanfield.operators import spin_matrices
+    from qmeanfield.states import thermal
+
+    S = spin_matrices(3)
+    SS = sum(np.kron(S[a], S[a]) for a in ("jx", "jy", "jz"))
+    singlet = np.zeros(9, dtype=complex)
+    singlet[[2, 4, 6]] = [1.0, -1.0, 1.0]                  # (|1,-1> - |0,0> + |-1,1>) / sqrt(3)
+    singlet /= np.sqrt(3.0)
+    V = SS + 2.0 * np.outer(singlet, singlet.conj())
+    return qmf.Model(h=0.5 * S["jx"] + 0.3 * S["jz"] @ S["jz"], V=V), thermal(S["jz"] + 0.2 * S["jx"], 2.0)
+
+
 def _jz_from_marginal(R1, N):
     R1 = np.asarray(R1)
     return N * (R1[..., 0, 0] - R1[..., 1, 1]).real / 2
 
 
 def child(case: dict) -> None:
-    N, who, kind = case["N"], case["who"], case["kind"]
+    N, who, kind = case.get("N"), case["who"], case["kind"]
     times = np.linspace(0, 2, 21)
     rho0 = np.diag([P_EXCITED, 1 - P_EXCITED]).astype(complex)
     t0 = time.perf_counter()
@@ -107,6 +127,14 @@ def child(case: dict) -> None:
         else:
             traj = make_engine("permutational").evolve(model, r0, N, times, kmax=2)
             out["products"] = traj.stats["products"]
+    elif kind == "spin1":
+        import qmeanfield as qmf
+
+        model, r0 = _spin1()
+        t0 = time.perf_counter()
+        ds = qmf.compare(model, r0, case["Ns"], times)
+        out["wall_per_N"] = [float(x) for x in ds.wall_seconds.values]
+        out["N"] = "+".join(str(n) for n in case["Ns"])
     else:
         if who == "steady_state_comparison":
             import qmeanfield as qmf
@@ -146,6 +174,10 @@ def main():
     for who, r in res.items():
         print(f"general N={N} {who}: {r.get('status')} {r.get('wall_s', float('nan')):.2f} s", flush=True)
         rows.append(r)
+    Ns = [4, 8, 16] if args.quick else [4, 8, 16, 32]
+    r = run_case(__file__, {"kind": "spin1", "Ns": Ns, "who": "compare"}, timeout=1800)
+    print(f"spin1 N={Ns} compare: {r.get('status')} {r.get('wall_s', float('nan')):.2f} s", flush=True)
+    rows.append(r)
     for N in ([10] if args.quick else [10, 20, 40]):
         case = {"kind": "steady", "N": N}
         res = {who: run_case(__file__, {**case, "who": who}, timeout=1800)

@@ -279,14 +279,20 @@ def test_weight_multiset_matches_the_patterns(d, N):
         assert fast == sorted(map(tuple, pattern_weights(gt_patterns(lam))))
 
 
+@pytest.mark.parametrize("eigenbasis", [False, True])
 @pytest.mark.parametrize("d, N", [(2, 9), (3, 5)])
-def test_marginal_times_skip_higher_marginals_elsewhere(d, N):
-    """Marginals k >= 2 only where asked (NaN elsewhere), R^(1) everywhere, equal to the full run."""
+def test_marginal_times_skip_higher_marginals_elsewhere(d, N, eigenbasis, monkeypatch):
+    """Marginals k >= 2 only where asked (NaN elsewhere), R^(1) everywhere, equal to the full run
+    (``eigenbasis``: R^(1) at the other times from the blocks' eigenbasis, not from the states)."""
+    from qmeanfield.engines import symmetric
+
+    if eigenbasis:
+        monkeypatch.setattr(symmetric, "FIRST_MOMENTS_MARGIN", 0.0)
     model = qmf.Model(h=random_hermitian(d, np.random.default_rng(3)), V=random_interaction(d, seed=4))
     rho0 = random_density_matrix(d, seed=6)
     times = np.linspace(0, 1, 5)
     full = SymmetricEngine().evolve(model, rho0, N, times, kmax=3)
-    part = SymmetricEngine().evolve(model, rho0, N, times, kmax=3, marginal_times=[0, 3])
+    part = SymmetricEngine(workers=1).evolve(model, rho0, N, times, kmax=3, marginal_times=[0, 3])
     assert np.abs(full.marginals[1] - part.marginals[1]).max() < 1e-12
     for k in (2, 3):
         assert np.abs(full.marginals[k][[0, 3]] - part.marginals[k][[0, 3]]).max() < 1e-12
