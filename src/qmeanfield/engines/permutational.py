@@ -66,7 +66,7 @@ class _Triplets:
     are not kept (the peak is the finished matrix plus one group)."""
 
     #: complex triplets turned into CSR rows at once
-    CHUNK = 2**22
+    CHUNK = 2**19
 
     def __init__(self, space: BlockSpace, real: bool):
         self.space, self.real = space, real
