@@ -232,6 +232,8 @@ def test_real_coordinates(d, N):
     x, y = _random_block_state(space, 1), _random_block_state(space, 2)
     z = space.to_real(x)
     assert np.abs(space.to_complex(z) - x).max() < 1e-13
+    for P, Q in zip(space.hermitian_blocks(z), space.split(x)):
+        assert np.abs(P - Q).max() < 1e-13
     # Frobenius inner product of Hermitian blocks = dot product of their coordinates
     assert abs(np.vdot(x, y).real - z @ space.to_real(y)) < 1e-10 * np.abs(x).sum()
     assert np.abs(space.to_complex(R @ z) - G @ x).max() < 1e-12 * abs(G).max() * np.abs(x).max() * 50

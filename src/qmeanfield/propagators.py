@@ -116,14 +116,19 @@ class TaylorPropagator:
         # one BLAS product per few terms (many output times per substep cost little)
         adder = _Accumulator(extra, batch=8) if fractions.size else None
         small = 0
+        # ||out||^2 is recomputed only when a term comes near the stopping test (it changes
+        # little within a substep; a stale value only delays the stop, never advances it)
+        out_norm2 = _norm2(out)
         for m in range(1, degree + 1):
-            term = (h / m) * self.matvec(term)
+            term = self.matvec(term)
+            term *= h / m
             out += term
             if adder is not None:
                 adder.add(term.reshape(-1), fractions**m)
-            else:
-                extra += np.multiply.outer(fractions**m, term.reshape(-1))
-            if _norm2(term) <= self.tol**2 * _norm2(out):
+            term_norm2 = _norm2(term)
+            if term_norm2 <= 4 * self.tol**2 * out_norm2:
+                out_norm2 = _norm2(out)
+            if term_norm2 <= self.tol**2 * out_norm2:
                 small += 1
                 if small == 2:
                     break

@@ -99,6 +99,23 @@ class BlockSpace:
         kind, mirror = self.hermitian_layout()
         return (z + 1j * z[mirror]) * _FROM_REAL[kind]
 
+    def hermitian_blocks(self, z: np.ndarray) -> list[np.ndarray]:
+        """The blocks P_lambda (complex, exactly Hermitian) of the real coordinates z, built block
+        by block (no gather over the whole vector: 1.7x faster than ``split(to_complex(z))``)."""
+        r2 = 1.0 / np.sqrt(2.0)
+        blocks = []
+        for i, n in enumerate(self.dims):
+            Z = z[self.offsets[i]:self.offsets[i + 1]].reshape(n, n)
+            P = np.empty((n, n), dtype=complex)
+            U, L = np.triu(Z, 1), np.tril(Z, -1)
+            P.real[...] = U + U.T
+            P.real[...] *= r2
+            P.real[np.diag_indices(n)] = np.diagonal(Z)
+            P.imag[...] = L.T - L
+            P.imag[...] *= r2
+            blocks.append(P)
+        return blocks
+
     def real_triplets(self, rows: np.ndarray, cols: np.ndarray, vals: np.ndarray):
         r"""A complex linear map given by triplets that keeps the blocks Hermitian, in the real
         coordinates of :meth:`to_real`: with :math:`x_c = w_c (z_c + i z_{\bar c})` and
@@ -138,15 +155,17 @@ class BlockSpace:
 
 
 
-def block_entropy(space: BlockSpace, blocks: list[np.ndarray]) -> tuple[float, float]:
+def block_entropy(space: BlockSpace, blocks: list[np.ndarray], hermitian: bool = False) -> tuple[float, float]:
     r""":math:`S(R_N) = -\sum_\lambda \mathrm{tr}\,P_\lambda\log(P_\lambda/\dim S_\lambda)` and the most
-    negative block eigenvalue (a positivity check)."""
+    negative block eigenvalue (a positivity check). ``hermitian``: the blocks are exactly
+    Hermitian (else their Hermitian part is taken) and may be overwritten."""
     S = 0.0
     most_negative = 0.0
     for i, P in enumerate(blocks):
         # LAPACK's zheev/dsyev ("ev"): 25% faster than the divide-and-conquer driver of
         # np.linalg.eigvalsh on these blocks (measured at d = 2, N = 80)
-        w = scipy.linalg.eigvalsh((P + P.conj().T) / 2, driver="ev", check_finite=False, overwrite_a=True)
+        w = scipy.linalg.eigvalsh(P if hermitian else (P + P.conj().T) / 2, driver="ev", check_finite=False,
+                                  overwrite_a=True)
         most_negative = min(most_negative, float(w[0]))
         w = w[w > 0]
         S -= float(np.sum(w * (np.log(w) - space.logmult[i])))
@@ -193,11 +212,18 @@ class BlockMeasurement:
     def add(self, n: int, x: np.ndarray, higher: bool = True) -> None:
         """Measure the state x as time index n; ``higher=False``: moments of order >= 2 are not
         needed there (NaN, and so are the marginals k >= 2 at that time)."""
-        blocks = self.space.split(x)
+        self._measure(n, self.space.split(x), higher, hermitian=False)
+
+    def add_real(self, n: int, z: np.ndarray, higher: bool = True) -> None:
+        """:meth:`add` for a state given by its real coordinates (:meth:`BlockSpace.to_real`)."""
+        self._measure(n, self.space.hermitian_blocks(z), higher, hermitian=True)
+
+    def _measure(self, n: int, blocks: list, higher: bool, hermitian: bool) -> None:
         self.trace_error = max(self.trace_error, float(abs(sum(np.trace(P) for P in blocks) - 1)))
-        self.entropy[n], neg = block_entropy(self.space, blocks)
-        self.most_negative = min(self.most_negative, neg)
         m1, m2, m3 = _moments(self.space, blocks, self.kmax if higher else 1)
+        # the entropy last: with exactly Hermitian blocks its eigensolver overwrites them
+        self.entropy[n], neg = block_entropy(self.space, blocks, hermitian=hermitian)
+        self.most_negative = min(self.most_negative, neg)
         self.M1[n] = m1
         self.M2[n] = m2 if m2 is not None else np.nan
         if self.M3 is not None:

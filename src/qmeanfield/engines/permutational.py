@@ -354,8 +354,9 @@ class PermutationalEngine:
                               list(model.collective_jumps), model.kappa(N), model.hbar, real=real)
         return space, A
 
-    def block_states(self, model: Model, rho0: np.ndarray, N: int, times: np.ndarray):
-        """Yield the state vector (concatenated blocks P_lambda, see :class:`BlockSpace`) at each time.
+    def block_states(self, model: Model, rho0: np.ndarray, N: int, times: np.ndarray, real: bool = False):
+        """Yield the state vector (concatenated blocks P_lambda, see :class:`BlockSpace`) at each time
+        (``real``: its real coordinates, :meth:`BlockSpace.to_real`).
 
         The first item is ``(space, propagator)``; then one vector per time. The propagation
         runs on the real coordinates of the Hermitian blocks (a real generator: each product
@@ -368,7 +369,7 @@ class PermutationalEngine:
         z = space.to_real(space.product_state_vector(np.asarray(rho0)))
         try:
             for z_t in prop.trajectory(z, times):
-                yield space.to_complex(z_t)
+                yield z_t if real else space.to_complex(z_t)
         finally:
             prop.close()
 
@@ -377,7 +378,7 @@ class PermutationalEngine:
         self._check(model, N)
         kmax = min(kmax, N, 3)
         times = np.asarray(times, dtype=float)
-        states = self.block_states(model, rho0, N, times)
+        states = self.block_states(model, rho0, N, times, real=True)
         with sparse_work():
             space, prop = next(states)
             meas = BlockMeasurement(space, times.size, kmax)
@@ -386,7 +387,7 @@ class PermutationalEngine:
                 needed[:] = False
                 needed[np.asarray(marginal_times, dtype=int)] = True
             for n, x in enumerate(states):
-                meas.add(n, x, higher=bool(needed[n]))
+                meas.add_real(n, x, higher=bool(needed[n]))
                 if progress:
                     progress(n + 1)
         entropy, marginals = meas.entropy, meas.marginals()
