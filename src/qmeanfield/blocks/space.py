@@ -19,7 +19,7 @@ from .irreps import Irrep, log_multiplicity, log_vector_weights, partitions, wey
 __all__ = ["BlockSpace", "BlockMeasurement", "block_entropy"]
 
 #: factors u, w of the real coordinates by entry kind (diagonal, above, below the diagonal):
-#: z = Re(u x) and x = w (z + i z_mirror) (see BlockSpace.to_real)
+#: z = Re(u x) and x = w (z + i z_mirror) (see BlockSpace.to_real, real_triplets)
 _TO_REAL = np.array([1.0, np.sqrt(2.0), 1j * np.sqrt(2.0)])
 _FROM_REAL = np.array([1.0 / (1.0 + 1j), 1.0 / np.sqrt(2.0), -1j / np.sqrt(2.0)])
 
@@ -96,12 +96,12 @@ class BlockSpace:
 
     def to_complex(self, z: np.ndarray) -> np.ndarray:
         """The state vector of the real coordinates z (inverse of :meth:`to_real`)."""
-        kind, mirror = self.hermitian_layout()
-        return (z + 1j * z[mirror]) * _FROM_REAL[kind]
+        return np.concatenate([P.reshape(-1) for P in self.hermitian_blocks(z)])
 
     def hermitian_blocks(self, z: np.ndarray) -> list[np.ndarray]:
-        """The blocks P_lambda (complex, exactly Hermitian) of the real coordinates z, built block
-        by block (no gather over the whole vector: 1.7x faster than ``split(to_complex(z))``)."""
+        r"""The blocks P_lambda (complex, exactly Hermitian) of the real coordinates z, built block
+        by block: :math:`P_{kl} = (z_{kl} + i z_{lk})/\sqrt2` for k < l (a gather over the whole
+        vector through the mirror positions was 1.7x slower)."""
         r2 = 1.0 / np.sqrt(2.0)
         blocks = []
         for i, n in enumerate(self.dims):
