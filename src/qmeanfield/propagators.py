@@ -233,10 +233,10 @@ def spectral_interval(H: sp.csr_matrix, margin: float = 0.02, max_steps: int = 3
 
 
 class _Accumulator:
-    """``acc[j] += coef[j] * scale * vec`` for every row j of ``acc`` (complex or real, shape (g, L)),
-    with real coefficients and a scalar ``scale`` (complex only for a complex ``acc``), ``batch`` vectors at a time as one real
-    matrix product on the real and imaginary parts (BLAS dgemm, in place): one pass over ``acc``
-    per batch instead of one per vector and row."""
+    """``acc[j] += coef[j] * scale * vec`` for every row j of ``acc`` (complex or real, shape
+    (g, L)), with real coefficients and a scalar ``scale`` (complex only for a complex ``acc``),
+    ``batch`` vectors at a time as one real matrix product on the real and imaginary parts (BLAS
+    dgemm, in place): one pass over ``acc`` per batch instead of one per vector and row."""
 
     def __init__(self, acc: np.ndarray, batch: int, negligible: float = 0.0):
         self.acc, self.batch, self.negligible = acc, batch, negligible
