@@ -155,3 +155,18 @@ def test_steady_state_comparison_reports_the_gap_beside_the_fixed_point_stabilit
     assert np.all(np.isnan(qmf.steady_state_comparison(open_model, [4]).liouvillian_gap.values))
     with pytest.raises(qmf.QMeanFieldError, match="gap"):
         qmf.steady_state_comparison(open_model, [4], gap="yes")
+
+
+def test_steady_states_are_checked_against_their_own_memory_estimate(open_model):
+    """The steady-state solver keeps a complex generator, its bordered copy and the
+    preconditioner's factors: a budget that fits the (real) time evolution but not that is
+    refused before any work, naming the budget."""
+    eng = PermutationalEngine()
+    N = 300
+    real, solver = eng.memory_estimate(open_model, N), eng.memory_estimate(open_model, N, real=False)
+    assert solver > 2 * real
+    budget = (real + solver) / 2 / 2**30
+    small = PermutationalEngine(memory_budget_gb=budget)
+    assert small.supports(open_model, N)[0]
+    with pytest.raises(qmf.EngineError, match="memory_budget_gb"):
+        qmf.steady_state_comparison(open_model, [N], engine=small)

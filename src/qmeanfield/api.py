@@ -488,7 +488,7 @@ def steady_state_comparison(model: Model, N, *, progress: bool = False, fixed_po
     Ns = check_particle_numbers(N)
     eng = _steady_engine(engine, engine_options)
     for n in Ns:  # every N must fit before the first is solved
-        ok, why = eng.supports(model, n)
+        ok, why = eng.supports(model, n, real=False)
         if not ok:
             raise EngineError(why)
     fps = meanfield.fixed_points(model) if fixed_points is None else fixed_points

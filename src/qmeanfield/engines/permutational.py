@@ -315,22 +315,27 @@ class PermutationalEngine:
                            check_positive_number(self.memory_budget_gb, "memory_budget_gb", EngineError))
         object.__setattr__(self, "workers", check_workers(self.workers, "workers", EngineError))
 
-    def supports(self, model: Model, N: int) -> tuple[bool, str]:
-        need = self.memory_estimate(model, N) / 2**30
+    def supports(self, model: Model, N: int, real: bool = True) -> tuple[bool, str]:
+        """Whether (model, N) fits the memory budget (``real=False``: for the steady-state solver)."""
+        need = self.memory_estimate(model, N, real) / 2**30
         if need > self.memory_budget_gb:
             return False, (f"the permutational engine needs about {need:.3g} GiB for N = {N}, d = {model.d}, "
                            f"over the memory budget of {self.memory_budget_gb:g} GiB; lower N or raise memory_budget_gb")
         return True, ""
 
-    def memory_estimate(self, model: Model, N: int) -> float:
+    def memory_estimate(self, model: Model, N: int, real: bool = True) -> float:
         """Peak bytes: the real generator (about 2 d^4 nonzeros per row, 12 bytes each, 1.25x
         that during its assembly in row groups) plus the propagator's and the measurement's
         vectors (measured at d = 2: 26.7 nonzeros per row for complex operators, 13 for real
-        ones; N = 400 peaks at 6.4 GiB)."""
+        ones; N = 400 peaked at 5.4 GiB, estimated 7.5). ``real=False``: the steady-state
+        solver's complex generator (20 bytes a nonzero) and its bordered copy, the
+        preconditioner's block factors and the Krylov vectors (N = 160: 1.0 GiB measured,
+        1.6 estimated)."""
         d = model.d
         size = math.comb(N + d * d - 1, N)  # = sum over blocks of dim U_lambda^2
         per_row = 2 * d**4 + (d**4 // 2 if model.collective_jumps else 0)
-        return float(size) * (per_row * 12 * 1.25 + 8 * 30) + 250 * 2**20
+        per_entry = per_row * 12 * 1.25 + 8 * 30 if real else per_row * 20 * 2 * 1.25 + 48 + 16 * 24
+        return float(size) * per_entry + 250 * 2**20
 
     def cost(self, model: Model, N: int) -> float:
         d = model.d
@@ -340,15 +345,15 @@ class PermutationalEngine:
         """The Taylor propagator of a generator, with this engine's threads."""
         return TaylorPropagator(A, threads=self.workers if self.workers != "auto" else (os.cpu_count() or 1))
 
-    def _check(self, model: Model, N: int) -> None:
-        ok, why = self.supports(model, N)
+    def _check(self, model: Model, N: int, real: bool = True) -> None:
+        ok, why = self.supports(model, N, real)
         if not ok:
             raise EngineError(why)
 
     def generator(self, model: Model, N: int, real: bool = False) -> tuple[BlockSpace, sp.csr_matrix]:
         """The block layout and the sparse Lindblad generator of (model, N); ``real``: on the
         real coordinates of Hermitian blocks (:meth:`BlockSpace.to_real`)."""
-        self._check(model, N)
+        self._check(model, N, real)
         space = BlockSpace(N, model.d)
         A = block_liouvillian(space, np.asarray(model.h), np.asarray(model.V), list(model.jumps),
                               list(model.collective_jumps), model.kappa(N), model.hbar, real=real)
