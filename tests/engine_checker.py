@@ -87,3 +87,16 @@ def check_engine(engine, case: Case, N: int, times=TIMES, atol: float = ATOL) ->
         for k in range(1, kmax + 1):
             np.testing.assert_allclose(traj.marginals[k][n], ref.ptrace_keep_first(R, d, N, k), atol=atol,
                                        err_msg=f"{engine.name}: R^({k}) at t = {times[n]}")
+
+
+def check_marginal_times(engine, model: qmf.Model, rho0: np.ndarray, N: int, times, asked) -> None:
+    """``evolve(..., marginal_times=asked)`` against the full run of the same engine: entropy and
+    R^(1) equal at every time, R^(k >= 2) equal at the asked times and NaN at the others."""
+    full = engine.evolve(model, rho0, N, times, kmax=3)
+    part = engine.evolve(model, rho0, N, times, kmax=3, marginal_times=asked)
+    other = np.setdiff1d(np.arange(len(times)), asked)
+    assert np.abs(full.entropy - part.entropy).max() < 1e-12
+    assert np.abs(full.marginals[1] - part.marginals[1]).max() < 1e-12
+    for k in (2, 3):
+        assert np.abs(full.marginals[k][asked] - part.marginals[k][asked]).max() < 1e-12
+        assert np.isnan(part.marginals[k][other]).all()

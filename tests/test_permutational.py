@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 import qmeanfield as qmf
+from engine_checker import check_marginal_times
 from qmeanfield.engines import choose_engine
 from qmeanfield.engines.dense import DenseEngine
 from qmeanfield.engines.permutational import PermutationalEngine
@@ -251,12 +252,5 @@ def test_marginal_times_skip_higher_marginals_elsewhere():
     """Marginals k >= 2 only where asked (NaN elsewhere); entropy and R^(1) everywhere, equal to
     the full run."""
     model = _model(2, JUMP_SETS["three channels"](2))
-    rho0 = random_density_matrix(2, seed=4)
-    times = np.linspace(0, 1, 5)
-    full = PermutationalEngine().evolve(model, rho0, 6, times, kmax=3)
-    part = PermutationalEngine().evolve(model, rho0, 6, times, kmax=3, marginal_times=[1, 4])
-    assert np.abs(full.entropy - part.entropy).max() < 1e-12
-    assert np.abs(full.marginals[1] - part.marginals[1]).max() < 1e-12
-    for k in (2, 3):
-        assert np.abs(full.marginals[k][[1, 4]] - part.marginals[k][[1, 4]]).max() < 1e-12
-        assert np.isnan(part.marginals[k][[0, 2, 3]]).all()
+    check_marginal_times(PermutationalEngine(), model, random_density_matrix(2, seed=4), 6, np.linspace(0, 1, 5),
+                         [1, 4])

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import qmeanfield as qmf
+from engine_checker import check_marginal_times
 from qmeanfield.engines import choose_engine, make_engine
 from qmeanfield.blocks.irreps import Irrep, gt_patterns, multiplicity, partitions, weyl_dimension
 from qmeanfield.engines.symmetric import SymmetricEngine
@@ -289,11 +290,5 @@ def test_marginal_times_skip_higher_marginals_elsewhere(d, N, eigenbasis, monkey
     if eigenbasis:
         monkeypatch.setattr(symmetric, "FIRST_MOMENTS_MARGIN", 0.0)
     model = qmf.Model(h=random_hermitian(d, np.random.default_rng(3)), V=random_interaction(d, seed=4))
-    rho0 = random_density_matrix(d, seed=6)
-    times = np.linspace(0, 1, 5)
-    full = SymmetricEngine().evolve(model, rho0, N, times, kmax=3)
-    part = SymmetricEngine(workers=1).evolve(model, rho0, N, times, kmax=3, marginal_times=[0, 3])
-    assert np.abs(full.marginals[1] - part.marginals[1]).max() < 1e-12
-    for k in (2, 3):
-        assert np.abs(full.marginals[k][[0, 3]] - part.marginals[k][[0, 3]]).max() < 1e-12
-        assert np.isnan(part.marginals[k][[1, 2, 4]]).all()
+    check_marginal_times(SymmetricEngine(workers=1), model, random_density_matrix(d, seed=6), N, np.linspace(0, 1, 5),
+                         [0, 3])

@@ -20,7 +20,7 @@ import numpy as np
 
 from ..model import Model
 
-__all__ = ["Trajectory", "Engine", "ProgressCallback"]
+__all__ = ["Trajectory", "Engine", "ProgressCallback", "higher_marginal_mask"]
 
 #: called with the number of completed time points after each one
 ProgressCallback = Callable[[int], None]
@@ -62,6 +62,16 @@ class Trajectory:
         object.__setattr__(self, "entropy", _read_only(self.entropy))
         object.__setattr__(self, "marginals", MappingProxyType({k: _read_only(v) for k, v in self.marginals.items()}))
         object.__setattr__(self, "stats", MappingProxyType(dict(self.stats)))
+
+
+def higher_marginal_mask(marginal_times, T: int) -> np.ndarray:
+    """Per time index, whether marginals of order >= 2 are needed there (``marginal_times`` of
+    :meth:`Engine.evolve`: indices, or None for every time)."""
+    if marginal_times is None:
+        return np.ones(T, dtype=bool)
+    mask = np.zeros(T, dtype=bool)
+    mask[np.asarray(marginal_times, dtype=int)] = True
+    return mask
 
 
 @runtime_checkable

@@ -49,7 +49,7 @@ from .._checks import check_positive_number, check_workers
 from .._parallel import return_freed_memory, sparse_work
 from ..errors import EngineError, QMeanFieldError
 from ..model import Model
-from .base import ProgressCallback, Trajectory
+from .base import ProgressCallback, Trajectory, higher_marginal_mask
 from ..propagators import TaylorPropagator
 from ..blocks.irreps import Irrep, branching_isometry, log_multiplicity, partitions
 from ..blocks.collective import block_hamiltonian
@@ -123,7 +123,7 @@ class _Triplets:
                 continue
             rows, cols, vals = (np.concatenate(x) for x in zip(*trip))
             del trip
-            vals = vals.astype(complex)
+            vals = vals.astype(complex, copy=False)
             if self.real:
                 rows, cols, vals = self.space.real_triplets(rows, cols, vals)
             M = sp.csr_matrix((vals, (rows - lo, cols)), shape=(hi - lo, self.space.size))
@@ -387,10 +387,7 @@ class PermutationalEngine:
         with sparse_work():
             space, prop = next(states)
             meas = BlockMeasurement(space, times.size, kmax)
-            needed = np.ones(times.size, dtype=bool)
-            if marginal_times is not None:
-                needed[:] = False
-                needed[np.asarray(marginal_times, dtype=int)] = True
+            needed = higher_marginal_mask(marginal_times, times.size)
             for n, x in enumerate(states):
                 meas.add_real(n, x, higher=bool(needed[n]))
                 if progress:

@@ -65,7 +65,7 @@ from ..blocks.irreps import (
     weyl_dimension,
 )
 from ..propagators import hermitian_trajectory, spectral_interval
-from .base import ProgressCallback, Trajectory
+from .base import ProgressCallback, Trajectory, higher_marginal_mask
 
 __all__ = ["SymmetricEngine", "METHODS", "use_krylov", "time_moments"]
 
@@ -389,10 +389,7 @@ class SymmetricEngine:
         d = model.d
         kmax = min(kmax, N, 3)
         times = np.asarray(times, dtype=float)
-        higher = np.ones(times.size, dtype=bool)   # where marginals of order >= 2 are needed
-        if marginal_times is not None:
-            higher[:] = False
-            higher[np.asarray(marginal_times, dtype=int)] = True
+        higher = higher_marginal_mask(marginal_times, times.size)   # where marginals k >= 2 are needed
         p, W, V, h, logp, lams, jobs, costs, skipped_bound, discarded_blocks, logcut = self._plan(model, rho0, N)
         dense_dims = [weyl_dimension(lam) for lam, _, krylov in jobs if not krylov]
         ok, why = self._fits(max(dense_dims, default=0), N, d, "the largest block this rho0 needs diagonalised")
