@@ -5,7 +5,7 @@ import pytest
 import scipy.sparse as sp
 from scipy.sparse.linalg import expm_multiply
 
-from qmeanfield.propagators import TaylorPropagator, hermitian_trajectory, spectral_interval
+from qmeanfield.propagators import HermitianOffsets, TaylorPropagator, hermitian_trajectory, spectral_interval
 
 TIMES = np.array([0.0, 1e-4, 0.013, 0.3, 0.31, 1.0, 1.7, 2.0])
 
@@ -30,6 +30,21 @@ def test_chebyshev_trajectory(n):
     assert len(out) == TIMES.size
     for o, r in zip(out, ref):
         assert np.abs(o - r).max() < 1e-10 * np.abs(r).max()
+
+
+def test_chebyshev_offsets_of_both_signs():
+    """Short propagations forward and backward from one state, one shared series, against
+    expm_multiply; an interval that misses the spectrum is refused, not silently wrong."""
+    H = _random_sparse_hermitian(300, seed=11)
+    v = np.random.default_rng(3).normal(size=(300, 2)) + 0j
+    offsets = np.array([-2e-3, -1e-3, 1e-3, 2e-3, -0.05, 0.2])
+    out = HermitianOffsets(H, hbar=0.7)(v, offsets)
+    for o, s in zip(out, offsets):
+        r = expm_multiply((-1j * s / 0.7) * H, v)
+        assert np.abs(o - r).max() < 1e-12 * np.abs(r).max()
+    w = np.linalg.eigvalsh(H.toarray())
+    with pytest.raises(RuntimeError, match="misses part of the spectrum"):
+        HermitianOffsets(H, interval=(0.5 * w[0], 0.5 * w[-1]))(v, [3.0])
 
 
 def test_spectral_interval_encloses_the_spectrum():

@@ -280,15 +280,18 @@ def test_weight_multiset_matches_the_patterns(d, N):
         assert fast == sorted(map(tuple, pattern_weights(gt_patterns(lam))))
 
 
-@pytest.mark.parametrize("eigenbasis", [False, True])
+@pytest.mark.parametrize("way", ["auto", "states", "eigenbasis", "anchors", "krylov"])
 @pytest.mark.parametrize("d, N", [(2, 9), (3, 5)])
-def test_marginal_times_skip_higher_marginals_elsewhere(d, N, eigenbasis, monkeypatch):
-    """Marginals k >= 2 only where asked (NaN elsewhere), R^(1) everywhere, equal to the full run
-    (``eigenbasis``: R^(1) at the other times from the blocks' eigenbasis, not from the states)."""
+def test_marginal_times_skip_higher_marginals_elsewhere(d, N, way, monkeypatch):
+    """Marginals k >= 2 only where asked (NaN elsewhere), R^(1) everywhere, equal to the full run,
+    whichever way R^(1) is found at the other times (from the states formed there, from the
+    blocks' eigenbasis, or by short propagations from the nearest asked time, in both directions;
+    ``krylov``: the Chebyshev propagation to the asked times, short steps to the others)."""
     from qmeanfield.engines import symmetric
 
-    if eigenbasis:
-        monkeypatch.setattr(symmetric, "FIRST_MOMENTS_MARGIN", 0.0)
+    if way not in ("auto", "krylov"):
+        monkeypatch.setattr(symmetric, "_first_moment_way", lambda *args: way)
     model = qmf.Model(h=random_hermitian(d, np.random.default_rng(3)), V=random_interaction(d, seed=4))
-    check_marginal_times(SymmetricEngine(workers=1), model, random_density_matrix(d, seed=6), N, np.linspace(0, 1, 5),
+    engine = SymmetricEngine(workers=1, method="krylov" if way == "krylov" else "auto")
+    check_marginal_times(engine, model, random_density_matrix(d, seed=6), N, np.linspace(0, 1, 5),
                          [0, 3])

@@ -11,7 +11,7 @@ import scipy.sparse as sp
 from scipy.linalg.blas import dgemm as _dgemm
 from scipy.sparse.linalg import LinearOperator, onenormest
 
-__all__ = ["TaylorPropagator"]
+__all__ = ["TaylorPropagator", "hermitian_trajectory", "HermitianOffsets", "spectral_interval"]
 
 
 #: Al-Mohy and Higham's theta_m for double precision (SIAM J. Sci. Comput. 33, 488 (2011), table 3.1):
@@ -310,34 +310,116 @@ def hermitian_trajectory(H: sp.csr_matrix, v: np.ndarray, times, hbar: float = 1
         i += ts.size
 
 
+class HermitianOffsets:
+    r"""The states :math:`e^{-iHs/\hbar} v` for a few short offsets s of either sign (e.g. the
+    stencil points around a time whose state v is known), for many v and one sparse Hermitian H.
+
+    One Chebyshev series per v serves every offset (:math:`J_k(-x) = (-1)^k J_k(x)`): its
+    :math:`K \approx R \max|s|/\hbar + 15` vectors :math:`T_k v` are kept and combined with
+    all the offsets' Bessel coefficients in one matrix product. ``interval`` must hold the
+    spectrum of H (e.g. its exact eigenvalue range; default :func:`spectral_interval`). A call
+    raises if the norms drift by more than 1e-9 (an interval that misses part of the spectrum)."""
+
+    def __init__(self, H: sp.csr_matrix, interval: tuple[float, float] | None = None, hbar: float = 1.0,
+                 tol: float = 1e-15):
+        lo, hi = spectral_interval(H) if interval is None else interval
+        self.c, self.R = (hi + lo) / 2, max((hi - lo) / 2, 1e-300)
+        # S_k = (-i)^k T_k v by S_{k+1} = (-2i Ht) S_k + S_{k-1}: real coefficients
+        self.Hs = ((H - self.c * sp.identity(H.shape[0], format="csr")) * (-2j / self.R)).tocsr()
+        self._terms = np.empty((0, 0), dtype=complex)   # reused between calls
+        self.hbar, self.tol, self.interval = hbar, tol, (lo, hi)
+
+    def coefficients(self, offsets: np.ndarray) -> np.ndarray:
+        """(K, offsets) real Chebyshev coefficients (2 - delta_k0) J_k(R s / hbar) of the vectors
+        (-i)^k T_k v, K where every later coefficient is below ``tol``."""
+        from scipy.special import jv
+
+        x = self.R * offsets / self.hbar
+        xmax = float(np.abs(x).max(initial=0.0))
+        K = int(xmax + 4.0 * np.cbrt(xmax) * 3 + 40)          # well past the decay of J_k(xmax)
+        k = np.arange(K)
+        coef = jv(k[:, None], x[None, :]) * np.where(k == 0, 1.0, 2.0)[:, None]
+        big = np.flatnonzero(np.abs(coef).max(axis=1) >= self.tol)
+        K = max(int(big[-1]) + 1 if big.size else 1, 1)
+        if K > 2000:
+            raise ValueError(f"offsets up to {xmax:.3g} / (R / hbar) need {K} Chebyshev terms; HermitianOffsets "
+                             "is for short steps, use hermitian_trajectory")
+        return coef[:K]
+
+    def __call__(self, v: np.ndarray, offsets) -> np.ndarray:
+        offsets = np.asarray(offsets, dtype=float)
+        coef = self.coefficients(offsets)
+        K = coef.shape[0]
+        if self._terms.shape[0] < K or self._terms.shape[1] != v.size:
+            self._terms = np.empty((K, v.size), dtype=complex)
+        terms = self._terms[:K]
+        terms[0] = v.reshape(-1)
+        shape = v.shape
+        if K > 1:
+            np.multiply(self.Hs @ v, 0.5, out=terms[1].reshape(shape))
+        for k in range(2, K):
+            np.add(self.Hs @ terms[k - 1].reshape(shape), terms[k - 2].reshape(shape), out=terms[k].reshape(shape))
+        out = (coef.T @ terms.view(float)).view(complex) * np.exp(-1j * self.c * offsets / self.hbar)[:, None]
+        out = out.reshape((offsets.size,) + shape)
+        v_norm = np.linalg.norm(v)
+        drift = max((abs(np.linalg.norm(state) - v_norm) for state in out), default=0.0)
+        if drift > 1e-9 * (v_norm + 1e-300):
+            raise RuntimeError(f"Chebyshev propagation lost unitarity (norm drift {drift:.2g}): the interval "
+                               f"{self.interval} misses part of the spectrum")
+        return out
+
+
 def _chebyshev_group(H, v, dts, hbar, tol, interval):
-    """The states e^{-iH dt/hbar} v for the increasing ``dts`` (>= 0), one Chebyshev series."""
+    """The states e^{-iH dt/hbar} v for the ``dts`` (any sign, any order), one Chebyshev series.
+
+    The vectors S_k = (-i)^k T_k v live in a ring of ``batch`` rows, each written once by the
+    recurrence S_{k+1} = (-2i Ht) S_k + S_{k-1} (the factor folded into the matrix), so that
+    their coefficients (2 - delta_k0) J_k(x) are real; every ``batch`` terms they are added to
+    the states in one real BLAS call on the real and imaginary parts (dgemm, in place, skipping
+    the leading states whose coefficients are all negligible)."""
     from scipy.special import jv
 
     lo, hi = interval
     n = H.shape[0]
     c, R = (hi + lo) / 2, max((hi - lo) / 2, 1e-300)
-    Ht = ((H - c * sp.identity(n, format="csr")) / R).tocsr()
-    batch = 8 if dts.size > 1 else 1  # Chebyshev vectors added to the states per BLAS call
+    Hs = ((H - c * sp.identity(n, format="csr")) * (-2j / R)).tocsr()
     x = R * dts / hbar
-    xmax = float(x.max())
-    acc = np.zeros((dts.size,) + v.shape, dtype=complex)
-    adder = _Accumulator(acc.reshape(dts.size, -1), batch, negligible=1e-3 * tol)
-    T_prev, Tk = None, v                                         # T_{k-1} v, T_k v
-    k = 0
+    xmax = float(np.abs(x).max())  # J_k(-x) = (-1)^k J_k(x): the series serves both signs
+    g, shape = dts.size, v.shape
+    acc = np.zeros((g, v.size), dtype=complex)
+    batch = 8
+    ring = np.empty((batch, v.size), dtype=complex)
+    coefs = np.zeros((batch, g))
+    negligible = 1e-3 * tol
+
+    def flush(m):
+        big = np.flatnonzero(np.abs(coefs[:m]).max(axis=0) > negligible)
+        if big.size == 0:
+            return
+        sub = acc[big[0]:].view(float)
+        # sub^T (2L x g', Fortran order) += ring^T (2L x m) @ coefs (m x g')
+        out = _dgemm(1.0, ring[:m].view(float).T, coefs[:m, big[0]:], beta=1.0, c=sub.T, overwrite_c=1)
+        if not np.shares_memory(out, sub):
+            sub[...] = out.T
+
+    ring[0] = v.reshape(-1)
+    prev = cur = 0
+    k = slot = 0
     while True:
         if k == 1:
-            T_prev, Tk = Tk, Ht @ Tk
+            np.multiply(Hs @ v, 0.5, out=ring[slot].reshape(shape))
         elif k >= 2:
-            new = Ht @ Tk
-            new *= 2
-            new -= T_prev
-            T_prev, Tk = Tk, new
-        coef = (1.0 if k == 0 else 2.0) * jv(k, x)                  # (g,), times (-i)^k
-        adder.add(Tk.reshape(-1), coef, scale=(-1j) ** k)
-        if k > xmax and np.max(np.abs(coef)) < tol:
+            np.add(Hs @ ring[cur].reshape(shape), ring[prev].reshape(shape), out=ring[slot].reshape(shape))
+        coef = (1.0 if k == 0 else 2.0) * jv(k, x)
+        coefs[slot] = coef
+        stop = k > xmax and np.max(np.abs(coef)) < tol
+        if slot == batch - 1 or stop:
+            flush(slot + 1)
+        if stop:
             break
+        prev, cur = cur, slot
+        slot = (slot + 1) % batch
         k += 1
-    adder.flush()
+    acc = acc.reshape((g,) + shape)
     acc *= np.exp(-1j * c * dts / hbar).reshape((-1,) + (1,) * v.ndim)
     return acc

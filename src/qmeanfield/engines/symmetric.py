@@ -16,9 +16,11 @@ diagonal in the Gelfand-Tsetlin basis with entries :math:`\prod_a p_a^{w_a}` (w 
 occupation numbers), so rank-deficient (even pure) :math:`\rho_0` are exact too.
 
 Each block is diagonalised once and the basis vectors carrying weight are propagated to all
-times with one matrix product, or, where few of a large block's vectors carry weight (nearly
-pure :math:`\rho_0`), only those are propagated with the sparse :math:`H_\lambda` (Chebyshev
-series). Marginals come from collective moments,
+times with one matrix product, or, where few of a block's vectors carry weight, only those are
+propagated with the sparse :math:`H_\lambda` (Chebyshev series), whichever a cost model of the
+block (its dimension, weighted vectors, nonzeros and spectral width) finds cheaper. Times that
+need only the first moments (the stencil points of :math:`dH_N/dt`) are reached by a short
+Chebyshev step from the nearest time that needs more. Marginals come from collective moments,
 
 .. math::
     N\,R^{(1)}_{ba} = \langle J_{ab}\rangle,\qquad
@@ -64,10 +66,10 @@ from ..blocks.irreps import (
     weight_multiset,
     weyl_dimension,
 )
-from ..propagators import hermitian_trajectory, spectral_interval
+from ..propagators import HermitianOffsets, hermitian_trajectory, spectral_interval
 from .base import ProgressCallback, Trajectory, higher_marginal_mask
 
-__all__ = ["SymmetricEngine", "METHODS", "use_krylov", "time_moments"]
+__all__ = ["SymmetricEngine", "METHODS", "use_krylov", "time_moments", "first_moments_each"]
 
 #: most bytes of propagated states (all output times of a column group) held for one block; less
 #: when the memory budget shared by the worker processes is smaller
@@ -86,13 +88,26 @@ PARALLEL_MIN_OPERATIONS = 2e8
 KRYLOV_PRODUCTS, EIGH_COST_FACTOR = 100.0, 10.0
 
 
-def use_krylov(method: str, n: int, r: int) -> bool:
+def use_krylov(method: str, n: int, r: int) -> bool | None:
     """Whether a block of dimension n with r weighted basis vectors is propagated by the sparse
-    Hamiltonian (Chebyshev series) rather than diagonalised: as asked, or with ``"auto"`` when the
-    block is large and few of its vectors carry weight (nearly pure rho0)."""
+    Hamiltonian (Chebyshev series) rather than diagonalised: as asked; with ``"auto"``, always
+    when the block is large and few of its vectors carry weight (nearly pure rho0), else None:
+    the block decides by comparing both costs once its spectral width is known."""
     if method != "auto":
         return method == "krylov"
-    return n >= KRYLOV_MIN_DIM and r <= KRYLOV_MAX_WEIGHTED_FRACTION * n
+    if n >= KRYLOV_MIN_DIM and r <= KRYLOV_MAX_WEIGHTED_FRACTION * n:
+        return True
+    return None
+
+
+def _diagonal_generators(J: list, work: dict) -> list:
+    """The diagonals (column vectors) of the generators that are diagonal, None for the others;
+    kept in ``work``."""
+    if "diagonal" not in work:
+        rows = [np.repeat(np.arange(Jx.shape[0]), np.diff(Jx.indptr)) for Jx in J]
+        work["diagonal"] = [Jx.diagonal()[:, None] if np.array_equal(Jx.indices, r) else None
+                            for Jx, r in zip(J, rows)]
+    return work["diagonal"]
 
 
 def time_moments(J: list, X: np.ndarray, kmax: int, work: dict | None = None):
@@ -112,13 +127,10 @@ def time_moments(J: list, X: np.ndarray, kmax: int, work: dict | None = None):
         return work[name]
 
     Yx = buffer("Y", D2 + 1)   # the J_x v and, last, v itself
-    if "diagonal" not in work:  # the diagonal J_aa act as a scaling of the rows
-        rows = [np.repeat(np.arange(n), np.diff(Jx.indptr)) for Jx in J]
-        work["diagonal"] = [Jx.diagonal()[:, None] if np.array_equal(Jx.indices, r) else None
-                            for Jx, r in zip(J, rows)]
+    diag = _diagonal_generators(J, work)   # the diagonal J_aa act as a scaling of the rows
     for x, Jx in enumerate(J):
-        if work["diagonal"][x] is not None:
-            np.multiply(work["diagonal"][x], X, out=Yx[x])
+        if diag[x] is not None:
+            np.multiply(diag[x], X, out=Yx[x])
         else:
             Yx[x] = Jx @ X
     Yx[D2] = X
@@ -146,10 +158,131 @@ def time_moments(J: list, X: np.ndarray, kmax: int, work: dict | None = None):
     return m1, m2, m3
 
 
+def first_moments_each(J: list, S: np.ndarray, work: dict) -> np.ndarray:
+    """``m1[i, x] = sum_k <s_ik|J_x|s_ik>`` for a stack S of shape (times, n, m) of column groups
+    (one time each): the first collective moments of several times at once. The diagonal J_aa
+    act on the populations sum_k |s_ik|^2 (one pass over S); J_ba = J_ab^+ gives conjugates."""
+    k, n, m = S.shape
+    D2 = len(J)
+    d = math.isqrt(D2)
+    diag = _diagonal_generators(J, work)
+    out = np.empty((k, D2), dtype=complex)
+    populations = None
+    for a in range(d):
+        for b in range(a, d):
+            x = a * d + b
+            if diag[x] is not None:
+                if populations is None:
+                    populations = np.square(S.view(float)).reshape(k, n, 2 * m).sum(axis=2)
+                out[:, x] = populations @ diag[x][:, 0]
+            else:
+                out[:, x] = [np.vdot(S[i], J[x] @ S[i]) for i in range(k)]
+            if b != a:
+                out[:, b * d + a] = out[:, x].conj()
+    return out
+
+
 #: the first moments at the times that need only them come from the block's eigenbasis (d^2 n^3
 #: once) rather than from the states (n^2 r per time) when this times its flop count is lower
 #: (spin-1 case, d = 3, N = 32: 240 s on one process before, most blocks r ~ n / 10)
 FIRST_MOMENTS_MARGIN = 1.0
+
+
+#: cost of one nonzero of the sparse H times one column in a Chebyshev term, and the fixed cost of
+#: one term (Python and call overhead), in units of a quarter of a complex multiply-add of a dense
+#: product (scipy's sparse products with several columns run at about a tenth of BLAS speed;
+#: measured at d = 2, N = 600 and 2000: per-block times of the three ways within 30% of the model)
+CHEBYSHEV_NONZERO_COST, CHEBYSHEV_TERM_COST = 40.0, 7e5
+
+
+def _first_moment_way(n, r, D2, nnz, E, times, higher, hbar, states_bytes) -> str:
+    """How a diagonalised block gets <J_x> at the times that need no higher moment (the stencil
+    points of dH_N/dt): ``"states"`` forms the state there (n^2 r per time), ``"eigenbasis"``
+    transforms the generators once (d^2 n^3), ``"anchors"`` propagates the state of the nearest
+    time that needs the higher moments by the sparse H (one short Chebyshev series per such
+    time, about R |offset| / hbar + 15 terms); the cheapest by a flop model."""
+    first_only = np.flatnonzero(~higher)
+    anchors = np.flatnonzero(higher)
+    if first_only.size == 0:
+        return "states"
+    costs = {"states": 4.0 * n * n * r * first_only.size}
+    if 32.0 * D2 * n * n <= states_bytes:
+        costs["eigenbasis"] = (2.0 * D2 * n**3 + 8.0 * n * n * r + 8.0 * D2 * n * n * first_only.size) * FIRST_MOMENTS_MARGIN
+    if anchors.size:
+        R = 0.5 * float(E[-1] - E[0])
+        gap = np.abs(times[first_only][:, None] - times[anchors][None, :])
+        near, off = np.argmin(gap, axis=1), gap.min(axis=1)
+        cost = 0.0
+        for a in np.unique(near):
+            terms = R * float(off[near == a].max()) / hbar + 15.0
+            per_term = CHEBYSHEV_NONZERO_COST * nnz * r + 2.0 * np.count_nonzero(near == a) * n * r
+            cost += terms * (per_term + CHEBYSHEV_TERM_COST)
+        costs["anchors"] = cost
+    return min(costs, key=costs.get)
+
+
+#: method="auto" weighs the Chebyshev propagation against diagonalisation for blocks of at least
+#: this dimension (below it diagonalising is cheap)
+KRYLOV_AUTO_MIN_DIM = 400
+#: a Chebyshev propagation keeps this many output states per series, and reaches a time by a
+#: short step from a stored one when R |offset| / hbar is at most KRYLOV_HOP_PHASE
+KRYLOV_GROUP, KRYLOV_HOP_PHASE = 8, 30.0
+#: per-element cost of the Chebyshev recurrence and accumulation (vector passes), same units
+CHEBYSHEV_VECTOR_COST = 300.0
+#: cost of diagonalising a block, per n^3, complex and real symmetric (LAPACK evr), same units
+EIGH_COMPLEX_COST, EIGH_REAL_COST = 28.0, 10.0
+
+
+def _hops(times: np.ndarray, base: np.ndarray, rate: float, limit: float):
+    """Which times get their state propagated (``stored``, bool) and which are reached by a short
+    step from the nearest stored one: the ``base`` times are stored, and every other time whose
+    nearest base time is within ``limit / rate`` (phase R |offset| / hbar <= limit); the rest are
+    stored too. ``hops``: {stored index: (indices, offsets)}."""
+    stored = base.copy()
+    rest = np.flatnonzero(~base)
+    hops: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    anchors = np.flatnonzero(base)
+    if rest.size == 0:
+        return stored, hops
+    if anchors.size == 0:
+        stored[:] = True
+        return stored, hops
+    gap = np.abs(times[rest][:, None] - times[anchors][None, :])
+    near = anchors[np.argmin(gap, axis=1)]
+    far = gap.min(axis=1) * rate > limit
+    stored[rest[far]] = True
+    for a in np.unique(near[~far]):
+        idx = rest[~far & (near == a)]
+        hops[int(a)] = (idx, times[idx] - times[a])
+    return stored, hops
+
+
+def _krylov_cost(n: int, r: int, nnz: int, rate_R: float, times, higher, hbar) -> float:
+    """Rough cost of the Chebyshev propagation of r columns (spectral half-width R), units of
+    :data:`CHEBYSHEV_NONZERO_COST`: about R t_final / hbar terms plus 15 per series, and the
+    short steps to the other times."""
+    stored, hops = _hops(times, higher, rate_R / hbar, KRYLOV_HOP_PHASE)
+    series = math.ceil(np.count_nonzero(stored) / KRYLOV_GROUP)
+    terms = rate_R * float(times.max(initial=0.0)) / hbar + 15.0 * series
+    return terms * _term_cost(n, r, nnz) + _steps_cost(n, r, nnz, rate_R, hops, hbar)
+
+
+def _term_cost(n: int, r: int, nnz: int) -> float:
+    return CHEBYSHEV_NONZERO_COST * nnz * r + CHEBYSHEV_VECTOR_COST * n * r + CHEBYSHEV_TERM_COST
+
+
+def _steps_cost(n: int, r: int, nnz: int, rate_R: float, hops: dict, hbar: float) -> float:
+    """Cost of the short Chebyshev steps to the times of ``hops`` (see :func:`_hops`)."""
+    terms = sum(rate_R * float(np.abs(off).max()) / hbar + 15.0 for _, off in hops.values())
+    return terms * _term_cost(n, r, nnz)
+
+
+def _eigh_cost(n: int, r: int, nnz: int, complex_block: bool, rate_R: float, times, higher, hbar) -> float:
+    """Rough cost of diagonalising the block, forming the states at the times that need the
+    higher moments and stepping from them to the others (same units)."""
+    _, hops = _hops(times, higher, 0.0, np.inf)
+    return ((EIGH_COMPLEX_COST if complex_block else EIGH_REAL_COST) * float(n) ** 3
+            + 4.0 * n * n * r * np.count_nonzero(higher) + _steps_cost(n, r, nnz, rate_R, hops, hbar))
 
 
 def _moment_bytes(n: int, d: int, kmax: int) -> float:
@@ -187,35 +320,57 @@ def _block_moments(lam, logm, krylov, logp, h, V, kappa, hbar, times, kmax, logc
             M3[t] += m3
 
     if kept.size == 0:
-        return M1, M2, M3, 0.0, 0, dropped
+        return M1, M2, M3, 0.0, 0, dropped, False
     amp = np.sqrt(np.exp(logw[kept]))
     r = kept.size
+    Hs = block_hamiltonian(irrep, h, V, kappa, sparse=True)
+    interval = None
+    if krylov is None:   # "auto" left to the block: compare the two costs with its spectral width
+        krylov = False
+        if n >= KRYLOV_AUTO_MIN_DIM:
+            interval = spectral_interval(Hs)
+            R = 0.5 * (interval[1] - interval[0])
+            krylov = (_krylov_cost(n, r, Hs.nnz, R, times, higher, hbar)
+                      < _eigh_cost(n, r, Hs.nnz, bool(np.any(Hs.data.imag)), R, times, higher, hbar))
+
+    def stencil_moments(t, X, hops, steps):
+        """<J_x> at the times reached from time t (state X) by a short step."""
+        if t in hops:
+            idx, offsets = hops[t]
+            M1[idx] += first_moments_each(J, steps(X, offsets), work)
+
     if krylov:
-        # the weighted basis vectors, in column groups small enough to keep every output time
-        # of a group in memory: one Chebyshev pass per group, no restarts
-        H = block_hamiltonian(irrep, h, V, kappa, sparse=True)
-        interval = spectral_interval(H)
-        cols = max(1, int(states_bytes // (16.0 * n * T + _moment_bytes(n, d, kmax))))
+        # the weighted basis vectors, in column groups whose states fit in memory, propagated to
+        # the times that need the higher moments (and to any time too far from those); the other
+        # times by short steps from the nearest of these
+        interval = spectral_interval(Hs) if interval is None else interval
+        R = 0.5 * (interval[1] - interval[0])
+        stored, hops = _hops(times, higher, R / hbar, KRYLOV_HOP_PHASE)
+        steps = HermitianOffsets(Hs, interval, hbar) if hops else None
+        cols = max(1, int(states_bytes // (16.0 * n * (KRYLOV_GROUP + 60) + _moment_bytes(n, d, kmax))))
         for start in range(0, r, cols):
             idx = np.arange(start, min(r, start + cols))
             state = np.zeros((n, idx.size), dtype=complex)
             state[kept[idx], np.arange(idx.size)] = amp[idx]
-            path = hermitian_trajectory(H, state, times, hbar, group_bytes=16.0 * state.size * T, interval=interval)
-            for t, X in enumerate(path):
+            path = hermitian_trajectory(Hs, state, times[stored], hbar, group_bytes=16.0 * state.size * KRYLOV_GROUP,
+                                        interval=interval)
+            for t, X in zip(np.flatnonzero(stored), path):
                 add(t, X)
+                stencil_moments(int(t), X, hops, steps)
     else:
-        H = block_hamiltonian(irrep, h, V, kappa)
+        H = Hs.toarray()
         if not np.any(H.imag):
             E, U = scipy.linalg.eigh(H.real, driver="evr")  # real symmetric block: about 3x cheaper
         else:
             E, U = scipy.linalg.eigh(H, driver="evr")
+        del H
         coeff = U[kept, :].conj().T * amp[None, :]  # (n, r): sqrt(c_k) U^+ e_k
         states_at = np.arange(T)
         first_only = np.flatnonzero(~higher)
-        # flops: states 4 n^2 r per time; eigenbasis d^2 real products 2 n^3, C, d^2 n^2 per time
-        from_states = 4.0 * n * n * r * first_only.size
-        from_eigenbasis = 2.0 * D2 * n**3 + 8.0 * n * n * r + 8.0 * D2 * n * n * first_only.size
-        if from_eigenbasis * FIRST_MOMENTS_MARGIN < from_states and 32.0 * D2 * n * n <= states_bytes:
+        hops: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        steps = None
+        way = _first_moment_way(n, r, D2, Hs.nnz, E, times, higher, hbar, states_bytes)
+        if way == "eigenbasis":
             # <J_x> at the times that need nothing else, without forming the states: with
             # p = exp(-iEt/hbar) and C = coeff coeff^+, tr(J_x rho(t)) = p^T (Jt_x^T o C) conj(p),
             # Jt_x = U^+ J_x U; d^2 n^3 once instead of n^2 r per time
@@ -225,6 +380,13 @@ def _block_moments(lam, logm, krylov, logp, h, V, kappa, hbar, times, kmax, logc
             Y = (B.reshape(D2 * n, n) @ ph.conj()).reshape(D2, n, first_only.size)
             M1[first_only] += np.einsum("it,xit->tx", ph, Y)
             states_at = np.flatnonzero(higher)
+        elif way == "anchors":
+            # each such time (a stencil point) from the state at the nearest time that needs the
+            # higher moments, one short Chebyshev series of the sparse H per anchor
+            stored, hops = _hops(times, higher, 0.0, np.inf)
+            states_at = np.flatnonzero(stored)
+            pad = 1e-10 * (1.0 + np.abs(E).max())
+            steps = HermitianOffsets(Hs, (float(E[0]) - pad, float(E[-1]) + pad), hbar)
         chunk = max(1, int(states_bytes // (32.0 * n * r)))
         for start in range(0, states_at.size, chunk):
             at = states_at[start:start + chunk]
@@ -233,8 +395,10 @@ def _block_moments(lam, logm, krylov, logp, h, V, kappa, hbar, times, kmax, logc
             Vt = U @ Z if np.iscomplexobj(U) else (U @ Z.real) + 1j * (U @ Z.imag)
             Vt = Vt.reshape(n, at.size, r)
             for j, t in enumerate(at):
-                add(t, np.ascontiguousarray(Vt[:, j, :]))
-    return M1, M2, M3, float(amp @ amp), int(r), dropped
+                X = np.ascontiguousarray(Vt[:, j, :])
+                add(t, X)
+                stencil_moments(int(t), X, hops, steps)
+    return M1, M2, M3, float(amp @ amp), int(r), dropped, bool(krylov)
 
 
 def _weight_cut(logws: list[np.ndarray], budget: float) -> float:
@@ -293,7 +457,9 @@ class SymmetricEngine:
     method : per block, ``"eigh"`` diagonalises H_lambda once (all times at once), ``"krylov"``
         propagates only the weighted basis vectors with the sparse H_lambda (Chebyshev series);
         ``"auto"`` (default) takes krylov for blocks of dimension >= 1500 in which at most 1/8 of
-        the vectors carry weight (nearly pure rho0), where it saves both time and the n^2 memory.
+        the vectors carry weight (nearly pure rho0), where it saves both time and the n^2 memory,
+        and for other blocks of dimension >= 400 where its estimated cost (from the block's
+        spectral width) is lower than that of diagonalising.
     """
 
     truncation: float = 1e-12
@@ -440,7 +606,7 @@ class SymmetricEngine:
             "blocks": len(lams),
             "blocks_computed": len(jobs),
             "vectors_propagated": kept_vectors,
-            "blocks_krylov": int(sum(1 for job in jobs if job[2])),
+            "blocks_krylov": int(sum(1 for res in results if res[6])),
             "largest_block": max((weyl_dimension(job[0]) for job in jobs), default=0),
             "truncation": self.truncation,
             "method": "Schur-Weyl blocks, Gelfand-Tsetlin basis",
