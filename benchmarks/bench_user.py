@@ -19,6 +19,10 @@ mixed product state rho0 = diag(0.8, 0.2) (excited population 0.8), 21 times on 
 * spin1, d = 3, N = 4, 8, 16, 32 in one call (the issue's spin-1 case: h = 0.5 jx + 0.3 jz^2,
   V = S.S + 2 P_singlet, thermal rho0 of jz + 0.2 jx at beta = 2, purity 0.77, 21 times):
   ``qmf.compare`` with its defaults (symmetric engine); no peer runs d = 3 at N = 32.
+* closed, d = 2, N = 2000 (N = 500 with --quick): bench_symmetric's problem (random V, thermal
+  rho0 of jz + 0.3 jx at beta = 1), 50 times on [0, 2]: ``qmf.compare`` with its defaults beside the
+  symmetric engine alone at the 50 times (no peer runs N = 2000 closed with a mixed rho0: the dense
+  space is 2^2000; the engine is checked against the dense engine and QuTiP at small N).
 * steady, N = 10, 20, 40: ``qmf.steady_state_comparison(model, N)`` (mean-field fixed points,
   the N-body steady state, marginals and distances) against ``qutip.steadystate`` of the piqs
   Liouvillian (its default direct solver); the steady-state <Jz> difference.
@@ -127,6 +131,21 @@ def child(case: dict) -> None:
         else:
             traj = make_engine("permutational").evolve(model, r0, N, times, kmax=2)
             out["products"] = traj.stats["products"]
+    elif kind == "closed":
+        import qmeanfield as qmf
+        from bench_symmetric import _problem
+        from qmeanfield.engines import make_engine
+
+        model, r0 = _problem(2, 1.0)
+        times = np.linspace(0, 2, 50)
+        t0 = time.perf_counter()
+        if who == "compare":
+            ds = qmf.compare(model, r0, N, times)
+            out["relative_entropy_final"] = float(ds.relative_entropy.values.ravel()[-1])
+        else:
+            traj = make_engine("symmetric").evolve(model, r0, N, times, kmax=2)
+            out["blocks_krylov"] = traj.stats["blocks_krylov"]
+            out["blocks_computed"] = traj.stats["blocks_computed"]
     elif kind == "spin1":
         import qmeanfield as qmf
 
@@ -174,6 +193,11 @@ def main():
     for who, r in res.items():
         print(f"general N={N} {who}: {r.get('status')} {r.get('wall_s', float('nan')):.2f} s", flush=True)
         rows.append(r)
+    N = 500 if args.quick else 2000
+    res = {who: run_case(__file__, {"kind": "closed", "N": N, "who": who}, timeout=1800) for who in ("compare", "engine")}
+    for who, r in res.items():
+        print(f"closed N={N} {who}: {r.get('status')} {r.get('wall_s', float('nan')):.2f} s", flush=True)
+        rows.append(r)
     Ns = [4, 8, 16] if args.quick else [4, 8, 16, 32]
     r = run_case(__file__, {"kind": "spin1", "Ns": Ns, "who": "compare"}, timeout=1800)
     print(f"spin1 N={Ns} compare: {r.get('status')} {r.get('wall_s', float('nan')):.2f} s", flush=True)
@@ -195,7 +219,7 @@ def main():
     path = write("bench_user", rows, meta)
     print()
     print(table(rows, ["kind", "who", "N", "status", "wall_s", "peak_mib", "ratio_vs_compare", "ratio_vs_engine",
-                       "ratio_vs_steady_state_comparison", "max_jz_diff_vs_piqs", "method", "products"]))
+                       "ratio_vs_steady_state_comparison", "max_jz_diff_vs_piqs", "method", "products", "blocks_krylov"]))
     print(f"\nwritten: {path}")
 
 
