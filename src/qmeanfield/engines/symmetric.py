@@ -224,11 +224,14 @@ def _first_moment_way(n, r, D2, nnz, E, times, higher, hbar, states_bytes) -> st
 #: method="auto" weighs the Chebyshev propagation against diagonalisation for blocks of at least
 #: this dimension (below it diagonalising is cheap)
 KRYLOV_AUTO_MIN_DIM = 400
-#: a Chebyshev propagation keeps this many output states per series, and reaches a time by a
-#: short step from a stored one when R |offset| / hbar is at most KRYLOV_HOP_PHASE
-KRYLOV_GROUP, KRYLOV_HOP_PHASE = 8, 30.0
+#: a Chebyshev propagation reaches a time by a short step from a stored one when
+#: R |offset| / hbar is at most this
+KRYLOV_HOP_PHASE = 30.0
+#: cost of adding one term to one output state of a series, per element (same units; measured
+#: at d = 2, N = 2000)
+CHEBYSHEV_ACCUMULATE_COST = 10.0
 #: per-element cost of the Chebyshev recurrence and accumulation (vector passes), same units
-CHEBYSHEV_VECTOR_COST = 300.0
+CHEBYSHEV_VECTOR_COST = 260.0
 #: cost of diagonalising a block, per n^3, complex and real symmetric (LAPACK evr), same units
 EIGH_COMPLEX_COST, EIGH_REAL_COST = 28.0, 10.0
 
@@ -257,14 +260,30 @@ def _hops(times: np.ndarray, base: np.ndarray, rate: float, limit: float):
     return stored, hops
 
 
+def _series_length(n: int, nnz: int, stored: int, rate_R: float, t_max: float, hbar: float) -> int:
+    """Output times per Chebyshev series: each series costs about 15 extra terms, and each term
+    is added to every state of its series; the balance g = sqrt(30 P T_s / (R t c n)) (P the
+    cost of a product, T_s the stored times, c that of adding a term to one state), between 4
+    and T_s: about 8 at d = 2 (5 nonzeros a row), more where the rows are fuller (d >= 3)."""
+    if stored <= 1:
+        return 1
+    ratio = 30.0 * CHEBYSHEV_NONZERO_COST * (nnz / n) * stored
+    g = math.sqrt(ratio / (max(rate_R * t_max / hbar, 1.0) * CHEBYSHEV_ACCUMULATE_COST))
+    return int(min(stored, max(4, round(g))))
+
+
 def _krylov_cost(n: int, r: int, nnz: int, rate_R: float, times, higher, hbar) -> float:
     """Rough cost of the Chebyshev propagation of r columns (spectral half-width R), units of
     :data:`CHEBYSHEV_NONZERO_COST`: about R t_final / hbar terms plus 15 per series, and the
     short steps to the other times."""
     stored, hops = _hops(times, higher, rate_R / hbar, KRYLOV_HOP_PHASE)
-    series = math.ceil(np.count_nonzero(stored) / KRYLOV_GROUP)
-    terms = rate_R * float(times.max(initial=0.0)) / hbar + 15.0 * series
-    return terms * _term_cost(n, r, nnz) + _steps_cost(n, r, nnz, rate_R, hops, hbar)
+    t_max = float(times.max(initial=0.0))
+    count = int(np.count_nonzero(stored))
+    g = _series_length(n, nnz, count, rate_R, t_max, hbar)
+    series = math.ceil(count / g)
+    terms = rate_R * t_max / hbar + 15.0 * series
+    accumulate = CHEBYSHEV_ACCUMULATE_COST * n * r * g / 2
+    return terms * (_term_cost(n, r, nnz) + accumulate) + _steps_cost(n, r, nnz, rate_R, hops, hbar)
 
 
 def _term_cost(n: int, r: int, nnz: int) -> float:
@@ -347,12 +366,13 @@ def _block_moments(lam, logm, krylov, logp, h, V, kappa, hbar, times, kmax, logc
         R = 0.5 * (interval[1] - interval[0])
         stored, hops = _hops(times, higher, R / hbar, KRYLOV_HOP_PHASE)
         steps = HermitianOffsets(Hs, interval, hbar) if hops else None
-        cols = max(1, int(states_bytes // (16.0 * n * (KRYLOV_GROUP + 60) + _moment_bytes(n, d, kmax))))
+        g = _series_length(n, Hs.nnz, int(np.count_nonzero(stored)), R, float(times.max(initial=0.0)), hbar)
+        cols = max(1, int(states_bytes // (16.0 * n * (g + 60) + _moment_bytes(n, d, kmax))))
         for start in range(0, r, cols):
             idx = np.arange(start, min(r, start + cols))
             state = np.zeros((n, idx.size), dtype=complex)
             state[kept[idx], np.arange(idx.size)] = amp[idx]
-            path = hermitian_trajectory(Hs, state, times[stored], hbar, group_bytes=16.0 * state.size * KRYLOV_GROUP,
+            path = hermitian_trajectory(Hs, state, times[stored], hbar, group_bytes=16.0 * state.size * g,
                                         interval=interval)
             for t, X in zip(np.flatnonzero(stored), path):
                 add(t, X)
