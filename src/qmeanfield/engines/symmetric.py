@@ -432,10 +432,31 @@ def _weight_cut(logws: list[np.ndarray], budget: float) -> float:
     return float(allw[min(k, allw.size - 1)]) if k > 0 else -np.inf
 
 
-def _block_cost(n: int, r: int, krylov: bool, d: int) -> float:
+def _block_cost(n: int, r: int, krylov: bool | None, d: int, half_width: float = 0.0) -> float:
     """Rough operation count of one block: one eigendecomposition, or about 100 products of
-    the sparse H (some d^4 entries a row) with r vectors."""
-    return KRYLOV_PRODUCTS * n * r * d**4 if krylov else EIGH_COST_FACTOR * float(n) ** 3
+    the sparse H (some d^4 entries a row) with r vectors; for a block left to ``"auto"``
+    (``krylov`` None) the smaller of the eigendecomposition and the Chebyshev propagation over
+    the reference span (50 times on [0, 2]) with the estimated spectral ``half_width`` / hbar."""
+    if krylov:
+        return KRYLOV_PRODUCTS * n * r * d**4
+    eigh = EIGH_COST_FACTOR * float(n) ** 3
+    if krylov is None and n >= KRYLOV_AUTO_MIN_DIM and half_width > 0:
+        nnz = n * min(n, 1 + d * d * (d * d - 1) // 3)   # 5 a row at d = 2, 25 at d = 3, 81 at d = 4 (measured 5, 25-36, 47-83)
+        terms = half_width * 2.0 + 15.0 * math.ceil(50 / 8)
+        chebyshev = terms * (_term_cost(n, r, nnz) + CHEBYSHEV_ACCUMULATE_COST * n * r * 4)
+        # the cost model's units against this estimate's (a complex eigendecomposition)
+        return min(eigh, chebyshev * EIGH_COST_FACTOR / EIGH_COMPLEX_COST)
+    return eigh
+
+
+def _half_width_estimate(lam, h_eigenvalues: np.ndarray, norm_V: float, kappa: float, N: int, hbar: float) -> float:
+    """An estimate of the spectral half-width of H_lambda / hbar without building it: half the
+    spread of J(h) on the irrep (its extreme weights against h's sorted eigenvalues) plus
+    kappa lambda_1 N ||V|| / 2, a bound 1.2-2x above the measured half-widths (d = 2, 3, 4),
+    divided by 1.6."""
+    lam = np.asarray(lam, dtype=float)
+    spread = float(lam @ (np.sort(h_eigenvalues)[::-1] - np.sort(h_eigenvalues)))
+    return (spread / 2 + kappa / 2 * lam[0] * N * norm_V) / hbar / 1.6
 
 
 def _block_task(args):
@@ -552,6 +573,7 @@ class SymmetricEngine:
         logws = [log_vector_weights(weight_multiset(lam), logm, logp) for lam, logm in candidates]
         logcut = _weight_cut(logws, self.truncation - skipped_bound)
         jobs, costs = [], []
+        h_eigenvalues, norm_V = np.linalg.eigvalsh(h), float(np.linalg.norm(V, 2))
         discarded_blocks = 0.0  # blocks none of whose vectors reach the cut
         for (lam, logm), logw in zip(candidates, logws):
             n, r = logw.size, int(np.count_nonzero(logw >= logcut))
@@ -560,7 +582,8 @@ class SymmetricEngine:
                 continue
             krylov = use_krylov(self.method, n, r)
             jobs.append((lam, logm, krylov))
-            costs.append(_block_cost(n, r, krylov, d))
+            half = _half_width_estimate(lam, h_eigenvalues, norm_V, model.kappa(N), N, model.hbar) if krylov is None else 0.0
+            costs.append(_block_cost(n, r, krylov, d, half))
         return _BlockPlan(p, W, V, h, logp, lams, jobs, costs, skipped_bound, discarded_blocks, logcut)
 
     def estimated_cost(self, model: Model, rho0: np.ndarray, N: int) -> float:
