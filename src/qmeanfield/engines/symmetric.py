@@ -39,6 +39,7 @@ every marginal.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 from concurrent.futures import as_completed
@@ -361,22 +362,23 @@ def _block_moments(lam, logm, krylov, logp, h, V, kappa, hbar, times, kmax, logc
     if krylov:
         # the weighted basis vectors, in column groups whose states fit in memory, propagated to
         # the times that need the higher moments (and to any time too far from those); the other
-        # times by short steps from the nearest of these
-        interval = spectral_interval(Hs) if interval is None else interval
-        R = 0.5 * (interval[1] - interval[0])
-        stored, hops = _hops(times, higher, R / hbar, KRYLOV_HOP_PHASE)
-        steps = HermitianOffsets(Hs, interval, hbar) if hops else None
-        g = _series_length(n, Hs.nnz, int(np.count_nonzero(stored)), R, float(times.max(initial=0.0)), hbar)
-        cols = max(1, int(states_bytes // (16.0 * n * (g + 60) + _moment_bytes(n, d, kmax))))
-        for start in range(0, r, cols):
-            idx = np.arange(start, min(r, start + cols))
-            state = np.zeros((n, idx.size), dtype=complex)
-            state[kept[idx], np.arange(idx.size)] = amp[idx]
-            path = hermitian_trajectory(Hs, state, times[stored], hbar, group_bytes=16.0 * state.size * g,
-                                        interval=interval)
-            for t, X in zip(np.flatnonzero(stored), path):
-                add(t, X)
-                stencil_moments(int(t), X, hops, steps)
+        # times by short steps from the nearest of these; one BLAS thread (sparse work)
+        with sparse_work():
+            interval = spectral_interval(Hs) if interval is None else interval
+            R = 0.5 * (interval[1] - interval[0])
+            stored, hops = _hops(times, higher, R / hbar, KRYLOV_HOP_PHASE)
+            steps = HermitianOffsets(Hs, interval, hbar) if hops else None
+            g = _series_length(n, Hs.nnz, int(np.count_nonzero(stored)), R, float(times.max(initial=0.0)), hbar)
+            cols = max(1, int(states_bytes // (16.0 * n * (g + 60) + _moment_bytes(n, d, kmax))))
+            for start in range(0, r, cols):
+                idx = np.arange(start, min(r, start + cols))
+                state = np.zeros((n, idx.size), dtype=complex)
+                state[kept[idx], np.arange(idx.size)] = amp[idx]
+                path = hermitian_trajectory(Hs, state, times[stored], hbar, group_bytes=16.0 * state.size * g,
+                                            interval=interval)
+                for t, X in zip(np.flatnonzero(stored), path):
+                    add(t, X)
+                    stencil_moments(int(t), X, hops, steps)
     else:
         H = Hs.toarray()
         if not np.any(H.imag):
@@ -614,10 +616,11 @@ class SymmetricEngine:
         common = (logp, h, V, model.kappa(N), model.hbar, times, kmax, logcut, states_bytes, higher)
         results = []
         if workers == 1:
-            # one BLAS thread, as in the worker processes: idle OpenBLAS threads spinning between
-            # the small dense products slow the sparse Chebyshev products (d = 2, N = 1000, engine
-            # alone on one process: 52 s with the default two threads, 34 s with one)
-            with sparse_work():
+            # one BLAS thread over several blocks, as in the worker processes: idle OpenBLAS
+            # threads spinning between the small dense products slow everything else (d = 2,
+            # N = 1000, engine alone on one process: 52 s with the default two threads, 30-34 s
+            # with one); a single block keeps them for its eigendecomposition (1.5x at n = 1891)
+            with sparse_work() if len(jobs) > 1 else contextlib.nullcontext():
                 for i, job in enumerate(jobs):
                     results.append(_block_task((job, common)))
                     if progress:
