@@ -280,15 +280,20 @@ def test_weight_multiset_matches_the_patterns(d, N):
         assert fast == sorted(map(tuple, pattern_weights(gt_patterns(lam))))
 
 
-@pytest.mark.parametrize("way", ["auto", "states", "eigenbasis", "anchors", "krylov"])
+@pytest.mark.parametrize("way", ["auto", "states", "eigenbasis", "anchors", "krylov", "anchors-far", "krylov-far"])
 @pytest.mark.parametrize("d, N", [(2, 9), (3, 5)])
 def test_marginal_times_skip_higher_marginals_elsewhere(d, N, way, monkeypatch):
     """Marginals k >= 2 only where asked (NaN elsewhere), R^(1) everywhere, equal to the full run,
     whichever way R^(1) is found at the other times (from the states formed there, from the
     blocks' eigenbasis, or by short propagations from the nearest asked time, in both directions;
-    ``krylov``: the Chebyshev propagation to the asked times, short steps to the others)."""
+    ``krylov``: the Chebyshev propagation to the asked times, short steps to the others;
+    ``-far``: a tiny reach for short steps, so that the other times get their states formed or
+    propagated instead)."""
     from qmeanfield.engines import symmetric
 
+    if way.endswith("-far"):
+        way = way[:-4]
+        monkeypatch.setattr(symmetric, "KRYLOV_HOP_PHASE", 1e-3)
     if way not in ("auto", "krylov"):
         monkeypatch.setattr(symmetric, "_first_moment_way", lambda *args: way)
     model = qmf.Model(h=random_hermitian(d, np.random.default_rng(3)), V=random_interaction(d, seed=4))

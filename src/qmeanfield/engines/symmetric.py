@@ -201,7 +201,8 @@ def _first_moment_way(n, r, D2, nnz, E, times, higher, hbar, states_bytes) -> st
     points of dH_N/dt): ``"states"`` forms the state there (n^2 r per time), ``"eigenbasis"``
     transforms the generators once (d^2 n^3), ``"anchors"`` propagates the state of the nearest
     time that needs the higher moments by the sparse H (one short Chebyshev series per such
-    time, about R |offset| / hbar + 15 terms); the cheapest by a flop model."""
+    time, about R |offset| / hbar + 15 terms; times farther away get their states formed);
+    the cheapest by a flop model."""
     first_only = np.flatnonzero(~higher)
     anchors = np.flatnonzero(higher)
     if first_only.size == 0:
@@ -210,15 +211,11 @@ def _first_moment_way(n, r, D2, nnz, E, times, higher, hbar, states_bytes) -> st
     if 32.0 * D2 * n * n <= states_bytes:
         costs["eigenbasis"] = (2.0 * D2 * n**3 + 8.0 * n * n * r + 8.0 * D2 * n * n * first_only.size) * FIRST_MOMENTS_MARGIN
     if anchors.size:
+        # times farther than KRYLOV_HOP_PHASE / R from every anchor get their states formed
         R = 0.5 * float(E[-1] - E[0])
-        gap = np.abs(times[first_only][:, None] - times[anchors][None, :])
-        near, off = np.argmin(gap, axis=1), gap.min(axis=1)
-        cost = 0.0
-        for a in np.unique(near):
-            terms = R * float(off[near == a].max()) / hbar + 15.0
-            per_term = CHEBYSHEV_NONZERO_COST * nnz * r + 2.0 * np.count_nonzero(near == a) * n * r
-            cost += terms * (per_term + CHEBYSHEV_TERM_COST)
-        costs["anchors"] = cost
+        stored, hops = _hops(times, higher, R / hbar, KRYLOV_HOP_PHASE)
+        far = np.count_nonzero(stored & ~higher)
+        costs["anchors"] = 4.0 * n * n * r * far + _steps_cost(n, r, nnz, R, hops, hbar)
     return min(costs, key=costs.get)
 
 
@@ -300,7 +297,7 @@ def _steps_cost(n: int, r: int, nnz: int, rate_R: float, hops: dict, hbar: float
 def _eigh_cost(n: int, r: int, nnz: int, complex_block: bool, rate_R: float, times, higher, hbar) -> float:
     """Rough cost of diagonalising the block, forming the states at the times that need the
     higher moments and stepping from them to the others (same units)."""
-    _, hops = _hops(times, higher, 0.0, np.inf)
+    _, hops = _hops(times, higher, rate_R / hbar, KRYLOV_HOP_PHASE)
     return ((EIGH_COMPLEX_COST if complex_block else EIGH_REAL_COST) * float(n) ** 3
             + 4.0 * n * n * r * np.count_nonzero(higher) + _steps_cost(n, r, nnz, rate_R, hops, hbar))
 
@@ -405,7 +402,8 @@ def _block_moments(lam, logm, krylov, logp, h, V, kappa, hbar, times, kmax, logc
         elif way == "anchors":
             # each such time (a stencil point) from the state at the nearest time that needs the
             # higher moments, one short Chebyshev series of the sparse H per anchor
-            stored, hops = _hops(times, higher, 0.0, np.inf)
+            R = 0.5 * float(E[-1] - E[0])
+            stored, hops = _hops(times, higher, R / hbar, KRYLOV_HOP_PHASE)
             states_at = np.flatnonzero(stored)
             pad = 1e-10 * (1.0 + np.abs(E).max())
             steps = HermitianOffsets(Hs, (float(E[0]) - pad, float(E[-1]) + pad), hbar)
