@@ -323,9 +323,7 @@ class HermitianOffsets:
     def __init__(self, H: sp.csr_matrix, interval: tuple[float, float] | None = None, hbar: float = 1.0,
                  tol: float = 1e-15):
         lo, hi = spectral_interval(H) if interval is None else interval
-        self.c, self.R = (hi + lo) / 2, max((hi - lo) / 2, 1e-300)
-        # S_k = (-i)^k T_k v by S_{k+1} = (-2i Ht) S_k + S_{k-1}: real coefficients
-        self.Hs = ((H - self.c * sp.identity(H.shape[0], format="csr")) * (-2j / self.R)).tocsr()
+        self.Hs, self.c, self.R = _chebyshev_operator(H, lo, hi)
         self._terms = np.empty((0, 0), dtype=complex)   # reused between calls
         self.hbar, self.tol, self.interval = hbar, tol, (lo, hi)
 
@@ -336,7 +334,7 @@ class HermitianOffsets:
 
         x = self.R * offsets / self.hbar
         xmax = float(np.abs(x).max(initial=0.0))
-        K = int(xmax + 4.0 * np.cbrt(xmax) * 3 + 40)          # well past the decay of J_k(xmax)
+        K = int(xmax + 12.0 * np.cbrt(xmax) + 40)          # well past the decay of J_k(xmax)
         k = np.arange(K)
         coef = jv(k[:, None], x[None, :]) * np.where(k == 0, 1.0, 2.0)[:, None]
         big = np.flatnonzero(np.abs(coef).max(axis=1) >= self.tol)
@@ -369,6 +367,14 @@ class HermitianOffsets:
         return out
 
 
+def _chebyshev_operator(H: sp.csr_matrix, lo: float, hi: float):
+    """(-2i (H - c)/R, c, R) for the spectral interval [lo, hi] = [c - R, c + R]: the operator of
+    the recurrence S_{k+1} = -2i (H - c)/R S_k + S_{k-1} of the vectors S_k = (-i)^k T_k v, whose
+    Chebyshev coefficients (2 - delta_k0) J_k(R t / hbar) are real."""
+    c, R = (hi + lo) / 2, max((hi - lo) / 2, 1e-300)
+    return ((H - c * sp.identity(H.shape[0], format="csr")) * (-2j / R)).tocsr(), c, R
+
+
 def _chebyshev_group(H, v, dts, hbar, tol, interval):
     """The states e^{-iH dt/hbar} v for the ``dts`` (any sign, any order), one Chebyshev series.
 
@@ -379,10 +385,7 @@ def _chebyshev_group(H, v, dts, hbar, tol, interval):
     the leading states whose coefficients are all negligible)."""
     from scipy.special import jv
 
-    lo, hi = interval
-    n = H.shape[0]
-    c, R = (hi + lo) / 2, max((hi - lo) / 2, 1e-300)
-    Hs = ((H - c * sp.identity(n, format="csr")) * (-2j / R)).tocsr()
+    Hs, c, R = _chebyshev_operator(H, *interval)
     x = R * dts / hbar
     xmax = float(np.abs(x).max())  # J_k(-x) = (-1)^k J_k(x): the series serves both signs
     g, shape = dts.size, v.shape
