@@ -344,11 +344,18 @@ def _block_moments(lam, logm, krylov, logp, h, V, kappa, hbar, times, kmax, logc
     interval = None
     if krylov is None:   # "auto" left to the block: compare the two costs with its spectral width
         krylov = False
-        if n >= KRYLOV_AUTO_MIN_DIM:
+        complex_block = bool(np.any(Hs.data.imag))
+
+        def cheaper(R):
+            return (_krylov_cost(n, r, Hs.nnz, R, times, higher, hbar)
+                    < _eigh_cost(n, r, Hs.nnz, complex_block, R, times, higher, hbar))
+
+        # the Lanczos run for the exact choice only where the series could win with half the
+        # irrep's bound on the half-width (below the measured ones)
+        low = 0.5 * _half_width_bound(lam, np.linalg.eigvalsh(h), float(np.linalg.norm(V, 2)), kappa)
+        if n >= KRYLOV_AUTO_MIN_DIM and cheaper(low):
             interval = spectral_interval(Hs)
-            R = 0.5 * (interval[1] - interval[0])
-            krylov = (_krylov_cost(n, r, Hs.nnz, R, times, higher, hbar)
-                      < _eigh_cost(n, r, Hs.nnz, bool(np.any(Hs.data.imag)), R, times, higher, hbar))
+            krylov = cheaper(0.5 * (interval[1] - interval[0]))
 
     def stencil_moments(t, X, hops, steps):
         """<J_x> at the times reached from time t (state X) by a short step."""
@@ -449,14 +456,13 @@ def _block_cost(n: int, r: int, krylov: bool | None, d: int, half_width: float =
     return eigh
 
 
-def _half_width_estimate(lam, h_eigenvalues: np.ndarray, norm_V: float, kappa: float, N: int, hbar: float) -> float:
-    """An estimate of the spectral half-width of H_lambda / hbar without building it: half the
-    spread of J(h) on the irrep (its extreme weights against h's sorted eigenvalues) plus
-    kappa lambda_1 N ||V|| / 2, a bound 1.2-2x above the measured half-widths (d = 2, 3, 4),
-    divided by 1.6."""
+def _half_width_bound(lam, h_eigenvalues: np.ndarray, norm_V: float, kappa: float) -> float:
+    """The spectral half-width of H_lambda, estimated without building it: half the spread of J(h)
+    on the irrep (its extreme weights against h's sorted eigenvalues) plus
+    kappa lambda_1 N ||V|| / 2; 1.2-2x above the measured half-widths (d = 2, 3, 4)."""
     lam = np.asarray(lam, dtype=float)
     spread = float(lam @ (np.sort(h_eigenvalues)[::-1] - np.sort(h_eigenvalues)))
-    return (spread / 2 + kappa / 2 * lam[0] * N * norm_V) / hbar / 1.6
+    return spread / 2 + kappa / 2 * lam[0] * lam.sum() * norm_V
 
 
 def _block_task(args):
@@ -582,7 +588,8 @@ class SymmetricEngine:
                 continue
             krylov = use_krylov(self.method, n, r)
             jobs.append((lam, logm, krylov))
-            half = _half_width_estimate(lam, h_eigenvalues, norm_V, model.kappa(N), N, model.hbar) if krylov is None else 0.0
+            half = (_half_width_bound(lam, h_eigenvalues, norm_V, model.kappa(N)) / 1.6 / model.hbar
+                    if krylov is None else 0.0)
             costs.append(_block_cost(n, r, krylov, d, half))
         return _BlockPlan(p, W, V, h, logp, lams, jobs, costs, skipped_bound, discarded_blocks, logcut)
 
