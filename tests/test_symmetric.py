@@ -187,6 +187,27 @@ def test_krylov_blocks_agree_with_diagonalisation(d, N):
         assert np.abs(a.marginals[k] - b.marginals[k]).max() < 1e-10
 
 
+@pytest.mark.parametrize("eigh_cost, expect_krylov", [(1e12, True), (1e-12, False)])
+def test_auto_choice_per_block_follows_the_cost_model(eigh_cost, expect_krylov, monkeypatch):
+    """method="auto" leaves blocks to their own cost comparison: with diagonalising priced out
+    every block takes the Chebyshev series, priced free none does; the marginals equal those of
+    diagonalising every block."""
+    from qmeanfield.engines import symmetric
+
+    monkeypatch.setattr(symmetric, "KRYLOV_AUTO_MIN_DIM", 1)
+    monkeypatch.setattr(symmetric, "EIGH_COMPLEX_COST", eigh_cost)
+    monkeypatch.setattr(symmetric, "EIGH_REAL_COST", eigh_cost)
+    model = qmf.Model(h=random_hermitian(2, np.random.default_rng(3)), V=random_interaction(2, seed=4))
+    rho0 = random_density_matrix(2, seed=6)
+    times = np.linspace(0, 1, 4)
+    ref = SymmetricEngine(method="eigh", workers=1).evolve(model, rho0, 12, times, kmax=2)
+    auto = SymmetricEngine(workers=1).evolve(model, rho0, 12, times, kmax=2)
+    krylov_blocks = auto.stats["blocks_krylov"]
+    assert krylov_blocks == (auto.stats["blocks_computed"] if expect_krylov else 0)
+    for k in (1, 2):
+        assert np.abs(auto.marginals[k] - ref.marginals[k]).max() < 1e-10
+
+
 def test_nearly_pure_state_needs_only_small_memory():
     """d = 3, N = 40: every block up to dimension 5000+ would not fit a 0.5 GiB budget diagonalised;
     a pure rho0 needs only the symmetric block, a nearly pure one propagates few vectors."""
