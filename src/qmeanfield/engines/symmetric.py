@@ -449,11 +449,14 @@ def _block_cost(n: int, r: int, krylov: bool | None, d: int, half_width: float =
     eigh = EIGH_COST_FACTOR * float(n) ** 3
     if krylov is None and n >= KRYLOV_AUTO_MIN_DIM and half_width > 0:
         nnz = n * min(n, 1 + d * d * (d * d - 1) // 3)   # 5 a row at d = 2, 25 at d = 3, 81 at d = 4 (measured 5, 25-36, 47-83)
-        terms = half_width * 2.0 + 15.0 * math.ceil(50 / 8)
-        chebyshev = terms * (_term_cost(n, r, nnz) + CHEBYSHEV_ACCUMULATE_COST * n * r * 4)
+        chebyshev = _krylov_cost(n, r, nnz, half_width, _REFERENCE_TIMES, np.ones(_REFERENCE_TIMES.size, bool), 1.0)
         # the cost model's units against this estimate's (a complex eigendecomposition)
         return min(eigh, chebyshev * EIGH_COST_FACTOR / EIGH_COMPLEX_COST)
     return eigh
+
+
+#: the output times the plan's cost estimates refer to (the time estimates scale from them)
+_REFERENCE_TIMES = np.linspace(0.0, 2.0, 50)
 
 
 def _half_width_bound(lam, h_eigenvalues: np.ndarray, norm_V: float, kappa: float) -> float:
