@@ -1,6 +1,7 @@
 """Symmetric (Schur-Weyl) engine: representation theory checks and agreement with the dense engine."""
 
 import itertools
+import math
 from math import comb
 
 import numpy as np
@@ -9,7 +10,7 @@ import pytest
 import qmeanfield as qmf
 from engine_checker import check_marginal_times
 from qmeanfield.engines import choose_engine, make_engine
-from qmeanfield.blocks.irreps import Irrep, gt_patterns, multiplicity, partitions, weyl_dimension
+from qmeanfield.blocks.irreps import Irrep, gt_patterns, log_multiplicity, multiplicity, partitions, weyl_dimension
 from qmeanfield.engines.symmetric import SymmetricEngine
 from qmeanfield.operators import (pauli, random_density_matrix, random_hermitian, random_interaction,
                                   spin_matrices)
@@ -29,6 +30,13 @@ def test_qubit_multiplicities_closed_form(N):
         k = (N - j2) // 2     # N/2 - j
         assert multiplicity(lam) == comb(N, k) - (comb(N, k - 1) if k >= 1 else 0)
         assert weyl_dimension(lam) == j2 + 1 == len(gt_patterns(lam))
+
+
+@pytest.mark.parametrize("d, N", [(1, 5), (2, 31), (3, 17), (4, 12), (5, 9)])
+def test_log_multiplicity_matches_exact_hook_product(d, N):
+    # the exact integer hook-length formula, against the O(d^2) Frobenius form in floating point
+    for lam in partitions(N, d):
+        assert log_multiplicity(lam) == pytest.approx(math.log(multiplicity(lam)), abs=1e-12)
 
 
 @pytest.mark.parametrize("lam", [(3, 0), (4, 1), (2, 1, 0), (3, 1, 1), (4, 2, 0), (2, 1, 1, 0), (3, 2, 1, 0)])
