@@ -21,8 +21,12 @@ def _reference(A, v, times):
     return [expm_multiply(A * t, v) if t > 0 else v for t in times]
 
 
-@pytest.mark.parametrize("n", [200, 900])
-def test_chebyshev_trajectory(n):
+@pytest.mark.parametrize("n, in_place", [(200, True), (900, True), (200, False)])
+def test_chebyshev_trajectory(n, in_place, monkeypatch):
+    if not in_place:   # the public-product path taken where SciPy's in-place kernel is missing
+        import qmeanfield.propagators as propagators
+
+        monkeypatch.setattr(propagators, "_csr_matvecs", None)
     H = _random_sparse_hermitian(n, seed=n)
     v = np.random.default_rng(1).normal(size=(n, 3)) + 0j
     out = list(hermitian_trajectory(H, v, TIMES, hbar=0.8, group_bytes=16 * v.size * 3))
@@ -30,6 +34,9 @@ def test_chebyshev_trajectory(n):
     assert len(out) == TIMES.size
     for o, r in zip(out, ref):
         assert np.abs(o - r).max() < 1e-10 * np.abs(r).max()
+    single = list(hermitian_trajectory(H, v[:, 1].copy(), TIMES, hbar=0.8))   # one vector (1-D)
+    for o, r in zip(single, ref):
+        assert np.abs(o - r[:, 1]).max() < 1e-10 * np.abs(r).max()
 
 
 def test_chebyshev_offsets_of_both_signs():
