@@ -82,11 +82,16 @@ class _Triplets:
     def kron(self, i: int, j: int, A, B, coef: complex = 1.0) -> None:
         """Add coef * kron(A, B) (A, B sparse) at block (i, j)."""
         A, B = A.tocoo(), B.tocoo()
-        nb_r, nb_c = B.shape
+        self.kron_entries(i, j, (A.row, A.col, A.data), (B.row, B.col, B.data), B.shape, coef)
+
+    def kron_entries(self, i: int, j: int, a, b, b_shape, coef: complex = 1.0) -> None:
+        """:meth:`kron` of two matrices given by their (rows, cols, values), B of shape ``b_shape``."""
+        (ar, ac, av), (br, bc, bv) = a, b
+        nb_r, nb_c = b_shape
         # int64 before the products: a block's local index n^2 may pass int32 for large blocks
-        r = (A.row.astype(np.int64)[:, None] * nb_r + B.row[None, :]).ravel() + self.offsets[i]
-        c = (A.col.astype(np.int64)[:, None] * nb_c + B.col[None, :]).ravel() + self.offsets[j]
-        self._add(i, r, c, (coef * A.data[:, None] * B.data[None, :]).ravel())
+        r = (ar.astype(np.int64)[:, None] * nb_r + br[None, :]).ravel() + self.offsets[i]
+        c = (ac.astype(np.int64)[:, None] * nb_c + bc[None, :]).ravel() + self.offsets[j]
+        self._add(i, r, c, (coef * av[:, None] * bv[None, :]).ravel())
 
     def kron_identity(self, i: int, X, n: int, left: bool) -> None:
         """Add kron(X, 1_n) (``left``) or kron(1_n, X) at diagonal block i."""
@@ -177,6 +182,19 @@ def no_jump_block(ir: Irrep, h: np.ndarray, V: np.ndarray, jumps, collective, ka
     return A.tocsr(), JCs
 
 
+def _jumps_on_isometry(W: sp.csr_matrix, Ls: np.ndarray, d: int) -> sp.csr_matrix:
+    r"""The columns :math:`[(1 \otimes L_1) W, \dots, (1 \otimes L_J) W]` side by side, from the
+    entries of W (rows alpha * d + c): each gives :math:`L_l[c', c]\,w` at row alpha * d + c'."""
+    Wc = W.tocoo()
+    n_jumps = Ls.shape[0]
+    alpha, c = np.divmod(Wc.row.astype(np.int64), d)
+    vals = Ls[:, :, c] * Wc.data[None, None, :]                              # (J, c', entry)
+    rows = np.broadcast_to(alpha[None, None, :] * d + np.arange(d)[None, :, None], vals.shape)
+    cols = np.broadcast_to(np.arange(n_jumps)[:, None, None] * W.shape[1] + Wc.col[None, None, :], vals.shape)
+    keep = vals != 0
+    return sp.csr_matrix((vals[keep], (rows[keep], cols[keep])), shape=(W.shape[0], n_jumps * W.shape[1]))
+
+
 def block_liouvillian(space: BlockSpace, h: np.ndarray, V: np.ndarray, jumps, collective, kappa: float,
                       hbar: float, real: bool = False) -> sp.csr_matrix:
     """The Lindblad generator on the concatenated blocks (sparse, row-major blocks).
@@ -205,6 +223,8 @@ def block_liouvillian(space: BlockSpace, h: np.ndarray, V: np.ndarray, jumps, co
         return out.matrix()
     # block lambda is complete once every mu = lambda - box (one per removable corner) is done
     waiting = [sum(1 for r in range(d) if lam[r] > (lam[r + 1] if r + 1 < d else 0)) for lam in space.lams]
+    Ls = np.stack([np.asarray(L, dtype=complex) for L in jumps])          # (J, d, d)
+    n_jumps = Ls.shape[0]
     for mu in partitions(N - 1, d):
         mir = Irrep(mu)
         children = []
@@ -216,17 +236,21 @@ def block_liouvillian(space: BlockSpace, h: np.ndarray, V: np.ndarray, jumps, co
                 j = space.index[lam]
                 children.append((j, branching_isometry(mir, space.irrep(j))))
         logm_mu = log_multiplicity(mu)
-        Id = sp.identity(mir.dim, format="csr")
-        for L in jumps:
-            IL = sp.kron(Id, sp.csr_matrix(L), format="csr")                # 1 (x) L on U_mu (x) C^d
-            for j_src, W_src in children:
-                LW = IL @ W_src
-                coef = math.exp(math.log(N) + logm_mu - space.logmult[j_src])
-                for j_dst, W_dst in children:
-                    M = (W_dst.T @ LW).tocsr()
-                    M.eliminate_zeros()
-                    if M.nnz:
-                        out.kron(j_dst, j_src, M, M.conj(), coef)          # coef M P M^+
+        transposed = [W.T.tocsr() for _, W in children]
+        for j_src, W_src in children:
+            # every jump at once: column block l of LW is (1 (x) L_l) W_src, so that one sparse
+            # product per destination gives M_l = W_dst^T (1 (x) L_l) W_src for all l
+            LW = _jumps_on_isometry(W_src, Ls, d)
+            n_src = W_src.shape[1]
+            coef = math.exp(math.log(N) + logm_mu - space.logmult[j_src])
+            for (j_dst, _), WT in zip(children, transposed):
+                M = (WT @ LW).tocoo()
+                jump, col = np.divmod(M.col, n_src)
+                for l in range(n_jumps):
+                    sel = np.flatnonzero((jump == l) & (M.data != 0))
+                    if sel.size:
+                        m = (M.row[sel], col[sel], M.data[sel])
+                        out.kron_entries(j_dst, j_src, m, (m[0], m[1], m[2].conj()), (WT.shape[0], n_src), coef)
         for j, _ in children:
             waiting[j] -= 1
             if waiting[j] == 0:
