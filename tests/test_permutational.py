@@ -217,13 +217,16 @@ def _random_block_state(space, seed):
     return x
 
 
-@pytest.mark.parametrize("d, N", [(2, 5), (3, 4)])
-def test_real_coordinates(d, N):
+@pytest.mark.parametrize("d, N, block_min", [(2, 5, 4096), (3, 4, 4096), (3, 4, 20), (2, 9, 30)])
+def test_real_coordinates(d, N, block_min, monkeypatch):
     """The real coordinates of Hermitian blocks: an isometry onto R^size (up to the Frobenius
     inner product) that the real generator maps like the complex one, assembled in any number
-    of row groups."""
-    from qmeanfield.blocks import BlockSpace
+    of row groups; back to complex blocks by the gather over runs of small blocks and block by
+    block for large ones (``block_min``: the size from which blocks go one by one)."""
+    from qmeanfield.blocks import BlockSpace, space as block_space
     from qmeanfield.engines import permutational as perm
+
+    monkeypatch.setattr(block_space, "COMPLEX_BLOCK_MIN", block_min)
 
     model = _model(d, JUMP_SETS["random complex"](d), collective=[0.3 * _lowering(d)])
     eng = PermutationalEngine()
@@ -235,6 +238,7 @@ def test_real_coordinates(d, N):
     assert np.abs(space.to_complex(z) - x).max() < 1e-13
     for P, Q in zip(space.hermitian_blocks(z), space.split(x)):
         assert np.abs(P - Q).max() < 1e-13
+        assert np.array_equal(P, P.conj().T)          # exactly Hermitian, as the eigensolver assumes
     # Frobenius inner product of Hermitian blocks = dot product of their coordinates
     assert abs(np.vdot(x, y).real - z @ space.to_real(y)) < 1e-10 * np.abs(x).sum()
     assert np.abs(space.to_complex(R @ z) - G @ x).max() < 1e-12 * abs(G).max() * np.abs(x).max() * 50
@@ -254,3 +258,24 @@ def test_marginal_times_skip_higher_marginals_elsewhere():
     model = _model(2, JUMP_SETS["three channels"](2))
     check_marginal_times(PermutationalEngine(), model, random_density_matrix(2, seed=4), 6, np.linspace(0, 1, 5),
                          [1, 4])
+
+
+@pytest.mark.parametrize("d, N, real", [(2, 7, False), (3, 5, False), (3, 5, True)])
+def test_block_entropy_against_dense_eigenvalues(d, N, real):
+    """S(R_N) from the blocks' eigenvalues (direct LAPACK calls, one vectorised sum) against
+    NumPy's eigenvalues of each block; the most negative eigenvalue too."""
+    from qmeanfield.blocks import BlockSpace, block_entropy
+
+    space = BlockSpace(N, d)
+    blocks = [P.real.copy() if real else P.copy() for P in space.split(_random_block_state(space, 3))]
+    ref, neg = 0.0, 0.0
+    for i, P in enumerate(blocks):
+        w = np.linalg.eigvalsh(P)
+        neg = min(neg, w.min())
+        w = w[w > 0]
+        ref -= np.sum(w * (np.log(w) - space.logmult[i]))
+    S, most_negative = block_entropy(space, [P.copy() for P in blocks], hermitian=True)
+    assert S == pytest.approx(ref, rel=1e-12)
+    assert most_negative == pytest.approx(neg, rel=1e-12)
+    S2, _ = block_entropy(space, [np.asfortranarray(P) for P in blocks])   # not C-ordered, not assumed Hermitian
+    assert S2 == pytest.approx(ref, rel=1e-12)
