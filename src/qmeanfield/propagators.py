@@ -397,6 +397,11 @@ def _chebyshev_operator(H: sp.csr_matrix, lo: float, hi: float):
     return ((H - c * sp.identity(H.shape[0], format="csr")) * (-2j / R)).tocsr(), c, R
 
 
+#: Chebyshev terms added to the states per BLAS call (the accumulation reads and writes every
+#: state of the series once per call)
+CHEBYSHEV_BATCH = 8
+
+
 def _chebyshev_group(H, v, dts, hbar, tol, interval):
     """The states e^{-iH dt/hbar} v for the ``dts`` (any sign, any order), one Chebyshev series.
 
@@ -412,7 +417,7 @@ def _chebyshev_group(H, v, dts, hbar, tol, interval):
     xmax = float(np.abs(x).max())  # J_k(-x) = (-1)^k J_k(x): the series serves both signs
     g, shape = dts.size, v.shape
     acc = np.zeros((g, v.size), dtype=complex)
-    batch = 8
+    batch = CHEBYSHEV_BATCH
     ring = np.empty((batch, v.size), dtype=complex)
     coefs = np.zeros((batch, g))
     negligible = 1e-3 * tol
