@@ -309,13 +309,15 @@ def test_weight_multiset_matches_the_patterns(d, N):
         assert fast == sorted(map(tuple, pattern_weights(gt_patterns(lam))))
 
 
-@pytest.mark.parametrize("way", ["auto", "states", "eigenbasis", "anchors", "krylov", "anchors-far", "krylov-far"])
+@pytest.mark.parametrize("way", ["auto", "states", "eigenbasis", "anchors", "krylov", "anchors-far", "krylov-far",
+                                 "krylov-steps", "krylov-series"])
 @pytest.mark.parametrize("d, N", [(2, 9), (3, 5)])
 def test_marginal_times_skip_higher_marginals_elsewhere(d, N, way, monkeypatch):
     """Marginals k >= 2 only where asked (NaN elsewhere), R^(1) everywhere, equal to the full run,
     whichever way R^(1) is found at the other times (from the states formed there, from the
     blocks' eigenbasis, or by short propagations from the nearest asked time, in both directions;
-    ``krylov``: the Chebyshev propagation to the asked times, short steps to the others;
+    ``krylov``: the Chebyshev propagation, its plan choosing between short steps to the other
+    times (``-steps``) and making them outputs of the series (``-series``);
     ``-far``: a tiny reach for short steps, so that the other times get their states formed or
     propagated instead)."""
     from qmeanfield.engines import symmetric
@@ -323,9 +325,25 @@ def test_marginal_times_skip_higher_marginals_elsewhere(d, N, way, monkeypatch):
     if way.endswith("-far"):
         way = way[:-4]
         monkeypatch.setattr(symmetric, "KRYLOV_HOP_PHASE", 1e-3)
+    stepped = []
+    if way.startswith("krylov-"):
+        plan, choice = symmetric._krylov_plan, way[7:]
+
+        def forced(n, r, nnz, R, times, higher, hbar):
+            stored, hops, cost = plan(n, r, nnz, R, times, higher, hbar)
+            if choice == "series":
+                return np.ones(times.size, dtype=bool), {}, cost
+            stored, hops = symmetric._hops(times, higher, R / hbar, symmetric.KRYLOV_HOP_PHASE)
+            stepped.append(bool(hops))
+            return stored, hops, cost
+
+        monkeypatch.setattr(symmetric, "_krylov_plan", forced)
+        way = "krylov"
     if way not in ("auto", "krylov"):
         monkeypatch.setattr(symmetric, "_first_moment_way", lambda *args: way)
     model = qmf.Model(h=random_hermitian(d, np.random.default_rng(3)), V=random_interaction(d, seed=4))
     engine = SymmetricEngine(workers=1, method="krylov" if way == "krylov" else "auto")
     check_marginal_times(engine, model, random_density_matrix(d, seed=6), N, np.linspace(0, 1, 5),
                          [0, 3])
+    if stepped:
+        assert any(stepped)   # some block reached the other times by short steps
