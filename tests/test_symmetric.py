@@ -347,3 +347,25 @@ def test_marginal_times_skip_higher_marginals_elsewhere(d, N, way, monkeypatch):
                          [0, 3])
     if stepped:
         assert any(stepped)   # some block reached the other times by short steps
+
+
+@pytest.mark.parametrize("method", ["krylov", "eigh"])
+def test_memory_estimate_for_a_mixed_state_bounds_the_traced_peak(method):
+    """The memory estimate for a mixed rho0 (its blocks' Hamiltonians, eigenvectors and states)
+    bounds the peak of the arrays the engine allocates (traced), within a factor 3; the estimate
+    without rho0 (the symmetric block only) does not."""
+    import tracemalloc
+
+    model = qmf.Model(h=random_hermitian(3, np.random.default_rng(3)), V=random_interaction(3, seed=4))
+    rho0 = random_density_matrix(3, seed=6)
+    times = np.linspace(0, 1, 30)
+    engine = SymmetricEngine(workers=1, method=method)
+    estimate = engine.estimated_memory(model, rho0, 12, times.size)
+    tracemalloc.start()
+    try:
+        engine.evolve(model, rho0, 12, times)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak <= estimate <= 3 * peak
+    assert engine.memory_estimate(model, 12) < peak

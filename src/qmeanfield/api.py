@@ -105,7 +105,10 @@ class ComparisonPlan:
         """Per N: the engine, a rough time (seconds, 2 cores) and peak memory (bytes) estimate."""
         out = []
         for n, eng in zip(self.Ns, self.engines):
-            need = eng.memory_estimate(model, n) if hasattr(eng, "memory_estimate") else float("nan")
+            if self.rho0 is not None and hasattr(eng, "estimated_memory"):   # the blocks this rho0 needs
+                need = eng.estimated_memory(model, self.rho0, n, self.all_times.size)
+            else:
+                need = eng.memory_estimate(model, n) if hasattr(eng, "memory_estimate") else float("nan")
             out.append({"N": n, "engine": eng.name, "memory_bytes": float(need),
                         "seconds": estimate_seconds(eng, model, n, self.all_times.size, float(self.times[-1]),
                                                     rho0=self.rho0, outputs=self.times.size)})

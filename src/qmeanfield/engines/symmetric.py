@@ -520,6 +520,7 @@ class _BlockPlan(NamedTuple):
     lams: list                    # every Young diagram
     jobs: list                    # (lam, log multiplicity, krylov) of the blocks computed
     costs: list                   # their rough operation counts
+    vectors: list                 # their dimensions and weighted vectors (n, r)
     skipped_bound: float          # weight bound of the blocks skipped whole
     discarded_blocks: float       # weight of blocks none of whose vectors reach the cut
     logcut: float                 # log weight from which basis vectors are kept
@@ -578,7 +579,7 @@ class SymmetricEngine:
 
     def memory_estimate(self, model: Model, N: int) -> float:
         """Peak bytes of the symmetric block (always computed); a mixed rho0 may need larger blocks,
-        checked by :meth:`evolve` before any work."""
+        checked by :meth:`evolve` before any work, and their states: :meth:`estimated_memory`."""
         return _block_bytes(weyl_dimension((N,) + (0,) * (model.d - 1)))
 
     def cost(self, model: Model, N: int) -> float:
@@ -612,7 +613,7 @@ class SymmetricEngine:
                 candidates.append((lam, logm))
         logws = [log_vector_weights(weight_multiset(lam), logm, logp) for lam, logm in candidates]
         logcut = _weight_cut(logws, self.truncation - skipped_bound)
-        jobs, costs = [], []
+        jobs, costs, vectors = [], [], []
         h_eigenvalues, norm_V = np.linalg.eigvalsh(h), float(np.linalg.norm(V, 2))
         discarded_blocks = 0.0  # blocks none of whose vectors reach the cut
         for (lam, logm), logw in zip(candidates, logws):
@@ -625,11 +626,38 @@ class SymmetricEngine:
             half = (_half_width_bound(lam, h_eigenvalues, norm_V, model.kappa(N)) / 1.6 / model.hbar
                     if krylov is None else 0.0)
             costs.append(_block_cost(n, r, krylov, d, half))
-        return _BlockPlan(p, W, V, h, logp, lams, jobs, costs, skipped_bound, discarded_blocks, logcut)
+            vectors.append((n, r))
+        return _BlockPlan(p, W, V, h, logp, lams, jobs, costs, vectors, skipped_bound, discarded_blocks, logcut)
 
     def estimated_cost(self, model: Model, rho0: np.ndarray, N: int) -> float:
         """Rough operation count for this rho0 (the blocks and vectors it needs, see the truncation)."""
         return float(sum(self._plan(model, np.asarray(rho0), N).costs))
+
+    def _workers(self, costs: list, jobs: int) -> int:
+        """Worker processes for a plan (``workers="auto"``: several only for enough work)."""
+        if self.workers == "auto":
+            workers = (os.cpu_count() or 1) if sum(costs) > PARALLEL_MIN_OPERATIONS else 1
+        else:
+            workers = self.workers
+        return max(1, min(workers, jobs, os.cpu_count() or 1))
+
+    def _states_bytes(self, workers: int) -> float:
+        """Memory for propagated states per worker: a third of its share of the budget, at most
+        ``_STATES_BYTES``."""
+        return min(_STATES_BYTES, self.memory_budget_gb * 2**30 / (3 * workers))
+
+    def estimated_memory(self, model: Model, rho0: np.ndarray, N: int, evaluations: int) -> float:
+        """Peak bytes for this rho0 and number of evaluation times: per worker, its largest block's
+        dense Hamiltonian and eigenvectors (where it may be diagonalised) and its states (the
+        column groups stay within the worker's state budget), times the workers running at once
+        (spin-1, d = 3, N = 32, 105 times: 2.5 GiB estimated, two workers of 1.44 GiB measured)."""
+        plan = self._plan(model, np.asarray(rho0), N)
+        workers = self._workers(plan.costs, len(plan.jobs))
+        budget = self._states_bytes(workers)
+        per_block = [(0.0 if krylov else _block_bytes(n)) + min(budget, 16.0 * n * r * (evaluations + 60))
+                     for (_, _, krylov), (n, r) in zip(plan.jobs, plan.vectors)]
+        largest = sorted(per_block, reverse=True)[:workers]
+        return float(sum(largest)) if largest else self.memory_estimate(model, N)
 
     def evolve(self, model: Model, rho0: np.ndarray, N: int, times: np.ndarray, kmax: int = 2,
                progress: ProgressCallback | None = None, marginal_times=None) -> Trajectory:
@@ -640,18 +668,13 @@ class SymmetricEngine:
         kmax = min(kmax, N, 3)
         times = np.asarray(times, dtype=float)
         higher = higher_marginal_mask(marginal_times, times.size)   # where marginals k >= 2 are needed
-        p, W, V, h, logp, lams, jobs, costs, skipped_bound, discarded_blocks, logcut = self._plan(model, rho0, N)
+        p, W, V, h, logp, lams, jobs, costs, _, skipped_bound, discarded_blocks, logcut = self._plan(model, rho0, N)
         dense_dims = [weyl_dimension(lam) for lam, _, krylov in jobs if not krylov]
         ok, why = self._fits(max(dense_dims, default=0), N, d, "the largest block this rho0 needs diagonalised")
         if not ok:
             raise EngineError(why)
-        if self.workers == "auto":
-            workers = (os.cpu_count() or 1) if sum(costs) > PARALLEL_MIN_OPERATIONS else 1
-        else:
-            workers = self.workers
-        workers = max(1, min(workers, len(jobs), os.cpu_count() or 1))
-        # each worker keeps a third of its share of the budget for propagated states
-        states_bytes = min(_STATES_BYTES, self.memory_budget_gb * 2**30 / (3 * workers))
+        workers = self._workers(costs, len(jobs))
+        states_bytes = self._states_bytes(workers)
         common = (logp, h, V, model.kappa(N), model.hbar, times, kmax, logcut, states_bytes, higher)
         results = []
         if workers == 1:
