@@ -132,7 +132,7 @@ def estimate_seconds(engine: Engine, model: Model, N: int, evaluations: int, t_f
     not know. Scaled from the engine's cost estimate (for the symmetric engine, that of the
     blocks and vectors this ``rho0`` needs) with the number of evaluation times and the span.
     ``outputs``: how many of the evaluations are output times; the symmetric engine reaches the
-    others (stencil points) by short steps, counted at a quarter each."""
+    others (stencil points) by short steps or as extra outputs of a series, counted at a quarter each."""
     key = "dense-open" if engine.name == "dense" and model.is_open else engine.name
     if key == "symmetric" and outputs is not None:
         evaluations = outputs + (evaluations - outputs) / 4
