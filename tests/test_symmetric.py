@@ -330,12 +330,14 @@ def test_marginal_times_skip_higher_marginals_elsewhere(d, N, way, monkeypatch):
         plan, choice = symmetric._krylov_plan, way[7:]
 
         def forced(n, r, nnz, R, times, higher, hbar):
-            stored, hops, cost = plan(n, r, nnz, R, times, higher, hbar)
+            stored, hops, g, cost = plan(n, r, nnz, R, times, higher, hbar)
             if choice == "series":
-                return np.ones(times.size, dtype=bool), {}, cost
+                every = np.ones(times.size, dtype=bool)
+                return every, {}, symmetric._series_plan(n, r, nnz, times.size, R, times.max(), hbar)[0], cost
             stored, hops = symmetric._hops(times, higher, R / hbar, symmetric.KRYLOV_HOP_PHASE)
             stepped.append(bool(hops))
-            return stored, hops, cost
+            g = symmetric._series_plan(n, r, nnz, int(stored.sum()), R, times.max(), hbar)[0]
+            return stored, hops, g, cost
 
         monkeypatch.setattr(symmetric, "_krylov_plan", forced)
         way = "krylov"

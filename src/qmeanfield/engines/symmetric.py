@@ -287,29 +287,31 @@ def _krylov_plan(n: int, r: int, nnz: int, rate_R: float, times, higher, hbar):
     """The cheaper of two ways to reach the times that need R^(1) only (the stencil points) with
     the Chebyshev propagation of r columns (spectral half-width R): short steps from the nearest
     time that needs the higher moments (:func:`_hops`), or every time an output of the main
-    series (more states per series, no extra products). Returns ``(stored, hops, cost)``, cost
+    series (more states per series, no extra products). Returns ``(stored, hops, g, cost)`` (g
+    the output times per series, :func:`_series_plan`), cost
     in units of :data:`CHEBYSHEV_NONZERO_COST` (:func:`_series_plan` and the short steps' terms,
     x + :func:`_tail_terms` (x) each). Every short step pays a tail of Bessel terms however short
     it is, so series outputs win where the main series is short or rows are full (spin-1, N = 32, n = 1875,
     r = 283: 11.4-11.7 s -> 5.3-6.0 s; d = 2, N = 2000, n = 953: 0.94-0.99 s -> 0.90-0.92 s)."""
     t_max = float(times.max(initial=0.0))
 
-    def series_cost(stored):
-        return _series_plan(n, r, nnz, int(np.count_nonzero(stored)), rate_R, t_max, hbar)[1]
+    def series(stored):
+        return _series_plan(n, r, nnz, int(np.count_nonzero(stored)), rate_R, t_max, hbar)
 
     stored, hops = _hops(times, higher, rate_R / hbar, KRYLOV_HOP_PHASE)
-    cost = series_cost(stored) + _steps_cost(n, r, nnz, rate_R, hops, hbar)
+    g, cost = series(stored)
+    cost += _steps_cost(n, r, nnz, rate_R, hops, hbar)
     if hops:
         every = np.ones(times.size, dtype=bool)
-        cost_every = series_cost(every)
+        g_every, cost_every = series(every)
         if cost_every < cost:
-            return every, {}, cost_every
-    return stored, hops, cost
+            return every, {}, g_every, cost_every
+    return stored, hops, g, cost
 
 
 def _krylov_cost(n: int, r: int, nnz: int, rate_R: float, times, higher, hbar) -> float:
     """Rough cost of the Chebyshev propagation of r columns (:func:`_krylov_plan`)."""
-    return _krylov_plan(n, r, nnz, rate_R, times, higher, hbar)[2]
+    return _krylov_plan(n, r, nnz, rate_R, times, higher, hbar)[3]
 
 
 def _term_cost(n: int, r: int, nnz: int) -> float:
@@ -401,9 +403,8 @@ def _block_moments(lam, logm, krylov, logp, h, V, kappa, hbar, times, kmax, logc
         with sparse_work():
             interval = spectral_interval(Hs) if interval is None else interval
             R = 0.5 * (interval[1] - interval[0])
-            stored, hops, _ = _krylov_plan(n, r, Hs.nnz, R, times, higher, hbar)
+            stored, hops, g, _ = _krylov_plan(n, r, Hs.nnz, R, times, higher, hbar)
             steps = HermitianOffsets(Hs, interval, hbar) if hops else None
-            g, _ = _series_plan(n, r, Hs.nnz, int(np.count_nonzero(stored)), R, float(times.max(initial=0.0)), hbar)
             cols = max(1, int(states_bytes // (16.0 * n * (g + 60) + _moment_bytes(n, d, kmax))))
             for start in range(0, r, cols):
                 idx = np.arange(start, min(r, start + cols))
