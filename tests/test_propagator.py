@@ -5,7 +5,15 @@ import pytest
 import scipy.sparse as sp
 from scipy.sparse.linalg import expm_multiply
 
-from qmeanfield.propagators import HermitianOffsets, TaylorPropagator, hermitian_trajectory, spectral_interval
+from scipy.special import jv
+
+from qmeanfield.propagators import (
+    HermitianOffsets,
+    TaylorPropagator,
+    bessel_table,
+    hermitian_trajectory,
+    spectral_interval,
+)
 
 TIMES = np.array([0.0, 1e-4, 0.013, 0.3, 0.31, 1.0, 1.7, 2.0])
 
@@ -98,3 +106,17 @@ def test_chebyshev_trajectory_recovers_from_an_interval_that_misses_the_spectrum
                                     interval=(0.5 * w[0], 0.5 * w[-1])))
     for o, r in zip(out, _reference((-1j / 0.8) * H, v, TIMES)):
         assert np.abs(o - r).max() < 1e-10 * np.abs(r).max()
+
+
+@pytest.mark.parametrize("x", [np.array([0.0, 1e-12, 1e-3, 0.5, -0.5, 1.0]), np.linspace(-60.0, 60.0, 121),
+                               np.array([3000.0, -2999.5, 0.01, 7.3])])
+def test_bessel_table_against_scipy(x):
+    """Miller's backward recurrence against SciPy's jv (orders up to the Chebyshev series' length:
+    past max|x| and its tail), and the identity J_0^2 + 2 sum_k J_k^2 = 1."""
+    xmax = float(np.abs(x).max())
+    K = int(xmax + 12 * np.cbrt(xmax) + 40)
+    table = bessel_table(x, K)
+    reference = jv(np.arange(K)[:, None], x[None, :])
+    assert table.shape == (K, x.size)
+    assert np.abs(table - reference).max() < 3e-15 + 3e-17 * xmax
+    assert np.abs(table[0] ** 2 + 2 * (table[1:] ** 2).sum(axis=0) - 1).max() < 1e-13
