@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 from scipy.sparse.linalg import expm_multiply
-
 from scipy.special import jv
 
 from qmeanfield.propagators import (
     HermitianOffsets,
+    KrylovPropagator,
     TaylorPropagator,
     bessel_table,
     hermitian_trajectory,
@@ -120,3 +120,45 @@ def test_bessel_table_against_scipy(x):
     assert table.shape == (K, x.size)
     assert np.abs(table - reference).max() < 3e-15 + 3e-17 * xmax
     assert np.abs(table[0] ** 2 + 2 * (table[1:] ** 2).sum(axis=0) - 1).max() < 1e-13
+
+
+@pytest.mark.parametrize("threads, real", [(1, False), (2, False), (1, True), (2, True)])
+def test_krylov_trajectory_with_dissipation(threads, real):
+    """Arnoldi steps against expm_multiply: a complex dissipative generator and a real
+    non-normal one (like the open engine's real coordinates), one and two row blocks."""
+    n = 100_000 if threads == 2 else 400   # threads only split large matrices
+    rng = np.random.default_rng(7)
+    if real:
+        B = sp.random(n, n, density=min(0.01, 20 / n), random_state=rng, format="csr")
+        A = (B - B.T + 0.4 * sp.random(n, n, density=min(0.01, 20 / n), random_state=rng)
+             - 1.5 * sp.identity(n)).tocsr()
+        v = rng.normal(size=n)
+    else:
+        H = _random_sparse_hermitian(n, seed=5, density=min(0.01, 20 / n))
+        A = (-1j * H - 0.3 * sp.identity(n)).tocsr()
+        v = rng.normal(size=n) + 0j
+    times = TIMES if threads == 1 else TIMES[:4]      # the reference is slow on the large one
+    P = KrylovPropagator(A, threads=threads)
+    out = list(P.trajectory(v, times))
+    P.close()
+    assert len(out) == times.size
+    assert P.steps >= (2 if threads == 1 else 1)      # t = 2 takes several Arnoldi steps
+    for o, r in zip(out, _reference(A, v, times)):
+        assert o.dtype == r.dtype
+        assert np.abs(o - r).max() < 1e-10 * np.abs(r).max()
+
+
+def test_krylov_short_generator_and_single_step():
+    """A basis that closes (n below the Krylov dimension) is exact for any step, and a call
+    P(v, tau) is the last state of the trajectory to tau."""
+    rng = np.random.default_rng(3)
+    A = sp.csr_matrix(rng.normal(size=(6, 6)) - 4 * np.eye(6))
+    v = rng.normal(size=6)
+    P = KrylovPropagator(A, m=24)
+    for o, r in zip(P.trajectory(v, TIMES), _reference(A, v, TIMES)):
+        assert np.abs(o - r).max() < 1e-12 * np.abs(r).max()
+    B = _random_sparse_hermitian(300, seed=2) * -1j
+    w = rng.normal(size=300) + 0j
+    Q = KrylovPropagator(B.tocsr())
+    assert np.abs(Q(w, 1.3) - expm_multiply(B * 1.3, w)).max() < 1e-10 * np.abs(w).max()
+    assert Q(w, 0.0) is w

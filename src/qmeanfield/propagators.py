@@ -11,7 +11,8 @@ import scipy.sparse as sp
 from scipy.linalg.blas import dgemm as _dgemm
 from scipy.sparse.linalg import LinearOperator, onenormest
 
-__all__ = ["TaylorPropagator", "hermitian_trajectory", "HermitianOffsets", "spectral_interval", "bessel_table"]
+__all__ = ["TaylorPropagator", "KrylovPropagator", "hermitian_trajectory", "HermitianOffsets", "spectral_interval",
+           "bessel_table"]
 
 
 #: Al-Mohy and Higham's theta_m for double precision (SIAM J. Sci. Comput. 33, 488 (2011), table 3.1):
@@ -53,7 +54,35 @@ def _row_view(A: sp.csr_matrix, a: int, b: int) -> sp.csr_matrix:
     return view
 
 
-class TaylorPropagator:
+class _RowSplit:
+    """A sparse generator whose products are split over ``threads`` row blocks (SciPy releases
+    the GIL in them); only generators of at least 50 000 rows per thread are split."""
+
+    def __init__(self, A: sp.csr_matrix, threads: int):
+        self.A = A
+        self.nnz = int(A.nnz)
+        self.matvecs = 0
+        n = A.shape[0]
+        self.threads = max(1, min(threads, n // 50_000 or 1))
+        cuts = np.linspace(0, n, self.threads + 1).astype(int)
+        self._cuts = list(zip(cuts[:-1], cuts[1:]))
+        self._parts = [_row_view(A, a, b) for a, b in self._cuts] if self.threads > 1 else [A]
+        self._pool = ThreadPoolExecutor(self.threads) if self.threads > 1 else None
+
+    def _each_rows(self, fn, *args) -> list:
+        """``fn(part, a, b, *args)`` for each row block (rows a:b, ``part`` its rows of A), on the
+        threads; the results in row order."""
+        if self._pool is None:
+            return [fn(self.A, 0, self.A.shape[0], *args)]
+        futures = [self._pool.submit(fn, P, a, b, *args) for P, (a, b) in zip(self._parts, self._cuts)]
+        return [f.result() for f in futures]
+
+    def close(self):
+        if self._pool is not None:
+            self._pool.shutdown()
+
+
+class TaylorPropagator(_RowSplit):
     r""":math:`e^{\tau A} v` by truncated Taylor series on substeps (Al-Mohy and Higham's method).
 
     The substep count and degree are chosen once from estimates of :math:`\|A^p\|_1^{1/p}`
@@ -64,16 +93,9 @@ class TaylorPropagator:
     """
 
     def __init__(self, A: sp.csr_matrix, threads: int = 1, tol: float = 2.0**-53):
-        self.A = A
-        self.nnz = int(A.nnz)
+        super().__init__(A, threads)
         self.tol = tol
-        self.matvecs = 0
         n = A.shape[0]
-        self.threads = max(1, min(threads, n // 50_000 or 1))
-        if self.threads > 1:
-            cuts = np.linspace(0, n, self.threads + 1).astype(int)
-            self._parts = [_row_view(A, a, b) for a, b in zip(cuts[:-1], cuts[1:])]
-            self._pool = ThreadPoolExecutor(self.threads)
         norm1 = _column_norm(A)
         est = {1: norm1}
         if n > 1:
@@ -176,9 +198,138 @@ class TaylorPropagator:
             i += len(inside)
             a = end
 
-    def close(self):
-        if self.threads > 1:
-            self._pool.shutdown()
+
+
+#: Krylov dimension m of :class:`KrylovPropagator` (products per step; m + 1 vectors kept) and
+#: its error target, relative to the state's norm over the whole span (shared by the steps in
+#: proportion to their length)
+KRYLOV_DIM, KRYLOV_TOL = 24, 1e-13
+#: output states formed per pass over the basis (the states of one step are formed in groups
+#: of this many, so a step over many output times holds only a few)
+KRYLOV_OUTPUTS = 4
+
+
+def _expm_column(H: np.ndarray, t: float) -> np.ndarray:
+    """First column of exp(t H) for a small dense H."""
+    return scipy.linalg.expm(t * H)[:, 0]
+
+
+class KrylovPropagator(_RowSplit):
+    r""":math:`e^{tA} v` by Arnoldi steps (Saad 1992; step control after Sidje's Expokit).
+
+    Each step builds the Krylov basis :math:`V = [v_1, \dots, v_m]` of A at the current state
+    (m products; classical Gram-Schmidt, the product and both projections of each row block on
+    one thread) and takes :math:`e^{\tau A} v \approx \beta V e^{\tau H_m} e_1` with the
+    projected Hessenberg :math:`H_m`. The step is the longest whose error estimate
+    :math:`\beta h_{m+1,m} |\tau e_m^T \varphi_1(\tau H_m) e_1|` (from the exponential of
+    :math:`H_m` bordered by :math:`h_{m+1,m}`) stays below ``tol`` times :math:`\beta\tau/T`
+    (T the span); a rejected step is retried shorter on the same basis (no products), and
+    output times inside a step are read off the same basis. Against :class:`TaylorPropagator`
+    on the open generators (d = 2, general jumps, t = 2, 105 output times): 1.5-1.7x fewer
+    products (N = 120: 456 against 721), about 1.2x less time after the Gram-Schmidt passes.
+    A basis that closes (:math:`h_{j+1,j} \approx 0`) is exact for any step.
+    """
+
+    def __init__(self, A: sp.csr_matrix, threads: int = 1, m: int = KRYLOV_DIM, tol: float = KRYLOV_TOL):
+        super().__init__(A, threads)
+        self.m, self.tol = max(1, min(int(m), A.shape[0])), tol
+        self.alpha = _column_norm(A)     # ||A||_1: the first step is 2 m / ||A||_1
+        self.steps = self.rejected = 0
+        self._complex = np.iscomplexobj(A.data)
+
+    def _extend(self, V: np.ndarray, j: int) -> tuple[np.ndarray, float]:
+        """V[j + 1] = A V[j] orthogonalised against V[:j + 1], not yet normalised; returns the
+        projections and the norm."""
+        w = V[j + 1]
+        cplx = self._complex or np.iscomplexobj(V)
+
+        def project(P, a, b):
+            if _csr_matvec is not None and P.dtype == V.dtype:   # in place: no result array
+                w[a:b] = 0.0
+                _csr_matvec(P.shape[0], P.shape[1], P.indptr, P.indices, P.data, V[j], w[a:b])
+            else:
+                np.copyto(w[a:b], P @ V[j])
+            if cplx:
+                return (np.conj(w[a:b]) @ V[:j + 1, a:b].T).conj()
+            return V[:j + 1, a:b] @ w[a:b]
+
+        h = sum(self._each_rows(project))
+
+        def subtract(P, a, b):
+            w[a:b] -= h @ V[:j + 1, a:b]
+            return _norm2(w[a:b])
+
+        self.matvecs += 1
+        return h, math.sqrt(sum(self._each_rows(subtract)))
+
+    def __call__(self, v: np.ndarray, tau: float) -> np.ndarray:
+        if tau == 0:
+            return v
+        *_, last = self.trajectory(v, [tau])
+        return last
+
+    def trajectory(self, v: np.ndarray, times, t0: float = 0.0):
+        """Yield :math:`e^{(t - t_0)A} v` for each of the increasing ``times`` (>= t0)."""
+        times = np.asarray(times, dtype=float)
+        if times.size == 0:
+            return
+        shape = v.shape
+        v = v.reshape(-1)
+        n, m = v.size, self.m
+        dtype = np.result_type(v.dtype, self.A.dtype)
+        V = np.empty((m + 1, n), dtype=dtype)
+        span = float(times[-1] - t0)
+        t, i = t0, 0
+        tau = 2.0 * m / max(self.alpha, 1e-300)
+        while i < times.size and times[i] <= t:
+            yield v.reshape(shape).copy()
+            i += 1
+        while i < times.size:
+            beta = math.sqrt(_norm2(v))
+            if beta == 0.0:
+                for _ in range(i, times.size):
+                    yield np.zeros(shape, dtype=dtype)
+                return
+            np.multiply(v, 1.0 / beta, out=V[0])
+            H = np.zeros((m + 1, m + 1), dtype=dtype)
+            k = m
+            for j in range(m):
+                h, norm = self._extend(V, j)
+                H[:j + 1, j] = h
+                if norm <= 1e-13 * float(np.abs(h).max(initial=0.0)) or norm == 0.0:
+                    k = j + 1                   # the basis closed: exact for any step
+                    break
+                H[j + 1, j] = norm
+                V[j + 1] /= norm
+            Hk = H[:k + 1, :k + 1]              # H_k bordered by h_{k+1,k} (row k), last column 0
+            remaining = float(times[-1] - t)
+            tau = remaining if k < m or tau >= 0.9 * remaining else tau
+            while True:
+                col = _expm_column(Hk, tau)
+                err = beta * abs(col[k]) if k == m else 0.0
+                target = self.tol * beta * tau / span
+                if err <= target:
+                    break
+                self.rejected += 1
+                tau *= max(0.2, 0.9 * (target / err) ** (1.0 / k))
+                if tau < 1e-12 * span:
+                    raise RuntimeError("Krylov propagation: the step size collapsed (the error estimate "
+                                       f"{err:.2g} stays above its target)")
+            end = t + tau if tau < remaining else float(times[-1])
+            inside = np.flatnonzero(times[i:] <= end) + i
+            if inside.size:
+                C = np.stack([beta * _expm_column(Hk[:k, :k], float(times[j] - t)) for j in inside])
+                for c in range(0, inside.size, KRYLOV_OUTPUTS):   # a few states at a time
+                    for row in C[c:c + KRYLOV_OUTPUTS] @ V[:k]:
+                        yield row.reshape(shape)
+                i = int(inside[-1]) + 1
+            v = (beta * col[:k]) @ V[:k]
+            t = end
+            self.steps += 1
+            if err > 0:
+                tau *= min(2.0, 0.9 * (target / err) ** (1.0 / k))
+            else:
+                tau *= 2.0
 
 
 def gershgorin_interval(H: sp.csr_matrix) -> tuple[float, float]:

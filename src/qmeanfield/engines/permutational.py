@@ -30,7 +30,7 @@ Every coefficient is of order one (:math:`N\dim S_\mu/\dim S_\lambda` is a ratio
 the representation is well conditioned at any N.
 
 The generator is assembled once as a sparse matrix on the concatenated row-major blocks and
-applied with a truncated Taylor series on substeps (:class:`TaylorPropagator`). Outputs per time:
+applied by Arnoldi steps (:class:`~qmeanfield.propagators.KrylovPropagator`). Outputs per time:
 the exact entropy from the spectra of all blocks, :math:`S(R_N) = -\sum_\lambda \mathrm{tr}\,
 P_\lambda \log(P_\lambda / \dim S_\lambda)`, and the marginals from collective moments.
 """
@@ -50,7 +50,7 @@ from .._parallel import return_freed_memory, sparse_work
 from ..errors import EngineError, QMeanFieldError
 from ..model import Model
 from .base import ProgressCallback, Trajectory, higher_marginal_mask
-from ..propagators import TaylorPropagator
+from ..propagators import KrylovPropagator
 from ..blocks.irreps import Irrep, branching_isometry, log_multiplicity, partitions
 from ..blocks.collective import block_hamiltonian
 from ..blocks.space import BlockMeasurement, BlockSpace
@@ -365,9 +365,9 @@ class PermutationalEngine:
         d = model.d
         return float(math.comb(N + d * d - 1, N)) * 50 * (N + 1)
 
-    def propagator(self, A: sp.csr_matrix) -> TaylorPropagator:
-        """The Taylor propagator of a generator, with this engine's threads."""
-        return TaylorPropagator(A, threads=self.workers if self.workers != "auto" else (os.cpu_count() or 1))
+    def propagator(self, A: sp.csr_matrix) -> KrylovPropagator:
+        """The Krylov (Arnoldi) propagator of a generator, with this engine's threads."""
+        return KrylovPropagator(A, threads=self.workers if self.workers != "auto" else (os.cpu_count() or 1))
 
     def _check(self, model: Model, N: int, real: bool = True) -> None:
         ok, why = self.supports(model, N, real)
@@ -422,11 +422,12 @@ class PermutationalEngine:
             "blocks": len(space.lams),
             "state_size": space.size,
             "generator_nnz": prop.nnz,
-            "generator_norm_estimate": prop.alpha,
+            "generator_norm": prop.alpha,
             "products": prop.matvecs,
+            "krylov_steps": prop.steps,
             "trace_error": float(trace_err),
             "most_negative_eigenvalue": float(negativity),
-            "method": "Schur-Weyl blocks, branching isometries, Taylor propagator",
+            "method": "Schur-Weyl blocks, branching isometries, Krylov (Arnoldi) propagator",
         }
         return Trajectory(times=times, N=N, entropy=entropy, marginals=marginals, engine=self.name, stats=stats)
 
