@@ -199,7 +199,6 @@ class TaylorPropagator(_RowSplit):
             a = end
 
 
-
 #: Krylov dimension m of :class:`KrylovPropagator` (products per step; m + 1 vectors kept) and
 #: its error target, relative to the state's norm over the whole span (shared by the steps in
 #: proportion to their length)
@@ -482,18 +481,14 @@ class HermitianOffsets:
 
     def coefficients(self, offsets: np.ndarray) -> np.ndarray:
         """(K, offsets) real Chebyshev coefficients (2 - delta_k0) J_k(R s / hbar) of the vectors
-        (-i)^k T_k v, K where every later coefficient is below ``tol``."""
+        (-i)^k T_k v, up to the first order past R max|s| / hbar where all are below ``tol``
+        (:func:`_series_coefficients`)."""
         x = self.R * offsets / self.hbar
         xmax = float(np.abs(x).max(initial=0.0))
-        K = int(xmax + 12.0 * np.cbrt(xmax) + 40)          # well past the decay of J_k(xmax)
-        k = np.arange(K)
-        coef = bessel_table(x, K) * np.where(k == 0, 1.0, 2.0)[:, None]
-        big = np.flatnonzero(np.abs(coef).max(axis=1) >= self.tol)
-        K = max(int(big[-1]) + 1 if big.size else 1, 1)
-        if K > 2000:
-            raise ValueError(f"offsets up to {xmax:.3g} / (R / hbar) need {K} Chebyshev terms; HermitianOffsets "
-                             "is for short steps, use hermitian_trajectory")
-        return coef[:K]
+        if xmax > 1900:
+            raise ValueError(f"offsets up to {xmax:.3g} / (R / hbar) need over 2000 Chebyshev terms; "
+                             "HermitianOffsets is for short steps, use hermitian_trajectory")
+        return _series_coefficients(x, self.tol)
 
     def __call__(self, v: np.ndarray, offsets) -> np.ndarray:
         offsets = np.asarray(offsets, dtype=float)
