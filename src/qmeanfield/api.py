@@ -116,10 +116,11 @@ class ComparisonPlan:
 
 
 #: seconds per unit of the engines' cost estimates on the reference machine (2 cores), calibrated
-#: on the runs of benchmarks/README.md: permutational N = 60, 80 (piqs problem) and 200; symmetric
-#: d = 2, N = 1000, 2000 (thermal rho0), d = 3, N = 20, 60 and d = 4, N = 10, 24 (times (d/2)^3);
-#: dense N = 6..8. Rough: within a factor of about 3.
-SECONDS_PER_COST = {"permutational": 1.1e-8, "symmetric": 9e-11, "dense": 8e-9, "dense-open": 1.2e-6}
+#: on the runs of benchmarks/README.md: permutational N = 80 (piqs problem), 200 and 400 with
+#: Arnoldi steps (estimates 2.3 / 83 / 1300 s against `compare` 2-3 s / 60-62 s and the engine
+#: alone 681 s at N = 400); symmetric d = 2, N = 1000, 2000 (thermal rho0), d = 3, N = 20, 60 and
+#: d = 4, N = 10, 24 (times (d/2)^3); dense N = 6..8. Rough: within a factor of about 3.
+SECONDS_PER_COST = {"permutational": 6e-9, "symmetric": 9e-11, "dense": 8e-9, "dense-open": 1.2e-6}
 #: fixed cost of one N (blocks, diagnostics, mean-field bookkeeping), measured on small cases
 SECONDS_PER_N = 0.05
 #: the calibration runs' evaluation times and final time, per engine
