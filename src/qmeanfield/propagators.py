@@ -66,7 +66,7 @@ class _RowSplit:
         self.threads = max(1, min(threads, n // 50_000 or 1))
         cuts = np.linspace(0, n, self.threads + 1).astype(int)
         self._cuts = list(zip(cuts[:-1], cuts[1:]))
-        self._parts = [_row_view(A, a, b) for a, b in self._cuts] if self.threads > 1 else [A]
+        self._parts = [_row_view(A, a, b) for a, b in self._cuts] if self.threads > 1 else []
         self._pool = ThreadPoolExecutor(self.threads) if self.threads > 1 else None
 
     def _each_rows(self, fn, *args) -> list:
@@ -116,7 +116,7 @@ class TaylorPropagator(_RowSplit):
         self.matvecs += 1
         if self.threads == 1:
             return self.A @ v
-        return np.concatenate([f.result() for f in [self._pool.submit(P.dot, v) for P in self._parts]])
+        return np.concatenate(self._each_rows(lambda P, a, b: P @ v))
 
     def plan(self, tau: float) -> tuple[int, int]:
         """(substeps, degree) with the fewest products for a step tau."""
