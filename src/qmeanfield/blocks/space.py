@@ -9,11 +9,14 @@ trace, positivity and collective moments of such states, time by time.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import scipy.linalg
 import scipy.linalg.lapack
 import scipy.sparse as sp
 
+from ._lapack import eigenvalues_function
 from .collective import moments_to_marginals
 from .irreps import Irrep, log_multiplicity, log_vector_weights, partitions, weyl_dimension
 
@@ -199,20 +202,30 @@ class BlockSpace:
 
 
 _EV_WORK: dict[tuple[str, int], int] = {}
+#: LAPACK through SciPy's compiled exports, releasing the GIL (None: SciPy's wrappers only)
+_EIGENVALUES = eigenvalues_function()
+#: blocks whose eigenvalues are split over threads: from this total of n^3 (d = 2: N ~ 40)
+THREADED_EIGENVALUES_MIN_COST = 500_000
 
 
 def _hermitian_eigenvalues(P: np.ndarray) -> np.ndarray:
     """Eigenvalues (ascending) of a Hermitian P, which may be overwritten: LAPACK's zheev / dsyev
     ("ev": 25% faster than the divide-and-conquer driver on these blocks, d = 2, N = 80) called
     directly with its workspace size cached per dimension (SciPy's ``eigvalsh`` wrapper cost as
-    much as the eigenvalues of blocks below n = 20). P^T is passed: Fortran-ordered for a
-    C-ordered P, no copy, and with the same eigenvalues."""
+    much as the eigenvalues of blocks below n = 20), through SciPy's compiled exports where
+    available (:mod:`._lapack`: the GIL is released, so threads can share the blocks). P^T is
+    passed: Fortran-ordered for a C-ordered P, no copy, and with the same eigenvalues."""
     n = P.shape[0]
     kind = "z" if np.iscomplexobj(P) else "d"
     A = P.T if P.flags.c_contiguous else np.asfortranarray(P)
     if A.dtype not in (np.complex128, np.float64):
         A = np.asfortranarray(A, dtype=np.complex128 if kind == "z" else np.float64)
-    key = (kind, n)
+    if _EIGENVALUES is not None:
+        w = _EIGENVALUES(A)
+        if w is not None:
+            return w
+        return scipy.linalg.eigvalsh(P)   # pragma: no cover - LAPACK failure: SciPy raises with its message
+    key = (kind, n)   # SciPy without its compiled LAPACK exports: its wrappers (GIL held)
     if key not in _EV_WORK:
         query = scipy.linalg.lapack.zheev_lwork if kind == "z" else scipy.linalg.lapack.dsyev_lwork
         _EV_WORK[key] = max(1, int(np.real(query(n)[0])))
@@ -223,14 +236,49 @@ def _hermitian_eigenvalues(P: np.ndarray) -> np.ndarray:
     return w
 
 
-def block_entropy(space: BlockSpace, blocks: list[np.ndarray], hermitian: bool = False) -> tuple[float, float]:
+def _cost_groups(dims: np.ndarray, groups: int) -> list[np.ndarray]:
+    """Block indices in ``groups`` sets of about equal eigenvalue cost (n^3): largest first, each
+    to the lightest set."""
+    load = np.zeros(groups)
+    members: list[list[int]] = [[] for _ in range(groups)]
+    for i in np.argsort(-dims, kind="stable"):
+        g = int(np.argmin(load))
+        members[g].append(int(i))
+        load[g] += float(dims[i]) ** 3
+    return [np.array(m, dtype=int) for m in members if m]
+
+
+def block_entropy(space: BlockSpace, blocks: list[np.ndarray], hermitian: bool = False,
+                  pool: ThreadPoolExecutor | None = None, threads: int = 1) -> tuple[float, float]:
     r""":math:`S(R_N) = -\sum_\lambda \mathrm{tr}\,P_\lambda\log(P_\lambda/\dim S_\lambda)` and the most
     negative block eigenvalue (a positivity check). ``hermitian``: the blocks are exactly
     Hermitian (else their Hermitian part is taken) and may be overwritten. One eigenvalue call per
-    block; the sum over all blocks' eigenvalues at once."""
+    block; the sum over all blocks' eigenvalues at once. ``pool`` (with ``threads - 1`` workers):
+    the blocks are shared out in ``threads`` sets of equal cost, one computed in the calling
+    thread, where the eigenvalue calls release the GIL and the blocks' total n^3 reaches
+    ``THREADED_EIGENVALUES_MIN_COST``."""
     if not blocks:
         return 0.0, 0.0
-    ws = [_hermitian_eigenvalues(P if hermitian else (P + P.conj().T) / 2) for P in blocks]
+
+    def values(P):
+        return _hermitian_eigenvalues(P if hermitian else (P + P.conj().T) / 2)
+
+    dims = np.array([P.shape[0] for P in blocks])
+    split = pool is not None and threads > 1 and _EIGENVALUES is not None
+    if split and float(np.sum(dims.astype(float) ** 3)) >= THREADED_EIGENVALUES_MIN_COST:
+        ws: list = [None] * len(blocks)
+
+        def run(members):
+            for i in members:
+                ws[i] = values(blocks[i])
+
+        first, *rest = _cost_groups(dims, threads)
+        futures = [pool.submit(run, m) for m in rest]
+        run(first)
+        for f in futures:
+            f.result()
+    else:
+        ws = [values(P) for P in blocks]
     w = np.concatenate(ws)
     logm = np.repeat(space.logmult[:len(ws)], [x.size for x in ws])
     most_negative = min(0.0, float(w.min()))
@@ -265,11 +313,17 @@ def _moments(space: BlockSpace, x: np.ndarray, blocks, kmax: int):
 
 
 class BlockMeasurement:
-    """Entropy, trace and positivity checks and collective moments of block states, time by time."""
+    """Entropy, trace and positivity checks and collective moments of block states, time by time.
 
-    def __init__(self, space: BlockSpace, T: int, kmax: int):
+    ``threads`` > 1: the block eigenvalues of each state are shared out over that many threads
+    (see :func:`block_entropy`); call :meth:`close` (or use ``with``) to stop them.
+    """
+
+    def __init__(self, space: BlockSpace, T: int, kmax: int, threads: int = 1):
         d = space.d
         self.space, self.kmax = space, kmax
+        self.threads = max(1, int(threads))
+        self._pool = ThreadPoolExecutor(self.threads - 1) if self.threads > 1 else None
         self.entropy = np.empty(T)
         self.M1 = np.zeros((T, d * d), dtype=complex)
         self.M2 = np.zeros((T, d * d, d * d), dtype=complex)
@@ -291,12 +345,25 @@ class BlockMeasurement:
         self.trace_error = max(self.trace_error, float(abs(x[self.space.diagonal_positions()].sum() - 1)))
         m1, m2, m3 = _moments(self.space, x, blocks, self.kmax if higher else 1)
         # the entropy last: with exactly Hermitian blocks its eigensolver overwrites them
-        self.entropy[n], neg = block_entropy(self.space, blocks, hermitian=hermitian)
+        self.entropy[n], neg = block_entropy(self.space, blocks, hermitian=hermitian, pool=self._pool,
+                                             threads=self.threads)
         self.most_negative = min(self.most_negative, neg)
         self.M1[n] = m1
         self.M2[n] = m2 if m2 is not None else np.nan
         if self.M3 is not None:
             self.M3[n] = m3 if m3 is not None else np.nan
+
+    def close(self) -> None:
+        """Stop the eigenvalue threads (the results stay)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+
+    def __enter__(self) -> BlockMeasurement:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
     def marginals(self) -> dict[int, np.ndarray]:
         out = moments_to_marginals(self.M1, self.M2, self.M3, self.space.N, self.space.d)

@@ -326,7 +326,7 @@ class PermutationalEngine:
     """Exact open (and closed) dynamics on Schur-Weyl blocks for any d; cost polynomial in N.
 
     memory_budget_gb : refuse N whose generator would not fit (estimate from its nonzeros).
-    workers : threads for the sparse products (``"auto"``: every core, for generators large
+    workers : threads for the sparse products and the block eigenvalues (``"auto"``: every core, for generators large
         enough to profit).
     """
 
@@ -365,9 +365,13 @@ class PermutationalEngine:
         d = model.d
         return float(math.comb(N + d * d - 1, N)) * 50 * (N + 1)
 
+    def threads(self) -> int:
+        """Threads for the sparse products and the block eigenvalues (``workers``; "auto": every core)."""
+        return self.workers if self.workers != "auto" else (os.cpu_count() or 1)
+
     def propagator(self, A: sp.csr_matrix) -> KrylovPropagator:
         """The Krylov (Arnoldi) propagator of a generator, with this engine's threads."""
-        return KrylovPropagator(A, threads=self.workers if self.workers != "auto" else (os.cpu_count() or 1))
+        return KrylovPropagator(A, threads=self.threads())
 
     def _check(self, model: Model, N: int, real: bool = True) -> None:
         ok, why = self.supports(model, N, real)
@@ -410,12 +414,12 @@ class PermutationalEngine:
         states = self.block_states(model, rho0, N, times, real=True)
         with sparse_work():
             space, prop = next(states)
-            meas = BlockMeasurement(space, times.size, kmax)
             needed = higher_marginal_mask(marginal_times, times.size)
-            for n, x in enumerate(states):
-                meas.add_real(n, x, higher=bool(needed[n]))
-                if progress:
-                    progress(n + 1)
+            with BlockMeasurement(space, times.size, kmax, threads=self.threads()) as meas:
+                for n, x in enumerate(states):
+                    meas.add_real(n, x, higher=bool(needed[n]))
+                    if progress:
+                        progress(n + 1)
         entropy, marginals = meas.entropy, meas.marginals()
         trace_err, negativity = meas.trace_error, meas.most_negative
         stats = {
