@@ -10,6 +10,7 @@ from qmeanfield.propagators import (
     HermitianOffsets,
     KrylovPropagator,
     TaylorPropagator,
+    ThreadedProduct,
     bessel_table,
     hermitian_trajectory,
     spectral_interval,
@@ -162,3 +163,26 @@ def test_krylov_short_generator_and_single_step():
     Q = KrylovPropagator(B.tocsr())
     assert np.abs(Q(w, 1.3) - expm_multiply(B * 1.3, w)).max() < 1e-10 * np.abs(w).max()
     assert Q(w, 0.0) is w
+
+
+@pytest.mark.parametrize("dtype", [float, complex])
+def test_threaded_product_equals_scipys(dtype):
+    """ThreadedProduct over two row blocks (120 000 rows: split) and one (small: not split),
+    for 1-D and column inputs, equals SciPy's product."""
+    rng = np.random.default_rng(4)
+    for n, threads in ((120_000, 2), (3_000, 1)):
+        rows, cols = rng.integers(0, n, 8 * n), rng.integers(0, n, 8 * n)
+        vals = rng.standard_normal(8 * n) + (1j * rng.standard_normal(8 * n) if dtype is complex else 0)
+        A = sp.csr_matrix((vals, (rows, cols)), shape=(n, n))
+        v = rng.standard_normal(n) + (1j * rng.standard_normal(n) if dtype is complex else 0)
+        prod = ThreadedProduct(A, threads=2)
+        try:
+            assert prod.threads == threads
+            ref = A @ v
+            np.testing.assert_allclose(prod(v), ref, rtol=1e-14, atol=1e-14)
+            np.testing.assert_allclose(prod(v[:, None]), ref, rtol=1e-14, atol=1e-14)
+            if dtype is float:   # a complex vector through a real matrix (the public product)
+                np.testing.assert_allclose(prod(v * (1 + 2j)), ref * (1 + 2j), rtol=1e-14, atol=1e-14)
+            assert prod.matvecs == (3 if dtype is float else 2)
+        finally:
+            prod.close()

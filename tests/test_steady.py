@@ -9,7 +9,7 @@ import qmeanfield as qmf
 from qmeanfield import meanfield
 from qmeanfield.diagnostics import marginal
 from qmeanfield.engines.dense import liouvillian
-from qmeanfield.blocks import BlockMeasurement
+from qmeanfield.blocks import BlockMeasurement, BlockSpace
 from qmeanfield.engines import PermutationalEngine
 from qmeanfield.engines import permutational
 from qmeanfield.operators import pauli, random_interaction, sigma_minus
@@ -59,6 +59,28 @@ def test_krylov_and_relaxation_agree_with_direct_solve(open_model, monkeypatch):
     assert 0 < krylov.iterations < 200 and krylov.residual < 1e-12
     assert np.abs(direct.state - krylov.state).max() < 1e-10
     assert np.abs(direct.state - relaxed.state).max() < 1e-8
+
+
+def test_preconditioner_shared_over_threads_is_the_same_map(open_model):
+    """NoJumpPreconditioner with its blocks shared over two threads equals the one-thread map,
+    and both invert the no-jump part: A_l X + X A_l^+ = C on every block."""
+    space = BlockSpace(30, 2)
+    one = permutational.NoJumpPreconditioner(space, open_model, 30, 1e-6)
+    two = permutational.NoJumpPreconditioner(space, open_model, 30, 1e-6, threads=2)
+    rng = np.random.default_rng(1)
+    c = rng.standard_normal(space.size) + 1j * rng.standard_normal(space.size)
+    try:
+        X = two(c)
+        np.testing.assert_array_equal(X, one(c))
+    finally:
+        two.close()
+    for i, ir in enumerate(space.irreps):
+        A, _ = permutational.no_jump_block(ir, np.asarray(open_model.h), np.asarray(open_model.V),
+                                           list(open_model.jumps), [], open_model.kappa(30), open_model.hbar)
+        A = A.toarray() - 0.5e-6 * np.eye(ir.dim)
+        Xi = X[space.offsets[i]:space.offsets[i + 1]].reshape(ir.dim, ir.dim)
+        Ci = c[space.offsets[i]:space.offsets[i + 1]].reshape(ir.dim, ir.dim)
+        np.testing.assert_allclose(A @ Xi + Xi @ A.conj().T, Ci, atol=1e-9 * np.abs(Ci).max())
 
 
 def test_krylov_steady_state_with_collective_decay_and_a_dark_state(monkeypatch):

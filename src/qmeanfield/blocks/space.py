@@ -20,7 +20,7 @@ from ._lapack import eigenvalues_function
 from .collective import moments_to_marginals
 from .irreps import Irrep, log_multiplicity, log_vector_weights, partitions, weyl_dimension
 
-__all__ = ["BlockSpace", "BlockMeasurement", "block_entropy"]
+__all__ = ["BlockSpace", "BlockMeasurement", "block_entropy", "cost_groups"]
 
 #: factors u, w of the real coordinates by entry kind (diagonal, above, below the diagonal):
 #: z = Re(u x) and x = w (z + i z_mirror) (see BlockSpace.to_real, real_triplets)
@@ -236,9 +236,9 @@ def _hermitian_eigenvalues(P: np.ndarray) -> np.ndarray:
     return w
 
 
-def _cost_groups(dims: np.ndarray, groups: int) -> list[np.ndarray]:
-    """Block indices in ``groups`` sets of about equal eigenvalue cost (n^3): largest first, each
-    to the lightest set."""
+def cost_groups(dims: np.ndarray, groups: int) -> list[np.ndarray]:
+    """Block indices in ``groups`` sets of about equal cost n^3 (eigenvalues, dense products of
+    blocks of dimension n): largest first, each to the lightest set; empty sets left out."""
     load = np.zeros(groups)
     members: list[list[int]] = [[] for _ in range(groups)]
     for i in np.argsort(-dims, kind="stable"):
@@ -272,7 +272,7 @@ def block_entropy(space: BlockSpace, blocks: list[np.ndarray], hermitian: bool =
             for i in members:
                 ws[i] = values(blocks[i])
 
-        first, *rest = _cost_groups(dims, threads)
+        first, *rest = cost_groups(dims, threads)
         futures = [pool.submit(run, m) for m in rest]
         run(first)
         for f in futures:
