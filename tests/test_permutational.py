@@ -223,6 +223,8 @@ def test_real_coordinates(d, N, block_min, monkeypatch):
     inner product) that the real generator maps like the complex one, assembled in any number
     of row groups; back to complex blocks by the gather over runs of small blocks and block by
     block for large ones (``block_min``: the size from which blocks go one by one)."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from qmeanfield.blocks import BlockSpace, space as block_space
     from qmeanfield.engines import permutational as perm
 
@@ -236,6 +238,10 @@ def test_real_coordinates(d, N, block_min, monkeypatch):
     x, y = _random_block_state(space, 1), _random_block_state(space, 2)
     z = space.to_real(x)
     assert np.abs(space.to_complex(z) - x).max() < 1e-13
+    monkeypatch.setattr(block_space, "THREADED_STATE_MIN", 1)     # in runs of blocks on 2 and 3 threads
+    for threads in (2, 3):
+        with ThreadPoolExecutor(threads - 1) as pool:
+            assert np.array_equal(space.to_complex(z, pool, threads), space.to_complex(z))
     for P, Q in zip(space.hermitian_blocks(z), space.split(x)):
         assert np.abs(P - Q).max() < 1e-13
         assert np.array_equal(P, P.conj().T)          # exactly Hermitian, as the eigensolver assumes
@@ -308,6 +314,30 @@ def test_block_entropy_shared_over_threads(real):
         S, most_negative = block_entropy(space, [P.copy() for P in blocks], hermitian=True, pool=pool, threads=2)
     assert S == pytest.approx(ref, rel=1e-12)
     assert most_negative == pytest.approx(neg, rel=1e-10)
+
+
+@pytest.mark.parametrize("d, N", [(2, 9), (3, 5)])
+def test_measurement_on_threads_equals_one_thread(d, N, monkeypatch):
+    """BlockMeasurement with its conversion, moments (k <= 3) and eigenvalues on two threads
+    (thresholds lowered so that this small state is split) equals the one-thread measurement."""
+    from qmeanfield.blocks import BlockMeasurement, BlockSpace
+    from qmeanfield.blocks import space as space_module
+
+    monkeypatch.setattr(space_module, "THREADED_STATE_MIN", 1)
+    monkeypatch.setattr(space_module, "THREADED_EIGENVALUES_MIN_COST", 1)
+    space = BlockSpace(N, d)
+    z = space.to_real(_random_block_state(space, 11))
+    results = []
+    for threads in (1, 2):
+        with BlockMeasurement(space, 2, 3, threads=threads) as meas:
+            meas.add_real(0, z.copy())
+            meas.add_real(1, z.copy(), higher=False)
+        results.append(meas)
+    one, two = results
+    np.testing.assert_allclose(two.entropy, one.entropy, rtol=1e-13)
+    for a, b in ((two.M1, one.M1), (two.M2[0], one.M2[0]), (two.M3[0], one.M3[0])):
+        np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-12 * np.abs(b).max())
+    assert np.isnan(two.M2[1]).all() and two.most_negative == one.most_negative
 
 
 def test_block_entropy_without_gil_free_lapack(monkeypatch):

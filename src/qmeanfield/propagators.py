@@ -283,6 +283,19 @@ class KrylovPropagator(_RowSplit):
         self.matvecs += 1
         return h, math.sqrt(sum(self._each_rows(subtract)))
 
+    def _combine(self, C: np.ndarray, V: np.ndarray) -> np.ndarray:
+        """C @ V (a few combinations of the basis), its columns split over the row-block threads
+        (NumPy's product releases the GIL)."""
+        out = np.empty((C.shape[0], V.shape[1]), dtype=np.result_type(C.dtype, V.dtype))
+        if self._pool is None:
+            return np.matmul(C, V, out=out)
+
+        def part(P, a, b):
+            np.matmul(C, V[:, a:b], out=out[:, a:b])
+
+        self._each_rows(part)
+        return out
+
     def __call__(self, v: np.ndarray, tau: float) -> np.ndarray:
         if tau == 0:
             return v
@@ -341,10 +354,10 @@ class KrylovPropagator(_RowSplit):
             if inside.size:
                 C = np.stack([beta * _expm_column(Hk[:k, :k], float(times[j] - t)) for j in inside])
                 for c in range(0, inside.size, KRYLOV_OUTPUTS):   # a few states at a time
-                    for row in C[c:c + KRYLOV_OUTPUTS] @ V[:k]:
+                    for row in self._combine(C[c:c + KRYLOV_OUTPUTS], V[:k]):
                         yield row.reshape(shape)
                 i = int(inside[-1]) + 1
-            v = (beta * col[:k]) @ V[:k]
+            v = self._combine((beta * col[:k])[None, :], V[:k])[0]
             t = end
             self.steps += 1
             if err > 0:

@@ -28,6 +28,9 @@ _TO_REAL = np.array([1.0, np.sqrt(2.0), 1j * np.sqrt(2.0)])
 _FROM_REAL = np.array([1.0 / (1.0 + 1j), 1.0 / np.sqrt(2.0), -1j / np.sqrt(2.0)])
 #: blocks with at least this many entries are converted from real coordinates one by one
 COMPLEX_BLOCK_MIN = 4096
+#: state vectors converted from real coordinates and their higher moments taken on several
+#: threads from this many entries (d = 2: N ~ 110)
+THREADED_STATE_MIN = 200_000
 
 
 class BlockSpace:
@@ -116,22 +119,38 @@ class BlockSpace:
         kind, _ = self.hermitian_layout()
         return (x * _TO_REAL[kind]).real
 
-    def to_complex(self, z: np.ndarray) -> np.ndarray:
+    def to_complex(self, z: np.ndarray, pool: ThreadPoolExecutor | None = None, threads: int = 1) -> np.ndarray:
         r"""The state vector of the real coordinates z (inverse of :meth:`to_real`): every block
         exactly Hermitian, :math:`P_{kl} = (z_{kl} + i z_{lk})/\sqrt2` for k < l. Runs of blocks
         below ``COMPLEX_BLOCK_MIN`` entries in one gather through the mirror positions (at d = 2,
         N = 80: 1.05 ms against 1.94 ms block by block), larger blocks one by one (their
-        transposes in cache: 20 ms against 25 ms for the gather at N = 200)."""
-        kind, mirror = self.hermitian_layout()
+        transposes in cache: 20 ms against 25 ms for the gather at N = 200). ``pool`` (with
+        ``threads - 1`` workers): the blocks in ``threads`` consecutive runs of about equal size,
+        one converted in the calling thread (NumPy releases the GIL in these copies)."""
         x = np.empty(self.size, dtype=complex)
+        if pool is None or threads <= 1 or self.size < THREADED_STATE_MIN:
+            self._to_complex_blocks(z, x, 0, len(self.dims))
+            return x
+        cuts = np.searchsorted(self.offsets, np.linspace(0, self.size, threads + 1)[1:-1])
+        bounds = [0, *sorted(set(int(c) for c in cuts) - {0, len(self.dims)}), len(self.dims)]
+        runs = list(zip(bounds[:-1], bounds[1:]))
+        futures = [pool.submit(self._to_complex_blocks, z, x, a, b) for a, b in runs[1:]]
+        self._to_complex_blocks(z, x, *runs[0])
+        for f in futures:
+            f.result()
+        return x
+
+    def _to_complex_blocks(self, z: np.ndarray, x: np.ndarray, first: int, stop: int) -> None:
+        """:meth:`to_complex` of the blocks first .. stop - 1, written into x."""
+        kind, mirror = self.hermitian_layout()
         r2 = 1.0 / np.sqrt(2.0)
         small = self.sizes < COMPLEX_BLOCK_MIN
-        i = 0
-        while i < len(self.dims):
+        i = first
+        while i < stop:
             a = int(self.offsets[i])
             if small[i]:
                 j = i
-                while j < len(self.dims) and small[j]:
+                while j < stop and small[j]:
                     j += 1
                 b = int(self.offsets[j])
                 part = x[a:b]
@@ -150,7 +169,6 @@ class BlockSpace:
             P.imag = L.T - L
             P.imag *= r2
             i += 1
-        return x
 
     def hermitian_blocks(self, z: np.ndarray) -> list[np.ndarray]:
         """The blocks P_lambda (complex, exactly Hermitian) of the real coordinates z: views of
@@ -236,15 +254,16 @@ def _hermitian_eigenvalues(P: np.ndarray) -> np.ndarray:
     return w
 
 
-def cost_groups(dims: np.ndarray, groups: int) -> list[np.ndarray]:
-    """Block indices in ``groups`` sets of about equal cost n^3 (eigenvalues, dense products of
-    blocks of dimension n): largest first, each to the lightest set; empty sets left out."""
+def cost_groups(dims: np.ndarray, groups: int, power: int = 3) -> list[np.ndarray]:
+    """Block indices in ``groups`` sets of about equal cost n^power (n^3: eigenvalues, dense
+    products of blocks of dimension n; n^2: passes over their entries): largest first, each to
+    the lightest set; empty sets left out."""
     load = np.zeros(groups)
     members: list[list[int]] = [[] for _ in range(groups)]
     for i in np.argsort(-dims, kind="stable"):
         g = int(np.argmin(load))
         members[g].append(int(i))
-        load[g] += float(dims[i]) ** 3
+        load[g] += float(dims[i]) ** power
     return [np.array(m, dtype=int) for m in members if m]
 
 
@@ -287,28 +306,45 @@ def block_entropy(space: BlockSpace, blocks: list[np.ndarray], hermitian: bool =
     return S, most_negative
 
 
-def _moments(space: BlockSpace, x: np.ndarray, blocks, kmax: int):
+def _moments(space: BlockSpace, x: np.ndarray, blocks, kmax: int, pool: ThreadPoolExecutor | None = None,
+             threads: int = 1):
     """Collective moments tr(R J_x), tr(R J_x J_y) (and third order), x = a * d + b, of the state
     vector x (``blocks``: its blocks as views): the first moments of all blocks in one sparse
     product (:meth:`BlockSpace.first_moment_map`); the higher ones per block, one sparse product
-    with the stacked generators and one sparse trace map (no loop over the d^4 or d^6 pairs).
-    kmax = 1: the first moments only (M2 is None)."""
+    with the stacked generators and one sparse trace map (no loop over the d^4 or d^6 pairs),
+    the blocks shared out over ``threads`` in sets of equal n^2 with a ``pool`` (SciPy's sparse
+    products release the GIL). kmax = 1: the first moments only (M2 is None)."""
     d = space.d
     D2 = d * d
     M1 = space.first_moment_map() @ x
-    M2 = np.zeros((D2, D2), dtype=complex) if kmax >= 2 else None
-    M3 = np.zeros((D2, D2, D2), dtype=complex) if kmax >= 3 else None
-    if M2 is None:
-        return M1, M2, M3
-    for i, P in enumerate(blocks):
-        n = P.shape[0]
-        stack, trace = space.moment_operators(i)
-        JP = (stack @ P).reshape(D2, n, n)                            # J_y P
-        M2 += trace @ JP.reshape(D2, n * n).T                         # tr(J_x J_y P)
+    if kmax < 2:
+        return M1, None, None
+
+    def partial(members):
+        M2 = np.zeros((D2, D2), dtype=complex)
+        M3 = np.zeros((D2, D2, D2), dtype=complex) if kmax >= 3 else None
+        for i in members:
+            P = blocks[i]
+            n = P.shape[0]
+            stack, trace = space.moment_operators(i)
+            JP = (stack @ P).reshape(D2, n, n)                            # J_y P
+            M2 += trace @ JP.reshape(D2, n * n).T                         # tr(J_x J_y P)
+            if M3 is not None:
+                JJP = stack @ JP.transpose(1, 0, 2).reshape(n, D2 * n)    # J_y J_z P, (y, row, z, col)
+                JJP = JJP.reshape(D2, n, D2, n).transpose(0, 2, 1, 3).reshape(D2 * D2, n * n)
+                M3 += (trace @ JJP.T).reshape(D2, D2, D2)
+        return M2, M3
+
+    if pool is None or threads <= 1 or x.size < THREADED_STATE_MIN:
+        return (M1, *partial(range(len(blocks))))
+    first, *rest = cost_groups(space.dims[:len(blocks)], threads, power=2)
+    futures = [pool.submit(partial, m) for m in rest]
+    M2, M3 = partial(first)
+    for f in futures:
+        m2, m3 = f.result()
+        M2 += m2
         if M3 is not None:
-            JJP = stack @ JP.transpose(1, 0, 2).reshape(n, D2 * n)    # J_y J_z P, (y, row, z, col)
-            JJP = JJP.reshape(D2, n, D2, n).transpose(0, 2, 1, 3).reshape(D2 * D2, n * n)
-            M3 += (trace @ JJP.T).reshape(D2, D2, D2)
+            M3 += m3
     return M1, M2, M3
 
 
@@ -338,12 +374,12 @@ class BlockMeasurement:
 
     def add_real(self, n: int, z: np.ndarray, higher: bool = True) -> None:
         """:meth:`add` for a state given by its real coordinates (:meth:`BlockSpace.to_real`)."""
-        self._measure(n, self.space.to_complex(z), higher, hermitian=True)
+        self._measure(n, self.space.to_complex(z, self._pool, self.threads), higher, hermitian=True)
 
     def _measure(self, n: int, x: np.ndarray, higher: bool, hermitian: bool) -> None:
         blocks = self.space.split(x)
         self.trace_error = max(self.trace_error, float(abs(x[self.space.diagonal_positions()].sum() - 1)))
-        m1, m2, m3 = _moments(self.space, x, blocks, self.kmax if higher else 1)
+        m1, m2, m3 = _moments(self.space, x, blocks, self.kmax if higher else 1, self._pool, self.threads)
         # the entropy last: with exactly Hermitian blocks its eigensolver overwrites them
         self.entropy[n], neg = block_entropy(self.space, blocks, hermitian=hermitian, pool=self._pool,
                                              threads=self.threads)
