@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -119,8 +120,15 @@ def test_kill_9_of_the_driver_loses_only_running_tasks(tmp_path):
     t0 = time.time()
     while len(list((out / "tasks").glob("*.nc"))) < 3 and time.time() - t0 < 120:
         time.sleep(0.05)
+    workers = _children(proc.pid)
+    assert workers or not Path("/proc/self/stat").exists()   # the pool's worker process(es)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
+    # its worker processes notice and exit (they would otherwise wait on its queue for ever)
+    t0 = time.time()
+    while any(_alive(w) for w in workers) and time.time() - t0 < 20:
+        time.sleep(0.1)
+    assert not any(_alive(w) for w in workers), f"workers {workers} outlived the killed driver"
     # workers already holding a task may finish it after the driver died: wait until nothing changes
     seen, quiet = -1, 0
     while quiet < 20:
@@ -136,6 +144,28 @@ def test_kill_9_of_the_driver_loses_only_running_tasks(tmp_path):
     assert f"{len(before)} already done" in res.stderr
     assert all((out / "tasks" / n).stat().st_mtime_ns == t for n, t in before.items())
     assert status(out)["complete"]
+
+
+def _children(pid: int) -> list[int]:
+    """The PIDs whose parent is pid (from /proc; empty where there is none)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    """Whether pid runs (a zombie or a vanished process does not)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
 
 
 def _toml(data: dict) -> str:

@@ -2,13 +2,17 @@
 
 Workers run with one BLAS thread each (no oversubscription) and ignore SIGINT: on Ctrl-C the
 parent stops at once, terminates its workers and re-raises, instead of waiting for the running
-tasks to finish.
+tasks to finish. A worker whose parent was killed outright (kill -9) exits by itself within a
+second.
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import os
 import signal
+import threading
+import time
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 
@@ -38,10 +42,27 @@ def return_freed_memory() -> None:
         _TRIM(0)
 
 
+#: how often (seconds) a worker process checks that the process that started it still runs
+PARENT_CHECK_SECONDS = 1.0
+
+
+def _exit_with_parent(parent: int) -> None:
+    """Exit this worker once its parent is gone (killed with -9, it cannot stop its workers:
+    they would wait on its task queue for ever, holding their memory)."""
+    while True:
+        time.sleep(PARENT_CHECK_SECONDS)
+        if os.getppid() != parent:
+            os._exit(1)
+
+
 def single_blas_thread() -> None:
-    """Worker initialiser: one BLAS thread per process; Ctrl-C is the parent's to handle."""
+    """Worker initialiser: one BLAS thread per process; Ctrl-C is the parent's to handle; the
+    worker exits within ``PARENT_CHECK_SECONDS`` of its parent's death (a task it was running is
+    lost, as the parent's are: results are written atomically)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     threadpool_limits(1)
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True,
+                     name="qmeanfield-parent-check").start()
 
 
 @contextmanager
