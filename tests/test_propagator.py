@@ -186,3 +186,36 @@ def test_threaded_product_equals_scipys(dtype):
             assert prod.matvecs == (3 if dtype is float else 2)
         finally:
             prod.close()
+
+
+def test_shared_loop_takes_items_as_threads_are_free():
+    """shared_loop: results in the order of the items whatever thread ran them; a thread held
+    up by one slow item leaves the rest to the other (both threads take items); an error in
+    any item is raised."""
+    import threading
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    from qmeanfield._parallel import shared_loop
+
+    ran_on = {}
+
+    def work(k):
+        ran_on[k] = threading.get_ident()
+        time.sleep(0.2 if k == 0 else 0.002)
+        return k * k
+
+    with ThreadPoolExecutor(1) as pool:
+        assert shared_loop(work, range(30), pool, 2) == [k * k for k in range(30)]
+        slow = ran_on[0]
+        assert sum(1 for k in range(1, 30) if ran_on[k] != slow) >= 25     # the other thread took most
+        assert len(set(ran_on.values())) == 2
+
+        def fail(k):
+            if k == 7:
+                raise ValueError("item 7")
+            return k
+
+        with pytest.raises(ValueError, match="item 7"):
+            shared_loop(fail, range(20), pool, 2)
+    assert shared_loop(lambda k: -k, [3, 1], None, 4) == [-3, -1]          # no pool: in this thread

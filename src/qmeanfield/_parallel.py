@@ -18,7 +18,7 @@ from contextlib import contextmanager
 
 from threadpoolctl import threadpool_limits
 
-__all__ = ["single_blas_thread", "process_pool", "sparse_work", "return_freed_memory"]
+__all__ = ["single_blas_thread", "process_pool", "sparse_work", "return_freed_memory", "shared_loop"]
 
 
 def _malloc_trim():
@@ -87,3 +87,41 @@ def process_pool(workers: int):
             child.terminate()
         raise
     pool.shutdown(wait=True)
+
+
+def shared_loop(fn, items, pool=None, threads: int = 1) -> list:
+    """``[fn(item) for item in items]``, the items taken in order by ``threads`` threads (the
+    calling one and ``threads - 1`` of the thread ``pool``), each taking the next as soon as it is
+    free: a thread slowed by another process on its core takes fewer (a fixed split made the
+    others wait for it: 10% slower than one thread with one core busy, d = 2, N = 80). For work
+    that releases the GIL (LAPACK through ``ctypes``, NumPy and SciPy array operations); give
+    the costliest items first. The results in the order of ``items``."""
+    items = list(items)
+    results: list = [None] * len(items)
+    if pool is None or threads <= 1 or len(items) <= 1:
+        for k, item in enumerate(items):
+            results[k] = fn(item)
+        return results
+    order = iter(range(len(items)))
+    lock = threading.Lock()
+    failed = threading.Event()
+
+    def worker() -> None:
+        while not failed.is_set():
+            with lock:
+                k = next(order, None)
+            if k is None:
+                return
+            try:
+                results[k] = fn(items[k])
+            except BaseException:
+                failed.set()
+                raise
+
+    futures = [pool.submit(worker) for _ in range(min(threads, len(items)) - 1)]
+    try:
+        worker()
+    finally:
+        for f in futures:
+            f.result()
+    return results

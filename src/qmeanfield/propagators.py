@@ -11,6 +11,8 @@ import scipy.sparse as sp
 from scipy.linalg.blas import dgemm as _dgemm
 from scipy.sparse.linalg import LinearOperator, onenormest
 
+from ._parallel import shared_loop
+
 __all__ = ["TaylorPropagator", "KrylovPropagator", "ThreadedProduct", "hermitian_trajectory", "HermitianOffsets", "spectral_interval",
            "bessel_table"]
 
@@ -284,16 +286,17 @@ class KrylovPropagator(_RowSplit):
         return h, math.sqrt(sum(self._each_rows(subtract)))
 
     def _combine(self, C: np.ndarray, V: np.ndarray) -> np.ndarray:
-        """C @ V (a few combinations of the basis), its columns split over the row-block threads
-        (NumPy's product releases the GIL)."""
+        """C @ V (a few combinations of the basis), in column chunks taken by the row-block
+        threads as they are free (NumPy's product releases the GIL)."""
         out = np.empty((C.shape[0], V.shape[1]), dtype=np.result_type(C.dtype, V.dtype))
         if self._pool is None:
             return np.matmul(C, V, out=out)
+        cuts = np.linspace(0, V.shape[1], 4 * self.threads + 1).astype(int)
 
-        def part(P, a, b):
-            np.matmul(C, V[:, a:b], out=out[:, a:b])
+        def part(ab):
+            np.matmul(C, V[:, ab[0]:ab[1]], out=out[:, ab[0]:ab[1]])
 
-        self._each_rows(part)
+        shared_loop(part, zip(cuts[:-1], cuts[1:]), self._pool, self.threads)
         return out
 
     def __call__(self, v: np.ndarray, tau: float) -> np.ndarray:

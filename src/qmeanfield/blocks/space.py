@@ -16,11 +16,12 @@ import scipy.linalg
 import scipy.linalg.lapack
 import scipy.sparse as sp
 
+from .._parallel import shared_loop
 from ._lapack import eigenvalues_function
 from .collective import moments_to_marginals
 from .irreps import Irrep, log_multiplicity, log_vector_weights, partitions, weyl_dimension
 
-__all__ = ["BlockSpace", "BlockMeasurement", "block_entropy", "cost_groups"]
+__all__ = ["BlockSpace", "BlockMeasurement", "block_entropy"]
 
 #: factors u, w of the real coordinates by entry kind (diagonal, above, below the diagonal):
 #: z = Re(u x) and x = w (z + i z_mirror) (see BlockSpace.to_real, real_triplets)
@@ -125,19 +126,15 @@ class BlockSpace:
         below ``COMPLEX_BLOCK_MIN`` entries in one gather through the mirror positions (at d = 2,
         N = 80: 1.05 ms against 1.94 ms block by block), larger blocks one by one (their
         transposes in cache: 20 ms against 25 ms for the gather at N = 200). ``pool`` (with
-        ``threads - 1`` workers): the blocks in ``threads`` consecutive runs of about equal size,
-        one converted in the calling thread (NumPy releases the GIL in these copies)."""
+        ``threads - 1`` workers): the blocks in runs of about equal size taken by ``threads``
+        threads as they are free (:func:`shared_loop`; NumPy releases the GIL in these copies)."""
         x = np.empty(self.size, dtype=complex)
         if pool is None or threads <= 1 or self.size < THREADED_STATE_MIN:
             self._to_complex_blocks(z, x, 0, len(self.dims))
             return x
-        cuts = np.searchsorted(self.offsets, np.linspace(0, self.size, threads + 1)[1:-1])
+        cuts = np.searchsorted(self.offsets, np.linspace(0, self.size, 4 * threads + 1)[1:-1])
         bounds = [0, *sorted(set(int(c) for c in cuts) - {0, len(self.dims)}), len(self.dims)]
-        runs = list(zip(bounds[:-1], bounds[1:]))
-        futures = [pool.submit(self._to_complex_blocks, z, x, a, b) for a, b in runs[1:]]
-        self._to_complex_blocks(z, x, *runs[0])
-        for f in futures:
-            f.result()
+        shared_loop(lambda run: self._to_complex_blocks(z, x, *run), zip(bounds[:-1], bounds[1:]), pool, threads)
         return x
 
     def _to_complex_blocks(self, z: np.ndarray, x: np.ndarray, first: int, stop: int) -> None:
@@ -254,28 +251,15 @@ def _hermitian_eigenvalues(P: np.ndarray) -> np.ndarray:
     return w
 
 
-def cost_groups(dims: np.ndarray, groups: int, power: int = 3) -> list[np.ndarray]:
-    """Block indices in ``groups`` sets of about equal cost n^power (n^3: eigenvalues, dense
-    products of blocks of dimension n; n^2: passes over their entries): largest first, each to
-    the lightest set; empty sets left out."""
-    load = np.zeros(groups)
-    members: list[list[int]] = [[] for _ in range(groups)]
-    for i in np.argsort(-dims, kind="stable"):
-        g = int(np.argmin(load))
-        members[g].append(int(i))
-        load[g] += float(dims[i]) ** power
-    return [np.array(m, dtype=int) for m in members if m]
-
-
 def block_entropy(space: BlockSpace, blocks: list[np.ndarray], hermitian: bool = False,
                   pool: ThreadPoolExecutor | None = None, threads: int = 1) -> tuple[float, float]:
     r""":math:`S(R_N) = -\sum_\lambda \mathrm{tr}\,P_\lambda\log(P_\lambda/\dim S_\lambda)` and the most
     negative block eigenvalue (a positivity check). ``hermitian``: the blocks are exactly
     Hermitian (else their Hermitian part is taken) and may be overwritten. One eigenvalue call per
     block; the sum over all blocks' eigenvalues at once. ``pool`` (with ``threads - 1`` workers):
-    the blocks are shared out in ``threads`` sets of equal cost, one computed in the calling
-    thread, where the eigenvalue calls release the GIL and the blocks' total n^3 reaches
-    ``THREADED_EIGENVALUES_MIN_COST``."""
+    the blocks, largest first, are taken by ``threads`` threads as they are free
+    (:func:`shared_loop`) where the eigenvalue calls release the GIL and the blocks' total n^3
+    reaches ``THREADED_EIGENVALUES_MIN_COST``."""
     if not blocks:
         return 0.0, 0.0
 
@@ -283,21 +267,11 @@ def block_entropy(space: BlockSpace, blocks: list[np.ndarray], hermitian: bool =
         return _hermitian_eigenvalues(P if hermitian else (P + P.conj().T) / 2)
 
     dims = np.array([P.shape[0] for P in blocks])
-    split = pool is not None and threads > 1 and _EIGENVALUES is not None
-    if split and float(np.sum(dims.astype(float) ** 3)) >= THREADED_EIGENVALUES_MIN_COST:
-        ws: list = [None] * len(blocks)
-
-        def run(members):
-            for i in members:
-                ws[i] = values(blocks[i])
-
-        first, *rest = cost_groups(dims, threads)
-        futures = [pool.submit(run, m) for m in rest]
-        run(first)
-        for f in futures:
-            f.result()
-    else:
-        ws = [values(P) for P in blocks]
+    split = _EIGENVALUES is not None and float(np.sum(dims.astype(float) ** 3)) >= THREADED_EIGENVALUES_MIN_COST
+    order = np.argsort(-dims, kind="stable")          # the largest first
+    ws: list = [None] * len(blocks)
+    for i, w in zip(order, shared_loop(lambda i: values(blocks[i]), order, pool, threads if split else 1)):
+        ws[i] = w
     w = np.concatenate(ws)
     logm = np.repeat(space.logmult[:len(ws)], [x.size for x in ws])
     most_negative = min(0.0, float(w.min()))
@@ -312,36 +286,33 @@ def _moments(space: BlockSpace, x: np.ndarray, blocks, kmax: int, pool: ThreadPo
     vector x (``blocks``: its blocks as views): the first moments of all blocks in one sparse
     product (:meth:`BlockSpace.first_moment_map`); the higher ones per block, one sparse product
     with the stacked generators and one sparse trace map (no loop over the d^4 or d^6 pairs),
-    the blocks shared out over ``threads`` in sets of equal n^2 with a ``pool`` (SciPy's sparse
-    products release the GIL). kmax = 1: the first moments only (M2 is None)."""
+    the blocks taken by ``threads`` threads of a ``pool`` for large states (:func:`shared_loop`;
+    SciPy's sparse products release the GIL). kmax = 1: the first moments only (M2 is None)."""
     d = space.d
     D2 = d * d
     M1 = space.first_moment_map() @ x
     if kmax < 2:
         return M1, None, None
 
-    def partial(members):
-        M2 = np.zeros((D2, D2), dtype=complex)
-        M3 = np.zeros((D2, D2, D2), dtype=complex) if kmax >= 3 else None
-        for i in members:
-            P = blocks[i]
-            n = P.shape[0]
-            stack, trace = space.moment_operators(i)
-            JP = (stack @ P).reshape(D2, n, n)                            # J_y P
-            M2 += trace @ JP.reshape(D2, n * n).T                         # tr(J_x J_y P)
-            if M3 is not None:
-                JJP = stack @ JP.transpose(1, 0, 2).reshape(n, D2 * n)    # J_y J_z P, (y, row, z, col)
-                JJP = JJP.reshape(D2, n, D2, n).transpose(0, 2, 1, 3).reshape(D2 * D2, n * n)
-                M3 += (trace @ JJP.T).reshape(D2, D2, D2)
-        return M2, M3
+    def block(i):
+        P = blocks[i]
+        n = P.shape[0]
+        stack, trace = space.moment_operators(i)
+        JP = (stack @ P).reshape(D2, n, n)                                # J_y P
+        m2 = trace @ JP.reshape(D2, n * n).T                              # tr(J_x J_y P)
+        if kmax < 3:
+            return m2, None
+        JJP = stack @ JP.transpose(1, 0, 2).reshape(n, D2 * n)            # J_y J_z P, (y, row, z, col)
+        JJP = JJP.reshape(D2, n, D2, n).transpose(0, 2, 1, 3).reshape(D2 * D2, n * n)
+        return m2, (trace @ JJP.T).reshape(D2, D2, D2)
 
-    if pool is None or threads <= 1 or x.size < THREADED_STATE_MIN:
-        return (M1, *partial(range(len(blocks))))
-    first, *rest = cost_groups(space.dims[:len(blocks)], threads, power=2)
-    futures = [pool.submit(partial, m) for m in rest]
-    M2, M3 = partial(first)
-    for f in futures:
-        m2, m3 = f.result()
+    split = pool is not None and threads > 1 and x.size >= THREADED_STATE_MIN
+    order = np.argsort(-space.dims[:len(blocks)], kind="stable")
+    parts = dict(zip(order.tolist(), shared_loop(block, order, pool, threads if split else 1)))
+    M2 = np.zeros((D2, D2), dtype=complex)
+    M3 = np.zeros((D2, D2, D2), dtype=complex) if kmax >= 3 else None
+    for i in range(len(blocks)):                        # summed in block order, however computed
+        m2, m3 = parts[i]
         M2 += m2
         if M3 is not None:
             M3 += m3
