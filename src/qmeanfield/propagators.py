@@ -56,6 +56,10 @@ def _row_view(A: sp.csr_matrix, a: int, b: int) -> sp.csr_matrix:
     return view
 
 
+#: rows per thread from which a product is split over threads
+ROW_SPLIT_MIN = 50_000
+
+
 class _RowSplit:
     """A sparse generator whose products are split over ``threads`` row blocks (SciPy releases
     the GIL in them); only generators of at least 50 000 rows per thread are split."""
@@ -65,7 +69,7 @@ class _RowSplit:
         self.nnz = int(A.nnz)
         self.matvecs = 0
         n = A.shape[0]
-        self.threads = max(1, min(threads, n // 50_000 or 1))
+        self.threads = max(1, min(threads, n // ROW_SPLIT_MIN or 1))
         cuts = np.linspace(0, n, self.threads + 1).astype(int)
         self._cuts = list(zip(cuts[:-1], cuts[1:]))
         self._parts = [_row_view(A, a, b) for a, b in self._cuts] if self.threads > 1 else []

@@ -68,14 +68,19 @@ class _Triplets:
 
     #: complex triplets turned into CSR rows at once
     CHUNK = 2**19
+    #: block-state sizes from which the CSR pieces are made on a second thread while the next
+    #: blocks' triplets are computed (SciPy's and NumPy's array work releases the GIL)
+    PIPELINE_MIN = 200_000
 
-    def __init__(self, space: BlockSpace, real: bool):
+    def __init__(self, space: BlockSpace, real: bool, threads: int = 1):
         self.space, self.real = space, real
         self.offsets = space.offsets
         self.parts: dict[int, list] = {}
         self.complete: list[int] = []
         self.waiting = 0
         self.pieces: dict[int, sp.csr_matrix] = {}
+        self._pool = ThreadPoolExecutor(1) if threads > 1 and space.size >= self.PIPELINE_MIN else None
+        self._pending: list = []
 
     def _add(self, i: int, r: np.ndarray, c: np.ndarray, v: np.ndarray) -> None:
         self.parts.setdefault(i, []).append((r, c, v))
@@ -117,32 +122,56 @@ class _Triplets:
             self._flush()
 
     def _flush(self) -> None:
-        """Turn the complete blocks' triplets into CSR pieces, one per run of consecutive blocks."""
+        """Turn the complete blocks' triplets into CSR pieces, one per run of consecutive blocks
+        (on the second thread, if any: at most two runs wait there, bounding the memory)."""
         blocks = sorted(self.complete)
         self.complete, self.waiting = [], 0
         runs = np.split(blocks, np.flatnonzero(np.diff(blocks) != 1) + 1) if blocks else []
         for run in runs:
             lo, hi = int(self.offsets[run[0]]), int(self.offsets[run[-1] + 1])
             trip = [t for b in run for t in self.parts.pop(int(b), ())]
-            if not trip:
-                self.pieces[int(run[0])] = sp.csr_matrix((hi - lo, self.space.size), dtype=float if self.real else complex)
+            if self._pool is None:
+                self.pieces[int(run[0])] = self._piece(lo, hi, trip)
                 continue
-            rows, cols, vals = (np.concatenate(x) for x in zip(*trip))
+            while len(self._pending) >= 2:
+                key, future = self._pending.pop(0)
+                self.pieces[key] = future.result()
+            self._pending.append((int(run[0]), self._pool.submit(self._piece, lo, hi, trip)))
             del trip
-            vals = vals.astype(complex, copy=False)
-            if self.real:
-                rows, cols, vals = self.space.real_triplets(rows, cols, vals)
-            M = sp.csr_matrix((vals, (rows - lo, cols)), shape=(hi - lo, self.space.size))
-            del rows, cols, vals
-            M.sum_duplicates()
-            M.eliminate_zeros()
-            # summing duplicates leaves views of the (about 2x longer) triplet-sized buffers: copy
-            # them compact so those buffers are freed
-            self.pieces[int(run[0])] = M.copy()
+
+    def _piece(self, lo: int, hi: int, trip: list) -> sp.csr_matrix:
+        """The CSR rows lo:hi from their triplets (duplicates summed)."""
+        if not trip:
+            return sp.csr_matrix((hi - lo, self.space.size), dtype=float if self.real else complex)
+        rows, cols, vals = (np.concatenate(x) for x in zip(*trip))
+        trip.clear()
+        vals = vals.astype(complex, copy=False)
+        if self.real:
+            rows, cols, vals = self.space.real_triplets(rows, cols, vals)
+        M = sp.csr_matrix((vals, (rows - lo, cols)), shape=(hi - lo, self.space.size))
+        del rows, cols, vals
+        M.sum_duplicates()
+        M.eliminate_zeros()
+        # summing duplicates leaves views of the (about 2x longer) triplet-sized buffers: copy
+        # them compact so those buffers are freed
+        return M.copy()
+
+    def _finish_pending(self) -> None:
+        try:
+            for key, future in self._pending:
+                self.pieces[key] = future.result()
+        finally:
+            self._pending = []
+            if self._pool is not None:
+                self._pool.shutdown()
+                self._pool = None
 
     def matrix(self) -> sp.csr_matrix:
         """The CSR matrix of every block (all must be complete)."""
-        self._flush()
+        try:
+            self._flush()
+        finally:
+            self._finish_pending()
         if sum(p.shape[0] for p in self.pieces.values()) != self.space.size:
             raise RuntimeError("generator assembly: some blocks were never completed")
         keys = sorted(self.pieces)
@@ -197,7 +226,7 @@ def _jumps_on_isometry(W: sp.csr_matrix, Ls: np.ndarray, d: int) -> sp.csr_matri
 
 
 def block_liouvillian(space: BlockSpace, h: np.ndarray, V: np.ndarray, jumps, collective, kappa: float,
-                      hbar: float, real: bool = False) -> sp.csr_matrix:
+                      hbar: float, real: bool = False, threads: int = 1) -> sp.csr_matrix:
     """The Lindblad generator on the concatenated blocks (sparse, row-major blocks).
 
     With row-major vectorisation vec(A X B) = (A kron B^T) vec(X); every term is written as
@@ -206,7 +235,7 @@ def block_liouvillian(space: BlockSpace, h: np.ndarray, V: np.ndarray, jumps, co
     as many nonzeros (1.1x for real models, 1.5x for complex ones at d = 2), so a product moves
     12 instead of 20 bytes per nonzero and half the vector bytes."""
     d, N = space.d, space.N
-    out = _Triplets(space, real)
+    out = _Triplets(space, real, threads)
 
     def finish(i: int) -> None:
         """Add block i's own terms (no-jump part, collective jumps) and mark its rows complete."""
@@ -400,7 +429,8 @@ class PermutationalEngine:
         self._check(model, N, real)
         space = BlockSpace(N, model.d)
         A = block_liouvillian(space, np.asarray(model.h), np.asarray(model.V), list(model.jumps),
-                              list(model.collective_jumps), model.kappa(N), model.hbar, real=real)
+                              list(model.collective_jumps), model.kappa(N), model.hbar, real=real,
+                              threads=self.threads())
         return space, A
 
     def block_states(self, model: Model, rho0: np.ndarray, N: int, times: np.ndarray, real: bool = False):
