@@ -226,6 +226,24 @@ def test_generator_pieces_on_a_second_thread(real, monkeypatch):
     assert (one != two).nnz == 0
 
 
+@pytest.mark.parametrize("d, N", [(2, 7), (3, 4), (2, 60)])
+def test_product_state_vector(d, N):
+    """The blocks of rho^(x)N for a random mixed rho (complex eigenvectors): entropy N S(rho) from
+    the block spectra, marginals rho and rho (x) rho from the collective moments, trace one."""
+    from qmeanfield.blocks import BlockMeasurement, BlockSpace
+
+    rho = random_density_matrix(d, seed=3)
+    space = BlockSpace(N, d)
+    with BlockMeasurement(space, 1, 2) as meas:
+        meas.add(0, space.product_state_vector(rho))
+    p = np.linalg.eigvalsh(rho)
+    assert meas.entropy[0] == pytest.approx(-N * np.sum(p * np.log(p)), rel=1e-11)
+    R = meas.marginals()
+    np.testing.assert_allclose(R[1][0], rho, atol=1e-12)
+    np.testing.assert_allclose(R[2][0], np.kron(rho, rho), atol=1e-12)
+    assert meas.trace_error < 1e-12
+
+
 def _random_block_state(space, seed):
     """A random vector of Hermitian (not necessarily positive) blocks."""
     rng = np.random.default_rng(seed)

@@ -198,7 +198,10 @@ class BlockSpace:
         r"""Vector of :math:`\rho^{\otimes N}`. With :math:`\rho = W \mathrm{diag}(p) W^\dagger`, block
         :math:`\lambda` is :math:`U_\lambda D_\lambda U_\lambda^\dagger`: :math:`D_\lambda` diagonal with
         :math:`\dim S_\lambda \prod_a p_a^{w_a}` (0^0 = 1, so pure states are exact) and
-        :math:`U_\lambda = \exp J_\lambda(\log W)` the irrep of the unitary W."""
+        :math:`U_\lambda = \exp J_\lambda(\log W)` the irrep of the unitary W, from the
+        eigendecomposition of the Hermitian :math:`-iJ_\lambda(\log W) = V\theta V^\dagger` as
+        :math:`V e^{i\theta} V^\dagger` (d = 2, n = 401: 9x faster than ``expm``, whose scaling
+        and squaring grows with the norm, about N; the same matrix to 3e-14)."""
         p, W = np.linalg.eigh((rho + rho.conj().T) / 2)
         p, W = np.clip(p[::-1], 0.0, None), W[:, ::-1]
         p = p / p.sum()
@@ -209,7 +212,8 @@ class BlockSpace:
             logp = np.log(p)
         for i, ir in enumerate(self.irreps):
             logw = log_vector_weights(ir.weights, self.logmult[i], logp)
-            U = scipy.linalg.expm(ir.collective(logW).toarray())
+            theta, V = np.linalg.eigh(-1j * ir.collective(logW).toarray())
+            U = (V * np.exp(1j * theta)[None, :]) @ V.conj().T
             x[self.offsets[i]:self.offsets[i + 1]] = ((U * np.exp(logw)[None, :]) @ U.conj().T).reshape(-1)
         return x
 
