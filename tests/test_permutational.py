@@ -385,7 +385,8 @@ def test_block_entropy_without_gil_free_lapack(monkeypatch):
     from qmeanfield.blocks import BlockSpace, block_entropy
     from qmeanfield.blocks import space as space_module
 
-    space = BlockSpace(9, 2)
+    space = BlockSpace(40, 2)                   # blocks n = 1..41: both paths below n = 32 and above
+    assert space.dims.max() >= space_module.GIL_FREE_MIN_DIM
     blocks = space.split(_random_block_state(space, 5))
     S_ref, neg_ref = block_entropy(space, [P.copy() for P in blocks], hermitian=True)
     monkeypatch.setattr(space_module, "_EIGENVALUES", None)
