@@ -303,6 +303,17 @@ def test_marginal_times_skip_higher_marginals_elsewhere():
                          [1, 4])
 
 
+def _numpy_block_entropy(space, blocks):
+    """Reference: S(R_N) and the most negative block eigenvalue from NumPy's eigenvalues."""
+    ref, neg = 0.0, 0.0
+    for i, P in enumerate(blocks):
+        w = np.linalg.eigvalsh(P)
+        neg = min(neg, w.min())
+        w = w[w > 0]
+        ref -= np.sum(w * (np.log(w) - space.logmult[i]))
+    return ref, neg
+
+
 @pytest.mark.parametrize("d, N, real", [(2, 7, False), (3, 5, False), (3, 5, True)])
 def test_block_entropy_against_dense_eigenvalues(d, N, real):
     """S(R_N) from the blocks' eigenvalues (direct LAPACK calls, one vectorised sum) against
@@ -311,12 +322,7 @@ def test_block_entropy_against_dense_eigenvalues(d, N, real):
 
     space = BlockSpace(N, d)
     blocks = [P.real.copy() if real else P.copy() for P in space.split(_random_block_state(space, 3))]
-    ref, neg = 0.0, 0.0
-    for i, P in enumerate(blocks):
-        w = np.linalg.eigvalsh(P)
-        neg = min(neg, w.min())
-        w = w[w > 0]
-        ref -= np.sum(w * (np.log(w) - space.logmult[i]))
+    ref, neg = _numpy_block_entropy(space, blocks)
     S, most_negative = block_entropy(space, [P.copy() for P in blocks], hermitian=True)
     assert S == pytest.approx(ref, rel=1e-12)
     assert most_negative == pytest.approx(neg, rel=1e-12)
@@ -326,8 +332,8 @@ def test_block_entropy_against_dense_eigenvalues(d, N, real):
 
 @pytest.mark.parametrize("real", [False, True])
 def test_block_entropy_shared_over_threads(real):
-    """The block eigenvalues shared out over two threads (GIL-free LAPACK calls, blocks in sets
-    of equal cost): the same entropy and most negative eigenvalue as NumPy's eigenvalues, at a
+    """The block eigenvalues shared out over two threads (GIL-free LAPACK calls, blocks taken as
+    the threads are free): the same entropy and most negative eigenvalue as NumPy's eigenvalues, at a
     size above the threading threshold (d = 2, N = 50: blocks n = 1..51)."""
     from concurrent.futures import ThreadPoolExecutor
 
@@ -341,12 +347,7 @@ def test_block_entropy_shared_over_threads(real):
     for n in space.dims:
         G = rng.standard_normal((n, n)) + (0 if real else 1j) * rng.standard_normal((n, n))
         blocks.append((G @ G.conj().T - 0.1 * np.eye(n)) / space.size)   # some negative eigenvalues
-    ref, neg = 0.0, 0.0
-    for i, P in enumerate(blocks):
-        w = np.linalg.eigvalsh(P)
-        neg = min(neg, w.min())
-        w = w[w > 0]
-        ref -= np.sum(w * (np.log(w) - space.logmult[i]))
+    ref, neg = _numpy_block_entropy(space, blocks)
     with ThreadPoolExecutor(1) as pool:
         S, most_negative = block_entropy(space, [P.copy() for P in blocks], hermitian=True, pool=pool, threads=2)
     assert S == pytest.approx(ref, rel=1e-12)
