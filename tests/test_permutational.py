@@ -260,8 +260,7 @@ def test_real_coordinates(d, N, block_min, monkeypatch):
     inner product) that the real generator maps like the complex one, assembled in any number
     of row groups; back to complex blocks by the gather over runs of small blocks and block by
     block for large ones (``block_min``: the size from which blocks go one by one)."""
-    from concurrent.futures import ThreadPoolExecutor
-
+    from qmeanfield._parallel import SharedThreads
     from qmeanfield.blocks import BlockSpace, space as block_space
     from qmeanfield.engines import permutational as perm
 
@@ -277,8 +276,8 @@ def test_real_coordinates(d, N, block_min, monkeypatch):
     assert np.abs(space.to_complex(z) - x).max() < 1e-13
     monkeypatch.setattr(block_space, "THREADED_STATE_MIN", 1)     # in runs of blocks on 2 and 3 threads
     for threads in (2, 3):
-        with ThreadPoolExecutor(threads - 1) as pool:
-            assert np.array_equal(space.to_complex(z, pool, threads), space.to_complex(z))
+        with SharedThreads(threads) as workers:
+            assert np.array_equal(space.to_complex(z, workers), space.to_complex(z))
     for P, Q in zip(space.hermitian_blocks(z), space.split(x)):
         assert np.abs(P - Q).max() < 1e-13
         assert np.array_equal(P, P.conj().T)          # exactly Hermitian, as the eigensolver assumes
@@ -335,8 +334,7 @@ def test_block_entropy_shared_over_threads(real):
     """The block eigenvalues shared out over two threads (GIL-free LAPACK calls, blocks taken as
     the threads are free): the same entropy and most negative eigenvalue as NumPy's eigenvalues, at a
     size above the threading threshold (d = 2, N = 50: blocks n = 1..51)."""
-    from concurrent.futures import ThreadPoolExecutor
-
+    from qmeanfield._parallel import SharedThreads
     from qmeanfield.blocks import BlockSpace, block_entropy
     from qmeanfield.blocks.space import THREADED_EIGENVALUES_MIN_COST
 
@@ -348,8 +346,8 @@ def test_block_entropy_shared_over_threads(real):
         G = rng.standard_normal((n, n)) + (0 if real else 1j) * rng.standard_normal((n, n))
         blocks.append((G @ G.conj().T - 0.1 * np.eye(n)) / space.size)   # some negative eigenvalues
     ref, neg = _numpy_block_entropy(space, blocks)
-    with ThreadPoolExecutor(1) as pool:
-        S, most_negative = block_entropy(space, [P.copy() for P in blocks], hermitian=True, pool=pool, threads=2)
+    with SharedThreads(2) as workers:
+        S, most_negative = block_entropy(space, [P.copy() for P in blocks], hermitian=True, workers=workers)
     assert S == pytest.approx(ref, rel=1e-12)
     assert most_negative == pytest.approx(neg, rel=1e-10)
 
@@ -380,8 +378,8 @@ def test_measurement_on_threads_equals_one_thread(d, N, monkeypatch):
 
 def test_block_entropy_without_gil_free_lapack(monkeypatch):
     """Where SciPy exports no compiled LAPACK, SciPy's wrappers give the same entropy (one thread
-    even with a pool)."""
-    from concurrent.futures import ThreadPoolExecutor
+    even with two threads offered)."""
+    from qmeanfield._parallel import SharedThreads
 
     from qmeanfield.blocks import BlockSpace, block_entropy
     from qmeanfield.blocks import space as space_module
@@ -391,8 +389,8 @@ def test_block_entropy_without_gil_free_lapack(monkeypatch):
     blocks = space.split(_random_block_state(space, 5))
     S_ref, neg_ref = block_entropy(space, [P.copy() for P in blocks], hermitian=True)
     monkeypatch.setattr(space_module, "_EIGENVALUES", None)
-    with ThreadPoolExecutor(1) as pool:
-        S, neg = block_entropy(space, [P.copy() for P in blocks], hermitian=True, pool=pool, threads=2)
+    with SharedThreads(2) as workers:
+        S, neg = block_entropy(space, [P.copy() for P in blocks], hermitian=True, workers=workers)
     assert S == pytest.approx(S_ref, rel=1e-12) and neg == pytest.approx(neg_ref, rel=1e-12)
 
 

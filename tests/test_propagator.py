@@ -188,15 +188,14 @@ def test_threaded_product_equals_scipys(dtype):
             prod.close()
 
 
-def test_shared_loop_takes_items_as_threads_are_free():
-    """shared_loop: results in the order of the items whatever thread ran them; a thread held
+def test_shared_threads_take_items_as_they_are_free():
+    """SharedThreads.map: results in the order of the items whatever thread ran them; a thread held
     up by one slow item leaves the rest to the other (both threads take items); an error in
     any item is raised."""
     import threading
     import time
-    from concurrent.futures import ThreadPoolExecutor
 
-    from qmeanfield._parallel import shared_loop
+    from qmeanfield._parallel import SharedThreads
 
     ran_on = {}
 
@@ -205,8 +204,8 @@ def test_shared_loop_takes_items_as_threads_are_free():
         time.sleep(0.2 if k == 0 else 0.002)
         return k * k
 
-    with ThreadPoolExecutor(1) as pool:
-        assert shared_loop(work, range(30), pool, 2) == [k * k for k in range(30)]
+    with SharedThreads(2) as workers:
+        assert workers.map(work, range(30)) == [k * k for k in range(30)]
         slow = ran_on[0]
         assert sum(1 for k in range(1, 30) if ran_on[k] != slow) >= 25     # the other thread took most
         assert len(set(ran_on.values())) == 2
@@ -217,5 +216,7 @@ def test_shared_loop_takes_items_as_threads_are_free():
             return k
 
         with pytest.raises(ValueError, match="item 7"):
-            shared_loop(fail, range(20), pool, 2)
-    assert shared_loop(lambda k: -k, [3, 1], None, 4) == [-3, -1]          # no pool: in this thread
+            workers.map(fail, range(20))
+        assert workers.map(lambda k: -k, [3, 1], split=False) == [-3, -1]   # not split: in this thread
+    with SharedThreads(1) as one:
+        assert one.map(lambda k: -k, [3, 1]) == [-3, -1]

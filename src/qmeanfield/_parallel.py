@@ -13,12 +13,12 @@ import os
 import signal
 import threading
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import contextmanager
 
 from threadpoolctl import threadpool_limits
 
-__all__ = ["single_blas_thread", "process_pool", "sparse_work", "return_freed_memory", "shared_loop"]
+__all__ = ["single_blas_thread", "process_pool", "sparse_work", "return_freed_memory", "SharedThreads"]
 
 
 def _malloc_trim():
@@ -89,39 +89,58 @@ def process_pool(workers: int):
     pool.shutdown(wait=True)
 
 
-def shared_loop(fn, items, pool=None, threads: int = 1) -> list:
-    """``[fn(item) for item in items]``, the items taken in order by ``threads`` threads (the
-    calling one and ``threads - 1`` of the thread ``pool``), each taking the next as soon as it is
-    free: a thread slowed by another process on its core takes fewer (a fixed split made the
-    others wait for it: 10% slower than one thread with one core busy, d = 2, N = 80). For work
-    that releases the GIL (LAPACK through ``ctypes``, NumPy and SciPy array operations); give
-    the costliest items first. The results in the order of ``items``."""
-    items = list(items)
-    results: list = [None] * len(items)
-    if pool is None or threads <= 1 or len(items) <= 1:
-        for k, item in enumerate(items):
-            results[k] = fn(item)
+class SharedThreads:
+    """``threads`` threads for work that releases the GIL (LAPACK through ``ctypes``, NumPy and
+    SciPy array operations): the calling thread and ``threads - 1`` pooled ones. :meth:`map`
+    hands out items in order, each thread taking the next as soon as it is free, so a thread
+    slowed by another process on its core takes fewer (a fixed split made the others wait for
+    it: 10% slower than one thread with one core busy, d = 2, N = 80). Call :meth:`close` (or use
+    ``with``) when done."""
+
+    def __init__(self, threads: int = 1):
+        self.threads = max(1, int(threads))
+        self._pool = ThreadPoolExecutor(self.threads - 1) if self.threads > 1 else None
+
+    def map(self, fn, items, split: bool = True) -> list:
+        """``[fn(item) for item in items]`` on the threads (``split=False``: in the calling thread
+        only); give the costliest items first. The results in the order of ``items``."""
+        items = list(items)
+        results: list = [None] * len(items)
+        if self._pool is None or not split or len(items) <= 1:
+            for k, item in enumerate(items):
+                results[k] = fn(item)
+            return results
+        order = iter(range(len(items)))
+        lock = threading.Lock()
+        failed = threading.Event()
+
+        def worker() -> None:
+            while not failed.is_set():
+                with lock:
+                    k = next(order, None)
+                if k is None:
+                    return
+                try:
+                    results[k] = fn(items[k])
+                except BaseException:
+                    failed.set()
+                    raise
+
+        futures = [self._pool.submit(worker) for _ in range(min(self.threads, len(items)) - 1)]
+        try:
+            worker()
+        finally:
+            for f in futures:
+                f.result()
         return results
-    order = iter(range(len(items)))
-    lock = threading.Lock()
-    failed = threading.Event()
 
-    def worker() -> None:
-        while not failed.is_set():
-            with lock:
-                k = next(order, None)
-            if k is None:
-                return
-            try:
-                results[k] = fn(items[k])
-            except BaseException:
-                failed.set()
-                raise
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
 
-    futures = [pool.submit(worker) for _ in range(min(threads, len(items)) - 1)]
-    try:
-        worker()
-    finally:
-        for f in futures:
-            f.result()
-    return results
+    def __enter__(self) -> SharedThreads:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

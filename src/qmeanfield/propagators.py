@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import scipy.linalg
@@ -11,7 +10,7 @@ import scipy.sparse as sp
 from scipy.linalg.blas import dgemm as _dgemm
 from scipy.sparse.linalg import LinearOperator, onenormest
 
-from ._parallel import shared_loop
+from ._parallel import SharedThreads
 
 __all__ = ["TaylorPropagator", "KrylovPropagator", "ThreadedProduct", "hermitian_trajectory", "HermitianOffsets", "spectral_interval",
            "bessel_table"]
@@ -72,20 +71,16 @@ class _RowSplit:
         self.threads = max(1, min(threads, n // ROW_SPLIT_MIN or 1))
         cuts = np.linspace(0, n, self.threads + 1).astype(int)
         self._cuts = list(zip(cuts[:-1], cuts[1:]))
-        self._parts = [_row_view(A, a, b) for a, b in self._cuts] if self.threads > 1 else []
-        self._pool = ThreadPoolExecutor(self.threads) if self.threads > 1 else None
+        self._parts = [_row_view(A, a, b) for a, b in self._cuts] if self.threads > 1 else [A]
+        self._workers = SharedThreads(self.threads)
 
     def _each_rows(self, fn, *args) -> list:
         """``fn(part, a, b, *args)`` for each row block (rows a:b, ``part`` its rows of A), on the
         threads; the results in row order."""
-        if self._pool is None:
-            return [fn(self.A, 0, self.A.shape[0], *args)]
-        futures = [self._pool.submit(fn, P, a, b, *args) for P, (a, b) in zip(self._parts, self._cuts)]
-        return [f.result() for f in futures]
+        return self._workers.map(lambda k: fn(self._parts[k], *self._cuts[k], *args), range(self.threads))
 
     def close(self):
-        if self._pool is not None:
-            self._pool.shutdown()
+        self._workers.close()
 
 
 class ThreadedProduct(_RowSplit):
@@ -95,7 +90,7 @@ class ThreadedProduct(_RowSplit):
     def __call__(self, v: np.ndarray) -> np.ndarray:
         self.matvecs += 1
         v = np.ascontiguousarray(v).reshape(-1)
-        if self._pool is None:
+        if self.threads == 1:
             return self.A @ v
         out = np.empty(self.A.shape[0], dtype=np.result_type(self.A.dtype, v.dtype))
 
@@ -293,14 +288,14 @@ class KrylovPropagator(_RowSplit):
         """C @ V (a few combinations of the basis), in column chunks taken by the row-block
         threads as they are free (NumPy's product releases the GIL)."""
         out = np.empty((C.shape[0], V.shape[1]), dtype=np.result_type(C.dtype, V.dtype))
-        if self._pool is None:
+        if self.threads == 1:
             return np.matmul(C, V, out=out)
         cuts = np.linspace(0, V.shape[1], 4 * self.threads + 1).astype(int)
 
         def part(ab):
             np.matmul(C, V[:, ab[0]:ab[1]], out=out[:, ab[0]:ab[1]])
 
-        shared_loop(part, zip(cuts[:-1], cuts[1:]), self._pool, self.threads)
+        self._workers.map(part, zip(cuts[:-1], cuts[1:]))
         return out
 
     def __call__(self, v: np.ndarray, tau: float) -> np.ndarray:

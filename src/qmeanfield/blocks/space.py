@@ -9,14 +9,12 @@ trace, positivity and collective moments of such states, time by time.
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-
 import numpy as np
 import scipy.linalg
 import scipy.linalg.lapack
 import scipy.sparse as sp
 
-from .._parallel import shared_loop
+from .._parallel import SharedThreads
 from ._lapack import eigenvalues_function
 from .collective import moments_to_marginals
 from .irreps import Irrep, log_multiplicity, log_vector_weights, partitions, weyl_dimension
@@ -120,21 +118,21 @@ class BlockSpace:
         kind, _ = self.hermitian_layout()
         return (x * _TO_REAL[kind]).real
 
-    def to_complex(self, z: np.ndarray, pool: ThreadPoolExecutor | None = None, threads: int = 1) -> np.ndarray:
+    def to_complex(self, z: np.ndarray, workers: SharedThreads | None = None) -> np.ndarray:
         r"""The state vector of the real coordinates z (inverse of :meth:`to_real`): every block
         exactly Hermitian, :math:`P_{kl} = (z_{kl} + i z_{lk})/\sqrt2` for k < l. Runs of blocks
         below ``COMPLEX_BLOCK_MIN`` entries in one gather through the mirror positions (at d = 2,
         N = 80: 1.05 ms against 1.94 ms block by block), larger blocks one by one (their
-        transposes in cache: 20 ms against 25 ms for the gather at N = 200). ``pool`` (with
-        ``threads - 1`` workers): the blocks in runs of about equal size taken by ``threads``
-        threads as they are free (:func:`shared_loop`; NumPy releases the GIL in these copies)."""
+        transposes in cache: 20 ms against 25 ms for the gather at N = 200). ``workers``: the
+        blocks in runs of about equal size, taken by its threads as they are free (NumPy releases
+        the GIL in these copies), from ``THREADED_STATE_MIN`` entries."""
         x = np.empty(self.size, dtype=complex)
-        if pool is None or threads <= 1 or self.size < THREADED_STATE_MIN:
+        if workers is None or workers.threads == 1 or self.size < THREADED_STATE_MIN:
             self._to_complex_blocks(z, x, 0, len(self.dims))
             return x
-        cuts = np.searchsorted(self.offsets, np.linspace(0, self.size, 4 * threads + 1)[1:-1])
+        cuts = np.searchsorted(self.offsets, np.linspace(0, self.size, 4 * workers.threads + 1)[1:-1])
         bounds = [0, *sorted(set(int(c) for c in cuts) - {0, len(self.dims)}), len(self.dims)]
-        shared_loop(lambda run: self._to_complex_blocks(z, x, *run), zip(bounds[:-1], bounds[1:]), pool, threads)
+        workers.map(lambda run: self._to_complex_blocks(z, x, *run), zip(bounds[:-1], bounds[1:]))
         return x
 
     def _to_complex_blocks(self, z: np.ndarray, x: np.ndarray, first: int, stop: int) -> None:
@@ -228,6 +226,8 @@ _EIGENVALUES = eigenvalues_function()
 GIL_FREE_MIN_DIM = 32
 #: blocks whose eigenvalues are split over threads: from this total of n^3 (d = 2: N ~ 40)
 THREADED_EIGENVALUES_MIN_COST = 500_000
+#: the calling thread alone (no pool: nothing to close)
+_ONE_THREAD = SharedThreads(1)
 
 
 def _hermitian_eigenvalues(P: np.ndarray) -> np.ndarray:
@@ -259,14 +259,13 @@ def _hermitian_eigenvalues(P: np.ndarray) -> np.ndarray:
 
 
 def block_entropy(space: BlockSpace, blocks: list[np.ndarray], hermitian: bool = False,
-                  pool: ThreadPoolExecutor | None = None, threads: int = 1) -> tuple[float, float]:
+                  workers: SharedThreads | None = None) -> tuple[float, float]:
     r""":math:`S(R_N) = -\sum_\lambda \mathrm{tr}\,P_\lambda\log(P_\lambda/\dim S_\lambda)` and the most
     negative block eigenvalue (a positivity check). ``hermitian``: the blocks are exactly
     Hermitian (else their Hermitian part is taken) and may be overwritten. One eigenvalue call per
-    block; the sum over all blocks' eigenvalues at once. ``pool`` (with ``threads - 1`` workers):
-    the blocks, largest first, are taken by ``threads`` threads as they are free
-    (:func:`shared_loop`) where the eigenvalue calls release the GIL and the blocks' total n^3
-    reaches ``THREADED_EIGENVALUES_MIN_COST``."""
+    block; the sum over all blocks' eigenvalues at once. ``workers``: the blocks, largest first,
+    taken by its threads as they are free, where the eigenvalue calls release the GIL and the
+    blocks' total n^3 reaches ``THREADED_EIGENVALUES_MIN_COST``."""
     if not blocks:
         return 0.0, 0.0
 
@@ -277,7 +276,7 @@ def block_entropy(space: BlockSpace, blocks: list[np.ndarray], hermitian: bool =
     split = _EIGENVALUES is not None and float(np.sum(dims.astype(float) ** 3)) >= THREADED_EIGENVALUES_MIN_COST
     order = np.argsort(-dims, kind="stable")          # the largest first
     ws: list = [None] * len(blocks)
-    for i, w in zip(order, shared_loop(lambda i: values(blocks[i]), order, pool, threads if split else 1)):
+    for i, w in zip(order, (workers or _ONE_THREAD).map(lambda i: values(blocks[i]), order, split)):
         ws[i] = w
     w = np.concatenate(ws)
     logm = np.repeat(space.logmult[:len(ws)], [x.size for x in ws])
@@ -287,14 +286,13 @@ def block_entropy(space: BlockSpace, blocks: list[np.ndarray], hermitian: bool =
     return S, most_negative
 
 
-def _moments(space: BlockSpace, x: np.ndarray, blocks, kmax: int, pool: ThreadPoolExecutor | None = None,
-             threads: int = 1):
+def _moments(space: BlockSpace, x: np.ndarray, blocks, kmax: int, workers: SharedThreads | None = None):
     """Collective moments tr(R J_x), tr(R J_x J_y) (and third order), x = a * d + b, of the state
     vector x (``blocks``: its blocks as views): the first moments of all blocks in one sparse
     product (:meth:`BlockSpace.first_moment_map`); the higher ones per block, one sparse product
     with the stacked generators and one sparse trace map (no loop over the d^4 or d^6 pairs),
-    the blocks taken by ``threads`` threads of a ``pool`` for large states (:func:`shared_loop`;
-    SciPy's sparse products release the GIL). kmax = 1: the first moments only (M2 is None)."""
+    the blocks taken by the threads of ``workers`` for large states (SciPy's sparse products
+    release the GIL). kmax = 1: the first moments only (M2 is None)."""
     d = space.d
     D2 = d * d
     M1 = space.first_moment_map() @ x
@@ -313,9 +311,8 @@ def _moments(space: BlockSpace, x: np.ndarray, blocks, kmax: int, pool: ThreadPo
         JJP = JJP.reshape(D2, n, D2, n).transpose(0, 2, 1, 3).reshape(D2 * D2, n * n)
         return m2, (trace @ JJP.T).reshape(D2, D2, D2)
 
-    split = pool is not None and threads > 1 and x.size >= THREADED_STATE_MIN
     order = np.argsort(-space.dims[:len(blocks)], kind="stable")
-    parts = dict(zip(order.tolist(), shared_loop(block, order, pool, threads if split else 1)))
+    parts = dict(zip(order.tolist(), (workers or _ONE_THREAD).map(block, order, x.size >= THREADED_STATE_MIN)))
     M2 = np.zeros((D2, D2), dtype=complex)
     M3 = np.zeros((D2, D2, D2), dtype=complex) if kmax >= 3 else None
     for i in range(len(blocks)):                        # summed in block order, however computed
@@ -329,15 +326,15 @@ def _moments(space: BlockSpace, x: np.ndarray, blocks, kmax: int, pool: ThreadPo
 class BlockMeasurement:
     """Entropy, trace and positivity checks and collective moments of block states, time by time.
 
-    ``threads`` > 1: the block eigenvalues of each state are shared out over that many threads
-    (see :func:`block_entropy`); call :meth:`close` (or use ``with``) to stop them.
+    ``threads`` > 1: the per-block work of each large state (conversion from real coordinates,
+    higher moments, eigenvalues) is shared out over that many threads; call :meth:`close` (or
+    use ``with``) to stop them.
     """
 
     def __init__(self, space: BlockSpace, T: int, kmax: int, threads: int = 1):
         d = space.d
         self.space, self.kmax = space, kmax
-        self.threads = max(1, int(threads))
-        self._pool = ThreadPoolExecutor(self.threads - 1) if self.threads > 1 else None
+        self._workers = SharedThreads(threads)
         self.entropy = np.empty(T)
         self.M1 = np.zeros((T, d * d), dtype=complex)
         self.M2 = np.zeros((T, d * d, d * d), dtype=complex)
@@ -352,15 +349,14 @@ class BlockMeasurement:
 
     def add_real(self, n: int, z: np.ndarray, higher: bool = True) -> None:
         """:meth:`add` for a state given by its real coordinates (:meth:`BlockSpace.to_real`)."""
-        self._measure(n, self.space.to_complex(z, self._pool, self.threads), higher, hermitian=True)
+        self._measure(n, self.space.to_complex(z, self._workers), higher, hermitian=True)
 
     def _measure(self, n: int, x: np.ndarray, higher: bool, hermitian: bool) -> None:
         blocks = self.space.split(x)
         self.trace_error = max(self.trace_error, float(abs(x[self.space.diagonal_positions()].sum() - 1)))
-        m1, m2, m3 = _moments(self.space, x, blocks, self.kmax if higher else 1, self._pool, self.threads)
+        m1, m2, m3 = _moments(self.space, x, blocks, self.kmax if higher else 1, self._workers)
         # the entropy last: with exactly Hermitian blocks its eigensolver overwrites them
-        self.entropy[n], neg = block_entropy(self.space, blocks, hermitian=hermitian, pool=self._pool,
-                                             threads=self.threads)
+        self.entropy[n], neg = block_entropy(self.space, blocks, hermitian=hermitian, workers=self._workers)
         self.most_negative = min(self.most_negative, neg)
         self.M1[n] = m1
         self.M2[n] = m2 if m2 is not None else np.nan
@@ -368,10 +364,8 @@ class BlockMeasurement:
             self.M3[n] = m3 if m3 is not None else np.nan
 
     def close(self) -> None:
-        """Stop the eigenvalue threads (the results stay)."""
-        if self._pool is not None:
-            self._pool.shutdown(wait=True)
-            self._pool = None
+        """Stop the threads (the results stay)."""
+        self._workers.close()
 
     def __enter__(self) -> BlockMeasurement:
         return self

@@ -47,7 +47,7 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
 from .._checks import check_positive_number, check_workers
-from .._parallel import return_freed_memory, shared_loop, sparse_work
+from .._parallel import SharedThreads, return_freed_memory, sparse_work
 from ..errors import EngineError, QMeanFieldError
 from ..model import Model
 from .base import ProgressCallback, Trajectory, higher_marginal_mask
@@ -324,9 +324,8 @@ class NoJumpPreconditioner:
             D, V = np.linalg.eig(A.toarray() - 0.5 * shift * np.eye(ir.dim))
             Vi = np.linalg.inv(V)
             self.parts.append((V, Vi, 1.0 / (D[:, None] + D.conj()[None, :])))
-        self.threads = max(1, int(threads))
         self._order = np.argsort(-space.dims, kind="stable")     # the largest blocks first
-        self._pool = ThreadPoolExecutor(self.threads - 1) if self.threads > 1 else None
+        self._workers = SharedThreads(threads)
 
     def __call__(self, c: np.ndarray) -> np.ndarray:
         out = np.empty_like(c)
@@ -338,13 +337,11 @@ class NoJumpPreconditioner:
             C = c[off[i]:off[i + 1]].reshape(n, n)
             out[off[i]:off[i + 1]] = (V @ ((Vi @ C @ Vi.conj().T) * G) @ V.conj().T).reshape(-1)
 
-        shared_loop(block, self._order, self._pool, self.threads)
+        self._workers.map(block, self._order)
         return out
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown()
-            self._pool = None
+        self._workers.close()
 
 
 @dataclass(frozen=True)
