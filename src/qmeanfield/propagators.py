@@ -94,14 +94,7 @@ class ThreadedProduct(_RowSplit):
             return self.A @ v
         out = np.empty(self.A.shape[0], dtype=np.result_type(self.A.dtype, v.dtype))
 
-        def rows(P, a, b):
-            if _csr_matvec is not None and P.dtype == out.dtype == v.dtype:   # in place: no result array
-                out[a:b] = 0.0
-                _csr_matvec(P.shape[0], P.shape[1], P.indptr, P.indices, P.data, v, out[a:b])
-            else:
-                out[a:b] = P @ v
-
-        self._each_rows(rows)
+        self._each_rows(lambda P, a, b: _product_into(P, v, out[a:b]))
         return out
 
 
@@ -266,11 +259,7 @@ class KrylovPropagator(_RowSplit):
         cplx = self._complex or np.iscomplexobj(V)
 
         def project(P, a, b):
-            if _csr_matvec is not None and P.dtype == V.dtype:   # in place: no result array
-                w[a:b] = 0.0
-                _csr_matvec(P.shape[0], P.shape[1], P.indptr, P.indices, P.data, V[j], w[a:b])
-            else:
-                np.copyto(w[a:b], P @ V[j])
+            _product_into(P, V[j], w[a:b])
             if cplx:
                 return (np.conj(w[a:b]) @ V[:j + 1, a:b].T).conj()
             return V[:j + 1, a:b] @ w[a:b]
@@ -554,6 +543,16 @@ try:   # y += A x for CSR A, in place (the public product allocates a zeroed res
     from scipy.sparse._sparsetools import csr_matvec as _csr_matvec, csr_matvecs as _csr_matvecs
 except ImportError:  # pragma: no cover - other SciPy layouts take the public path
     _csr_matvec = _csr_matvecs = None
+
+
+def _product_into(P: sp.csr_matrix, x: np.ndarray, out: np.ndarray) -> None:
+    """out = P x for a vector x: in place by SciPy's kernel where the dtypes agree (no result
+    array), else through the public product."""
+    if _csr_matvec is not None and P.dtype == x.dtype == out.dtype:
+        out[:] = 0.0
+        _csr_matvec(P.shape[0], P.shape[1], P.indptr, P.indices, P.data, x, out)
+    else:
+        out[:] = P @ x
 
 
 def _recurrence_step(A: sp.csr_matrix, x: np.ndarray, y_prev: np.ndarray, out: np.ndarray) -> None:

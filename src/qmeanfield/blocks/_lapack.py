@@ -46,7 +46,7 @@ class _Eigenvalues:
     def __init__(self):
         self.zheev = _routine("zheev", 10)
         self.dsyev = _routine("dsyev", 9)
-        self._work: dict[tuple[str, int], np.ndarray] = {}
+        self._work: dict[tuple[str, int], int] = {}
 
     def _workspace(self, kind: str, n: int) -> int:
         key = (kind, n)
