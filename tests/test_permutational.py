@@ -210,7 +210,7 @@ def test_closed_form_spin_half_coupling_matches_general_construction(N):
 @pytest.mark.parametrize("real", [False, True])
 def test_generator_pieces_on_a_second_thread(real, monkeypatch):
     """The generator's CSR pieces made on a second thread while the next blocks' triplets are
-    computed (thresholds lowered: many small pieces, at most two waiting) give the same matrix,
+    computed (thresholds lowered: many small pieces, at most three waiting) give the same matrix,
     entry for entry, as the one-thread assembly."""
     from qmeanfield.blocks import BlockSpace
     from qmeanfield.engines import permutational as perm

@@ -184,6 +184,8 @@ def test_threaded_product_equals_scipys(dtype):
             if dtype is float:   # a complex vector through a real matrix (the public product)
                 np.testing.assert_allclose(prod(v * (1 + 2j)), ref * (1 + 2j), rtol=1e-14, atol=1e-14)
             assert prod.matvecs == (3 if dtype is float else 2)
+            # ||A||_1 from the row blocks' column sums on the threads, against SciPy's abs
+            assert prod.column_norm() == pytest.approx(float(abs(A).sum(axis=0).max()), rel=1e-13)
         finally:
             prod.close()
 

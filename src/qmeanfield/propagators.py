@@ -37,13 +37,12 @@ NORM_POWERS = 2
 NORM_BLOCK2_MAX = 2_000_000
 
 
-def _column_norm(A: sp.csr_matrix, chunk: int = 2**22) -> float:
-    """||A||_1, the largest column sum of |A|, in chunks of the nonzeros (abs(A) would copy the
-    whole matrix)."""
+def _column_sums(A: sp.csr_matrix, chunk: int = 2**22) -> np.ndarray:
+    """The column sums of |A|, in chunks of the nonzeros (abs(A) would copy the whole matrix)."""
     sums = np.zeros(A.shape[1])
     for a in range(0, A.nnz, chunk):
         sums += np.bincount(A.indices[a:a + chunk], weights=np.abs(A.data[a:a + chunk]), minlength=A.shape[1])
-    return float(sums.max()) if sums.size else 0.0
+    return sums
 
 
 def _row_view(A: sp.csr_matrix, a: int, b: int) -> sp.csr_matrix:
@@ -79,6 +78,12 @@ class _RowSplit:
         threads; the results in row order."""
         return self._workers.map(lambda k: fn(self._parts[k], *self._cuts[k], *args), range(self.threads))
 
+    def column_norm(self) -> float:
+        """||A||_1, the largest column sum of |A|, each row block's sums on a thread (NumPy's
+        ``bincount`` releases the GIL: d = 2, N = 400, 3.8 s on one thread)."""
+        sums = self._each_rows(lambda P, a, b: _column_sums(P))
+        return float(np.max(sum(sums))) if self.A.shape[1] else 0.0
+
     def close(self):
         self._workers.close()
 
@@ -112,7 +117,7 @@ class TaylorPropagator(_RowSplit):
         super().__init__(A, threads)
         self.tol = tol
         n = A.shape[0]
-        norm1 = _column_norm(A)
+        norm1 = self.column_norm()
         est = {1: norm1}
         if n > 1:
             # A^H x = conj(A^T conj(x)) through the transposed view (aslinearoperator's adjoint
@@ -248,7 +253,7 @@ class KrylovPropagator(_RowSplit):
     def __init__(self, A: sp.csr_matrix, threads: int = 1, m: int = KRYLOV_DIM, tol: float = KRYLOV_TOL):
         super().__init__(A, threads)
         self.m, self.tol = max(1, min(int(m), A.shape[0])), tol
-        self.alpha = _column_norm(A)     # ||A||_1: the first step is 2 m / ||A||_1
+        self.alpha = self.column_norm()     # ||A||_1: the first step is 2 m / ||A||_1
         self.steps = self.rejected = 0
         self._complex = np.iscomplexobj(A.data)
 

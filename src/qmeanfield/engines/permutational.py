@@ -68,9 +68,13 @@ class _Triplets:
 
     #: complex triplets turned into CSR rows at once
     CHUNK = 2**19
-    #: block-state sizes from which the CSR pieces are made on a second thread while the next
-    #: blocks' triplets are computed (SciPy's and NumPy's array work releases the GIL)
+    #: block-state sizes from which the CSR pieces are made on two more threads while the next
+    #: blocks' triplets are computed (SciPy's and NumPy's array work releases the GIL; the pieces
+    #: cost about twice the triplets: with one piece thread the main thread waited 4.6 of 10 s
+    #: at N = 300, general jumps; with two, N = 300 takes 9 s instead of 14, peak 1.81 / 1.67 GiB)
     PIPELINE_MIN = 200_000
+    #: CSR pieces waiting or being made at most (bounds the assembly's transient memory)
+    PENDING_MAX = 3
 
     def __init__(self, space: BlockSpace, real: bool, threads: int = 1):
         self.space, self.real = space, real
@@ -79,7 +83,7 @@ class _Triplets:
         self.complete: list[int] = []
         self.waiting = 0
         self.pieces: dict[int, sp.csr_matrix] = {}
-        self._pool = ThreadPoolExecutor(1) if threads > 1 and space.size >= self.PIPELINE_MIN else None
+        self._pool = ThreadPoolExecutor(2) if threads > 1 and space.size >= self.PIPELINE_MIN else None
         self._pending: list = []
 
     def _add(self, i: int, r: np.ndarray, c: np.ndarray, v: np.ndarray) -> None:
@@ -123,7 +127,7 @@ class _Triplets:
 
     def _flush(self) -> None:
         """Turn the complete blocks' triplets into CSR pieces, one per run of consecutive blocks
-        (on the second thread, if any: at most two runs wait there, bounding the memory)."""
+        (on the piece threads, if any: at most ``PENDING_MAX`` runs wait there, bounding the memory)."""
         blocks = sorted(self.complete)
         self.complete, self.waiting = [], 0
         runs = np.split(blocks, np.flatnonzero(np.diff(blocks) != 1) + 1) if blocks else []
@@ -133,7 +137,7 @@ class _Triplets:
             if self._pool is None:
                 self.pieces[int(run[0])] = self._piece(lo, hi, trip)
                 continue
-            while len(self._pending) >= 2:
+            while len(self._pending) >= self.PENDING_MAX:
                 key, future = self._pending.pop(0)
                 self.pieces[key] = future.result()
             self._pending.append((int(run[0]), self._pool.submit(self._piece, lo, hi, trip)))
@@ -394,13 +398,14 @@ class PermutationalEngine:
         that during its assembly in row groups) plus the propagator's and the measurement's
         vectors (measured at d = 2: 26.7 nonzeros per row for complex operators, 13 for real
         ones; N = 400 peaked at 5.4 GiB, estimated 7.5). ``real=False``: the steady-state
-        solver's complex generator (20 bytes a nonzero) and its bordered copy, the
-        preconditioner's block factors and the Krylov vectors (N = 160: 1.0 GiB measured,
-        1.6 estimated)."""
+        solver's complex generator (20 bytes a nonzero, 1.25x during its assembly; the trace
+        condition replaces one of its rows in each product, not in a copy), the
+        preconditioner's block factors and the Krylov vectors (N = 160: 0.92 GiB measured with
+        the copy, 1.6 estimated)."""
         d = model.d
         size = math.comb(N + d * d - 1, N)  # = sum over blocks of dim U_lambda^2
         per_row = 2 * d**4 + (d**4 // 2 if model.collective_jumps else 0)
-        per_entry = per_row * 12 * 1.25 + 8 * 30 if real else per_row * 20 * 2 * 1.25 + 48 + 16 * 24
+        per_entry = per_row * 12 * 1.25 + 8 * 30 if real else per_row * 20 * 1.25 + 48 + 16 * 24
         return float(size) * per_entry + 250 * 2**20
 
     def cost(self, model: Model, N: int) -> float:
@@ -497,44 +502,13 @@ class PermutationalEngine:
     def _steady_state(self, model: Model, N: int, tol: float, t_max: float) -> SteadyState:
         space, A = self.generator(model, N)
         trace_row = space.trace_row()
-        scale = float(abs(A).sum(axis=0).max())
-        rhs = np.zeros(space.size, dtype=complex)
-        rhs[0] = 1.0
-        iterations = 0
-        if space.size <= DIRECT_SOLVE_MAX:
-            M = sp.vstack([sp.csr_matrix(trace_row), A[1:]]).tocsc()
-            x = spla.spsolve(M, rhs)
-            method = "direct"
-        else:
-            pre = NoJumpPreconditioner(space, model, N, PRECONDITIONER_SHIFT * scale, threads=self.threads())
-            product = None
-            try:
-                # the trace condition replaces the equation of the diagonal entry where the no-jump
-                # part's response to the identity is largest (its longest-lived state): replacing
-                # the first entry instead needed 193 / 342 / 2205 iterations at N = 80 / 120 / 160
-                # (the README's open example) against 152 / 243 / 357
-                diag = np.flatnonzero(trace_row)
-                k = int(diag[np.argmax(np.abs(pre(trace_row.conj())[diag]))])
-                M = sp.vstack([A[:k], sp.csr_matrix(trace_row), A[k + 1:]]).tocsr()
-                rhs[:] = 0.0
-                rhs[k] = 1.0
-                n = space.size
-                count = [0]
-
-                def counted(v):
-                    count[0] += 1
-                    return pre(v)
-
-                product = ThreadedProduct(M, self.threads())   # its rows split over the threads
-                x, _ = spla.bicgstab(spla.LinearOperator((n, n), matvec=product, dtype=complex), rhs, rtol=KRYLOV_RTOL,
-                                     atol=0.0, maxiter=KRYLOV_MAXITER,
-                                     M=spla.LinearOperator((n, n), matvec=counted, dtype=complex))
-            finally:
-                pre.close()
-                if product is not None:
-                    product.close()
-            iterations = count[0] // 2
-            method = "bicgstab"
+        product = ThreadedProduct(A, self.threads())   # its rows split over the threads
+        try:
+            scale = product.column_norm()              # ||L||_1 (abs(A) would copy A)
+            x, method, iterations = self._solve(space, model, N, A, product, trace_row, scale)
+        finally:
+            product.close()
+        if method == "bicgstab":
             x = x / (trace_row @ x)
             if not np.isfinite(x).all() or np.abs(A @ x).sum() / scale >= tol:
                 x = self._relax(space, A, x if np.isfinite(x).all() else None, scale, tol, t_max)
@@ -542,6 +516,44 @@ class PermutationalEngine:
         x = x / (trace_row @ x)
         residual = float(np.abs(A @ x).sum() / scale)
         return SteadyState(space=space, state=x, method=method, residual=residual, iterations=iterations)
+
+    def _solve(self, space: BlockSpace, model: Model, N: int, A, product, trace_row, scale: float):
+        r""":math:`\mathcal L x = 0` with one equation replaced by the trace condition: by sparse LU
+        up to ``DIRECT_SOLVE_MAX`` entries, else by preconditioned BiCGSTAB. Returns (x, method,
+        iterations)."""
+        rhs = np.zeros(space.size, dtype=complex)
+        if space.size <= DIRECT_SOLVE_MAX:
+            rhs[0] = 1.0
+            M = sp.vstack([sp.csr_matrix(trace_row), A[1:]]).tocsc()
+            return spla.spsolve(M, rhs), "direct", 0
+        pre = NoJumpPreconditioner(space, model, N, PRECONDITIONER_SHIFT * scale, threads=self.threads())
+        try:
+            # the trace condition replaces the equation of the diagonal entry where the no-jump
+            # part's response to the identity is largest (its longest-lived state): replacing
+            # the first entry instead needed 193 / 342 / 2205 iterations at N = 80 / 120 / 160
+            # (the README's open example) against 152 / 243 / 357
+            diag = np.flatnonzero(trace_row)
+            k = int(diag[np.argmax(np.abs(pre(trace_row.conj())[diag]))])
+            rhs[k] = 1.0
+            n = space.size
+            count = [0]
+
+            def counted(v):
+                count[0] += 1
+                return pre(v)
+
+            def bordered(v):
+                # A with row k replaced by the trace row, without a copy of A
+                out = product(v)
+                out[k] = v[diag].sum()
+                return out
+
+            x, _ = spla.bicgstab(spla.LinearOperator((n, n), matvec=bordered, dtype=complex), rhs, rtol=KRYLOV_RTOL,
+                                 atol=0.0, maxiter=KRYLOV_MAXITER,
+                                 M=spla.LinearOperator((n, n), matvec=counted, dtype=complex))
+        finally:
+            pre.close()
+        return x, "bicgstab", count[0] // 2
 
     def _relax(self, space: BlockSpace, A, x, scale: float, tol: float, t_max: float) -> np.ndarray:
         """Propagate x (default: the maximally mixed state) until ||L x||_1 / ||L||_1 < tol."""
