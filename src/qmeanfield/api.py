@@ -150,8 +150,12 @@ def estimate_seconds(engine: Engine, model: Model, N: int, evaluations: int, t_f
 
 #: steady states (BiCGSTAB, d = 2): about 5 s at 91 881 block entries (N = 80), growing as
 #: size^1.15 below and size^1.3 above (measured on 2 cores with the preconditioner's blocks and
-#: the products on two threads: 14.6 s at N = 120, 64 s at N = 160; estimated 24 s and 70 s)
+#: the products on two threads: 14.6 s at N = 120, 64 s at N = 160; estimated 24 s and 70 s),
+#: and as size^1.9 beyond N = 160 (708 561 entries), where the preconditioner's dense block
+#: products (sum of n^3) and the iterations (about 2.2 N) dominate: N = 320 had not finished
+#: after 45 minutes (the size^1.3 estimate said 17 minutes; this one says 59)
 _STEADY_REFERENCE = (91_881, 5.0)
+_STEADY_LARGE = (708_561, 1.9)
 #: certificate: about 11 s of wall time per (N, time) at N = 1000 with 10 eta (2 workers), as N^2,
 #: and at least 15 ms per (N, time) (N = 2..8, 61 times: 6.4 s)
 _CERTIFICATE_REFERENCE = (1000, 11.0, 10)
@@ -166,7 +170,11 @@ def estimate_steady_seconds(model: Model, N: int) -> float:
     ref_size, ref_seconds = _STEADY_REFERENCE
     if size <= 4_000:
         return 0.1
-    return float(ref_seconds * (size / ref_size) ** (1.15 if size <= ref_size else 1.3))
+    if size <= ref_size:
+        return float(ref_seconds * (size / ref_size) ** 1.15)
+    large, exponent = _STEADY_LARGE
+    seconds = ref_seconds * (min(size, large) / ref_size) ** 1.3
+    return float(seconds * (max(size, large) / large) ** exponent)
 
 
 def estimate_certificate_seconds(Ns, n_times: int, n_etas: int) -> float:
