@@ -95,6 +95,19 @@ def test_krylov_steady_state_with_collective_decay_and_a_dark_state(monkeypatch)
     assert np.abs(direct.state - krylov.state).max() < 1e-9
 
 
+def test_steady_state_reports_each_bicgstab_iteration(open_model, capsys):
+    """``on_iteration`` is called once per BiCGSTAB iteration with the running count, ending at
+    the iterations the result records; `steady_state_comparison(progress=True)` shows them."""
+    seen = []
+    ss = PermutationalEngine().steady_state(open_model, 30, on_iteration=seen.append)
+    assert ss.method == "bicgstab" and ss.iterations > 5
+    assert seen == list(range(1, ss.iterations + 1))
+    assert PermutationalEngine().steady_state(open_model, 8, on_iteration=seen.append).method == "direct"
+    assert len(seen) == ss.iterations                      # the direct solve has no iterations
+    qmf.steady_state_comparison(open_model, [30], progress=True)
+    assert f"steady state N = 30: BiCGSTAB iteration {ss.iterations}" in capsys.readouterr().err
+
+
 def test_fixed_point_of_a_linear_model_is_qutips_steady_state():
     """V = 0: the mean-field equation is a one-body Lindblad equation; its fixed point is unique."""
     h = 0.7 * P["x"] + 0.2 * P["z"]

@@ -526,7 +526,10 @@ def steady_state_comparison(model: Model, N, *, progress: bool = False, fixed_po
             if prog:
                 prog.update(task, description=f"steady state N = {n}")
             start = time.perf_counter()
-            ss = eng.steady_state(model, n)
+            def report(k, n=n):
+                prog.update(task, description=f"steady state N = {n}: BiCGSTAB iteration {k}")
+
+            ss = eng.steady_state(model, n, on_iteration=report if prog else None)
             iterations.append(ss.iterations)
             meas = BlockMeasurement(ss.space, 1, 2)
             meas.add(0, ss.state)

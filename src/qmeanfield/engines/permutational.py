@@ -483,7 +483,8 @@ class PermutationalEngine:
         }
         return Trajectory(times=times, N=N, entropy=entropy, marginals=marginals, engine=self.name, stats=stats)
 
-    def steady_state(self, model: Model, N: int, *, tol: float = 1e-10, t_max: float = 2000.0) -> SteadyState:
+    def steady_state(self, model: Model, N: int, *, tol: float = 1e-10, t_max: float = 2000.0,
+                     on_iteration=None) -> SteadyState:
         r"""The N-body steady state: the normalised kernel of the block generator.
 
         The equations :math:`\mathcal L x = 0` with one of them replaced by the trace condition:
@@ -492,20 +493,22 @@ class PermutationalEngine:
         condition in place of the equation of the longest-lived no-jump state's diagonal entry.
         If that does not reach ``tol`` in :math:`\|\mathcal L x\|_1 / \|\mathcal L\|_1`, the iterate relaxes with
         this engine's propagator until it does (or until ``t_max``).
+        ``on_iteration``: called with the number of BiCGSTAB iterations done after each one (for
+        progress reports; the iterations grow as about 2.2 N for the README's open model).
         Closed models have no unique steady state and are refused.
         """
         if not model.is_open:
             raise QMeanFieldError("steady_state needs an open model (jumps or collective_jumps)")
         with sparse_work():
-            return self._steady_state(model, N, tol, t_max)
+            return self._steady_state(model, N, tol, t_max, on_iteration)
 
-    def _steady_state(self, model: Model, N: int, tol: float, t_max: float) -> SteadyState:
+    def _steady_state(self, model: Model, N: int, tol: float, t_max: float, on_iteration=None) -> SteadyState:
         space, A = self.generator(model, N)
         trace_row = space.trace_row()
         product = ThreadedProduct(A, self.threads())   # its rows split over the threads
         try:
             scale = product.column_norm()              # ||L||_1 (abs(A) would copy A)
-            x, method, iterations = self._solve(space, model, N, A, product, trace_row, scale)
+            x, method, iterations = self._solve(space, model, N, A, product, trace_row, scale, on_iteration)
         finally:
             product.close()
         if method == "bicgstab":
@@ -517,7 +520,8 @@ class PermutationalEngine:
         residual = float(np.abs(A @ x).sum() / scale)
         return SteadyState(space=space, state=x, method=method, residual=residual, iterations=iterations)
 
-    def _solve(self, space: BlockSpace, model: Model, N: int, A, product, trace_row, scale: float):
+    def _solve(self, space: BlockSpace, model: Model, N: int, A, product, trace_row, scale: float,
+               on_iteration=None):
         r""":math:`\mathcal L x = 0` with one equation replaced by the trace condition: by sparse LU
         up to ``DIRECT_SOLVE_MAX`` entries, else by preconditioned BiCGSTAB. Returns (x, method,
         iterations)."""
@@ -550,7 +554,8 @@ class PermutationalEngine:
 
             x, _ = spla.bicgstab(spla.LinearOperator((n, n), matvec=bordered, dtype=complex), rhs, rtol=KRYLOV_RTOL,
                                  atol=0.0, maxiter=KRYLOV_MAXITER,
-                                 M=spla.LinearOperator((n, n), matvec=counted, dtype=complex))
+                                 M=spla.LinearOperator((n, n), matvec=counted, dtype=complex),
+                                 callback=None if on_iteration is None else lambda _: on_iteration(count[0] // 2))
         finally:
             pre.close()
         return x, "bicgstab", count[0] // 2
