@@ -509,15 +509,15 @@ class PermutationalEngine:
         try:
             scale = product.column_norm()              # ||L||_1 (abs(A) would copy A)
             x, method, iterations = self._solve(space, model, N, A, product, trace_row, scale, on_iteration)
+            x = x / (trace_row @ x)
+            residual = float(np.abs(product(x)).sum() / scale) if np.isfinite(x).all() else np.inf
         finally:
             product.close()
-        if method == "bicgstab":
+        if method == "bicgstab" and not residual < tol:
+            x = self._relax(space, A, x if np.isfinite(x).all() else None, scale, tol, t_max)
+            method = "bicgstab+relaxation"
             x = x / (trace_row @ x)
-            if not np.isfinite(x).all() or np.abs(A @ x).sum() / scale >= tol:
-                x = self._relax(space, A, x if np.isfinite(x).all() else None, scale, tol, t_max)
-                method = "bicgstab+relaxation"
-        x = x / (trace_row @ x)
-        residual = float(np.abs(A @ x).sum() / scale)
+            residual = float(np.abs(A @ x).sum() / scale)
         return SteadyState(space=space, state=x, method=method, residual=residual, iterations=iterations)
 
     def _solve(self, space: BlockSpace, model: Model, N: int, A, product, trace_row, scale: float,
