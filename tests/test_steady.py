@@ -83,6 +83,40 @@ def test_preconditioner_shared_over_threads_is_the_same_map(open_model):
         np.testing.assert_allclose(A @ Xi + Xi @ A.conj().T, Ci, atol=1e-9 * np.abs(Ci).max())
 
 
+def test_krylov_steady_state_from_another_reference_state(open_model, monkeypatch):
+    """The rank-one term u tr(x) and the first iterate come from ``reference``: the mean-field
+    fixed point or the default maximally mixed state give the same steady state (the direct
+    solve's); a reference that is not a density matrix is refused by name."""
+    direct = PermutationalEngine().steady_state(open_model, 14)
+    monkeypatch.setattr(permutational, "DIRECT_SOLVE_MAX", 10)
+    fp = meanfield.fixed_points(open_model)[0].rho
+    for ref in (None, fp, np.diag([1.0, 0.0])):
+        ss = PermutationalEngine().steady_state(open_model, 14, reference=ref)
+        assert ss.method == "bicgstab" and ss.residual < 1e-12
+        assert np.abs(ss.state - direct.state).max() < 1e-10
+    with pytest.raises(qmf.QMeanFieldError, match="reference"):
+        PermutationalEngine().steady_state(open_model, 14, reference=np.eye(3))
+
+
+def test_preconditioner_keeps_subnormal_numbers_out(open_model):
+    """Entries far below the largest one (a large-N steady state's far blocks, p^N) are dropped
+    on the way in and out of the preconditioner: no subnormal number reaches the matrix
+    products, and the map is unchanged where it matters (against the input without them)."""
+    space = BlockSpace(24, 2)
+    pre = permutational.NoJumpPreconditioner(space, open_model, 24, 1e-6)
+    rng = np.random.default_rng(4)
+    c = rng.standard_normal(space.size) + 1j * rng.standard_normal(space.size)
+    far = np.zeros(space.size, dtype=bool)
+    far[space.offsets[-4]:] = True                         # the three smallest blocks
+    tiny = np.where(far, c * 1e-305, c)                    # 1e-305: products of these go subnormal
+    out = pre(tiny)
+    a = np.abs(out)
+    assert not np.any((a > 0) & (a < np.finfo(float).tiny))
+    assert np.all(out[far] == 0)
+    np.testing.assert_array_equal(out[~far], pre(np.where(far, 0, c))[~far])
+    assert np.abs(out[~far]).max() > 0
+
+
 def test_krylov_steady_state_with_collective_decay_and_a_dark_state(monkeypatch):
     """Pure emission (the all-ground state is dark for the no-jump part: the preconditioner's
     shift keeps it invertible) plus collective decay: BiCGSTAB agrees with the direct solve."""
@@ -104,8 +138,8 @@ def test_steady_state_reports_each_bicgstab_iteration(open_model, capsys):
     assert seen == list(range(1, ss.iterations + 1))
     assert PermutationalEngine().steady_state(open_model, 8, on_iteration=seen.append).method == "direct"
     assert len(seen) == ss.iterations                      # the direct solve has no iterations
-    qmf.steady_state_comparison(open_model, [30], progress=True)
-    assert f"steady state N = 30: BiCGSTAB iteration {ss.iterations}" in capsys.readouterr().err
+    ds = qmf.steady_state_comparison(open_model, [30], progress=True)
+    assert f"steady state N = 30: BiCGSTAB iteration {int(ds.iterations[0])}" in capsys.readouterr().err
 
 
 def test_fixed_point_of_a_linear_model_is_qutips_steady_state():

@@ -529,7 +529,7 @@ def steady_state_comparison(model: Model, N, *, progress: bool = False, fixed_po
             def report(k, n=n):
                 prog.update(task, description=f"steady state N = {n}: BiCGSTAB iteration {k}")
 
-            ss = eng.steady_state(model, n, on_iteration=report if prog else None)
+            ss = eng.steady_state(model, n, on_iteration=report if prog else None, reference=fps[0].rho)
             iterations.append(ss.iterations)
             meas = BlockMeasurement(ss.space, 1, 2)
             meas.add(0, ss.state)

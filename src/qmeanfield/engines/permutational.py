@@ -50,6 +50,7 @@ from .._checks import check_positive_number, check_workers
 from .._parallel import SharedThreads, return_freed_memory, sparse_work
 from ..errors import EngineError, QMeanFieldError
 from ..model import Model
+from ..states import validate_density_matrix
 from .base import ProgressCallback, Trajectory, higher_marginal_mask
 from ..propagators import KrylovPropagator, ThreadedProduct
 from ..blocks.irreps import Irrep, branching_isometry, log_multiplicity, partitions
@@ -300,6 +301,12 @@ KRYLOV_RTOL, KRYLOV_MAXITER = 1e-13, 4_000
 #: shift of the preconditioner's blocks, relative to ||L||_1 (regularises blocks whose no-jump
 #: part has a dark state)
 PRECONDITIONER_SHIFT = 1e-6
+#: entries below this times the largest one are set to zero in and out of the preconditioner:
+#: far blocks of a large-N steady state hold weights like p^N (0.24^320 ~ 1e-198), the Krylov
+#: vectors there sink into subnormal numbers, and every product and matrix product touching
+#: them runs several times slower (N = 240: 0.50 s per BiCGSTAB iteration before they appear at
+#: iteration ~25, 1.35 s after)
+NEGLIGIBLE = 1e-200
 #: block-state sizes whose Liouvillian gap comes from dense eigenvalues
 DENSE_GAP_MAX = 400
 #: first and largest relaxation chunk (time units) of the steady-state relaxation (the fallback)
@@ -334,12 +341,16 @@ class NoJumpPreconditioner:
     def __call__(self, c: np.ndarray) -> np.ndarray:
         out = np.empty_like(c)
         off = self.space.offsets
+        floor = NEGLIGIBLE * float(np.abs(c).max(initial=0.0))
 
         def block(i):
             V, Vi, G = self.parts[i]
             n = V.shape[0]
             C = c[off[i]:off[i + 1]].reshape(n, n)
-            out[off[i]:off[i + 1]] = (V @ ((Vi @ C @ Vi.conj().T) * G) @ V.conj().T).reshape(-1)
+            C = np.where(np.abs(C) < floor, 0.0, C)
+            X = V @ ((Vi @ C @ Vi.conj().T) * G) @ V.conj().T
+            X[np.abs(X) < floor] = 0.0
+            out[off[i]:off[i + 1]] = X.reshape(-1)
 
         self._workers.map(block, self._order)
         return out
@@ -484,31 +495,38 @@ class PermutationalEngine:
         return Trajectory(times=times, N=N, entropy=entropy, marginals=marginals, engine=self.name, stats=stats)
 
     def steady_state(self, model: Model, N: int, *, tol: float = 1e-10, t_max: float = 2000.0,
-                     on_iteration=None) -> SteadyState:
+                     on_iteration=None, reference=None) -> SteadyState:
         r"""The N-body steady state: the normalised kernel of the block generator.
 
         The equations :math:`\mathcal L x = 0` with one of them replaced by the trace condition:
         up to ``DIRECT_SOLVE_MAX`` block entries by sparse LU; beyond, by BiCGSTAB preconditioned
-        with the exactly inverted no-jump part (:class:`NoJumpPreconditioner`), the trace
-        condition in place of the equation of the longest-lived no-jump state's diagonal entry.
+        with the exactly inverted no-jump part (:class:`NoJumpPreconditioner`) on
+        :math:`(\mathcal L + u\,\mathrm{tr})\,x = u`, u the product state of ``reference`` (a
+        one-body state, e.g. the mean-field fixed point; default the maximally mixed one), which
+        is also the first iterate. Its solutions are the steady states of trace one (the range of
+        :math:`\mathcal L` is traceless).
         If that does not reach ``tol`` in :math:`\|\mathcal L x\|_1 / \|\mathcal L\|_1`, the iterate relaxes with
         this engine's propagator until it does (or until ``t_max``).
         ``on_iteration``: called with the number of BiCGSTAB iterations done after each one (for
-        progress reports; the iterations grow as about 2.2 N for the README's open model).
+        progress reports; README's open model: 140 / 280 / about 1000 iterations at
+        N = 80 / 160 / 240 from the fixed point).
         Closed models have no unique steady state and are refused.
         """
         if not model.is_open:
             raise QMeanFieldError("steady_state needs an open model (jumps or collective_jumps)")
+        reference = np.eye(model.d) / model.d if reference is None else validate_density_matrix(reference, "reference", model.d)
         with sparse_work():
-            return self._steady_state(model, N, tol, t_max, on_iteration)
+            return self._steady_state(model, N, tol, t_max, on_iteration, reference)
 
-    def _steady_state(self, model: Model, N: int, tol: float, t_max: float, on_iteration=None) -> SteadyState:
+    def _steady_state(self, model: Model, N: int, tol: float, t_max: float, on_iteration=None,
+                      reference=None) -> SteadyState:
         space, A = self.generator(model, N)
         trace_row = space.trace_row()
         product = ThreadedProduct(A, self.threads())   # its rows split over the threads
         try:
             scale = product.column_norm()              # ||L||_1 (abs(A) would copy A)
-            x, method, iterations = self._solve(space, model, N, A, product, trace_row, scale, on_iteration)
+            x, method, iterations = self._solve(space, model, N, A, product, trace_row, scale, on_iteration,
+                                                 reference)
             x = x / (trace_row @ x)
             residual = float(np.abs(product(x)).sum() / scale) if np.isfinite(x).all() else np.inf
         finally:
@@ -521,24 +539,24 @@ class PermutationalEngine:
         return SteadyState(space=space, state=x, method=method, residual=residual, iterations=iterations)
 
     def _solve(self, space: BlockSpace, model: Model, N: int, A, product, trace_row, scale: float,
-               on_iteration=None):
-        r""":math:`\mathcal L x = 0` with one equation replaced by the trace condition: by sparse LU
-        up to ``DIRECT_SOLVE_MAX`` entries, else by preconditioned BiCGSTAB. Returns (x, method,
-        iterations)."""
-        rhs = np.zeros(space.size, dtype=complex)
+               on_iteration=None, reference=None):
+        r""":math:`\mathcal L x = 0` with trace one: by sparse LU (one equation replaced by the trace
+        condition) up to ``DIRECT_SOLVE_MAX`` entries, else by preconditioned BiCGSTAB on
+        :math:`(\mathcal L + u\,\mathrm{tr})\,x = u`. Returns (x, method, iterations)."""
         if space.size <= DIRECT_SOLVE_MAX:
+            rhs = np.zeros(space.size, dtype=complex)
             rhs[0] = 1.0
             M = sp.vstack([sp.csr_matrix(trace_row), A[1:]]).tocsc()
             return spla.spsolve(M, rhs), "direct", 0
         pre = NoJumpPreconditioner(space, model, N, PRECONDITIONER_SHIFT * scale, threads=self.threads())
         try:
-            # the trace condition replaces the equation of the diagonal entry where the no-jump
-            # part's response to the identity is largest (its longest-lived state): replacing
-            # the first entry instead needed 193 / 342 / 2205 iterations at N = 80 / 120 / 160
-            # (the README's open example) against 152 / 243 / 357
+            # the trace condition added as a rank-one term, u tr(x), u a product state: replacing
+            # one equation by it instead (the bordered system) took 148 / 357 iterations at
+            # N = 80 / 160 (README's open example) and diverged at N = 240 (the residual of the
+            # normalised iterate grew past 1e2); this takes 140 / 280 and converges at N = 240
             diag = np.flatnonzero(trace_row)
-            k = int(diag[np.argmax(np.abs(pre(trace_row.conj())[diag]))])
-            rhs[k] = 1.0
+            u = space.product_state_vector(np.eye(model.d) / model.d if reference is None else reference)
+            u /= u[diag].sum()
             n = space.size
             count = [0]
 
@@ -546,14 +564,13 @@ class PermutationalEngine:
                 count[0] += 1
                 return pre(v)
 
-            def bordered(v):
-                # A with row k replaced by the trace row, without a copy of A
+            def augmented(v):
                 out = product(v)
-                out[k] = v[diag].sum()
+                out += v[diag].sum() * u
                 return out
 
-            x, _ = spla.bicgstab(spla.LinearOperator((n, n), matvec=bordered, dtype=complex), rhs, rtol=KRYLOV_RTOL,
-                                 atol=0.0, maxiter=KRYLOV_MAXITER,
+            x, _ = spla.bicgstab(spla.LinearOperator((n, n), matvec=augmented, dtype=complex), u, x0=u.copy(),
+                                 rtol=KRYLOV_RTOL, atol=0.0, maxiter=KRYLOV_MAXITER,
                                  M=spla.LinearOperator((n, n), matvec=counted, dtype=complex),
                                  callback=None if on_iteration is None else lambda _: on_iteration(count[0] // 2))
         finally:
