@@ -300,7 +300,7 @@ DIRECT_SOLVE_MAX = 4_000
 KRYLOV_RTOL, KRYLOV_MAXITER = 1e-13, 4_000
 #: every this many BiCGSTAB iterations the steady-state criterion ||L x||_1 / ||L||_1 is checked
 #: on the normalised iterate (one product), and the solve stops below STEADY_MARGIN * tol
-STEADY_CHECK_EVERY, STEADY_MARGIN = 10, 0.1
+STEADY_CHECK_EVERY, STEADY_MARGIN = 10, 0.5
 
 
 class _Converged(Exception):
