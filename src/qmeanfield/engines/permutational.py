@@ -530,8 +530,8 @@ class PermutationalEngine:
         with sparse_work():
             return self._steady_state(model, N, tol, t_max, on_iteration, reference)
 
-    def _steady_state(self, model: Model, N: int, tol: float, t_max: float, on_iteration=None,
-                      reference=None) -> SteadyState:
+    def _steady_state(self, model: Model, N: int, tol: float, t_max: float, on_iteration,
+                      reference: np.ndarray) -> SteadyState:
         space, A = self.generator(model, N)
         trace_row = space.trace_row()
         product = ThreadedProduct(A, self.threads())   # its rows split over the threads
@@ -551,7 +551,7 @@ class PermutationalEngine:
         return SteadyState(space=space, state=x, method=method, residual=residual, iterations=iterations)
 
     def _solve(self, space: BlockSpace, model: Model, N: int, A, product, trace_row, scale: float,
-               on_iteration=None, reference=None, tol: float = 1e-10):
+               on_iteration, reference: np.ndarray, tol: float):
         r""":math:`\mathcal L x = 0` with trace one: by sparse LU (one equation replaced by the trace
         condition) up to ``DIRECT_SOLVE_MAX`` entries, else by preconditioned BiCGSTAB on
         :math:`(\mathcal L + u\,\mathrm{tr})\,x = u`. Returns (x, method, iterations)."""
@@ -567,7 +567,7 @@ class PermutationalEngine:
             # N = 80 / 160 (README's open example) and diverged at N = 240 (the residual of the
             # normalised iterate grew past 1e2); this takes 140 / 280 and converges at N = 240
             diag = np.flatnonzero(trace_row)
-            u = space.product_state_vector(np.eye(model.d) / model.d if reference is None else reference)
+            u = space.product_state_vector(reference)
             u /= u[diag].sum()
             n = space.size
             count = [0]
