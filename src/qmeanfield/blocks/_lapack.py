@@ -1,4 +1,4 @@
-"""Eigenvalues of Hermitian blocks by LAPACK calls that release the GIL.
+"""Eigenvalues of Hermitian blocks and triangular Sylvester solves by LAPACK calls that release the GIL.
 
 SciPy's Python wrappers of LAPACK (``scipy.linalg.lapack``) and NumPy's ``eigvalsh`` keep the
 GIL for the whole call, so two threads computing the eigenvalues of different blocks run one
@@ -17,7 +17,7 @@ import ctypes
 
 import numpy as np
 
-__all__ = ["eigenvalues_function"]
+__all__ = ["eigenvalues_function", "triangular_sylvester_function"]
 
 _P = ctypes.c_void_p
 _INT = ctypes.c_int   # cython_lapack's int: LP64 (32-bit) LAPACK integers
@@ -88,5 +88,41 @@ def eigenvalues_function():
     compiled LAPACK exports cannot be reached."""
     try:
         return _Eigenvalues()
+    except (ImportError, AttributeError, KeyError, OSError, TypeError, ValueError):   # pragma: no cover
+        return None
+
+
+class _TriangularSylvester:
+    r"""``(Sa, Sb, C) -> scale``: LAPACK ztrsyl on C-ordered views, the GIL released.
+
+    Solves :math:`T_a Y + Y T_b^\dagger = \mathrm{scale}\cdot C` in place of C for upper
+    triangular :math:`T_a, T_b`, given ``Sa`` = :math:`T_a^\dagger` and ``Sb`` = :math:`T_b^\dagger`
+    as C-ordered (row stride arbitrary, unit column stride) complex views. Fortran reads a C-ordered
+    matrix as its transpose, so it sees :math:`\bar T_a`, :math:`\bar T_b` (upper triangular) and
+    :math:`C^T`, and the transposed equation :math:`\bar T_b Z + Z \bar T_a^\dagger = C^T`
+    (:math:`Z = Y^T`) is ztrsyl("N", "C") with A = :math:`\bar T_b`, B = :math:`\bar T_a`."""
+
+    def __init__(self):
+        self.ztrsyl = _routine("ztrsyl", 13)
+
+    def __call__(self, Sa: np.ndarray, Sb: np.ndarray, C: np.ndarray) -> float:
+        m, n = C.shape
+        item = C.itemsize
+        info, isgn, scale = _INT(0), _INT(1), ctypes.c_double(1.0)
+        M, Nn = _INT(n), _INT(m)
+        lda, ldb, ldc = (_INT(max(1, X.strides[0] // item)) for X in (Sb, Sa, C))
+        self.ztrsyl(ctypes.c_char_p(b"N"), ctypes.c_char_p(b"C"), ctypes.byref(isgn), ctypes.byref(M),
+                    ctypes.byref(Nn), _P(Sb.ctypes.data), ctypes.byref(lda), _P(Sa.ctypes.data), ctypes.byref(ldb),
+                    _P(C.ctypes.data), ctypes.byref(ldc), ctypes.byref(scale), ctypes.byref(info))
+        if info.value < 0:   # pragma: no cover - an argument error is a bug here
+            raise ValueError(f"ztrsyl: argument {-info.value} illegal")
+        return scale.value
+
+
+def triangular_sylvester_function():
+    """The GIL-releasing triangular Sylvester routine (:class:`_TriangularSylvester`), or ``None``
+    where SciPy's compiled LAPACK exports cannot be reached."""
+    try:
+        return _TriangularSylvester()
     except (ImportError, AttributeError, KeyError, OSError, TypeError, ValueError):   # pragma: no cover
         return None

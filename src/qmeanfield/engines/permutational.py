@@ -55,6 +55,7 @@ from .base import ProgressCallback, Trajectory, higher_marginal_mask
 from ..propagators import KrylovPropagator, ThreadedProduct
 from ..blocks.irreps import Irrep, branching_isometry, log_multiplicity, partitions
 from ..blocks.collective import block_hamiltonian
+from ..blocks.lyapunov import BlockLyapunov
 from ..blocks.space import BlockMeasurement, BlockSpace
 
 __all__ = ["PermutationalEngine", "block_liouvillian", "no_jump_block", "SteadyState", "NoJumpPreconditioner"]
@@ -329,12 +330,12 @@ class NoJumpPreconditioner:
     r"""Approximate inverse of the block generator: its no-jump part
     :math:`X \mapsto A_\lambda X + X A_\lambda^\dagger`, :math:`A_\lambda = -iH_\lambda/\hbar - K_\lambda/2 - s/2`
     (:math:`K_\lambda = J(\sum_k L_k^\dagger L_k) + \kappa\sum_c J(C_c)^\dagger J(C_c)`, s a small shift),
-    inverted exactly block by block as a Sylvester equation through the eigendecomposition
-    :math:`A_\lambda = V D V^{-1}`: :math:`X = V\,[(V^{-1} C V^{-\dagger}) / (D_i + ar D_j)]\,V^\dagger`
-    (four matrix products per block; 9x faster than Bartels-Stewart with ``trsyl`` at n = 161,
-    measured). What is left, the jumps' sandwich terms, is what the Krylov solver iterates on.
+    inverted exactly block by block (:class:`~qmeanfield.blocks.lyapunov.BlockLyapunov`: through the
+    eigendecomposition of :math:`A_\lambda`, four matrix products, where its eigenvectors are well
+    enough conditioned, else through its Schur form - at d = 2 from block dimensions ~160 on).
+    What is left, the jumps' sandwich terms, is what the Krylov solver iterates on.
     ``threads`` > 1: the blocks, largest first, are taken by that many threads as they are free
-    (the matrix products release the GIL; N = 120: 17.9 ms -> 11.6 ms per application on 2
+    (the matrix products and ztrsyl release the GIL; N = 120: 17.9 ms -> 11.6 ms per application on 2
     cores); call :meth:`close` when done.
     """
 
@@ -344,11 +345,14 @@ class NoJumpPreconditioner:
         for ir in space.irreps:
             A, _ = no_jump_block(ir, np.asarray(model.h), np.asarray(model.V), list(model.jumps),
                                  list(model.collective_jumps), model.kappa(N), model.hbar)
-            D, V = np.linalg.eig(A.toarray() - 0.5 * shift * np.eye(ir.dim))
-            Vi = np.linalg.inv(V)
-            self.parts.append((V, Vi, 1.0 / (D[:, None] + D.conj()[None, :])))
+            self.parts.append(BlockLyapunov(A - (0.5 * shift) * sp.identity(ir.dim, format="csr")))
         self._order = np.argsort(-space.dims, kind="stable")     # the largest blocks first
         self._workers = SharedThreads(threads)
+
+    @property
+    def schur_blocks(self) -> int:
+        """How many blocks are solved by their Schur form (the eigenvectors too ill-conditioned)."""
+        return sum(part.method == "schur" for part in self.parts)
 
     def __call__(self, c: np.ndarray) -> np.ndarray:
         out = np.empty_like(c)
@@ -356,11 +360,10 @@ class NoJumpPreconditioner:
         floor = NEGLIGIBLE * float(np.abs(c).max(initial=0.0))
 
         def block(i):
-            V, Vi, G = self.parts[i]
-            n = V.shape[0]
+            part = self.parts[i]
+            n = part.n
             C = c[off[i]:off[i + 1]].reshape(n, n)
-            C = np.where(np.abs(C) < floor, 0.0, C)
-            X = V @ ((Vi @ C @ Vi.conj().T) * G) @ V.conj().T
+            X = part.solve(np.where(np.abs(C) < floor, 0.0, C))
             X[np.abs(X) < floor] = 0.0
             out[off[i]:off[i + 1]] = X.reshape(-1)
 
