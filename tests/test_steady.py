@@ -9,7 +9,7 @@ import qmeanfield as qmf
 from qmeanfield import meanfield
 from qmeanfield.diagnostics import marginal
 from qmeanfield.engines.dense import liouvillian
-from qmeanfield.blocks import BlockMeasurement, BlockSpace
+from qmeanfield.blocks import BlockMeasurement, BlockSpace, lyapunov
 from qmeanfield.engines import PermutationalEngine
 from qmeanfield.engines import permutational
 from qmeanfield.operators import pauli, random_interaction, sigma_minus
@@ -61,9 +61,13 @@ def test_krylov_and_relaxation_agree_with_direct_solve(open_model, monkeypatch):
     assert np.abs(direct.state - relaxed.state).max() < 1e-8
 
 
-def test_preconditioner_shared_over_threads_is_the_same_map(open_model):
+@pytest.mark.parametrize("route", ["eigen", "schur"])
+def test_preconditioner_shared_over_threads_is_the_same_map(open_model, route, monkeypatch):
     """NoJumpPreconditioner with its blocks shared over two threads equals the one-thread map,
-    and both invert the no-jump part: A_l X + X A_l^+ = C on every block."""
+    and both invert the no-jump part: A_l X + X A_l^+ = C on every block - through the blocks'
+    eigendecompositions (what N = 30 takes) and, forced, through their Schur forms."""
+    if route == "schur":
+        monkeypatch.setattr(lyapunov, "EIGEN_MAX_RESIDUAL", -1.0)
     space = BlockSpace(30, 2)
     one = permutational.NoJumpPreconditioner(space, open_model, 30, 1e-6)
     two = permutational.NoJumpPreconditioner(space, open_model, 30, 1e-6, threads=2)
@@ -74,6 +78,7 @@ def test_preconditioner_shared_over_threads_is_the_same_map(open_model):
         np.testing.assert_array_equal(X, one(c))
     finally:
         two.close()
+    assert {part.method for part in one.parts} == {route}
     for i, ir in enumerate(space.irreps):
         A, _ = permutational.no_jump_block(ir, np.asarray(open_model.h), np.asarray(open_model.V),
                                            list(open_model.jumps), [], open_model.kappa(30), open_model.hbar)
@@ -96,6 +101,20 @@ def test_krylov_steady_state_from_another_reference_state(open_model, monkeypatc
         assert np.abs(ss.state - direct.state).max() < 1e-10
     with pytest.raises(qmf.QMeanFieldError, match="reference"):
         PermutationalEngine().steady_state(open_model, 14, reference=np.eye(3))
+
+
+def test_krylov_steady_state_through_schur_blocks_matches_direct_solve(open_model, monkeypatch):
+    """Every preconditioner block forced onto the Schur route (what the largest blocks take from
+    N ~ 200 on): BiCGSTAB still finds the direct solve's steady state, with at most two
+    iterations more than through the eigendecompositions (both are exact inverses at N = 14)."""
+    direct = PermutationalEngine().steady_state(open_model, 14)
+    monkeypatch.setattr(permutational, "DIRECT_SOLVE_MAX", 10)
+    eigen = PermutationalEngine().steady_state(open_model, 14, tol=1e-12)
+    monkeypatch.setattr(lyapunov, "EIGEN_MAX_RESIDUAL", -1.0)
+    schur = PermutationalEngine().steady_state(open_model, 14, tol=1e-12)
+    assert schur.method == "bicgstab" and schur.residual < 1e-12
+    assert np.abs(schur.state - direct.state).max() < 1e-10
+    assert schur.iterations <= eigen.iterations + 2
 
 
 def test_krylov_steady_state_stops_on_its_own_criterion(open_model, monkeypatch):

@@ -151,11 +151,12 @@ def estimate_seconds(engine: Engine, model: Model, N: int, evaluations: int, t_f
 #: steady states (BiCGSTAB, d = 2): about 5 s at 91 881 block entries (N = 80), growing as
 #: size^1.15 below and size^1.3 above (measured on 2 cores with the preconditioner's blocks and
 #: the products on two threads: 14.6 s at N = 120, 55-64 s at N = 160; estimated 24 s and 70 s),
-#: and as size^2.2 beyond N = 160 (708 561 entries), where the preconditioner's dense block
-#: products (sum of n^3) and the iterations (growing faster than N) dominate: N = 240 reached
-#: 4e-10 after 9.4 minutes, 1e-11 not within 22 (this estimate: 17 minutes; N = 320: 2 hours)
+#: and as size^1.46 beyond N = 160 (708 561 entries), where the preconditioner's dense block
+#: products (sum of n^3, the largest blocks through their Schur form) and the iterations
+#: (growing faster than N) dominate: README model N = 240 in 366-402 s (370 iterations), N = 320
+#: in 1485-1496 s (520-540 iterations); this estimate 413 s and 1442 s
 _STEADY_REFERENCE = (91_881, 5.0)
-_STEADY_LARGE = (708_561, 2.2)
+_STEADY_LARGE = (708_561, 1.46)
 #: certificate: about 11 s of wall time per (N, time) at N = 1000 with 10 eta (2 workers), as N^2,
 #: and at least 15 ms per (N, time) (N = 2..8, 61 times: 6.4 s)
 _CERTIFICATE_REFERENCE = (1000, 11.0, 10)

@@ -332,7 +332,7 @@ class NoJumpPreconditioner:
     (:math:`K_\lambda = J(\sum_k L_k^\dagger L_k) + \kappa\sum_c J(C_c)^\dagger J(C_c)`, s a small shift),
     inverted exactly block by block (:class:`~qmeanfield.blocks.lyapunov.BlockLyapunov`: through the
     eigendecomposition of :math:`A_\lambda`, four matrix products, where its eigenvectors are well
-    enough conditioned, else through its Schur form - at d = 2 from block dimensions ~160 on).
+    enough conditioned, else through its Schur form - at d = 2 from block dimensions ~180 on).
     What is left, the jumps' sandwich terms, is what the Krylov solver iterates on.
     ``threads`` > 1: the blocks, largest first, are taken by that many threads as they are free
     (the matrix products and ztrsyl release the GIL; N = 120: 17.9 ms -> 11.6 ms per application on 2
@@ -426,12 +426,13 @@ class PermutationalEngine:
         ones; N = 400 peaked at 5.4 GiB, estimated 7.5). ``real=False``: the steady-state
         solver's complex generator (20 bytes a nonzero, 1.25x during its assembly; the trace
         condition replaces one of its rows in each product, not in a copy), the
-        preconditioner's block factors and the Krylov vectors (N = 80, 120, 160 in one process:
-        0.55 GiB measured; N = 160 estimated 1.06 GiB)."""
+        preconditioner's block factors (at most four n x n arrays a block, on the Schur route)
+        and the Krylov vectors (N = 80, 120, 160 in one process: 0.55 GiB measured, N = 160
+        estimated 1.07 GiB; N = 320: 3.8 GiB measured, 6.7 GiB estimated)."""
         d = model.d
         size = math.comb(N + d * d - 1, N)  # = sum over blocks of dim U_lambda^2
         per_row = 2 * d**4 + (d**4 // 2 if model.collective_jumps else 0)
-        per_entry = per_row * 12 * 1.25 + 8 * 30 if real else per_row * 20 * 1.25 + 48 + 16 * 24
+        per_entry = per_row * 12 * 1.25 + 8 * 30 if real else per_row * 20 * 1.25 + 64 + 16 * 24
         return float(size) * per_entry + 250 * 2**20
 
     def cost(self, model: Model, N: int) -> float:
@@ -524,7 +525,7 @@ class PermutationalEngine:
         this engine's propagator until it does (or until ``t_max``).
         ``on_iteration``: called with the number of BiCGSTAB iterations done after each one (for
         progress reports; README's open model from the fixed point: 110 / 210 iterations at
-        N = 80 / 160, over 850 at N = 240).
+        N = 80 / 160, 370 at N = 240).
         Closed models have no unique steady state and are refused.
         """
         if not model.is_open:
