@@ -79,6 +79,7 @@ def test_preconditioner_shared_over_threads_is_the_same_map(open_model, route, m
     finally:
         two.close()
     assert {part.method for part in one.parts} == {route}
+    assert one.schur_blocks == (len(one.parts) if route == "schur" else 0)
     for i, ir in enumerate(space.irreps):
         A, _ = permutational.no_jump_block(ir, np.asarray(open_model.h), np.asarray(open_model.V),
                                            list(open_model.jumps), [], open_model.kappa(30), open_model.hbar)

@@ -335,8 +335,8 @@ class NoJumpPreconditioner:
     enough conditioned, else through its Schur form - at d = 2 from block dimensions ~180 on).
     What is left, the jumps' sandwich terms, is what the Krylov solver iterates on.
     ``threads`` > 1: the blocks, largest first, are taken by that many threads as they are free
-    (the matrix products and ztrsyl release the GIL; N = 120: 17.9 ms -> 11.6 ms per application on 2
-    cores); call :meth:`close` when done.
+    (the matrix products and the compiled Sylvester leaves release the GIL; N = 120: 17.9 ms ->
+    11.6 ms per application on 2 cores); call :meth:`close` when done.
     """
 
     def __init__(self, space: BlockSpace, model: Model, N: int, shift: float, threads: int = 1):
