@@ -14,7 +14,7 @@ The steady-state preconditioner inverts each block's no-jump part this way
   larger side in two and updates the other half by one matrix product, down to blocks of
   ``LEAF``, solved by a small compiled kernel (:func:`_leaf`, Numba, GIL released; LAPACK's
   ztrsyl through :mod:`ctypes` where Numba is missing); then :math:`X = Q Y Q^\dagger`. Relative
-  residual ~1e-15 at every n measured; one solve at n = 241 takes about 11 ms against 7 ms for
+  residual ~1e-15 at every n measured; one solve at n = 241 takes 12-16 ms against 5-7 ms for
   the eigen method (one thread; 24 ms with ztrsyl leaves, whose level-2 loops took 11 of them).
 
 :class:`BlockLyapunov` tries the eigen method and keeps it when a test solve meets
@@ -22,6 +22,8 @@ The steady-state preconditioner inverts each block's no-jump part this way
 """
 
 from __future__ import annotations
+
+import functools
 
 import numpy as np
 import scipy.linalg
@@ -78,21 +80,16 @@ def _leaf(Ta: np.ndarray, Tb: np.ndarray, C: np.ndarray) -> None:  # pragma: no 
             C[i, k] = acc / (tii + np.conj(Tb[k, k]))
 
 
-_KERNEL: list = []
-
-
+@functools.cache
 def _leaf_kernel():
     """The compiled :func:`_leaf` (Numba, GIL released, cached on disk), or ``None`` without Numba
-    (then LAPACK's ztrsyl takes the leaves: 2x slower in all, n = 241). Numba is imported on the
-    first Schur solve, not with the package."""
-    if not _KERNEL:
-        try:
-            import numba
-        except ImportError:   # pragma: no cover - numba is a dependency
-            _KERNEL.append(None)
-        else:
-            _KERNEL.append(numba.njit(cache=True, nogil=True)(_leaf))
-    return _KERNEL[0]
+    (then LAPACK's ztrsyl takes the leaves: 2x slower in all, n = 241). Numba is imported when
+    the first block takes the Schur route, not with the package."""
+    try:
+        import numba
+    except ImportError:   # pragma: no cover - numba is a dependency
+        return None
+    return numba.njit(cache=True, nogil=True)(_leaf)
 
 
 def _solve(Ta: np.ndarray, Sa: np.ndarray, Tb: np.ndarray, Sb: np.ndarray, C: np.ndarray, kernel) -> None:
