@@ -585,13 +585,11 @@ class PermutationalEngine:
                 out += v[diag].sum() * u
                 return out
 
-            calls = [0]
-
             def callback(xk):
-                calls[0] += 1
+                its = count[0] // 2                    # two preconditioner calls per iteration
                 if on_iteration is not None:
-                    on_iteration(count[0] // 2)
-                if calls[0] % STEADY_CHECK_EVERY == 0:
+                    on_iteration(its)
+                if its % STEADY_CHECK_EVERY == 0:
                     # stop on the criterion itself, not on the proxy KRYLOV_RTOL of this system
                     # (README example: 140 / 281 -> 110 / 210 iterations at N = 80 / 160)
                     t = abs(xk[diag].sum())
