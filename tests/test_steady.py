@@ -9,7 +9,7 @@ import qmeanfield as qmf
 from qmeanfield import meanfield
 from qmeanfield.diagnostics import marginal
 from qmeanfield.engines.dense import liouvillian
-from qmeanfield.blocks import BlockMeasurement, BlockSpace, lyapunov
+from qmeanfield.blocks import BlockMeasurement, BlockSpace, BlockWindows, lyapunov
 from qmeanfield.engines import PermutationalEngine
 from qmeanfield.engines import permutational
 from qmeanfield.operators import pauli, random_interaction, sigma_minus
@@ -271,3 +271,91 @@ def test_steady_states_are_checked_against_their_own_memory_estimate(open_model)
     assert small.supports(open_model, N)[0]
     with pytest.raises(qmf.EngineError, match="memory_budget_gb"):
         qmf.steady_state_comparison(open_model, [N], engine=small)
+
+
+# ----------------------------------------------------------------------------- windowed solve
+def _collective_model():
+    return qmf.Model(h=0.4 * P["x"] + 0.2 * P["z"], V=random_interaction(2, seed=5),
+                     jumps=[0.3 * (sigma_minus() + 0.4 * P["z"])], collective_jumps=[0.2 * P["x"]])
+
+
+@pytest.mark.parametrize("d, N", [(2, 9), (3, 4)])
+def test_generator_on_windows_is_the_whole_generators_restriction(d, N):
+    """Built on windows (random row sets, some empty), the generator is the whole generator's
+    rows and columns of the windows' entries: every term (Hamiltonian, anticommutator, one-body
+    sandwiches between blocks, collective jumps) cut the same way."""
+    rng = np.random.default_rng(3)
+    if d == 2:
+        model = _collective_model()
+    else:
+        model = qmf.Model(h=np.diag([0.3, -0.1, 0.5]) + 0.2 * (np.eye(3, k=1) + np.eye(3, k=-1)),
+                          V=random_interaction(3, seed=4), jumps=[np.sqrt(0.3) * np.eye(3, k=1)],
+                          collective_jumps=[0.2 * np.diag([1.0, 0.0, -1.0])])
+    space = BlockSpace(N, d)
+    args = (np.asarray(model.h), np.asarray(model.V), list(model.jumps), list(model.collective_jumps),
+            model.kappa(N), model.hbar)
+    A = permutational.block_liouvillian(space, *args)
+    rows = [np.flatnonzero(rng.random(n) < 0.6) if i % 3 else np.array([], dtype=int) for i, n in enumerate(space.dims)]
+    win = BlockWindows(space, rows)
+    assert 0 < win.size < space.size
+    Aw = permutational.block_liouvillian(space, *args, windows=win)
+    assert Aw.shape == (win.size, win.size)
+    assert abs(Aw - A[win.keep][:, win.keep]).max() < 1e-13
+    x = np.arange(win.size) + 1.0
+    assert np.array_equal(win.pad(x)[win.keep], x) and win.pad(x).sum() == x.sum()
+
+
+def test_rotated_model_has_the_conjugated_generator():
+    """Model.rotated(W): its N-body Lindbladian is the original one conjugated by W^(x)N
+    (brute force at N = 3), and a W that is not unitary is refused."""
+    model = _collective_model()
+    W = np.linalg.eigh(random_interaction(2, seed=8)[:2, :2] + np.diag([0.0, 0.5]))[1] @ np.diag([1, 1j])
+    rot = model.rotated(W)
+    N = 3
+    WN = np.kron(np.kron(W, W), W)
+    rho = np.random.default_rng(1).normal(size=(8, 8)) + 1j * np.random.default_rng(2).normal(size=(8, 8))
+    L, Lr = liouvillian(model, N), liouvillian(rot, N)
+    out = (L @ rho.reshape(-1)).reshape(8, 8)
+    out_rot = (Lr @ (WN.conj().T @ rho @ WN).reshape(-1)).reshape(8, 8)
+    assert np.abs(out_rot - WN.conj().T @ out @ WN).max() < 1e-12
+    with pytest.raises(qmf.ModelError, match="unitary"):
+        model.rotated(2 * W)
+
+
+def test_windowed_steady_state_matches_the_solve_on_every_entry(open_model):
+    """README's open model at N = 80: the windows hold under half the entries, and the steady
+    state solved on them (in the fixed point's eigenbasis, rotated back) is the one solved on
+    every entry, to the tolerance; both meet the criterion on the whole generator."""
+    fp = meanfield.fixed_points(open_model)[0].rho
+    full = PermutationalEngine().steady_state(open_model, 80, reference=fp, windows=False)
+    win = PermutationalEngine().steady_state(open_model, 80, reference=fp)
+    assert (full.method, win.method) == ("bicgstab", "bicgstab-windows")
+    assert full.solved_entries == full.space.size and win.solved_entries < 0.5 * win.space.size
+    assert win.residual < 1e-10 and full.residual < 1e-10
+    assert np.abs(win.state - full.state).sum() < 1e-7
+    assert win.space.trace_row() @ win.state == pytest.approx(1.0, abs=1e-12)
+
+
+def test_windowed_steady_state_widens_its_windows_then_solves_every_entry(open_model, monkeypatch):
+    """Windows too narrow for the criterion: the second, wider try is taken; if that also
+    misses, every entry is solved for from its result (the iterations of every try counted)."""
+    fp = meanfield.fixed_points(open_model)[0].rho
+    tries = []
+    solve = PermutationalEngine._window_solve
+
+    def spy(self, space, model, N, reference, tol, weight_min, *args):
+        tries.append(weight_min)
+        return solve(self, space, model, N, reference, tol, weight_min, *args)
+
+    monkeypatch.setattr(PermutationalEngine, "_window_solve", spy)
+    monkeypatch.setattr(permutational, "WINDOW_WEIGHT_MIN", (1e-2, 1e-20))
+    wider = PermutationalEngine().steady_state(open_model, 80, reference=fp)
+    assert tries == [1e-2, 1e-20]
+    monkeypatch.setattr(permutational, "WINDOW_WEIGHT_MIN", (1e-2,))
+    full = PermutationalEngine().steady_state(open_model, 80, reference=fp)
+    assert tries == [1e-2, 1e-20, 1e-2]
+    assert wider.method == "bicgstab-windows" and wider.residual < 1e-10
+    assert full.method == "bicgstab" and full.residual < 1e-10 and full.solved_entries == full.space.size
+    assert np.abs(wider.state - full.state).sum() < 1e-7
+    with pytest.raises(qmf.QMeanFieldError, match="windows"):
+        PermutationalEngine().steady_state(open_model, 80, windows="yes")

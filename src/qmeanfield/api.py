@@ -32,6 +32,7 @@ from .diagnostics import (
     stencil,
 )
 from .engines import Engine, EngineSpec, PermutationalEngine, choose_engine, configure_engine
+from .engines.permutational import WINDOW_MAX_FRACTION, WINDOW_WEIGHT_MIN, steady_windows
 from .errors import EngineError, QMeanFieldError
 from .model import Model, require_model
 from .progress import progress_bar
@@ -157,20 +158,33 @@ def estimate_seconds(engine: Engine, model: Model, N: int, evaluations: int, t_f
 #: in 1485-1496 s (520-540 iterations); this estimate 413 s and 1442 s
 _STEADY_REFERENCE = (91_881, 5.0)
 _STEADY_LARGE = (708_561, 1.46)
+#: the windowed steady-state solve: seconds per block entry (building the whole generator, which
+#: checks the result) and per window entry and particle (iterations grow about as N, each costs
+#: about the windows' entries), fitted to README's open model at N = 160 and 320 (8.1 s with
+#: 80 195 window entries of 708 561, 29 s with 122 735 of 5 564 321)
+_STEADY_WINDOWS = (1.2e-6, 5.7e-7)
 #: certificate: about 11 s of wall time per (N, time) at N = 1000 with 10 eta (2 workers), as N^2,
 #: and at least 15 ms per (N, time) (N = 2..8, 61 times: 6.4 s)
 _CERTIFICATE_REFERENCE = (1000, 11.0, 10)
 _CERTIFICATE_TASK_FLOOR = 0.015
 
 
-def estimate_steady_seconds(model: Model, N: int) -> float:
-    """A rough estimate (seconds, 2 cores) of one N-body steady state, from the block-state size."""
+def estimate_steady_seconds(model: Model, N: int, reference=None) -> float:
+    """A rough estimate (seconds, 2 cores) of one N-body steady state, from the block-state size;
+    with ``reference`` (the one-body state the solver starts from, e.g. the mean-field fixed
+    point), from the windows the solver would take in its eigenbasis (:func:`steady_windows`)
+    where they apply."""
     from math import comb
 
     size = comb(N + model.d**2 - 1, N)
     ref_size, ref_seconds = _STEADY_REFERENCE
     if size <= 4_000:
         return 0.1
+    if reference is not None and model.is_open:
+        windows = steady_windows(BlockSpace(N, model.d), np.asarray(reference), WINDOW_WEIGHT_MIN[0])[0]
+        if windows.size <= WINDOW_MAX_FRACTION * size:
+            per_entry, per_window_entry = _STEADY_WINDOWS
+            return float(per_entry * size + per_window_entry * windows.size * N)
     if size <= ref_size:
         return float(ref_seconds * (size / ref_size) ** 1.15)
     large, exponent = _STEADY_LARGE

@@ -127,6 +127,19 @@ class Model:
             raise ModelError(f"N must be at least 2, got {N}")
         return COUPLINGS[self.coupling](N)
 
+    def rotated(self, W: np.ndarray) -> "Model":
+        r"""The same model in the one-body basis given by the columns of the unitary W:
+        :math:`h \to W^\dagger h W`, :math:`V \to (W\otimes W)^\dagger V (W \otimes W)`, each jump
+        :math:`L \to W^\dagger L W`. A state :math:`\rho` of this model is :math:`W^\dagger \rho W`
+        of the rotated one (the N-body dynamics are conjugated by :math:`W^{\otimes N}`)."""
+        W = np.asarray(W, dtype=complex)
+        if W.shape != (self.d, self.d) or not np.allclose(W.conj().T @ W, np.eye(self.d), atol=1e-12):
+            raise ModelError(f"rotated: W must be a unitary {self.d} x {self.d} matrix")
+        WW = np.kron(W, W)
+        return Model(h=W.conj().T @ self.h @ W, V=WW.conj().T @ self.V @ WW,
+                     jumps=tuple(W.conj().T @ L @ W for L in self.jumps), hbar=self.hbar, coupling=self.coupling,
+                     collective_jumps=tuple(W.conj().T @ C @ W for C in self.collective_jumps))
+
     def describe(self) -> dict:
         """Plain-number summary (for reports and dataset attributes)."""
         return {

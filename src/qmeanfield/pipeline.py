@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
+from . import meanfield
 from .api import (certify, compare, estimate_certificate_seconds, estimate_steady_seconds, format_seconds,
                   plan_comparison, steady_state_comparison)
 from .certificate import eta_grid
@@ -148,13 +149,17 @@ def steady_to_directory(cfg: RunConfig, out_dir, *, progress: bool = False, log=
     from .report import write_steady_report
 
     log = log or _noop
+    fps = None
     if cfg.model.is_open:
-        per_N = {n: estimate_steady_seconds(cfg.model, n) * (GAP_COST_FACTOR if gap else 1) for n in cfg.N}
+        # the fixed points first: the solver starts from the first, and the estimate needs it
+        fps = meanfield.fixed_points(cfg.model)
+        reference = fps[0].rho if len(fps) else None
+        per_N = {n: estimate_steady_seconds(cfg.model, n, reference) * (GAP_COST_FACTOR if gap else 1) for n in cfg.N}
         log(f"estimated time {format_seconds(sum(per_N.values()))} on 2 cores (rough, within a factor of about 3): "
             + ", ".join(f"N = {n}: {format_seconds(t)}" for n, t in per_N.items()))
     out = check_output_dir(out_dir)
     begin_outputs(out)
-    ds = steady_state_comparison(cfg.model, list(cfg.N), progress=progress, gap=gap,
+    ds = steady_state_comparison(cfg.model, list(cfg.N), progress=progress, gap=gap, fixed_points=fps,
                                  engine=cfg.engine, engine_options=cfg.engine_options)
     save_dataset(ds, out / "steady.nc", key=fingerprint(cfg))
     summary = summarize_steady(ds)

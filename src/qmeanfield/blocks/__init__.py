@@ -2,13 +2,14 @@
 
 * :mod:`.irreps`: Young diagrams, Gelfand-Tsetlin patterns, gl(d) irreps and branching isometries.
 * :mod:`.collective`: collective two-body operators, block Hamiltonians, marginals from moments.
-* :mod:`.space`: :class:`BlockSpace` (the blocks of N particles and the state layout) and
+* :mod:`.space`: :class:`BlockSpace` (the blocks of N particles and the state layout),
+  :class:`BlockWindows` (a square window of each block: a smaller layout) and
   :class:`BlockMeasurement` (entropy and moments of block states).
 """
 
 from .collective import block_hamiltonian, collective_two_body, moments_to_marginals
 from .irreps import Irrep, branching_isometry, eigenbasis, partitions, weyl_dimension
-from .space import BlockMeasurement, BlockSpace, block_entropy
+from .space import BlockMeasurement, BlockSpace, BlockWindows, block_entropy
 
-__all__ = ["Irrep", "BlockSpace", "BlockMeasurement", "block_entropy", "block_hamiltonian", "collective_two_body",
+__all__ = ["Irrep", "BlockSpace", "BlockWindows", "BlockMeasurement", "block_entropy", "block_hamiltonian", "collective_two_body",
            "moments_to_marginals", "branching_isometry", "eigenbasis", "partitions", "weyl_dimension"]

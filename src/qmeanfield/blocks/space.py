@@ -19,7 +19,7 @@ from ._lapack import eigenvalues_function
 from .collective import moments_to_marginals
 from .irreps import Irrep, log_multiplicity, log_vector_weights, partitions, weyl_dimension
 
-__all__ = ["BlockSpace", "BlockMeasurement", "block_entropy"]
+__all__ = ["BlockSpace", "BlockWindows", "BlockMeasurement", "block_entropy"]
 
 #: factors u, w of the real coordinates by entry kind (diagonal, above, below the diagonal):
 #: z = Re(u x) and x = w (z + i z_mirror) (see BlockSpace.to_real, real_triplets)
@@ -196,26 +196,78 @@ class BlockSpace:
         r"""Vector of :math:`\rho^{\otimes N}`. With :math:`\rho = W \mathrm{diag}(p) W^\dagger`, block
         :math:`\lambda` is :math:`U_\lambda D_\lambda U_\lambda^\dagger`: :math:`D_\lambda` diagonal with
         :math:`\dim S_\lambda \prod_a p_a^{w_a}` (0^0 = 1, so pure states are exact) and
-        :math:`U_\lambda = \exp J_\lambda(\log W)` the irrep of the unitary W, from the
-        eigendecomposition of the Hermitian :math:`-iJ_\lambda(\log W) = V\theta V^\dagger` as
-        :math:`V e^{i\theta} V^\dagger` (d = 2, n = 401: 9x faster than ``expm``, whose scaling
-        and squaring grows with the norm, about N; the same matrix to 3e-14)."""
+        :math:`U_\lambda` the irrep of the unitary W (:meth:`irrep_unitaries`)."""
         p, W = np.linalg.eigh((rho + rho.conj().T) / 2)
         p, W = np.clip(p[::-1], 0.0, None), W[:, ::-1]
         p = p / p.sum()
-        theta, Q = scipy.linalg.schur(W, output="complex")        # W = Q diag(e^{i phi}) Q^+
-        logW = (Q * (1j * np.angle(np.diag(theta)))[None, :]) @ Q.conj().T
         x = np.zeros(self.size, dtype=complex)
-        with np.errstate(divide="ignore"):
-            logp = np.log(p)
-        for i, ir in enumerate(self.irreps):
-            logw = log_vector_weights(ir.weights, self.logmult[i], logp)
-            theta, V = np.linalg.eigh(-1j * ir.collective(logW).toarray())
-            U = (V * np.exp(1j * theta)[None, :]) @ V.conj().T
-            x[self.offsets[i]:self.offsets[i + 1]] = ((U * np.exp(logw)[None, :]) @ U.conj().T).reshape(-1)
+        logw = self.product_log_weights(p)
+        for i, U in enumerate(self.irrep_unitaries(W)):
+            w = np.exp(logw[i])
+            x[self.offsets[i]:self.offsets[i + 1]] = ((U * w[None, :]) @ U.conj().T).reshape(-1)
         return x
 
+    def product_log_weights(self, p: np.ndarray) -> list[np.ndarray]:
+        r"""Per block, the log of the diagonal of :math:`\mathrm{diag}(p)^{\otimes N}` in the
+        Gelfand-Tsetlin basis (a weight basis, so the block is diagonal): :math:`\log \dim S_\lambda +
+        \sum_a w_a \log p_a`, with 0 log 0 = 0 (-inf where a zero p_a is raised to a positive power)."""
+        with np.errstate(divide="ignore"):
+            logp = np.log(np.asarray(p, dtype=float))
+        return [log_vector_weights(ir.weights, self.logmult[i], logp) for i, ir in enumerate(self.irreps)]
 
+    def irrep_unitaries(self, W: np.ndarray):
+        r"""Yield, block by block, :math:`U_\lambda = \exp J_\lambda(\log W)`, the irrep of the
+        unitary W (:math:`W^{\otimes N}` restricted to the block), from the eigendecomposition of the
+        Hermitian :math:`-iJ_\lambda(\log W) = V\theta V^\dagger` as :math:`V e^{i\theta} V^\dagger`
+        (d = 2, n = 401: 9x faster than ``expm``, whose scaling and squaring grows with the norm,
+        about N; the same matrix to 3e-14)."""
+        theta, Q = scipy.linalg.schur(np.asarray(W, dtype=complex), output="complex")   # W = Q diag(e^{i phi}) Q^+
+        logW = (Q * (1j * np.angle(np.diag(theta)))[None, :]) @ Q.conj().T
+        for ir in self.irreps:
+            theta, V = np.linalg.eigh(-1j * ir.collective(logW).toarray())
+            yield (V * np.exp(1j * theta)[None, :]) @ V.conj().T
+
+
+
+
+
+class BlockWindows:
+    """A square window of each block of a :class:`BlockSpace`: rows ``rows[i]`` (sorted indices;
+    the window holds the entries (a, b) with a and b in it, row-major) - a smaller state vector
+    of the windows' entries only, laid out block after block like the full one.
+
+    ``offsets``, ``size``: that layout; ``keep``: the full vector's positions of its entries
+    (sorted); ``position``: the inverse map (-1 outside every window); ``inside[i]``: block i's
+    rows as a mask.
+    """
+
+    def __init__(self, space: BlockSpace, rows: list[np.ndarray]):
+        if len(rows) != len(space.dims):
+            raise ValueError(f"one window per block: {len(space.dims)} expected, got {len(rows)}")
+        self.space = space
+        self.rows = [np.unique(np.asarray(r, dtype=np.int64)) for r in rows]
+        self.dims = np.array([r.size for r in self.rows])
+        self.offsets = np.concatenate([[0], np.cumsum(self.dims**2)])
+        self.size = int(self.offsets[-1])
+        self.inside = []
+        for r, n in zip(self.rows, space.dims):
+            mask = np.zeros(n, dtype=bool)
+            mask[r] = True
+            self.inside.append(mask)
+        self.keep = np.concatenate([space.offsets[i] + (r[:, None] * n + r[None, :]).ravel()
+                                    for i, (r, n) in enumerate(zip(self.rows, space.dims))] or [np.zeros(0, np.int64)])
+        self.position = np.full(space.size, -1, dtype=np.int64)
+        self.position[self.keep] = np.arange(self.size)
+
+    def diagonal_positions(self) -> np.ndarray:
+        """The positions of the windows' diagonal entries in a windowed vector."""
+        return np.concatenate([self.offsets[i] + np.arange(m) * (m + 1) for i, m in enumerate(self.dims)])
+
+    def pad(self, y: np.ndarray) -> np.ndarray:
+        """The full state vector that is y in the windows and zero outside."""
+        x = np.zeros(self.space.size, dtype=y.dtype)
+        x[self.keep] = y
+        return x
 
 
 _EV_WORK: dict[tuple[str, int], int] = {}

@@ -56,9 +56,9 @@ from ..propagators import KrylovPropagator, ThreadedProduct
 from ..blocks.irreps import Irrep, branching_isometry, log_multiplicity, partitions
 from ..blocks.collective import block_hamiltonian
 from ..blocks.lyapunov import BlockLyapunov
-from ..blocks.space import BlockMeasurement, BlockSpace
+from ..blocks.space import BlockMeasurement, BlockSpace, BlockWindows
 
-__all__ = ["PermutationalEngine", "block_liouvillian", "no_jump_block", "SteadyState", "NoJumpPreconditioner"]
+__all__ = ["PermutationalEngine", "block_liouvillian", "steady_windows", "no_jump_block", "SteadyState", "NoJumpPreconditioner"]
 
 
 class _Triplets:
@@ -78,9 +78,14 @@ class _Triplets:
     #: CSR pieces waiting or being made at most (bounds the assembly's transient memory)
     PENDING_MAX = 3
 
-    def __init__(self, space: BlockSpace, real: bool, threads: int = 1):
-        self.space, self.real = space, real
+    def __init__(self, space: BlockSpace, real: bool, threads: int = 1, windows: BlockWindows | None = None):
+        if real and windows is not None:
+            raise ValueError("the generator on windows is complex only")
+        self.space, self.real, self.windows = space, real, windows
         self.offsets = space.offsets
+        # the rows and columns of the matrix made: every entry, or the windows' entries only
+        self.layout = space.offsets if windows is None else windows.offsets
+        self.n_out = space.size if windows is None else windows.size
         self.parts: dict[int, list] = {}
         self.complete: list[int] = []
         self.waiting = 0
@@ -89,7 +94,16 @@ class _Triplets:
         self._pending: list = []
 
     def _add(self, i: int, r: np.ndarray, c: np.ndarray, v: np.ndarray) -> None:
+        if self.windows is not None:     # every entry given lies in the windows (see _inside)
+            r, c = self.windows.position[r], self.windows.position[c]
         self.parts.setdefault(i, []).append((r, c, v))
+
+    def _inside(self, i: int, j: int, rows: np.ndarray, cols: np.ndarray) -> np.ndarray | slice:
+        """Which entries of a factor of block (i, j) have their row in block i's window and their
+        column in block j's (all of them without windows)."""
+        if self.windows is None:
+            return slice(None)
+        return self.windows.inside[i][rows] & self.windows.inside[j][cols]
 
     def kron(self, i: int, j: int, A, B, coef: complex = 1.0) -> None:
         """Add coef * kron(A, B) (A, B sparse) at block (i, j)."""
@@ -99,6 +113,8 @@ class _Triplets:
     def kron_entries(self, i: int, j: int, a, b, b_shape, coef: complex = 1.0) -> None:
         """:meth:`kron` of two matrices given by their (rows, cols, values), B of shape ``b_shape``."""
         (ar, ac, av), (br, bc, bv) = a, b
+        ka, kb = self._inside(i, j, ar, ac), self._inside(i, j, br, bc)
+        (ar, ac, av), (br, bc, bv) = (ar[ka], ac[ka], av[ka]), (br[kb], bc[kb], bv[kb])
         nb_r, nb_c = b_shape
         # int64 before the products: a block's local index n^2 may pass int32 for large blocks
         r = (ar.astype(np.int64)[:, None] * nb_r + br[None, :]).ravel() + self.offsets[i]
@@ -108,8 +124,9 @@ class _Triplets:
     def kron_identity(self, i: int, X, n: int, left: bool) -> None:
         """Add kron(X, 1_n) (``left``) or kron(1_n, X) at diagonal block i."""
         X = X.tocoo()
-        xr, xc = X.row.astype(np.int64), X.col.astype(np.int64)
-        k = np.arange(n, dtype=np.int64)
+        keep = self._inside(i, i, X.row, X.col)
+        xr, xc, xv = X.row[keep].astype(np.int64), X.col[keep].astype(np.int64), X.data[keep]
+        k = np.arange(n, dtype=np.int64) if self.windows is None else self.windows.rows[i].astype(np.int64)
         if left:
             r = (xr[:, None] * n + k[None, :]).ravel()
             c = (xc[:, None] * n + k[None, :]).ravel()
@@ -117,8 +134,8 @@ class _Triplets:
             r = (k[:, None] * n + xr[None, :]).ravel()
             c = (k[:, None] * n + xc[None, :]).ravel()
         self._add(i, r + self.offsets[i], c + self.offsets[i],
-                  np.broadcast_to(X.data[:, None] if left else X.data[None, :],
-                                  (X.nnz, n) if left else (n, X.nnz)).ravel())
+                  np.broadcast_to(xv[:, None] if left else xv[None, :],
+                                  (xv.size, k.size) if left else (k.size, xv.size)).ravel())
 
     def done(self, i: int) -> None:
         """Block i's rows have all their terms."""
@@ -134,7 +151,7 @@ class _Triplets:
         self.complete, self.waiting = [], 0
         runs = np.split(blocks, np.flatnonzero(np.diff(blocks) != 1) + 1) if blocks else []
         for run in runs:
-            lo, hi = int(self.offsets[run[0]]), int(self.offsets[run[-1] + 1])
+            lo, hi = int(self.layout[run[0]]), int(self.layout[run[-1] + 1])
             trip = [t for b in run for t in self.parts.pop(int(b), ())]
             if self._pool is None:
                 self.pieces[int(run[0])] = self._piece(lo, hi, trip)
@@ -148,13 +165,13 @@ class _Triplets:
     def _piece(self, lo: int, hi: int, trip: list) -> sp.csr_matrix:
         """The CSR rows lo:hi from their triplets (duplicates summed)."""
         if not trip:
-            return sp.csr_matrix((hi - lo, self.space.size), dtype=float if self.real else complex)
+            return sp.csr_matrix((hi - lo, self.n_out), dtype=float if self.real else complex)
         rows, cols, vals = (np.concatenate(x) for x in zip(*trip))
         trip.clear()
         vals = vals.astype(complex, copy=False)
         if self.real:
             rows, cols, vals = self.space.real_triplets(rows, cols, vals)
-        M = sp.csr_matrix((vals, (rows - lo, cols)), shape=(hi - lo, self.space.size))
+        M = sp.csr_matrix((vals, (rows - lo, cols)), shape=(hi - lo, self.n_out))
         del rows, cols, vals
         M.sum_duplicates()
         M.eliminate_zeros()
@@ -178,7 +195,7 @@ class _Triplets:
             self._flush()
         finally:
             self._finish_pending()
-        if sum(p.shape[0] for p in self.pieces.values()) != self.space.size:
+        if sum(p.shape[0] for p in self.pieces.values()) != self.n_out:
             raise RuntimeError("generator assembly: some blocks were never completed")
         keys = sorted(self.pieces)
         if len(keys) == 1:
@@ -186,10 +203,10 @@ class _Triplets:
         # stacked piece by piece into preallocated arrays, each piece freed once copied
         # (sp.vstack would hold every piece and the result at once)
         nnz = sum(p.nnz for p in self.pieces.values())
-        index = np.int32 if max(nnz, self.space.size) < 2**31 else np.int64
+        index = np.int32 if max(nnz, self.n_out) < 2**31 else np.int64
         data = np.empty(nnz, dtype=float if self.real else complex)
         indices = np.empty(nnz, dtype=index)
-        indptr = np.empty(self.space.size + 1, dtype=index)
+        indptr = np.empty(self.n_out + 1, dtype=index)
         indptr[0] = 0
         row = at = 0
         for k in keys:
@@ -200,7 +217,7 @@ class _Triplets:
             row, at = row + P.shape[0], at + P.nnz
             del P
             return_freed_memory()
-        return sp.csr_matrix((data, indices, indptr), shape=(self.space.size, self.space.size), copy=False)
+        return sp.csr_matrix((data, indices, indptr), shape=(self.n_out, self.n_out), copy=False)
 
 
 def no_jump_block(ir: Irrep, h: np.ndarray, V: np.ndarray, jumps, collective, kappa: float, hbar: float):
@@ -231,20 +248,44 @@ def _jumps_on_isometry(W: sp.csr_matrix, Ls: np.ndarray, d: int) -> sp.csr_matri
     return sp.csr_matrix((vals[keep], (rows[keep], cols[keep])), shape=(W.shape[0], n_jumps * W.shape[1]))
 
 
+def steady_windows(space: BlockSpace, reference: np.ndarray, weight_min: float = 1e-20):
+    r"""The windows of the windowed steady-state solve, in the eigenbasis W of the one-body
+    ``reference`` (eigenvalues descending): in each block the Gelfand-Tsetlin rows whose weight
+    in :math:`\mathrm{diag}(q)^{\otimes N}` is at least ``weight_min`` times the largest of all
+    blocks, q the reference's eigenvalues floored at ``WINDOW_P_FLOOR`` times the largest.
+    Returns (:class:`~qmeanfield.blocks.BlockWindows`, W, the blocks' log weights)."""
+    p, W = np.linalg.eigh((reference + reference.conj().T) / 2)
+    p, W = np.clip(p[::-1], 0.0, None), W[:, ::-1]
+    p = np.maximum(p, WINDOW_P_FLOOR * p[0])
+    logw = space.product_log_weights(p / p.sum())
+    top = max(float(w.max()) for w in logw)
+    return BlockWindows(space, [np.flatnonzero(w >= top + math.log(weight_min)) for w in logw]), W, logw
+
+
 def block_liouvillian(space: BlockSpace, h: np.ndarray, V: np.ndarray, jumps, collective, kappa: float,
-                      hbar: float, real: bool = False, threads: int = 1) -> sp.csr_matrix:
+                      hbar: float, real: bool = False, threads: int = 1,
+                      windows: BlockWindows | None = None) -> sp.csr_matrix:
     """The Lindblad generator on the concatenated blocks (sparse, row-major blocks).
 
     With row-major vectorisation vec(A X B) = (A kron B^T) vec(X); every term is written as
     triplets at its block position and the matrix is built once. ``real``: the same map on the
     real coordinates of Hermitian blocks (:meth:`BlockSpace.to_real`), a real matrix with about
     as many nonzeros (1.1x for real models, 1.5x for complex ones at d = 2), so a product moves
-    12 instead of 20 bytes per nonzero and half the vector bytes."""
+    12 instead of 20 bytes per nonzero and half the vector bytes. ``windows``: the generator
+    restricted to the entries of the windows (rows and columns; :class:`BlockWindows`), each
+    term's factors cut to them before their Kronecker product (blocks with an empty window are
+    skipped)."""
     d, N = space.d, space.N
-    out = _Triplets(space, real, threads)
+    out = _Triplets(space, real, threads, windows)
+
+    def active(i: int) -> bool:
+        return windows is None or windows.dims[i] > 0
 
     def finish(i: int) -> None:
         """Add block i's own terms (no-jump part, collective jumps) and mark its rows complete."""
+        if not active(i):
+            out.done(i)
+            return
         ir = space.irrep(i)
         A, JCs = no_jump_block(ir, h, V, jumps, collective, kappa, hbar)
         for JC in JCs:
@@ -262,24 +303,30 @@ def block_liouvillian(space: BlockSpace, h: np.ndarray, V: np.ndarray, jumps, co
     Ls = np.stack([np.asarray(L, dtype=complex) for L in jumps])          # (J, d, d)
     n_jumps = Ls.shape[0]
     for mu in partitions(N - 1, d):
-        mir = Irrep(mu)
-        children = []
+        targets = []
         for r in range(d):
             lam = list(mu)
             lam[r] += 1
             lam = tuple(lam)
             if lam in space.index:
-                j = space.index[lam]
-                children.append((j, branching_isometry(mir, space.irrep(j))))
+                targets.append(space.index[lam])
+        children = []
+        if any(active(j) for j in targets):
+            mir = Irrep(mu)
+            children = [(j, branching_isometry(mir, space.irrep(j))) for j in targets]
         logm_mu = log_multiplicity(mu)
         transposed = [W.T.tocsr() for _, W in children]
         for j_src, W_src in children:
+            if not active(j_src):
+                continue
             # every jump at once: column block l of LW is (1 (x) L_l) W_src, so that one sparse
             # product per destination gives M_l = W_dst^T (1 (x) L_l) W_src for all l
             LW = _jumps_on_isometry(W_src, Ls, d)
             n_src = W_src.shape[1]
             coef = math.exp(math.log(N) + logm_mu - space.logmult[j_src])
             for (j_dst, _), WT in zip(children, transposed):
+                if not active(j_dst):
+                    continue
                 M = (WT @ LW).tocoo()
                 jump, col = np.divmod(M.col, n_src)
                 for l in range(n_jumps):
@@ -287,7 +334,7 @@ def block_liouvillian(space: BlockSpace, h: np.ndarray, V: np.ndarray, jumps, co
                     if sel.size:
                         m = (M.row[sel], col[sel], M.data[sel])
                         out.kron_entries(j_dst, j_src, m, (m[0], m[1], m[2].conj()), (WT.shape[0], n_src), coef)
-        for j, _ in children:
+        for j in targets:
             waiting[j] -= 1
             if waiting[j] == 0:
                 finish(j)
@@ -320,6 +367,17 @@ PRECONDITIONER_SHIFT = 1e-6
 #: them runs several times slower (N = 240: 0.50 s per BiCGSTAB iteration before they appear at
 #: iteration ~25, 1.35 s after)
 NEGLIGIBLE = 1e-200
+#: the windowed solve (:meth:`PermutationalEngine._window_solve`): the smallest weight kept, relative
+#: to the largest, on the first try and on the second (if the first misses the criterion on the
+#: whole generator); the floor of the reference's eigenvalue ratios for the windows; the
+#: largest share of the entries the windows may hold (beyond it the whole space is solved)
+WINDOW_WEIGHT_MIN = (1e-20, 1e-40)
+WINDOW_P_FLOOR = 0.02
+WINDOW_MAX_FRACTION = 0.5
+#: the windowed solve stops this much below the tolerance (the criterion's 1-norm grows when the
+#: solution is rotated back: README's open model, N = 160, stopped at tol: 1.06e-10 on the
+#: whole generator)
+WINDOW_TOL_FACTOR = 0.1
 #: block-state sizes whose Liouvillian gap comes from dense eigenvalues
 DENSE_GAP_MAX = 400
 #: first and largest relaxation chunk (time units) of the steady-state relaxation (the fallback)
@@ -336,27 +394,39 @@ class NoJumpPreconditioner:
     What is left, the jumps' sandwich terms, is what the Krylov solver iterates on.
     ``threads`` > 1: the blocks, largest first, are taken by that many threads as they are free
     (the matrix products and the compiled Sylvester leaves release the GIL; N = 120: 17.9 ms ->
-    11.6 ms per application on 2 cores); call :meth:`close` when done.
+    11.6 ms per application on 2 cores); call :meth:`close` when done. ``windows``: the same on
+    the windows' entries (:class:`~qmeanfield.blocks.BlockWindows`), each block's no-jump part
+    cut to its window's rows and columns.
     """
 
-    def __init__(self, space: BlockSpace, model: Model, N: int, shift: float, threads: int = 1):
+    def __init__(self, space: BlockSpace, model: Model, N: int, shift: float, threads: int = 1,
+                 windows: BlockWindows | None = None):
         self.space = space
-        self.parts = []
-        for ir in space.irreps:
-            A, _ = no_jump_block(ir, np.asarray(model.h), np.asarray(model.V), list(model.jumps),
+        self.layout = space.offsets if windows is None else windows.offsets
+        self.parts: list[BlockLyapunov | None] = []
+        for i in range(len(space.dims)):
+            rows = None if windows is None else windows.rows[i]
+            if rows is not None and rows.size == 0:
+                self.parts.append(None)
+                continue
+            A, _ = no_jump_block(space.irrep(i), np.asarray(model.h), np.asarray(model.V), list(model.jumps),
                                  list(model.collective_jumps), model.kappa(N), model.hbar)
-            self.parts.append(BlockLyapunov(A - (0.5 * shift) * sp.identity(ir.dim, format="csr")))
-        self._order = np.argsort(-space.dims, kind="stable")     # the largest blocks first
+            A = A - (0.5 * shift) * sp.identity(A.shape[0], format="csr")
+            self.parts.append(BlockLyapunov(A if rows is None else A[rows][:, rows]))
+        dims = np.array([0 if part is None else part.n for part in self.parts])
+        self._order = [int(i) for i in np.argsort(-dims, kind="stable") if dims[i] > 0]   # the largest blocks first
         self._workers = SharedThreads(threads)
+        self.calls = 0
 
     @property
     def schur_blocks(self) -> int:
         """How many blocks are solved by their Schur form (the eigenvectors too ill-conditioned)."""
-        return sum(part.method == "schur" for part in self.parts)
+        return sum(part is not None and part.method == "schur" for part in self.parts)
 
     def __call__(self, c: np.ndarray) -> np.ndarray:
+        self.calls += 1
         out = np.empty_like(c)
-        off = self.space.offsets
+        off = self.layout
         floor = NEGLIGIBLE * float(np.abs(c).max(initial=0.0))
 
         def block(i):
@@ -380,10 +450,14 @@ class SteadyState:
 
     space : the block layout (:class:`~qmeanfield.blocks.BlockSpace`).
     state : the state vector of concatenated blocks :math:`P_\lambda` (trace one).
-    method : ``"direct"`` (sparse LU), ``"bicgstab"`` (preconditioned Krylov solver, see
-        :class:`NoJumpPreconditioner`) or ``"relaxation"`` (propagated to stationarity, the fallback).
-    iterations : BiCGSTAB iterations (0 for the other methods).
-    residual : :math:`\|\mathcal L x\|_1 / \|\mathcal L\|_1`.
+    method : ``"direct"`` (sparse LU), ``"bicgstab-windows"`` (the same Krylov solver on windows
+        of the blocks in the reference's eigenbasis, :func:`steady_windows`), ``"bicgstab"``
+        (preconditioned Krylov solver on every entry, see :class:`NoJumpPreconditioner`) or
+        ``"bicgstab+relaxation"`` (then propagated to stationarity, the fallback).
+    iterations : BiCGSTAB iterations (0 for the other methods; all tries together).
+    residual : :math:`\|\mathcal L x\|_1 / \|\mathcal L\|_1` (on the whole generator, whatever the method).
+    solved_entries : how many block entries the last solve had as unknowns (the windows' entries
+        for ``"bicgstab-windows"``, else all of them).
     """
 
     space: BlockSpace
@@ -391,6 +465,7 @@ class SteadyState:
     method: str
     residual: float
     iterations: int = 0
+    solved_entries: int = 0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -511,7 +586,7 @@ class PermutationalEngine:
         return Trajectory(times=times, N=N, entropy=entropy, marginals=marginals, engine=self.name, stats=stats)
 
     def steady_state(self, model: Model, N: int, *, tol: float = 1e-10, t_max: float = 2000.0,
-                     on_iteration=None, reference=None) -> SteadyState:
+                     on_iteration=None, reference=None, windows: bool = True) -> SteadyState:
         r"""The N-body steady state: the normalised kernel of the block generator.
 
         Up to ``DIRECT_SOLVE_MAX`` block entries by sparse LU (one equation replaced by the trace
@@ -521,30 +596,59 @@ class PermutationalEngine:
         one-body state, e.g. the mean-field fixed point; default the maximally mixed one), which
         is also the first iterate. Its solutions are the steady states of trace one (the range of
         :math:`\mathcal L` is traceless).
-        If that does not reach ``tol`` in :math:`\|\mathcal L x\|_1 / \|\mathcal L\|_1`, the iterate relaxes with
-        this engine's propagator until it does (or until ``t_max``).
+
+        ``windows`` (default): first solve in the eigenbasis of ``reference`` on a window of each
+        block (:func:`steady_windows`: the entries where :math:`\rho^{\otimes N}` weighs at least
+        1e-20 of its largest weight; a second try at 1e-40), where a steady state near
+        :math:`\rho^{\otimes N}` lives: its entries fall off geometrically away from each block's
+        highest weight, so the windows hold a few percent of the entries at large N (README's open
+        model: 123 000 of 5.6 million at N = 320). The result, rotated back, is accepted only if it
+        meets ``tol`` on the whole generator; otherwise (or where the windows would hold more than
+        half the entries) every entry is solved for, from that result.
+        If the solve does not reach ``tol`` in :math:`\|\mathcal L x\|_1 / \|\mathcal L\|_1`, the
+        iterate relaxes with this engine's propagator until it does (or until ``t_max``).
         ``on_iteration``: called with the number of BiCGSTAB iterations done after each one (for
-        progress reports; README's open model from the fixed point: 110 / 210 iterations at
-        N = 80 / 160, 370 at N = 240).
+        progress reports; README's open model from the fixed point: 130 / 240 / 520 iterations at
+        N = 80 / 160 / 320 on the windows; 110 / 210 / 540 on every entry).
         Closed models have no unique steady state and are refused.
         """
         if not model.is_open:
             raise QMeanFieldError("steady_state needs an open model (jumps or collective_jumps)")
+        if not isinstance(windows, (bool, np.bool_)):
+            raise QMeanFieldError(f"windows must be True or False, got {windows!r}")
         reference = np.eye(model.d) / model.d if reference is None else validate_density_matrix(reference, "reference", model.d)
         with sparse_work():
-            return self._steady_state(model, N, tol, t_max, on_iteration, reference)
+            return self._steady_state(model, N, tol, t_max, on_iteration, reference, windows)
 
     def _steady_state(self, model: Model, N: int, tol: float, t_max: float, on_iteration,
-                      reference: np.ndarray) -> SteadyState:
+                      reference: np.ndarray, windows: bool) -> SteadyState:
         space, A = self.generator(model, N)
         trace_row = space.trace_row()
         product = ThreadedProduct(A, self.threads())   # its rows split over the threads
         try:
             scale = product.column_norm()              # ||L||_1 (abs(A) would copy A)
-            x, method, iterations = self._solve(space, model, N, A, product, trace_row, scale, on_iteration,
-                                                 reference, tol)
-            x = x / (trace_row @ x)
-            residual = float(np.abs(product(x)).sum() / scale) if np.isfinite(x).all() else np.inf
+            x, method, iterations, residual, solved = None, "", 0, np.inf, space.size
+            if windows and space.size > DIRECT_SOLVE_MAX:
+                rotated = None
+                for weight_min in WINDOW_WEIGHT_MIN:
+                    got = self._window_solve(space, model, N, reference, tol, weight_min, on_iteration, iterations,
+                                             rotated)
+                    if got is None:
+                        break
+                    x, its, rotated, solved = got
+                    iterations += its
+                    x = x / (trace_row @ x)
+                    residual = float(np.abs(product(x)).sum() / scale)
+                    if residual < tol:
+                        method = "bicgstab-windows"
+                        break
+            if not method:
+                x, method, its = self._solve(space, model, N, product, trace_row, scale, on_iteration, reference,
+                                             tol, x0=x, done=iterations)
+                solved = space.size
+                iterations += its
+                x = x / (trace_row @ x)
+                residual = float(np.abs(product(x)).sum() / scale) if np.isfinite(x).all() else np.inf
         finally:
             product.close()
         if method == "bicgstab" and not residual < tol:
@@ -552,59 +656,117 @@ class PermutationalEngine:
             method = "bicgstab+relaxation"
             x = x / (trace_row @ x)
             residual = float(np.abs(A @ x).sum() / scale)
-        return SteadyState(space=space, state=x, method=method, residual=residual, iterations=iterations)
+        return SteadyState(space=space, state=x, method=method, residual=residual, iterations=iterations,
+                           solved_entries=solved)
 
-    def _solve(self, space: BlockSpace, model: Model, N: int, A, product, trace_row, scale: float,
-               on_iteration, reference: np.ndarray, tol: float):
+    def _window_solve(self, space: BlockSpace, model: Model, N: int, reference: np.ndarray, tol: float,
+                      weight_min: float, on_iteration, done: int, start: np.ndarray | None = None):
+        r"""The steady state on windows of the blocks, in the eigenbasis of ``reference``.
+
+        Rotated so that the reference is diagonal, :math:`\rho^{\otimes N}` is diagonal in every
+        block and its entries fall off geometrically away from the highest weight (by the
+        reference's eigenvalue ratios), and so do those of a steady state near it. Each block keeps
+        the rows whose :math:`\rho^{\otimes N}` weight is at least ``weight_min`` times the largest
+        of all blocks (the reference's eigenvalues floored at ``WINDOW_P_FLOOR``, so that a nearly pure
+        reference still gives windows a few excitations deep); the generator of the rotated model is
+        built on those entries only and solved by the preconditioned BiCGSTAB of :meth:`_solve`
+        (from ``start``, a rotated state vector, if given) to ``WINDOW_TOL_FACTOR`` times ``tol``.
+        Returns (x, iterations, y, entries): x rotated back (the caller checks it against the whole
+        generator), y the rotated solution on the whole layout, the windows' entries; or None where the windows would
+        hold more than ``WINDOW_MAX_FRACTION`` of the entries."""
+        win, W, logw = steady_windows(space, reference, weight_min)
+        if win.size > WINDOW_MAX_FRACTION * space.size:
+            return None
+        top = max(float(w.max()) for w in logw)
+        rotated = model.rotated(W)
+        A = block_liouvillian(space, np.asarray(rotated.h), np.asarray(rotated.V), list(rotated.jumps),
+                              list(rotated.collective_jumps), rotated.kappa(N), rotated.hbar,
+                              threads=self.threads(), windows=win)
+        product = ThreadedProduct(A, self.threads())
+        try:
+            diag = win.diagonal_positions()
+            trace_row = np.zeros(win.size, dtype=complex)
+            trace_row[diag] = 1.0
+            u = np.zeros(win.size)
+            u[diag] = np.exp(np.concatenate([w[r] for w, r in zip(logw, win.rows)]) - top)
+            pre = NoJumpPreconditioner(space, rotated, N, PRECONDITIONER_SHIFT * product.column_norm(),
+                                       threads=self.threads(), windows=win)
+            x0 = None if start is None else start[win.keep]
+            if x0 is not None and not abs(x0[diag].sum()) > 0:
+                x0 = None
+            y, _ = self._bicgstab(product, trace_row, u.astype(complex), pre, product.column_norm(),
+                                  WINDOW_TOL_FACTOR * tol, on_iteration, x0=x0, done=done)
+            its = pre.calls // 2
+        finally:
+            product.close()
+        y = y / (trace_row @ y)
+        x = np.zeros(space.size, dtype=complex)
+        for i, U in enumerate(space.irrep_unitaries(W)):
+            r = win.rows[i]
+            if r.size:
+                m = r.size
+                Y = y[win.offsets[i]:win.offsets[i + 1]].reshape(m, m)
+                Ur = U[:, r]
+                x[space.offsets[i]:space.offsets[i + 1]] = (Ur @ Y @ Ur.conj().T).reshape(-1)
+        return x, its, win.pad(y), win.size
+
+    def _solve(self, space: BlockSpace, model: Model, N: int, product, trace_row, scale: float,
+               on_iteration, reference: np.ndarray, tol: float, x0: np.ndarray | None = None, done: int = 0):
         r""":math:`\mathcal L x = 0` with trace one: by sparse LU (one equation replaced by the trace
         condition) up to ``DIRECT_SOLVE_MAX`` entries, else by preconditioned BiCGSTAB on
-        :math:`(\mathcal L + u\,\mathrm{tr})\,x = u`. Returns (x, method, iterations)."""
+        :math:`(\mathcal L + u\,\mathrm{tr})\,x = u` (from ``x0`` if given, else from u).
+        Returns (x, method, iterations)."""
         if space.size <= DIRECT_SOLVE_MAX:
             rhs = np.zeros(space.size, dtype=complex)
             rhs[0] = 1.0
-            M = sp.vstack([sp.csr_matrix(trace_row), A[1:]]).tocsc()
+            M = sp.vstack([sp.csr_matrix(trace_row), product.A[1:]]).tocsc()
             return spla.spsolve(M, rhs), "direct", 0
         pre = NoJumpPreconditioner(space, model, N, PRECONDITIONER_SHIFT * scale, threads=self.threads())
         try:
-            # the trace condition added as a rank-one term, u tr(x), u a product state: replacing
-            # one equation by it instead (the bordered system) took 148 / 357 iterations at
-            # N = 80 / 160 (README's open example) and diverged at N = 240 (the residual of the
-            # normalised iterate grew past 1e2); this takes 140 / 280 and converges at N = 240
-            diag = np.flatnonzero(trace_row)
-            u = space.product_state_vector(reference)
-            u /= u[diag].sum()
-            n = space.size
-            count = [0]
-
-            def counted(v):
-                count[0] += 1
-                return pre(v)
-
-            def augmented(v):
-                out = product(v)
-                out += v[diag].sum() * u
-                return out
-
-            def callback(xk):
-                its = count[0] // 2                    # two preconditioner calls per iteration
-                if on_iteration is not None:
-                    on_iteration(its)
-                if its % STEADY_CHECK_EVERY == 0:
-                    # stop on the criterion itself, not on the proxy KRYLOV_RTOL of this system
-                    # (README example: 140 / 281 -> 110 / 210 iterations at N = 80 / 160)
-                    t = abs(xk[diag].sum())
-                    if t > 0 and np.abs(product(xk)).sum() < STEADY_MARGIN * tol * scale * t:
-                        raise _Converged(xk.copy())
-
-            try:
-                x, _ = spla.bicgstab(spla.LinearOperator((n, n), matvec=augmented, dtype=complex), u, x0=u.copy(),
-                                     rtol=KRYLOV_RTOL, atol=0.0, maxiter=KRYLOV_MAXITER,
-                                     M=spla.LinearOperator((n, n), matvec=counted, dtype=complex), callback=callback)
-            except _Converged as done:
-                x = done.x
+            x = self._bicgstab(product, trace_row, space.product_state_vector(reference), pre, scale, tol,
+                               on_iteration, x0=x0, done=done)[0]
         finally:
             pre.close()
-        return x, "bicgstab", count[0] // 2
+        return x, "bicgstab", pre.calls // 2
+
+    @staticmethod
+    def _bicgstab(product, trace_row: np.ndarray, u: np.ndarray, pre, scale: float, tol: float, on_iteration,
+                  x0: np.ndarray | None = None, done: int = 0):
+        """BiCGSTAB on (L + u tr) x = u, preconditioned by ``pre``, stopped on the steady-state
+        criterion of the normalised iterate (checked every ``STEADY_CHECK_EVERY`` iterations).
+        ``on_iteration`` gets the iterations so far plus ``done``. Returns (x, iterations)."""
+        # the trace condition added as a rank-one term, u tr(x), u a product state: replacing
+        # one equation by it instead (the bordered system) took 148 / 357 iterations at
+        # N = 80 / 160 (README's open example) and diverged at N = 240 (the residual of the
+        # normalised iterate grew past 1e2); this takes 140 / 280 and converges at N = 240
+        diag = np.flatnonzero(trace_row)
+        u = u / u[diag].sum()
+        n = u.size
+
+        def augmented(v):
+            out = product(v)
+            out += v[diag].sum() * u
+            return out
+
+        def callback(xk):
+            its = pre.calls // 2                        # two preconditioner calls per iteration
+            if on_iteration is not None:
+                on_iteration(done + its)
+            if its % STEADY_CHECK_EVERY == 0:
+                # stop on the criterion itself, not on the proxy KRYLOV_RTOL of this system
+                # (README example: 140 / 281 -> 110 / 210 iterations at N = 80 / 160)
+                t = abs(xk[diag].sum())
+                if t > 0 and np.abs(product(xk)).sum() < STEADY_MARGIN * tol * scale * t:
+                    raise _Converged(xk.copy())
+
+        start = u.copy() if x0 is None else x0 / x0[diag].sum()
+        try:
+            x, _ = spla.bicgstab(spla.LinearOperator((n, n), matvec=augmented, dtype=complex), u, x0=start,
+                                 rtol=KRYLOV_RTOL, atol=0.0, maxiter=KRYLOV_MAXITER,
+                                 M=spla.LinearOperator((n, n), matvec=pre, dtype=complex), callback=callback)
+        except _Converged as stop:
+            x = stop.x
+        return x, pre.calls // 2
 
     def _relax(self, space: BlockSpace, A, x, scale: float, tol: float, t_max: float) -> np.ndarray:
         """Propagate x (default: the maximally mixed state) until ||L x||_1 / ||L||_1 < tol."""
