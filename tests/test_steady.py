@@ -10,6 +10,7 @@ from qmeanfield import meanfield
 from qmeanfield.diagnostics import marginal
 from qmeanfield.engines.dense import liouvillian
 from qmeanfield.blocks import BlockMeasurement, BlockSpace, BlockWindows, lyapunov
+from qmeanfield.blocks.space import measure_windows
 from qmeanfield.engines import PermutationalEngine
 from qmeanfield.engines import permutational
 from qmeanfield.operators import pauli, random_interaction, sigma_minus
@@ -259,18 +260,25 @@ def test_steady_state_comparison_reports_the_gap_beside_the_fixed_point_stabilit
 
 
 def test_steady_states_are_checked_against_their_own_memory_estimate(open_model):
-    """The steady-state solver keeps a complex generator (20 bytes a nonzero against the real
-    one's 12) and the preconditioner's factors: a budget that fits the (real) time evolution
-    but not that is refused before any work, naming the budget."""
+    """The solve on every entry keeps a complex generator (20 bytes a nonzero against the real
+    one's 12) and the preconditioner's factors; the windowed solve from the fixed point only its
+    windows' share. Each is refused before any work when its own estimate passes the budget,
+    naming it: a budget that fits the (real) time evolution fits the windows but not every entry."""
     eng = PermutationalEngine()
     N = 300
+    fp = meanfield.fixed_points(open_model)[0].rho
     real, solver = eng.memory_estimate(open_model, N), eng.memory_estimate(open_model, N, real=False)
-    assert solver > 1.5 * real
-    budget = (real + solver) / 2 / 2**30
-    small = PermutationalEngine(memory_budget_gb=budget)
-    assert small.supports(open_model, N)[0]
+    windowed = eng.steady_memory_estimate(open_model, N, fp)
+    assert windowed < real and solver > 1.5 * real
+    assert eng.steady_memory_estimate(open_model, N) == solver          # no reference: every entry
+    small = PermutationalEngine(memory_budget_gb=(real + solver) / 2 / 2**30)
+    assert small.supports(open_model, N)[0] and small.supports_steady(open_model, N, fp)[0]
+    assert not small.supports_steady(open_model, N)[0]
     with pytest.raises(qmf.EngineError, match="memory_budget_gb"):
-        qmf.steady_state_comparison(open_model, [N], engine=small)
+        small.steady_state(open_model, N, reference=fp, windows=False)
+    tiny = PermutationalEngine(memory_budget_gb=windowed / 2 / 2**30)
+    with pytest.raises(qmf.EngineError, match="memory_budget_gb"):
+        qmf.steady_state_comparison(open_model, [N], engine=tiny)
 
 
 # ----------------------------------------------------------------------------- windowed solve
@@ -303,6 +311,40 @@ def test_generator_on_windows_is_the_whole_generators_restriction(d, N):
     assert abs(Aw - A[win.keep][:, win.keep]).max() < 1e-13
     x = np.arange(win.size) + 1.0
     assert np.array_equal(win.pad(x)[win.keep], x) and win.pad(x).sum() == x.sum()
+    # columns on windows inside wider row windows: those rows of the columns' image, and the
+    # nonzero terms whose rows fall beyond them counted as escaped
+    wider = BlockWindows(space, [np.union1d(r, np.flatnonzero(rng.random(n) < 0.5)) for r, n in zip(rows, space.dims)])
+    escaped = []
+    Ar = permutational.block_liouvillian(space, *args, windows=wider, columns=win, escaped=escaped)
+    whole = A[:, win.keep].tocsr()
+    assert Ar.shape == (wider.size, win.size)
+    assert abs(Ar - whole[wider.keep]).max() < 1e-13
+    outside = np.setdiff1d(np.arange(space.size), wider.keep)
+    assert escaped[0] >= whole[outside].count_nonzero() > 0      # terms, some summed into one entry
+    every = BlockWindows(space, [np.arange(n) for n in space.dims])
+    Ae = permutational.block_liouvillian(space, *args, windows=every, columns=win, escaped=escaped)
+    assert escaped[1] == 0 and abs(Ae - whole).max() < 1e-13
+    assert np.array_equal(win.positions_in(wider), np.searchsorted(wider.keep, win.keep))
+
+
+@pytest.mark.parametrize("d, N", [(2, 9), (3, 5)])
+def test_windowed_state_measured_without_the_whole_vector(d, N):
+    """Entropy and marginals of a state that lives in windows, from the windows alone, equal
+    those of the whole vector (zero outside the windows) measured block by block."""
+    rng = np.random.default_rng(0)
+    space = BlockSpace(N, d)
+    win = BlockWindows(space, [np.flatnonzero(rng.random(n) < 0.6) for n in space.dims])
+    y = np.zeros(win.size, dtype=complex)
+    for i, m in enumerate(win.dims):
+        G = rng.normal(size=(m, m)) + 1j * rng.normal(size=(m, m))
+        y[win.offsets[i]:win.offsets[i + 1]] = (G @ G.conj().T).ravel()
+    y /= y[win.diagonal_positions()].sum()
+    S, negative, marg = measure_windows(win, y)
+    meas = BlockMeasurement(space, 1, 2)
+    meas.add(0, win.pad(y))
+    assert S == pytest.approx(meas.entropy[0], abs=1e-12) and negative == 0.0
+    for k in (1, 2):
+        assert np.abs(marg[k] - meas.marginals()[k][0]).max() < 1e-13
 
 
 def test_rotated_model_has_the_conjugated_generator():
@@ -329,11 +371,20 @@ def test_windowed_steady_state_matches_the_solve_on_every_entry(open_model):
     fp = meanfield.fixed_points(open_model)[0].rho
     full = PermutationalEngine().steady_state(open_model, 80, reference=fp, windows=False)
     win = PermutationalEngine().steady_state(open_model, 80, reference=fp)
-    assert (full.method, win.method) == ("bicgstab", "bicgstab-windows")
+    assert (full.method, win.method) == ("bicgstab", "bicgstab-windows") and win.state is None
     assert full.solved_entries == full.space.size and win.solved_entries < 0.5 * win.space.size
     assert win.residual < 1e-10 and full.residual < 1e-10
-    assert np.abs(win.state - full.state).sum() < 1e-7
-    assert win.space.trace_row() @ win.state == pytest.approx(1.0, abs=1e-12)
+    x = win.full_state()
+    assert np.abs(x - full.state).sum() < 1e-7
+    assert win.space.trace_row() @ x == pytest.approx(1.0, abs=1e-12)
+    # the residual of the windowed state, rotated back, on the whole generator
+    _, A = PermutationalEngine().generator(open_model, 80)
+    scale = abs(A).sum(axis=0).max()
+    assert np.abs(A @ x).sum() / scale < 1e-10
+    (S, marg), (S_full, marg_full) = win.measure(), full.measure()
+    assert S == pytest.approx(S_full, rel=1e-9)
+    for k in (1, 2):
+        assert np.abs(marg[k] - marg_full[k]).max() < 1e-9
 
 
 def test_windowed_steady_state_widens_its_windows_then_solves_every_entry(open_model, monkeypatch):
@@ -356,6 +407,6 @@ def test_windowed_steady_state_widens_its_windows_then_solves_every_entry(open_m
     assert tries == [1e-2, 1e-20, 1e-2]
     assert wider.method == "bicgstab-windows" and wider.residual < 1e-10
     assert full.method == "bicgstab" and full.residual < 1e-10 and full.solved_entries == full.space.size
-    assert np.abs(wider.state - full.state).sum() < 1e-7
+    assert np.abs(wider.full_state() - full.state).sum() < 1e-7
     with pytest.raises(qmf.QMeanFieldError, match="windows"):
         PermutationalEngine().steady_state(open_model, 80, windows="yes")

@@ -19,7 +19,7 @@ import xarray as xr
 from . import meanfield
 from ._checks import check_marginals, check_particle_numbers, check_times
 from ._parallel import process_pool
-from .blocks.space import BlockMeasurement, BlockSpace
+from .blocks.space import BlockSpace
 from .certificate import eta_grid, eta_threshold, gronwall_bound, lambda_blocks
 from .diagnostics import (
     clamp_product_roundoff,
@@ -158,11 +158,10 @@ def estimate_seconds(engine: Engine, model: Model, N: int, evaluations: int, t_f
 #: in 1485-1496 s (520-540 iterations); this estimate 413 s and 1442 s
 _STEADY_REFERENCE = (91_881, 5.0)
 _STEADY_LARGE = (708_561, 1.46)
-#: the windowed steady-state solve: seconds per block entry (building the whole generator, which
-#: checks the result) and per window entry and particle (iterations grow about as N, each costs
-#: about the windows' entries), fitted to README's open model at N = 160 and 320 (8.1 s with
-#: 80 195 window entries of 708 561, 29 s with 122 735 of 5 564 321)
-_STEADY_WINDOWS = (1.2e-6, 5.7e-7)
+#: the windowed steady-state solve: seconds per window entry and particle (the iterations grow
+#: about as N, each costs about the windows' entries), README's open model: 7.3 s at N = 160
+#: (79 919 window entries), 19.2 s at N = 320 (122 428), 58 s at N = 640 (174 625)
+_STEADY_WINDOWS = 5.3e-7
 #: certificate: about 11 s of wall time per (N, time) at N = 1000 with 10 eta (2 workers), as N^2,
 #: and at least 15 ms per (N, time) (N = 2..8, 61 times: 6.4 s)
 _CERTIFICATE_REFERENCE = (1000, 11.0, 10)
@@ -183,8 +182,7 @@ def estimate_steady_seconds(model: Model, N: int, reference=None) -> float:
     if reference is not None and model.is_open:
         windows = steady_windows(BlockSpace(N, model.d), np.asarray(reference), WINDOW_WEIGHT_MIN[0])[0]
         if windows.size <= WINDOW_MAX_FRACTION * size:
-            per_entry, per_window_entry = _STEADY_WINDOWS
-            return float(per_entry * size + per_window_entry * windows.size * N)
+            return float(_STEADY_WINDOWS * windows.size * N + 0.2)
     if size <= ref_size:
         return float(ref_seconds * (size / ref_size) ** 1.15)
     large, exponent = _STEADY_LARGE
@@ -520,13 +518,13 @@ def steady_state_comparison(model: Model, N, *, progress: bool = False, fixed_po
         raise QMeanFieldError("steady states need an open model (jumps or collective_jumps)")
     Ns = check_particle_numbers(N)
     eng = _steady_engine(engine, engine_options)
-    for n in Ns:  # every N must fit before the first is solved
-        ok, why = eng.supports(model, n, real=False)
-        if not ok:
-            raise EngineError(why)
     fps = meanfield.fixed_points(model) if fixed_points is None else fixed_points
     if not len(fps):
         raise QMeanFieldError("no mean-field fixed point found (every start kept moving: a limit cycle?)")
+    for n in Ns:  # every N must fit before the first is solved (on windows where they apply)
+        ok, why = eng.supports_steady(model, n, reference=fps[0].rho)
+        if not ok:
+            raise EngineError(why)
     d, F = model.d, len(fps)
     dist = np.full((len(Ns), 2, F), np.nan)
     H = np.full((len(Ns), F), np.nan)
@@ -546,14 +544,12 @@ def steady_state_comparison(model: Model, N, *, progress: bool = False, fixed_po
 
             ss = eng.steady_state(model, n, on_iteration=report if prog else None, reference=fps[0].rho)
             iterations.append(ss.iterations)
-            meas = BlockMeasurement(ss.space, 1, 2)
-            meas.add(0, ss.state)
-            marg = meas.marginals()
-            R1[a], S[a], residual[a] = marg[1][0], meas.entropy[0], ss.residual
+            S[a], marg = ss.measure(2)
+            R1[a], residual[a] = marg[1], ss.residual
             methods.append(ss.method)
             for f, fp in enumerate(fps):
                 for b, k in enumerate((1, 2)):
-                    dist[a, b, f] = marginal_trace_distance(marg[k][0], fp.rho, k)
+                    dist[a, b, f] = marginal_trace_distance(marg[k], fp.rho, k)
                 H[a, f] = relative_entropy_to_product(S[a], R1[a], fp.rho, n).value
             if gap:
                 gaps[a] = eng.liouvillian_gap(model, n)

@@ -19,7 +19,7 @@ from ._lapack import eigenvalues_function
 from .collective import moments_to_marginals
 from .irreps import Irrep, log_multiplicity, log_vector_weights, partitions, weyl_dimension
 
-__all__ = ["BlockSpace", "BlockWindows", "BlockMeasurement", "block_entropy"]
+__all__ = ["BlockSpace", "BlockWindows", "BlockMeasurement", "block_entropy", "measure_windows"]
 
 #: factors u, w of the real coordinates by entry kind (diagonal, above, below the diagonal):
 #: z = Re(u x) and x = w (z + i z_mirror) (see BlockSpace.to_real, real_triplets)
@@ -215,15 +215,16 @@ class BlockSpace:
             logp = np.log(np.asarray(p, dtype=float))
         return [log_vector_weights(ir.weights, self.logmult[i], logp) for i, ir in enumerate(self.irreps)]
 
-    def irrep_unitaries(self, W: np.ndarray):
+    def irrep_unitaries(self, W: np.ndarray, which=None):
         r"""Yield, block by block, :math:`U_\lambda = \exp J_\lambda(\log W)`, the irrep of the
         unitary W (:math:`W^{\otimes N}` restricted to the block), from the eigendecomposition of the
         Hermitian :math:`-iJ_\lambda(\log W) = V\theta V^\dagger` as :math:`V e^{i\theta} V^\dagger`
         (d = 2, n = 401: 9x faster than ``expm``, whose scaling and squaring grows with the norm,
-        about N; the same matrix to 3e-14)."""
+        about N; the same matrix to 3e-14). ``which``: these blocks only (default all)."""
         theta, Q = scipy.linalg.schur(np.asarray(W, dtype=complex), output="complex")   # W = Q diag(e^{i phi}) Q^+
         logW = (Q * (1j * np.angle(np.diag(theta)))[None, :]) @ Q.conj().T
-        for ir in self.irreps:
+        for i in (range(len(self.lams)) if which is None else which):
+            ir = self.irrep(i)
             theta, V = np.linalg.eigh(-1j * ir.collective(logW).toarray())
             yield (V * np.exp(1j * theta)[None, :]) @ V.conj().T
 
@@ -236,9 +237,9 @@ class BlockWindows:
     the window holds the entries (a, b) with a and b in it, row-major) - a smaller state vector
     of the windows' entries only, laid out block after block like the full one.
 
-    ``offsets``, ``size``: that layout; ``keep``: the full vector's positions of its entries
-    (sorted); ``position``: the inverse map (-1 outside every window); ``inside[i]``: block i's
-    rows as a mask.
+    ``dims``, ``offsets``, ``size``: that layout; ``local[i]``: block i's row -> its place in the
+    window (-1 outside). Nothing here is as long as the whole state vector (``keep`` and
+    :meth:`pad`, which are, are made on demand).
     """
 
     def __init__(self, space: BlockSpace, rows: list[np.ndarray]):
@@ -246,18 +247,38 @@ class BlockWindows:
             raise ValueError(f"one window per block: {len(space.dims)} expected, got {len(rows)}")
         self.space = space
         self.rows = [np.unique(np.asarray(r, dtype=np.int64)) for r in rows]
-        self.dims = np.array([r.size for r in self.rows])
+        self.dims = np.array([r.size for r in self.rows], dtype=np.int64)
         self.offsets = np.concatenate([[0], np.cumsum(self.dims**2)])
         self.size = int(self.offsets[-1])
-        self.inside = []
+        self.local = []
         for r, n in zip(self.rows, space.dims):
-            mask = np.zeros(n, dtype=bool)
-            mask[r] = True
-            self.inside.append(mask)
-        self.keep = np.concatenate([space.offsets[i] + (r[:, None] * n + r[None, :]).ravel()
-                                    for i, (r, n) in enumerate(zip(self.rows, space.dims))] or [np.zeros(0, np.int64)])
-        self.position = np.full(space.size, -1, dtype=np.int64)
-        self.position[self.keep] = np.arange(self.size)
+            pos = np.full(n, -1, dtype=np.int64)
+            pos[r] = np.arange(r.size)
+            self.local.append(pos)
+
+    def contains(self, other: BlockWindows) -> bool:
+        """Whether every window of ``other`` (same space) lies in this one's."""
+        return all(np.all(pos[r] >= 0) for pos, r in zip(self.local, other.rows))
+
+    def positions_in(self, other: BlockWindows) -> np.ndarray:
+        """Where this layout's entries sit in ``other``'s (which must contain it)."""
+        out = []
+        for i, r in enumerate(self.rows):
+            if r.size:
+                p = other.local[i][r]
+                out.append((other.offsets[i] + p[:, None] * other.dims[i] + p[None, :]).ravel())
+        return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
+
+    @property
+    def keep(self) -> np.ndarray:
+        """The whole state vector's positions of the windows' entries (sorted)."""
+        space = self.space
+        return np.concatenate([space.offsets[i] + (r[:, None] * n + r[None, :]).ravel()
+                               for i, (r, n) in enumerate(zip(self.rows, space.dims))] or [np.zeros(0, np.int64)])
+
+    def blocks(self, y: np.ndarray) -> list[np.ndarray]:
+        """The windows of a windowed vector, as m x m views (0 x 0 for empty windows)."""
+        return [y[self.offsets[i]:self.offsets[i + 1]].reshape(m, m) for i, m in enumerate(self.dims)]
 
     def diagonal_positions(self) -> np.ndarray:
         """The positions of the windows' diagonal entries in a windowed vector."""
@@ -268,7 +289,6 @@ class BlockWindows:
         x = np.zeros(self.space.size, dtype=y.dtype)
         x[self.keep] = y
         return x
-
 
 _EV_WORK: dict[tuple[str, int], int] = {}
 #: LAPACK through SciPy's compiled exports, releasing the GIL (None: SciPy's wrappers only)
@@ -373,6 +393,49 @@ def _moments(space: BlockSpace, x: np.ndarray, blocks, kmax: int, workers: Share
         if M3 is not None:
             M3 += m3
     return M1, M2, M3
+
+
+def measure_windows(windows: BlockWindows, y: np.ndarray, kmax: int = 2) -> tuple[float, float, dict[int, np.ndarray]]:
+    r"""Entropy, most negative eigenvalue and marginals (k <= ``kmax`` <= 2) of the state that is
+    the windowed vector y in the windows and zero outside, without forming it: the nonzero
+    eigenvalues of a block are its window's, and :math:`\mathrm{tr}(J_x J_y P)` of such a
+    block needs only :math:`J_y`'s columns in the window (:math:`J_y P = (J_y)_{:,S}\,Y` on the
+    window's columns) and :math:`J_x`'s rows there."""
+    space = windows.space
+    d, D2 = space.d, space.d**2
+    M1 = np.zeros((1, D2), dtype=complex)
+    M2 = np.zeros((1, D2, D2), dtype=complex)
+    values, logm = [], []
+    for i, Y in enumerate(windows.blocks(y)):
+        m = Y.shape[0]
+        if m == 0:
+            continue
+        S, pos, n = windows.rows[i], windows.local[i], int(space.dims[i])
+        stack, _ = space.moment_operators(i)
+        # tr(J_x A) for an n x m matrix A standing in for the columns S of a block: the entries
+        # J_x[r, c] with r in S, at A[c, pos(r)]
+        trace = []
+        for x, J in enumerate(space.irrep(i).generators()):
+            c = J.tocoo()
+            inside = pos[c.row] >= 0
+            trace.append((np.full(int(inside.sum()), x), c.col[inside].astype(np.int64) * m + pos[c.row[inside]],
+                          c.data[inside]))
+        lab, col, val = (np.concatenate(t) for t in zip(*trace))
+        T = sp.csr_matrix((val, (lab, col)), shape=(D2, n * m))
+        padded = np.zeros((n, m), dtype=complex)
+        padded[S] = Y
+        M1[0] += T @ padded.reshape(-1)
+        if kmax >= 2:
+            Z = (stack[:, S] @ Y).reshape(D2, n * m)                    # J_y P on the window's columns
+            M2[0] += T @ Z.T
+        values.append(_hermitian_eigenvalues((Y + Y.conj().T) / 2))
+        logm.append(np.full(m, space.logmult[i]))
+    w, lm = np.concatenate(values), np.concatenate(logm)
+    keep = w > 0
+    entropy = -float(np.sum(w[keep] * (np.log(w[keep]) - lm[keep])))
+    marg = moments_to_marginals(M1, M2 if kmax >= 2 else None, None, space.N, d) if kmax >= 2 else \
+        {1: M1.reshape(1, d, d).transpose(0, 2, 1) / space.N}
+    return entropy, min(0.0, float(w.min())), {k: marg[k][0] for k in range(1, kmax + 1)}
 
 
 class BlockMeasurement:

@@ -56,7 +56,7 @@ from ..propagators import KrylovPropagator, ThreadedProduct
 from ..blocks.irreps import Irrep, branching_isometry, log_multiplicity, partitions
 from ..blocks.collective import block_hamiltonian
 from ..blocks.lyapunov import BlockLyapunov
-from ..blocks.space import BlockMeasurement, BlockSpace, BlockWindows
+from ..blocks.space import BlockMeasurement, BlockSpace, BlockWindows, measure_windows
 
 __all__ = ["PermutationalEngine", "block_liouvillian", "steady_windows", "no_jump_block", "SteadyState", "NoJumpPreconditioner"]
 
@@ -78,32 +78,41 @@ class _Triplets:
     #: CSR pieces waiting or being made at most (bounds the assembly's transient memory)
     PENDING_MAX = 3
 
-    def __init__(self, space: BlockSpace, real: bool, threads: int = 1, windows: BlockWindows | None = None):
+    def __init__(self, space: BlockSpace, real: bool, threads: int = 1, windows: BlockWindows | None = None,
+                 columns: BlockWindows | None = None):
         if real and windows is not None:
             raise ValueError("the generator on windows is complex only")
-        self.space, self.real, self.windows = space, real, windows
+        if columns is not None and (windows is None or not windows.contains(columns)):
+            raise ValueError("column windows need row windows that contain them")
+        self.space, self.real = space, real
         self.offsets = space.offsets
-        # the rows and columns of the matrix made: every entry, or the windows' entries only
+        # rows: every entry, or the windows' entries; columns: the same, or smaller windows
+        self.rows_w, self.cols_w = windows, columns if columns is not None else windows
+        self.square = columns is None
         self.layout = space.offsets if windows is None else windows.offsets
         self.n_out = space.size if windows is None else windows.size
+        self.n_cols = space.size if windows is None else self.cols_w.size
+        #: nonzero terms dropped because their row lies outside the row windows (rectangular only)
+        self.escaped = 0
         self.parts: dict[int, list] = {}
         self.complete: list[int] = []
         self.waiting = 0
         self.pieces: dict[int, sp.csr_matrix] = {}
-        self._pool = ThreadPoolExecutor(2) if threads > 1 and space.size >= self.PIPELINE_MIN else None
+        self._pool = ThreadPoolExecutor(2) if threads > 1 and self.n_out >= self.PIPELINE_MIN else None
         self._pending: list = []
 
     def _add(self, i: int, r: np.ndarray, c: np.ndarray, v: np.ndarray) -> None:
-        if self.windows is not None:     # every entry given lies in the windows (see _inside)
-            r, c = self.windows.position[r], self.windows.position[c]
         self.parts.setdefault(i, []).append((r, c, v))
 
-    def _inside(self, i: int, j: int, rows: np.ndarray, cols: np.ndarray) -> np.ndarray | slice:
-        """Which entries of a factor of block (i, j) have their row in block i's window and their
-        column in block j's (all of them without windows)."""
-        if self.windows is None:
+    def _cut(self, i: int, j: int, rows: np.ndarray, cols: np.ndarray):
+        """Which entries of a factor of block (i, j) to keep: column in block j's column window
+        (and, for the square generator, row in block i's window); everything without windows."""
+        if self.rows_w is None:
             return slice(None)
-        return self.windows.inside[i][rows] & self.windows.inside[j][cols]
+        keep = self.cols_w.local[j][cols] >= 0
+        if self.square:
+            keep &= self.rows_w.local[i][rows] >= 0
+        return keep
 
     def kron(self, i: int, j: int, A, B, coef: complex = 1.0) -> None:
         """Add coef * kron(A, B) (A, B sparse) at block (i, j)."""
@@ -111,31 +120,42 @@ class _Triplets:
         self.kron_entries(i, j, (A.row, A.col, A.data), (B.row, B.col, B.data), B.shape, coef)
 
     def kron_entries(self, i: int, j: int, a, b, b_shape, coef: complex = 1.0) -> None:
-        """:meth:`kron` of two matrices given by their (rows, cols, values), B of shape ``b_shape``."""
+        """:meth:`kron` of two matrices given by their (rows, cols, values), B of shape ``b_shape``
+        (A and B both map block j's index to block i's)."""
         (ar, ac, av), (br, bc, bv) = a, b
-        ka, kb = self._inside(i, j, ar, ac), self._inside(i, j, br, bc)
-        (ar, ac, av), (br, bc, bv) = (ar[ka], ac[ka], av[ka]), (br[kb], bc[kb], bv[kb])
-        nb_r, nb_c = b_shape
+        ka, kb = self._cut(i, j, ar, ac), self._cut(i, j, br, bc)
         # int64 before the products: a block's local index n^2 may pass int32 for large blocks
-        r = (ar.astype(np.int64)[:, None] * nb_r + br[None, :]).ravel() + self.offsets[i]
-        c = (ac.astype(np.int64)[:, None] * nb_c + bc[None, :]).ravel() + self.offsets[j]
-        self._add(i, r, c, (coef * av[:, None] * bv[None, :]).ravel())
+        ar, ac, av = ar[ka].astype(np.int64), ac[ka].astype(np.int64), av[ka]
+        br, bc, bv = br[kb].astype(np.int64), bc[kb].astype(np.int64), bv[kb]
+        vals = coef * av[:, None] * bv[None, :]
+        if self.rows_w is None:
+            nb_r, nb_c = b_shape
+            r = (ar[:, None] * nb_r + br[None, :]).ravel() + self.offsets[i]
+            c = (ac[:, None] * nb_c + bc[None, :]).ravel() + self.offsets[j]
+            self._add(i, r, c, vals.ravel())
+            return
+        # each entry pairs A's (row, col) with B's: rows (ar x br), columns (ac x bc) entrywise
+        pa, pb = self.rows_w.local[i][ar], self.rows_w.local[i][br]
+        qa, qb = self.cols_w.local[j][ac], self.cols_w.local[j][bc]
+        r = pa[:, None] * self.rows_w.dims[i] + pb[None, :] + self.rows_w.offsets[i]
+        c = qa[:, None] * self.cols_w.dims[j] + qb[None, :] + self.cols_w.offsets[j]
+        inside = (pa >= 0)[:, None] & (pb >= 0)[None, :]
+        if not inside.all():                       # rows beyond the row windows (rectangular only)
+            self.escaped += int(np.count_nonzero(vals[~inside]))
+            r, c, vals = r[inside], c[inside], vals[inside]
+        self._add(i, r.ravel(), c.ravel(), vals.ravel())
 
     def kron_identity(self, i: int, X, n: int, left: bool) -> None:
         """Add kron(X, 1_n) (``left``) or kron(1_n, X) at diagonal block i."""
         X = X.tocoo()
-        keep = self._inside(i, i, X.row, X.col)
+        keep = self._cut(i, i, X.row, X.col)
         xr, xc, xv = X.row[keep].astype(np.int64), X.col[keep].astype(np.int64), X.data[keep]
-        k = np.arange(n, dtype=np.int64) if self.windows is None else self.windows.rows[i].astype(np.int64)
-        if left:
-            r = (xr[:, None] * n + k[None, :]).ravel()
-            c = (xc[:, None] * n + k[None, :]).ravel()
-        else:
-            r = (k[:, None] * n + xr[None, :]).ravel()
-            c = (k[:, None] * n + xc[None, :]).ravel()
-        self._add(i, r + self.offsets[i], c + self.offsets[i],
-                  np.broadcast_to(xv[:, None] if left else xv[None, :],
-                                  (xv.size, k.size) if left else (k.size, xv.size)).ravel())
+        k = np.arange(n, dtype=np.int64) if self.rows_w is None else self.cols_w.rows[i]
+        ones = np.ones(k.size)
+        if left:      # rows (xr, k), columns (xc, k)
+            self.kron_entries(i, i, (xr, xc, xv), (k, k, ones), (n, n))
+        else:         # rows (k, xr), columns (k, xc)
+            self.kron_entries(i, i, (k, k, ones), (xr, xc, xv), (n, n))
 
     def done(self, i: int) -> None:
         """Block i's rows have all their terms."""
@@ -165,13 +185,13 @@ class _Triplets:
     def _piece(self, lo: int, hi: int, trip: list) -> sp.csr_matrix:
         """The CSR rows lo:hi from their triplets (duplicates summed)."""
         if not trip:
-            return sp.csr_matrix((hi - lo, self.n_out), dtype=float if self.real else complex)
+            return sp.csr_matrix((hi - lo, self.n_cols), dtype=float if self.real else complex)
         rows, cols, vals = (np.concatenate(x) for x in zip(*trip))
         trip.clear()
         vals = vals.astype(complex, copy=False)
         if self.real:
             rows, cols, vals = self.space.real_triplets(rows, cols, vals)
-        M = sp.csr_matrix((vals, (rows - lo, cols)), shape=(hi - lo, self.n_out))
+        M = sp.csr_matrix((vals, (rows - lo, cols)), shape=(hi - lo, self.n_cols))
         del rows, cols, vals
         M.sum_duplicates()
         M.eliminate_zeros()
@@ -203,7 +223,7 @@ class _Triplets:
         # stacked piece by piece into preallocated arrays, each piece freed once copied
         # (sp.vstack would hold every piece and the result at once)
         nnz = sum(p.nnz for p in self.pieces.values())
-        index = np.int32 if max(nnz, self.n_out) < 2**31 else np.int64
+        index = np.int32 if max(nnz, self.n_out, self.n_cols) < 2**31 else np.int64
         data = np.empty(nnz, dtype=float if self.real else complex)
         indices = np.empty(nnz, dtype=index)
         indptr = np.empty(self.n_out + 1, dtype=index)
@@ -217,7 +237,7 @@ class _Triplets:
             row, at = row + P.shape[0], at + P.nnz
             del P
             return_freed_memory()
-        return sp.csr_matrix((data, indices, indptr), shape=(self.n_out, self.n_out), copy=False)
+        return sp.csr_matrix((data, indices, indptr), shape=(self.n_out, self.n_cols), copy=False)
 
 
 def no_jump_block(ir: Irrep, h: np.ndarray, V: np.ndarray, jumps, collective, kappa: float, hbar: float):
@@ -264,7 +284,8 @@ def steady_windows(space: BlockSpace, reference: np.ndarray, weight_min: float =
 
 def block_liouvillian(space: BlockSpace, h: np.ndarray, V: np.ndarray, jumps, collective, kappa: float,
                       hbar: float, real: bool = False, threads: int = 1,
-                      windows: BlockWindows | None = None) -> sp.csr_matrix:
+                      windows: BlockWindows | None = None, columns: BlockWindows | None = None,
+                      escaped: list | None = None) -> sp.csr_matrix:
     """The Lindblad generator on the concatenated blocks (sparse, row-major blocks).
 
     With row-major vectorisation vec(A X B) = (A kron B^T) vec(X); every term is written as
@@ -274,12 +295,22 @@ def block_liouvillian(space: BlockSpace, h: np.ndarray, V: np.ndarray, jumps, co
     12 instead of 20 bytes per nonzero and half the vector bytes. ``windows``: the generator
     restricted to the entries of the windows (rows and columns; :class:`BlockWindows`), each
     term's factors cut to them before their Kronecker product (blocks with an empty window are
-    skipped)."""
+    skipped); with ``columns`` (windows inside those), its columns on these smaller windows
+    only and its rows on ``windows`` - the image of the states that live in ``columns``, whole
+    if ``windows`` holds every row it reaches: the count of nonzero terms whose row lies beyond
+    is appended to ``escaped`` (a list)."""
     d, N = space.d, space.N
-    out = _Triplets(space, real, threads, windows)
+    out = _Triplets(space, real, threads, windows, columns)
+    cols = columns if columns is not None else windows
 
     def active(i: int) -> bool:
-        return windows is None or windows.dims[i] > 0
+        """Block i has columns in the matrix (its terms start there)."""
+        return cols is None or cols.dims[i] > 0
+
+    def reached(i: int) -> bool:
+        """Block i has rows in the matrix (terms may end there; for a rectangular one, every
+        block counts, so that the terms escaping the row windows are all counted)."""
+        return windows is None or columns is not None or windows.dims[i] > 0
 
     def finish(i: int) -> None:
         """Add block i's own terms (no-jump part, collective jumps) and mark its rows complete."""
@@ -294,10 +325,16 @@ def block_liouvillian(space: BlockSpace, h: np.ndarray, V: np.ndarray, jumps, co
         out.kron_identity(i, A.conj(), ir.dim, left=False)             # X A^+ = kron(1, (A^+)^T)
         out.done(i)
 
+    def result() -> sp.csr_matrix:
+        A = out.matrix()
+        if escaped is not None:
+            escaped.append(out.escaped)
+        return A
+
     if not jumps:
         for i in range(len(space.lams)):
             finish(i)
-        return out.matrix()
+        return result()
     # block lambda is complete once every mu = lambda - box (one per removable corner) is done
     waiting = [sum(1 for r in range(d) if lam[r] > (lam[r + 1] if r + 1 < d else 0)) for lam in space.lams]
     Ls = np.stack([np.asarray(L, dtype=complex) for L in jumps])          # (J, d, d)
@@ -325,7 +362,7 @@ def block_liouvillian(space: BlockSpace, h: np.ndarray, V: np.ndarray, jumps, co
             n_src = W_src.shape[1]
             coef = math.exp(math.log(N) + logm_mu - space.logmult[j_src])
             for (j_dst, _), WT in zip(children, transposed):
-                if not active(j_dst):
+                if not reached(j_dst):
                     continue
                 M = (WT @ LW).tocoo()
                 jump, col = np.divmod(M.col, n_src)
@@ -338,7 +375,7 @@ def block_liouvillian(space: BlockSpace, h: np.ndarray, V: np.ndarray, jumps, co
             waiting[j] -= 1
             if waiting[j] == 0:
                 finish(j)
-    return out.matrix()
+    return result()
 
 
 #: block-state sizes (sum of block dimensions squared) solved directly (sparse LU); larger ones
@@ -378,6 +415,9 @@ WINDOW_MAX_FRACTION = 0.5
 #: solution is rotated back: README's open model, N = 160, stopped at tol: 1.06e-10 on the
 #: whole generator)
 WINDOW_TOL_FACTOR = 0.1
+#: the rows of the windowed generator: windows this much wider in weight than the unknowns'
+#: (widened again by the same factor where a column reaches beyond them)
+WINDOW_ROW_MARGIN = 1e-10
 #: block-state sizes whose Liouvillian gap comes from dense eigenvalues
 DENSE_GAP_MAX = 400
 #: first and largest relaxation chunk (time units) of the steady-state relaxation (the fallback)
@@ -449,23 +489,61 @@ class SteadyState:
     r"""An N-body steady state on Schur-Weyl blocks.
 
     space : the block layout (:class:`~qmeanfield.blocks.BlockSpace`).
-    state : the state vector of concatenated blocks :math:`P_\lambda` (trace one).
+    state : the state vector of concatenated blocks :math:`P_\lambda` (trace one); None for a
+        state solved on windows (``windows``, ``basis``, ``window_state``; see :meth:`full_state`).
     method : ``"direct"`` (sparse LU), ``"bicgstab-windows"`` (the same Krylov solver on windows
         of the blocks in the reference's eigenbasis, :func:`steady_windows`), ``"bicgstab"``
         (preconditioned Krylov solver on every entry, see :class:`NoJumpPreconditioner`) or
         ``"bicgstab+relaxation"`` (then propagated to stationarity, the fallback).
     iterations : BiCGSTAB iterations (0 for the other methods; all tries together).
-    residual : :math:`\|\mathcal L x\|_1 / \|\mathcal L\|_1` (on the whole generator, whatever the method).
+    residual : :math:`\|\mathcal L x\|_1 / \|\mathcal L\|_1`; for ``"bicgstab-windows"`` in the basis
+        it was solved in (the reference's eigenbasis): every row the windows' entries reach, over
+        the largest column sum of those entries' columns.
     solved_entries : how many block entries the last solve had as unknowns (the windows' entries
         for ``"bicgstab-windows"``, else all of them).
+    windows, basis, window_state : for ``"bicgstab-windows"``: the windows
+        (:class:`~qmeanfield.blocks.BlockWindows`), the one-body basis W of the solve (columns; the
+        state is :math:`W^{\otimes N}` applied to the windowed one) and the windowed vector.
     """
 
     space: BlockSpace
-    state: np.ndarray
+    state: np.ndarray | None
     method: str
     residual: float
     iterations: int = 0
     solved_entries: int = 0
+    windows: BlockWindows | None = None
+    basis: np.ndarray | None = None
+    window_state: np.ndarray | None = None
+
+    def full_state(self) -> np.ndarray:
+        """The state vector of every entry (``state``, or the windowed state rotated back: dense
+        blocks, as many numbers as the whole space - 2.7 GB at d = 2, N = 1000)."""
+        if self.state is not None:
+            return self.state
+        win, x = self.windows, np.zeros(self.space.size, dtype=complex)
+        which = [i for i in range(len(win.dims)) if win.dims[i]]
+        for i, Y, U in zip(which, (win.blocks(self.window_state)[i] for i in which),
+                           self.space.irrep_unitaries(self.basis, which)):
+            Ur = U[:, win.rows[i]]
+            x[self.space.offsets[i]:self.space.offsets[i + 1]] = (Ur @ Y @ Ur.conj().T).reshape(-1)
+        return x
+
+    def measure(self, kmax: int = 2) -> tuple[float, dict[int, np.ndarray]]:
+        """The von Neumann entropy of the N-body state and its marginals k = 1..``kmax`` (<= 2);
+        for a windowed state from its windows (:func:`~qmeanfield.blocks.space.measure_windows`),
+        the marginals rotated back to the model's basis."""
+        if self.state is not None:
+            meas = BlockMeasurement(self.space, 1, kmax)
+            meas.add(0, self.state)
+            return float(meas.entropy[0]), {k: v[0] for k, v in meas.marginals().items()}
+        entropy, _, marg = measure_windows(self.windows, self.window_state, kmax)
+        W = self.basis
+        out, Wk = {}, np.ones((1, 1))
+        for k in range(1, kmax + 1):
+            Wk = np.kron(Wk, W)
+            out[k] = Wk @ marg[k] @ Wk.conj().T
+        return entropy, out
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -509,6 +587,30 @@ class PermutationalEngine:
         per_row = 2 * d**4 + (d**4 // 2 if model.collective_jumps else 0)
         per_entry = per_row * 12 * 1.25 + 8 * 30 if real else per_row * 20 * 1.25 + 64 + 16 * 24
         return float(size) * per_entry + 250 * 2**20
+
+    def steady_memory_estimate(self, model: Model, N: int, reference=None) -> float:
+        """Peak bytes of :meth:`steady_state` from ``reference``: where its windows apply
+        (:func:`steady_windows`), the windowed solve's - per window entry its generator columns
+        (about 40 nonzeros, 20 bytes each, 1.25x while assembled), preconditioner factors and
+        Krylov vectors (README's open model: N = 320 0.34 GiB measured, 0.41 estimated; N = 640
+        0.46 / 0.49); elsewhere :meth:`memory_estimate` of the complex generator's solve."""
+        if reference is not None and model.is_open:
+            space = BlockSpace(N, model.d)
+            if space.size > DIRECT_SOLVE_MAX:
+                win = steady_windows(space, np.asarray(reference), WINDOW_WEIGHT_MIN[0])[0]
+                if win.size <= WINDOW_MAX_FRACTION * space.size:
+                    return float(win.size) * (40 * 20 * 1.25 + 64 + 16 * 24) + 250 * 2**20
+        return self.memory_estimate(model, N, real=False)
+
+    def supports_steady(self, model: Model, N: int, reference=None) -> tuple[bool, str]:
+        """Whether :meth:`steady_state` from ``reference`` fits the memory budget
+        (:meth:`steady_memory_estimate`; a windowed solve that misses its criterion falls back to
+        every entry, which must fit then)."""
+        need = self.steady_memory_estimate(model, N, reference) / 2**30
+        if need > self.memory_budget_gb:
+            return False, (f"the steady state needs about {need:.3g} GiB for N = {N}, d = {model.d}, over the "
+                           f"memory budget of {self.memory_budget_gb:g} GiB; lower N or raise memory_budget_gb")
+        return True, ""
 
     def cost(self, model: Model, N: int) -> float:
         d = model.d
@@ -622,33 +724,31 @@ class PermutationalEngine:
 
     def _steady_state(self, model: Model, N: int, tol: float, t_max: float, on_iteration,
                       reference: np.ndarray, windows: bool) -> SteadyState:
+        space = BlockSpace(N, model.d)
+        iterations, last = 0, None
+        if windows and space.size > DIRECT_SOLVE_MAX:
+            for weight_min in WINDOW_WEIGHT_MIN:
+                got = self._window_solve(space, model, N, reference, tol, weight_min, on_iteration, iterations, last)
+                if got is None:
+                    break
+                last, iterations = got, got.iterations
+                if got.residual < tol:
+                    return got
+            if last is not None:
+                ok, why = self.supports(model, N, real=False)
+                if not ok:
+                    raise EngineError(f"the steady state on windows missed tol = {tol:g} (residual {last.residual:.3g} "
+                                      f"on {last.solved_entries} entries), and solving for every entry does not fit: {why}")
         space, A = self.generator(model, N)
         trace_row = space.trace_row()
         product = ThreadedProduct(A, self.threads())   # its rows split over the threads
         try:
             scale = product.column_norm()              # ||L||_1 (abs(A) would copy A)
-            x, method, iterations, residual, solved = None, "", 0, np.inf, space.size
-            if windows and space.size > DIRECT_SOLVE_MAX:
-                rotated = None
-                for weight_min in WINDOW_WEIGHT_MIN:
-                    got = self._window_solve(space, model, N, reference, tol, weight_min, on_iteration, iterations,
-                                             rotated)
-                    if got is None:
-                        break
-                    x, its, rotated, solved = got
-                    iterations += its
-                    x = x / (trace_row @ x)
-                    residual = float(np.abs(product(x)).sum() / scale)
-                    if residual < tol:
-                        method = "bicgstab-windows"
-                        break
-            if not method:
-                x, method, its = self._solve(space, model, N, product, trace_row, scale, on_iteration, reference,
-                                             tol, x0=x, done=iterations)
-                solved = space.size
-                iterations += its
-                x = x / (trace_row @ x)
-                residual = float(np.abs(product(x)).sum() / scale) if np.isfinite(x).all() else np.inf
+            x, method, its = self._solve(space, model, N, product, trace_row, scale, on_iteration, reference, tol,
+                                         x0=None if last is None else last.full_state(), done=iterations)
+            iterations += its
+            x = x / (trace_row @ x)
+            residual = float(np.abs(product(x)).sum() / scale) if np.isfinite(x).all() else np.inf
         finally:
             product.close()
         if method == "bicgstab" and not residual < tol:
@@ -657,58 +757,66 @@ class PermutationalEngine:
             x = x / (trace_row @ x)
             residual = float(np.abs(A @ x).sum() / scale)
         return SteadyState(space=space, state=x, method=method, residual=residual, iterations=iterations,
-                           solved_entries=solved)
+                           solved_entries=space.size)
 
     def _window_solve(self, space: BlockSpace, model: Model, N: int, reference: np.ndarray, tol: float,
-                      weight_min: float, on_iteration, done: int, start: np.ndarray | None = None):
+                      weight_min: float, on_iteration, done: int, start: SteadyState | None = None):
         r"""The steady state on windows of the blocks, in the eigenbasis of ``reference``.
 
         Rotated so that the reference is diagonal, :math:`\rho^{\otimes N}` is diagonal in every
         block and its entries fall off geometrically away from the highest weight (by the
-        reference's eigenvalue ratios), and so do those of a steady state near it. Each block keeps
-        the rows whose :math:`\rho^{\otimes N}` weight is at least ``weight_min`` times the largest
-        of all blocks (the reference's eigenvalues floored at ``WINDOW_P_FLOOR``, so that a nearly pure
-        reference still gives windows a few excitations deep); the generator of the rotated model is
-        built on those entries only and solved by the preconditioned BiCGSTAB of :meth:`_solve`
-        (from ``start``, a rotated state vector, if given) to ``WINDOW_TOL_FACTOR`` times ``tol``.
-        Returns (x, iterations, y, entries): x rotated back (the caller checks it against the whole
-        generator), y the rotated solution on the whole layout, the windows' entries; or None where the windows would
-        hold more than ``WINDOW_MAX_FRACTION`` of the entries."""
+        reference's eigenvalue ratios), and so do those of a steady state near it. The windows
+        (:func:`steady_windows` at ``weight_min``) are the unknowns; the rotated model's generator
+        is built on their columns and on the rows of wider windows (``WINDOW_ROW_MARGIN`` times
+        ``weight_min``, widened until they hold every row those columns reach), so the residual
+        :math:`\|\mathcal L x\|_1` of the windowed state is exact. Solved by the preconditioned
+        BiCGSTAB of :meth:`_solve` (from ``start``, an earlier windowed state, if given) to
+        ``WINDOW_TOL_FACTOR`` times ``tol``. Returns the windowed :class:`SteadyState` (its
+        residual is the caller's to judge), or None where the windows would hold more than
+        ``WINDOW_MAX_FRACTION`` of the entries."""
         win, W, logw = steady_windows(space, reference, weight_min)
         if win.size > WINDOW_MAX_FRACTION * space.size:
             return None
-        top = max(float(w.max()) for w in logw)
         rotated = model.rotated(W)
-        A = block_liouvillian(space, np.asarray(rotated.h), np.asarray(rotated.V), list(rotated.jumps),
-                              list(rotated.collective_jumps), rotated.kappa(N), rotated.hbar,
-                              threads=self.threads(), windows=win)
-        product = ThreadedProduct(A, self.threads())
+        args = (np.asarray(rotated.h), np.asarray(rotated.V), list(rotated.jumps), list(rotated.collective_jumps),
+                rotated.kappa(N), rotated.hbar)
+        margin = WINDOW_ROW_MARGIN
+        while True:
+            rows = steady_windows(space, reference, weight_min * margin)[0]
+            escaped: list = []
+            A = block_liouvillian(space, *args, threads=self.threads(), windows=rows, columns=win, escaped=escaped)
+            if not escaped[0] or rows.size == space.size:
+                break
+            margin *= WINDOW_ROW_MARGIN          # some column reaches beyond: wider rows
+        square = A[win.positions_in(rows)]       # the rows of the windows themselves
+        full = ThreadedProduct(A, self.threads())
+        product = ThreadedProduct(square, self.threads())
+        pre = None
         try:
+            scale = full.column_norm()           # every row of these columns is there
             diag = win.diagonal_positions()
             trace_row = np.zeros(win.size, dtype=complex)
             trace_row[diag] = 1.0
-            u = np.zeros(win.size)
+            top = max(float(w.max()) for w in logw)
+            u = np.zeros(win.size, dtype=complex)
             u[diag] = np.exp(np.concatenate([w[r] for w, r in zip(logw, win.rows)]) - top)
-            pre = NoJumpPreconditioner(space, rotated, N, PRECONDITIONER_SHIFT * product.column_norm(),
-                                       threads=self.threads(), windows=win)
-            x0 = None if start is None else start[win.keep]
-            if x0 is not None and not abs(x0[diag].sum()) > 0:
-                x0 = None
-            y, _ = self._bicgstab(product, trace_row, u.astype(complex), pre, product.column_norm(),
-                                  WINDOW_TOL_FACTOR * tol, on_iteration, x0=x0, done=done)
-            its = pre.calls // 2
+            x0 = None
+            if start is not None and win.contains(start.windows):
+                x0 = np.zeros(win.size, dtype=complex)
+                x0[start.windows.positions_in(win)] = start.window_state
+            pre = NoJumpPreconditioner(space, rotated, N, PRECONDITIONER_SHIFT * scale, threads=self.threads(),
+                                       windows=win)
+            y, its = self._bicgstab(product, trace_row, u, pre, scale, WINDOW_TOL_FACTOR * tol, on_iteration,
+                                    x0=x0, done=done)
+            y = y / (trace_row @ y)
+            residual = float(np.abs(full(y)).sum() / scale) if np.isfinite(y).all() else np.inf
         finally:
+            full.close()
             product.close()
-        y = y / (trace_row @ y)
-        x = np.zeros(space.size, dtype=complex)
-        for i, U in enumerate(space.irrep_unitaries(W)):
-            r = win.rows[i]
-            if r.size:
-                m = r.size
-                Y = y[win.offsets[i]:win.offsets[i + 1]].reshape(m, m)
-                Ur = U[:, r]
-                x[space.offsets[i]:space.offsets[i + 1]] = (Ur @ Y @ Ur.conj().T).reshape(-1)
-        return x, its, win.pad(y), win.size
+            if pre is not None:
+                pre.close()
+        return SteadyState(space=space, state=None, method="bicgstab-windows", residual=residual,
+                           iterations=done + its, solved_entries=win.size, windows=win, basis=W, window_state=y)
 
     def _solve(self, space: BlockSpace, model: Model, N: int, product, trace_row, scale: float,
                on_iteration, reference: np.ndarray, tol: float, x0: np.ndarray | None = None, done: int = 0):
