@@ -26,6 +26,9 @@ mixed product state rho0 = diag(0.8, 0.2) (excited population 0.8), 21 times on 
 * steady, N = 10, 20, 40: ``qmf.steady_state_comparison(model, N)`` (mean-field fixed points,
   the N-body steady state, marginals and distances) against ``qutip.steadystate`` of the piqs
   Liouvillian (its default direct solver); the steady-state <Jz> difference.
+* steady_large, N = 160, 320, 640, 1000 (N = 160 with --quick): ``qmf.steady_state_comparison``
+  alone, each N in a fresh process (no peer: piqs' ``steadystate`` factorises a Liouvillian of
+  about N^3 / 6 entries); the solver's method and iterations.
 Writes benchmarks/results/bench_user.json and prints a table.
 """
 
@@ -154,7 +157,7 @@ def child(case: dict) -> None:
         ds = qmf.compare(model, r0, case["Ns"], times)
         out["wall_per_N"] = [float(x) for x in ds.wall_seconds.values]
         out["N"] = "+".join(str(n) for n in case["Ns"])
-    else:
+    else:   # steady, steady_large
         if who == "steady_state_comparison":
             import qmeanfield as qmf
 
@@ -162,6 +165,8 @@ def child(case: dict) -> None:
             ds = qmf.steady_state_comparison(_model(), [N])
             out["jz"] = float(_jz_from_marginal(ds.one_body_marginal.values[0], N))
             out["method"] = str(ds.method.values[0]) if "method" in ds else ""
+            out["iterations"] = int(ds.iterations.values[0]) if "iterations" in ds else 0
+            out["residual"] = float(ds.residual.values[0])
         else:
             qutip, L, jz_op, _ = _piqs(N)
             rho = qutip.steadystate(L)
@@ -214,12 +219,18 @@ def main():
         for r in res.values():
             r.pop("jz", None)
             rows.append(r)
+    for N in ([160] if args.quick else [160, 320, 640, 1000]):
+        r = run_case(__file__, {"kind": "steady_large", "N": N, "who": "steady_state_comparison"}, timeout=1800)
+        print(f"steady_large N={N}: {r.get('status')} {r.get('wall_s', float('nan')):.2f} s", flush=True)
+        r.pop("jz", None)
+        rows.append(r)
     meta = {"python": platform.python_version(), "machine": platform.machine(), "quick": args.quick,
             "date": time.strftime("%Y-%m-%d %H:%M")}
     path = write("bench_user", rows, meta)
     print()
     print(table(rows, ["kind", "who", "N", "status", "wall_s", "peak_mib", "ratio_vs_compare", "ratio_vs_engine",
-                       "ratio_vs_steady_state_comparison", "max_jz_diff_vs_piqs", "method", "products", "blocks_krylov"]))
+                       "ratio_vs_steady_state_comparison", "max_jz_diff_vs_piqs", "method", "iterations", "products",
+                       "blocks_krylov"]))
     print(f"\nwritten: {path}")
 
 

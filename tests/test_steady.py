@@ -55,6 +55,7 @@ def test_krylov_and_relaxation_agree_with_direct_solve(open_model, monkeypatch):
     monkeypatch.setattr(permutational, "DIRECT_SOLVE_MAX", 10)
     krylov = PermutationalEngine().steady_state(open_model, 12, tol=1e-12)
     monkeypatch.setattr(permutational, "KRYLOV_MAXITER", 1)   # BiCGSTAB stops early: relaxation finishes
+    monkeypatch.setattr(permutational, "KRYLOV_MAXITER_PER_N", 0)
     relaxed = PermutationalEngine().steady_state(open_model, 12)
     assert (direct.method, krylov.method, relaxed.method) == ("direct", "bicgstab", "bicgstab+relaxation")
     assert 0 < krylov.iterations < 200 and krylov.residual < 1e-12
@@ -410,3 +411,22 @@ def test_windowed_steady_state_widens_its_windows_then_solves_every_entry(open_m
     assert np.abs(wider.full_state() - full.state).sum() < 1e-7
     with pytest.raises(qmf.QMeanFieldError, match="windows"):
         PermutationalEngine().steady_state(open_model, 80, windows="yes")
+
+
+def test_windowed_preconditioner_solves_equal_windows_together(open_model):
+    """Windows of one size on the eigen route are solved by stacked products: the same map as
+    each window's own Lyapunov solve (A_S X + X A_S^+ = C), checked by its residual."""
+    N = 80
+    fp = meanfield.fixed_points(open_model)[0].rho
+    space = BlockSpace(N, 2)
+    win, W, _ = permutational.steady_windows(space, fp, 1e-20)
+    rot = open_model.rotated(W)
+    pre = permutational.NoJumpPreconditioner(space, rot, N, 0.0, windows=win)
+    assert pre.stacked_blocks > 10
+    c = np.random.default_rng(4).normal(size=win.size) + 0j
+    x = pre(c)
+    for i, (X, C) in enumerate(zip(win.blocks(x), win.blocks(c))):
+        if X.size:
+            A, _ = permutational.no_jump_block(space.irrep(i), rot.h, rot.V, list(rot.jumps), [], rot.kappa(N), 1.0)
+            A = A.toarray()[np.ix_(win.rows[i], win.rows[i])]
+            assert np.linalg.norm(A @ X + X @ A.conj().T - C) < 1e-8 * np.linalg.norm(C)

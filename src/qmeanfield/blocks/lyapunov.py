@@ -155,6 +155,12 @@ class BlockLyapunov:
             self._schur = (T, np.ascontiguousarray(T.conj().T), Q, np.ascontiguousarray(Q.conj().T))
             self._kernel = _leaf_kernel()
 
+    @property
+    def eigen_factors(self):
+        r"""(V, V^-1, G) of the eigen method, :math:`X = V [(V^{-1} C V^{-\dagger}) \circ G] V^\dagger`
+        (for solving several blocks of one size at once), or None on the Schur route."""
+        return self._eigen if self.method == "eigen" else None
+
     def _solve_eigen(self, C: np.ndarray) -> np.ndarray:
         V, Vi, G = self._eigen
         return V @ ((Vi @ C @ Vi.conj().T) * G) @ V.conj().T

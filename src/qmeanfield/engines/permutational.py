@@ -383,6 +383,12 @@ def block_liouvillian(space: BlockSpace, h: np.ndarray, V: np.ndarray, jumps, co
 DIRECT_SOLVE_MAX = 4_000
 #: BiCGSTAB: relative residual asked of (L + u tr) x = u, most iterations
 KRYLOV_RTOL, KRYLOV_MAXITER = 1e-13, 4_000
+#: BiCGSTAB restarts from its iterate after this many iterations: README's open model at
+#: N = 1000 on windows stagnated at a relative residual ~0.1 from iteration 200 on without
+#: restarts; restarted every 200 it plateaued at 1e-8, every 500 it converged in 1910
+KRYLOV_RESTART = 500
+#: most iterations per particle (the iterations grow about as 2 N; at least KRYLOV_MAXITER)
+KRYLOV_MAXITER_PER_N = 4
 #: every this many BiCGSTAB iterations the steady-state criterion ||L x||_1 / ||L||_1 is checked
 #: on the normalised iterate (one product), and the solve stops below STEADY_MARGIN * tol
 STEADY_CHECK_EVERY, STEADY_MARGIN = 10, 0.5
@@ -453,10 +459,31 @@ class NoJumpPreconditioner:
                                  list(model.collective_jumps), model.kappa(N), model.hbar)
             A = A - (0.5 * shift) * sp.identity(A.shape[0], format="csr")
             self.parts.append(BlockLyapunov(A if rows is None else A[rows][:, rows]))
-        dims = np.array([0 if part is None else part.n for part in self.parts])
-        self._order = [int(i) for i in np.argsort(-dims, kind="stable") if dims[i] > 0]   # the largest blocks first
+        # blocks of one size on the eigen route are solved together, by products of stacked
+        # matrices (windows: many blocks share a size; N = 640, 203 windows of 40 sizes)
+        sizes: dict[int, list[int]] = {}
+        for i, part in enumerate(self.parts):
+            if part is not None and part.eigen_factors is not None:
+                sizes.setdefault(part.n, []).append(i)
+        self._work: list = []                  # (cost, blocks, stacked factors or None)
+        for n, members in sizes.items():
+            if len(members) > 1:
+                V, Vi, G = (np.stack(f) for f in zip(*(self.parts[i].eigen_factors for i in members)))
+                gather = np.concatenate([self.layout[i] + np.arange(n * n) for i in members])
+                self._work.append((len(members) * n**3, members,
+                                   (V, Vi, G, np.ascontiguousarray(V.conj().transpose(0, 2, 1)),
+                                    np.ascontiguousarray(Vi.conj().transpose(0, 2, 1)), gather)))
+        grouped = {i for _, members, _ in self._work for i in members}
+        self._work += [(part.n**3, [i], None) for i, part in enumerate(self.parts)
+                       if part is not None and i not in grouped]
+        self._work.sort(key=lambda w: -w[0])   # the largest first
         self._workers = SharedThreads(threads)
         self.calls = 0
+
+    @property
+    def stacked_blocks(self) -> int:
+        """How many blocks are solved together with others of their size (stacked products)."""
+        return sum(len(members) for _, members, stacked in self._work if stacked is not None)
 
     @property
     def schur_blocks(self) -> int:
@@ -469,15 +496,24 @@ class NoJumpPreconditioner:
         off = self.layout
         floor = NEGLIGIBLE * float(np.abs(c).max(initial=0.0))
 
-        def block(i):
-            part = self.parts[i]
-            n = part.n
-            C = c[off[i]:off[i + 1]].reshape(n, n)
-            X = part.solve(np.where(np.abs(C) < floor, 0.0, C))
+        def block(item):
+            _, members, stacked = item
+            if stacked is None:
+                i = members[0]
+                n = self.parts[i].n
+                C = c[off[i]:off[i + 1]].reshape(n, n)
+                X = self.parts[i].solve(np.where(np.abs(C) < floor, 0.0, C))
+                X[np.abs(X) < floor] = 0.0
+                out[off[i]:off[i + 1]] = X.reshape(-1)
+                return
+            V, Vi, G, Vh, Vih, gather = stacked
+            C = c[gather].reshape(V.shape)
+            C[np.abs(C) < floor] = 0.0
+            X = V @ ((Vi @ C @ Vih) * G) @ Vh
             X[np.abs(X) < floor] = 0.0
-            out[off[i]:off[i + 1]] = X.reshape(-1)
+            out[gather] = X.reshape(-1)
 
-        self._workers.map(block, self._order)
+        self._workers.map(block, self._work)
         return out
 
     def close(self) -> None:
@@ -701,17 +737,22 @@ class PermutationalEngine:
 
         ``windows`` (default): first solve in the eigenbasis of ``reference`` on a window of each
         block (:func:`steady_windows`: the entries where :math:`\rho^{\otimes N}` weighs at least
-        1e-20 of its largest weight; a second try at 1e-40), where a steady state near
-        :math:`\rho^{\otimes N}` lives: its entries fall off geometrically away from each block's
-        highest weight, so the windows hold a few percent of the entries at large N (README's open
-        model: 123 000 of 5.6 million at N = 320). The result, rotated back, is accepted only if it
-        meets ``tol`` on the whole generator; otherwise (or where the windows would hold more than
-        half the entries) every entry is solved for, from that result.
-        If the solve does not reach ``tol`` in :math:`\|\mathcal L x\|_1 / \|\mathcal L\|_1`, the
+        1e-20 of its largest weight; a second try at 1e-40, from the first), where a steady state
+        near :math:`\rho^{\otimes N}` lives: its entries fall off geometrically away from each
+        block's highest weight, so the windows hold a few percent of the entries at large N
+        (README's open model: 123 000 of 5.6 million at N = 320). Neither the whole generator nor
+        the whole state is formed: the residual is taken in that basis over every row the
+        windows' entries reach (see :class:`SteadyState`), and the result keeps the windows
+        (:meth:`SteadyState.measure`, :meth:`SteadyState.full_state`). If both tries miss ``tol``
+        (or the windows would hold more than half the entries), every entry is solved for, from
+        the last windowed result; where that does not fit the memory budget an
+        :class:`~qmeanfield.errors.EngineError` says so.
+        If the solve on every entry does not reach ``tol`` in :math:`\|\mathcal L x\|_1 / \|\mathcal L\|_1`, the
         iterate relaxes with this engine's propagator until it does (or until ``t_max``).
         ``on_iteration``: called with the number of BiCGSTAB iterations done after each one (for
-        progress reports; README's open model from the fixed point: 130 / 240 / 520 iterations at
-        N = 80 / 160 / 320 on the windows; 110 / 210 / 540 on every entry).
+        progress reports; README's open model from the fixed point: 120 / 240 / 550 / 1910
+        iterations at N = 80 / 160 / 320 / 1000 on the windows; 110 / 210 / 540 at N = 80 / 160 /
+        320 on every entry).
         Closed models have no unique steady state and are refused.
         """
         if not model.is_open:
@@ -807,7 +848,7 @@ class PermutationalEngine:
             pre = NoJumpPreconditioner(space, rotated, N, PRECONDITIONER_SHIFT * scale, threads=self.threads(),
                                        windows=win)
             y, its = self._bicgstab(product, trace_row, u, pre, scale, WINDOW_TOL_FACTOR * tol, on_iteration,
-                                    x0=x0, done=done)
+                                    x0=x0, done=done, N=N)
             y = y / (trace_row @ y)
             residual = float(np.abs(full(y)).sum() / scale) if np.isfinite(y).all() else np.inf
         finally:
@@ -832,17 +873,19 @@ class PermutationalEngine:
         pre = NoJumpPreconditioner(space, model, N, PRECONDITIONER_SHIFT * scale, threads=self.threads())
         try:
             x = self._bicgstab(product, trace_row, space.product_state_vector(reference), pre, scale, tol,
-                               on_iteration, x0=x0, done=done)[0]
+                               on_iteration, x0=x0, done=done, N=N)[0]
         finally:
             pre.close()
         return x, "bicgstab", pre.calls // 2
 
     @staticmethod
     def _bicgstab(product, trace_row: np.ndarray, u: np.ndarray, pre, scale: float, tol: float, on_iteration,
-                  x0: np.ndarray | None = None, done: int = 0):
+                  x0: np.ndarray | None = None, done: int = 0, N: int = 0):
         """BiCGSTAB on (L + u tr) x = u, preconditioned by ``pre``, stopped on the steady-state
-        criterion of the normalised iterate (checked every ``STEADY_CHECK_EVERY`` iterations).
-        ``on_iteration`` gets the iterations so far plus ``done``. Returns (x, iterations)."""
+        criterion of the normalised iterate (checked every ``STEADY_CHECK_EVERY`` iterations),
+        restarted every ``KRYLOV_RESTART`` iterations, at most ``KRYLOV_MAXITER_PER_N`` N of them
+        (at least ``KRYLOV_MAXITER``). ``on_iteration`` gets the iterations so far plus ``done``.
+        Returns (x, iterations)."""
         # the trace condition added as a rank-one term, u tr(x), u a product state: replacing
         # one equation by it instead (the bordered system) took 148 / 357 iterations at
         # N = 80 / 160 (README's open example) and diverged at N = 240 (the residual of the
@@ -867,11 +910,16 @@ class PermutationalEngine:
                 if t > 0 and np.abs(product(xk)).sum() < STEADY_MARGIN * tol * scale * t:
                     raise _Converged(xk.copy())
 
-        start = u.copy() if x0 is None else x0 / x0[diag].sum()
+        x = u.copy() if x0 is None else x0 / x0[diag].sum()
+        first, most = pre.calls, max(KRYLOV_MAXITER, KRYLOV_MAXITER_PER_N * N)
         try:
-            x, _ = spla.bicgstab(spla.LinearOperator((n, n), matvec=augmented, dtype=complex), u, x0=start,
-                                 rtol=KRYLOV_RTOL, atol=0.0, maxiter=KRYLOV_MAXITER,
-                                 M=spla.LinearOperator((n, n), matvec=pre, dtype=complex), callback=callback)
+            while (pre.calls - first) // 2 < most:
+                chunk = min(KRYLOV_RESTART, most - (pre.calls - first) // 2)
+                x, info = spla.bicgstab(spla.LinearOperator((n, n), matvec=augmented, dtype=complex), u, x0=x,
+                                        rtol=KRYLOV_RTOL, atol=0.0, maxiter=chunk,
+                                        M=spla.LinearOperator((n, n), matvec=pre, dtype=complex), callback=callback)
+                if info <= 0:          # converged to KRYLOV_RTOL, or broke down
+                    break
         except _Converged as stop:
             x = stop.x
         return x, pre.calls // 2
