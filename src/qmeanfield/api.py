@@ -159,9 +159,9 @@ def estimate_seconds(engine: Engine, model: Model, N: int, evaluations: int, t_f
 _STEADY_REFERENCE = (91_881, 5.0)
 _STEADY_LARGE = (708_561, 1.46)
 #: the windowed steady-state solve: seconds per window entry and particle (the iterations grow
-#: about as N, each costs about the windows' entries), README's open model: 7.3 s at N = 160
-#: (79 919 window entries), 19.2 s at N = 320 (122 428), 58 s at N = 640 (174 625)
-_STEADY_WINDOWS = 5.3e-7
+#: about as 2 N, each costs about the windows' entries), README's open model: 15 s at N = 320
+#: (122 428 window entries), 39 s at N = 640 (174 625), 84 s at N = 1000 (219 011)
+_STEADY_WINDOWS = 4e-7
 #: certificate: about 11 s of wall time per (N, time) at N = 1000 with 10 eta (2 workers), as N^2,
 #: and at least 15 ms per (N, time) (N = 2..8, 61 times: 6.4 s)
 _CERTIFICATE_REFERENCE = (1000, 11.0, 10)
