@@ -280,6 +280,11 @@ def test_steady_states_are_checked_against_their_own_memory_estimate(open_model)
     tiny = PermutationalEngine(memory_budget_gb=windowed / 2 / 2**30)
     with pytest.raises(qmf.EngineError, match="memory_budget_gb"):
         qmf.steady_state_comparison(open_model, [N], engine=tiny)
+    # the gap needs the whole (real) generator, whatever the steady state's windows
+    windows_only = PermutationalEngine(memory_budget_gb=(windowed + real) / 2 / 2**30)
+    assert windows_only.supports_steady(open_model, N, fp)[0] and not windows_only.supports(open_model, N)[0]
+    with pytest.raises(qmf.EngineError, match="memory_budget_gb"):
+        qmf.steady_state_comparison(open_model, [N], engine=windows_only, gap=True)
 
 
 # ----------------------------------------------------------------------------- windowed solve

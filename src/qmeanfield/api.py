@@ -32,7 +32,6 @@ from .diagnostics import (
     stencil,
 )
 from .engines import Engine, EngineSpec, PermutationalEngine, choose_engine, configure_engine
-from .engines.permutational import WINDOW_MAX_FRACTION, WINDOW_WEIGHT_MIN, steady_windows
 from .errors import EngineError, QMeanFieldError
 from .model import Model, require_model
 from .progress import progress_bar
@@ -171,18 +170,17 @@ _CERTIFICATE_TASK_FLOOR = 0.015
 def estimate_steady_seconds(model: Model, N: int, reference=None) -> float:
     """A rough estimate (seconds, 2 cores) of one N-body steady state, from the block-state size;
     with ``reference`` (the one-body state the solver starts from, e.g. the mean-field fixed
-    point), from the windows the solver would take in its eigenbasis (:func:`steady_windows`)
-    where they apply."""
+    point), from the windows the solver would take in its eigenbasis where they apply
+    (:meth:`~qmeanfield.engines.PermutationalEngine.steady_window_entries`)."""
     from math import comb
 
     size = comb(N + model.d**2 - 1, N)
     ref_size, ref_seconds = _STEADY_REFERENCE
     if size <= 4_000:
         return 0.1
-    if reference is not None and model.is_open:
-        windows = steady_windows(BlockSpace(N, model.d), np.asarray(reference), WINDOW_WEIGHT_MIN[0])[0]
-        if windows.size <= WINDOW_MAX_FRACTION * size:
-            return float(_STEADY_WINDOWS * windows.size * N + 0.2)
+    entries = PermutationalEngine.steady_window_entries(model, N, reference)
+    if entries is not None:
+        return float(_STEADY_WINDOWS * entries * N + 0.2)
     if size <= ref_size:
         return float(ref_seconds * (size / ref_size) ** 1.15)
     large, exponent = _STEADY_LARGE
@@ -521,8 +519,11 @@ def steady_state_comparison(model: Model, N, *, progress: bool = False, fixed_po
     fps = meanfield.fixed_points(model) if fixed_points is None else fixed_points
     if not len(fps):
         raise QMeanFieldError("no mean-field fixed point found (every start kept moving: a limit cycle?)")
-    for n in Ns:  # every N must fit before the first is solved (on windows where they apply)
+    for n in Ns:  # every N must fit before the first is solved (on windows where they apply;
+        # the gap on the whole real generator)
         ok, why = eng.supports_steady(model, n, reference=fps[0].rho)
+        if ok and gap:
+            ok, why = eng.supports(model, n)
         if not ok:
             raise EngineError(why)
     d, F = model.d, len(fps)

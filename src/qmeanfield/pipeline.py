@@ -154,7 +154,9 @@ def steady_to_directory(cfg: RunConfig, out_dir, *, progress: bool = False, log=
         # the fixed points first: the solver starts from the first, and the estimate needs it
         fps = meanfield.fixed_points(cfg.model)
         reference = fps[0].rho if len(fps) else None
-        per_N = {n: estimate_steady_seconds(cfg.model, n, reference) * (GAP_COST_FACTOR if gap else 1) for n in cfg.N}
+        # the gap runs on the whole generator: its cost follows the solve on every entry
+        per_N = {n: estimate_steady_seconds(cfg.model, n, reference)
+                 + (GAP_COST_FACTOR * estimate_steady_seconds(cfg.model, n) if gap else 0.0) for n in cfg.N}
         log(f"estimated time {format_seconds(sum(per_N.values()))} on 2 cores (rough, within a factor of about 3): "
             + ", ".join(f"N = {n}: {format_seconds(t)}" for n, t in per_N.items()))
     out = check_output_dir(out_dir)

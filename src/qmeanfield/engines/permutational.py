@@ -411,15 +411,16 @@ PRECONDITIONER_SHIFT = 1e-6
 #: iteration ~25, 1.35 s after)
 NEGLIGIBLE = 1e-200
 #: the windowed solve (:meth:`PermutationalEngine._window_solve`): the smallest weight kept, relative
-#: to the largest, on the first try and on the second (if the first misses the criterion on the
-#: whole generator); the floor of the reference's eigenvalue ratios for the windows; the
-#: largest share of the entries the windows may hold (beyond it the whole space is solved)
+#: to the largest, on the first try and on the second (if the first misses the criterion over
+#: every row its entries reach); the floor of the reference's eigenvalue ratios for the windows;
+#: the largest share of the entries the windows may hold (beyond it the whole space is solved).
+#: Windows at 1e-16 left residuals of 6-7e-11 (README's open model, N = 80 - 320), at 1e-20 5-8e-12
 WINDOW_WEIGHT_MIN = (1e-20, 1e-40)
 WINDOW_P_FLOOR = 0.02
 WINDOW_MAX_FRACTION = 0.5
-#: the windowed solve stops this much below the tolerance (the criterion's 1-norm grows when the
-#: solution is rotated back: README's open model, N = 160, stopped at tol: 1.06e-10 on the
-#: whole generator)
+#: the windowed solve stops this much below the tolerance, measured on the windows' own rows:
+#: what flows out of the windows adds to the residual checked afterwards (README's open model,
+#: N = 160, 1e-16 windows stopped at tol: 1.06e-10, over it)
 WINDOW_TOL_FACTOR = 0.1
 #: the rows of the windowed generator: windows this much wider in weight than the unknowns'
 #: (widened again by the same factor where a column reaches beyond them)
@@ -559,8 +560,9 @@ class SteadyState:
             return self.state
         win, x = self.windows, np.zeros(self.space.size, dtype=complex)
         which = [i for i in range(len(win.dims)) if win.dims[i]]
-        for i, Y, U in zip(which, (win.blocks(self.window_state)[i] for i in which),
-                           self.space.irrep_unitaries(self.basis, which)):
+        blocks = win.blocks(self.window_state)
+        for i, U in zip(which, self.space.irrep_unitaries(self.basis, which)):
+            Y = blocks[i]
             Ur = U[:, win.rows[i]]
             x[self.space.offsets[i]:self.space.offsets[i + 1]] = (Ur @ Y @ Ur.conj().T).reshape(-1)
         return x
@@ -630,13 +632,23 @@ class PermutationalEngine:
         (about 40 nonzeros, 20 bytes each, 1.25x while assembled), preconditioner factors and
         Krylov vectors (README's open model: N = 320 0.34 GiB measured, 0.41 estimated; N = 640
         0.46 / 0.49); elsewhere :meth:`memory_estimate` of the complex generator's solve."""
-        if reference is not None and model.is_open:
-            space = BlockSpace(N, model.d)
-            if space.size > DIRECT_SOLVE_MAX:
-                win = steady_windows(space, np.asarray(reference), WINDOW_WEIGHT_MIN[0])[0]
-                if win.size <= WINDOW_MAX_FRACTION * space.size:
-                    return float(win.size) * (40 * 20 * 1.25 + 64 + 16 * 24) + 250 * 2**20
+        entries = self.steady_window_entries(model, N, reference)
+        if entries is not None:
+            return float(entries) * (40 * 20 * 1.25 + 64 + 16 * 24) + 250 * 2**20
         return self.memory_estimate(model, N, real=False)
+
+    @staticmethod
+    def steady_window_entries(model: Model, N: int, reference=None) -> int | None:
+        """How many entries the first windowed try of :meth:`steady_state` from ``reference``
+        solves for (:func:`steady_windows`), or None where it would solve every entry (no
+        reference, a closed model, a direct solve, or windows over ``WINDOW_MAX_FRACTION``)."""
+        if reference is None or not model.is_open:
+            return None
+        space = BlockSpace(N, model.d)
+        if space.size <= DIRECT_SOLVE_MAX:
+            return None
+        win = steady_windows(space, np.asarray(reference), WINDOW_WEIGHT_MIN[0])[0]
+        return win.size if win.size <= WINDOW_MAX_FRACTION * space.size else None
 
     def supports_steady(self, model: Model, N: int, reference=None) -> tuple[bool, str]:
         """Whether :meth:`steady_state` from ``reference`` fits the memory budget
