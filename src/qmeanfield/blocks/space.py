@@ -229,9 +229,6 @@ class BlockSpace:
             yield (V * np.exp(1j * theta)[None, :]) @ V.conj().T
 
 
-
-
-
 class BlockWindows:
     """A square window of each block of a :class:`BlockSpace`: rows ``rows[i]`` (sorted indices;
     the window holds the entries (a, b) with a and b in it, row-major) - a smaller state vector
@@ -289,6 +286,7 @@ class BlockWindows:
         x = np.zeros(self.space.size, dtype=y.dtype)
         x[self.keep] = y
         return x
+
 
 _EV_WORK: dict[tuple[str, int], int] = {}
 #: LAPACK through SciPy's compiled exports, releasing the GIL (None: SciPy's wrappers only)
@@ -350,12 +348,14 @@ def block_entropy(space: BlockSpace, blocks: list[np.ndarray], hermitian: bool =
     ws: list = [None] * len(blocks)
     for i, w in zip(order, (workers or _ONE_THREAD).map(lambda i: values(blocks[i]), order, split)):
         ws[i] = w
-    w = np.concatenate(ws)
-    logm = np.repeat(space.logmult[:len(ws)], [x.size for x in ws])
-    most_negative = min(0.0, float(w.min()))
+    return _entropy_of(np.concatenate(ws), np.repeat(space.logmult[:len(ws)], [x.size for x in ws]))
+
+
+def _entropy_of(w: np.ndarray, logm: np.ndarray) -> tuple[float, float]:
+    """S = -sum w log(w / dim S) over the blocks' eigenvalues w (``logm``: log dim S of each
+    one's block) and the most negative eigenvalue (0 if none)."""
     keep = w > 0
-    S = -float(np.sum(w[keep] * (np.log(w[keep]) - logm[keep])))
-    return S, most_negative
+    return -float(np.sum(w[keep] * (np.log(w[keep]) - logm[keep]))), min(0.0, float(w.min()))
 
 
 def _moments(space: BlockSpace, x: np.ndarray, blocks, kmax: int, workers: SharedThreads | None = None):
@@ -430,12 +430,10 @@ def measure_windows(windows: BlockWindows, y: np.ndarray, kmax: int = 2) -> tupl
             M2[0] += T @ Z.T
         values.append(_hermitian_eigenvalues((Y + Y.conj().T) / 2))
         logm.append(np.full(m, space.logmult[i]))
-    w, lm = np.concatenate(values), np.concatenate(logm)
-    keep = w > 0
-    entropy = -float(np.sum(w[keep] * (np.log(w[keep]) - lm[keep])))
+    entropy, most_negative = _entropy_of(np.concatenate(values), np.concatenate(logm))
     marg = moments_to_marginals(M1, M2 if kmax >= 2 else None, None, space.N, d) if kmax >= 2 else \
         {1: M1.reshape(1, d, d).transpose(0, 2, 1) / space.N}
-    return entropy, min(0.0, float(w.min())), {k: marg[k][0] for k in range(1, kmax + 1)}
+    return entropy, most_negative, {k: marg[k][0] for k in range(1, kmax + 1)}
 
 
 class BlockMeasurement:

@@ -273,13 +273,20 @@ def steady_windows(space: BlockSpace, reference: np.ndarray, weight_min: float =
     ``reference`` (eigenvalues descending): in each block the Gelfand-Tsetlin rows whose weight
     in :math:`\mathrm{diag}(q)^{\otimes N}` is at least ``weight_min`` times the largest of all
     blocks, q the reference's eigenvalues floored at ``WINDOW_P_FLOOR`` times the largest.
-    Returns (:class:`~qmeanfield.blocks.BlockWindows`, W, the blocks' log weights)."""
+    Returns (:class:`~qmeanfield.blocks.BlockWindows`, W, the blocks' log weights relative to the
+    largest, for :func:`_windows_above`)."""
     p, W = np.linalg.eigh((reference + reference.conj().T) / 2)
     p, W = np.clip(p[::-1], 0.0, None), W[:, ::-1]
     p = np.maximum(p, WINDOW_P_FLOOR * p[0])
     logw = space.product_log_weights(p / p.sum())
     top = max(float(w.max()) for w in logw)
-    return BlockWindows(space, [np.flatnonzero(w >= top + math.log(weight_min)) for w in logw]), W, logw
+    logw = [w - top for w in logw]
+    return _windows_above(space, logw, weight_min), W, logw
+
+
+def _windows_above(space: BlockSpace, logw: list[np.ndarray], weight_min: float) -> BlockWindows:
+    """The rows of each block whose relative log weight (:func:`steady_windows`) is at least log(weight_min)."""
+    return BlockWindows(space, [np.flatnonzero(w >= math.log(weight_min)) for w in logw])
 
 
 def block_liouvillian(space: BlockSpace, h: np.ndarray, V: np.ndarray, jumps, collective, kappa: float,
@@ -835,7 +842,7 @@ class PermutationalEngine:
                 rotated.kappa(N), rotated.hbar)
         margin = WINDOW_ROW_MARGIN
         while True:
-            rows = steady_windows(space, reference, weight_min * margin)[0]
+            rows = _windows_above(space, logw, weight_min * margin)
             escaped: list = []
             A = block_liouvillian(space, *args, threads=self.threads(), windows=rows, columns=win, escaped=escaped)
             if not escaped[0] or rows.size == space.size:
@@ -850,9 +857,8 @@ class PermutationalEngine:
             diag = win.diagonal_positions()
             trace_row = np.zeros(win.size, dtype=complex)
             trace_row[diag] = 1.0
-            top = max(float(w.max()) for w in logw)
             u = np.zeros(win.size, dtype=complex)
-            u[diag] = np.exp(np.concatenate([w[r] for w, r in zip(logw, win.rows)]) - top)
+            u[diag] = np.exp(np.concatenate([w[r] for w, r in zip(logw, win.rows)]))
             x0 = None
             if start is not None and win.contains(start.windows):
                 x0 = np.zeros(win.size, dtype=complex)
