@@ -232,8 +232,37 @@ def test_ctrl_c_stops_quickly_and_says_what_was_saved(tmp_path):
     t0 = time.time()
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=30)
-    assert time.time() - t0 < 3.0
-    assert proc.returncode == 130 and "interrupted" in err and ".partial" in err and "Traceback" not in err
+    assert time.time() - t0 < 3.0, err
+    assert proc.returncode == 130 and "interrupted" in err and ".partial" in err and "Traceback" not in err, err
+
+
+def test_an_error_raised_after_ctrl_c_is_reported_as_the_interruption(tmp_path):
+    """A library may turn the interrupt into its own error (HDF5 failing a read, then a StoreError):
+    the command still says what was saved and exits 130, not 2 with that error."""
+    import typer
+
+    from qmeanfield.cli import STOP_DEADLINE_S, _guarded
+    from qmeanfield.store import StoreError
+
+    def work():
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(1.0)   # the handler raises here
+        except KeyboardInterrupt:
+            raise StoreError("x.nc: not a readable netCDF file (RuntimeError)") from None
+        return "finished without the interrupt"
+
+    with pytest.raises(typer.Exit) as info:
+        _guarded(tmp_path, "nothing was saved.", work)
+    assert info.value.exit_code == 130
+
+    def fails():
+        raise StoreError("x.nc: checksum mismatch")
+
+    with pytest.raises(typer.Exit) as info:   # without Ctrl-C the error is the error
+        _guarded(tmp_path, "nothing was saved.", fails)
+    assert info.value.exit_code == 2
+    time.sleep(STOP_DEADLINE_S + 0.5)   # the watcher thread has not ended this process
 
 
 # ----------------------------------------------------------------------------- fuzzing, in a subprocess with limits

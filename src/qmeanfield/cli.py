@@ -54,17 +54,24 @@ def _stop_promptly(out: Path, what: str):
     main thread sits in a long C call (a sparse solve) where Python cannot raise it, a watcher
     thread, woken at once through the signal wake-up file descriptor, says what was saved and ends
     the process STOP_DEADLINE_S after the interrupt. Every saved file is complete (atomic writes),
-    so ending it is safe."""
+    so ending it is safe.
+
+    System calls interrupted by SIGINT are restarted (``siginterrupt(SIGINT, False)``): a C library
+    reading or writing a file (HDF5 under netCDF) would otherwise see EINTR and fail with its own
+    error in place of the interrupt. Yields a dict whose ``"interrupted"`` is set by Ctrl-C, so an
+    error raised after it is reported as the interruption it follows."""
     import os
     import signal
     import socket
     import threading
 
+    state = {"interrupted": False}
     if threading.current_thread() is not threading.main_thread():  # signals belong to the main thread
-        yield
+        yield state
         return
     reader, writer = socket.socketpair()
     writer.setblocking(False)
+    done = threading.Event()
 
     def watch():
         while True:
@@ -75,19 +82,24 @@ def _stop_promptly(out: Path, what: str):
             if not data:
                 return
             if signal.SIGINT in data:
-                threading.Event().wait(STOP_DEADLINE_S)
+                state["interrupted"] = True
+                if done.wait(STOP_DEADLINE_S):   # the command stopped by itself
+                    return
                 _say_interrupted(out, what)
                 os._exit(130)
 
     def handler(signum, frame):
+        state["interrupted"] = True
         raise KeyboardInterrupt
 
     previous = signal.signal(signal.SIGINT, handler)
+    signal.siginterrupt(signal.SIGINT, False)   # after signal.signal, which sets it to True
     previous_fd = signal.set_wakeup_fd(writer.fileno(), warn_on_full_buffer=False)
     threading.Thread(target=watch, daemon=True).start()
     try:
-        yield
+        yield state
     finally:
+        done.set()
         signal.set_wakeup_fd(previous_fd)
         signal.signal(signal.SIGINT, previous)
         writer.close()
@@ -96,14 +108,19 @@ def _stop_promptly(out: Path, what: str):
 
 def _guarded(out: Path, saved: str, work):
     """Run ``work()`` for a command writing into ``out``: input errors end with a clean message
-    (exit 2), Ctrl-C says what was saved (exit 130, see :func:`_stop_promptly`)."""
-    with _stop_promptly(out, saved):
+    (exit 2), Ctrl-C says what was saved (exit 130, see :func:`_stop_promptly`), also when the
+    interrupt surfaces as another error (a library that turned it into its own)."""
+    with _stop_promptly(out, saved) as state:
         try:
             return work()
-        except QMeanFieldError as exc:
-            _fail(exc)
         except KeyboardInterrupt:
             _interrupted(out, saved)
+        except Exception as exc:
+            if state["interrupted"]:
+                _interrupted(out, saved)
+            if isinstance(exc, QMeanFieldError):
+                _fail(exc)
+            raise
 
 
 def _version_callback(value: bool) -> None:
