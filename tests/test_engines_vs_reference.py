@@ -70,3 +70,27 @@ def test_permutational_engine_on_a_closed_model_warns():
     model = qmf.Model(h=np.diag([1.0, -1.0]), V=np.eye(4))
     with pytest.warns(qmf.PerformanceWarning, match="symmetric"):
         qmf.compare(model, np.diag([0.6, 0.4]), N=[6], times=[0, 0.1], engine="permutational")
+
+
+@pytest.mark.parametrize("case, N", [("open qubits, cross-term jump", 5), ("open qutrits, 1/N", 3)])
+def test_permutational_measuring_behind_the_propagation(case, N, monkeypatch):
+    """The permutational engine with its measurements on a second thread behind the propagation
+    (from 20 000 entries; lowered here so that these small states take that path) against the
+    reference, with the progress callback reaching every time in order."""
+    from qmeanfield._parallel import consume_behind
+    from qmeanfield.engines import permutational
+
+    calls = []
+
+    def spy(*args, **kwargs):
+        calls.append(1)
+        return consume_behind(*args, **kwargs)
+
+    monkeypatch.setattr(permutational, "BEHIND_MIN", 0)
+    monkeypatch.setattr(permutational, "consume_behind", spy)
+    check_engine(permutational.PermutationalEngine(workers=2), CASES[case], N)
+    assert calls
+    seen = []
+    permutational.PermutationalEngine(workers=2).evolve(CASES[case].model, CASES[case].rho0, N,
+                                                        np.linspace(0, 1, 12), progress=seen.append)
+    assert seen == list(range(1, 13)) and len(calls) == 2

@@ -410,3 +410,40 @@ def test_gil_free_eigenvalues_against_numpy():
             w = eig(np.asfortranarray(H.copy()))
             assert w is not None and w.dtype == np.float64
             np.testing.assert_allclose(w, np.linalg.eigvalsh(H), rtol=0, atol=1e-12 * np.abs(H).sum())
+
+
+def test_consume_behind_order_errors_and_depth():
+    """consume_behind: every item once with its index, done counts in order, at most `depth`
+    items waiting for a slow consumer, and an error on either side raised in the caller."""
+    import time
+
+    from qmeanfield._parallel import consume_behind
+
+    got, counts, ahead = {}, [], []
+
+    def items():
+        for k in range(20):
+            ahead.append(k - len(got))   # items handed over and not yet consumed
+            yield k * k
+
+    def fn(k, item):
+        time.sleep(0.01)
+        got[k] = item
+
+    consume_behind(items(), fn, depth=4, done=counts.append)
+    assert got == {k: k * k for k in range(20)} and counts == list(range(1, 21))
+    assert 3 <= max(ahead) <= 5                  # the producer ran ahead, by at most depth + 1
+
+    def bad(k, item):
+        if k == 3:
+            raise ValueError("item 3")
+
+    with pytest.raises(ValueError, match="item 3"):
+        consume_behind(iter(range(10)), bad)
+
+    def broken():
+        yield 1
+        raise RuntimeError("producer")
+
+    with pytest.raises(RuntimeError, match="producer"):
+        consume_behind(broken(), lambda k, x: None)

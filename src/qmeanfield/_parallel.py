@@ -144,3 +144,34 @@ class SharedThreads:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def consume_behind(items, fn, threads: int = 1, depth: int = 8, done=None) -> None:
+    """``fn(k, item)`` for each item of the iterator ``items``, on ``threads`` background threads,
+    while the calling thread produces the next items (for a producer that releases the GIL, such
+    as a single-threaded propagation, and a consumer that does too: LAPACK, NumPy); calls for
+    different items may run at once. At most ``depth`` items wait. ``done(count)`` is called in
+    the calling thread as items finish, in order. An error on either side stops both and is
+    raised here."""
+    from collections import deque
+
+    pending: deque = deque()
+    finished = 0
+    with ThreadPoolExecutor(max(1, int(threads))) as pool:
+        try:
+            for k, item in enumerate(items):
+                pending.append(pool.submit(fn, k, item))
+                while pending and (len(pending) > depth or pending[0].done()):
+                    pending.popleft().result()
+                    finished += 1
+                    if done:
+                        done(finished)
+            while pending:
+                pending.popleft().result()
+                finished += 1
+                if done:
+                    done(finished)
+        except BaseException:
+            for f in pending:
+                f.cancel()
+            raise

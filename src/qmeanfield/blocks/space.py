@@ -452,8 +452,8 @@ class BlockMeasurement:
         self.M1 = np.zeros((T, d * d), dtype=complex)
         self.M2 = np.zeros((T, d * d, d * d), dtype=complex)
         self.M3 = np.zeros((T, d * d, d * d, d * d), dtype=complex) if kmax >= 3 else None
-        self.trace_error = 0.0
-        self.most_negative = 0.0
+        self._trace_error = np.zeros(T)     # per time: measurements of different times may run at once
+        self._most_negative = np.zeros(T)
 
     def add(self, n: int, x: np.ndarray, higher: bool = True) -> None:
         """Measure the state x as time index n; ``higher=False``: moments of order >= 2 are not
@@ -466,15 +466,25 @@ class BlockMeasurement:
 
     def _measure(self, n: int, x: np.ndarray, higher: bool, hermitian: bool) -> None:
         blocks = self.space.split(x)
-        self.trace_error = max(self.trace_error, float(abs(x[self.space.diagonal_positions()].sum() - 1)))
+        self._trace_error[n] = abs(x[self.space.diagonal_positions()].sum() - 1)
         m1, m2, m3 = _moments(self.space, x, blocks, self.kmax if higher else 1, self._workers)
         # the entropy last: with exactly Hermitian blocks its eigensolver overwrites them
         self.entropy[n], neg = block_entropy(self.space, blocks, hermitian=hermitian, workers=self._workers)
-        self.most_negative = min(self.most_negative, neg)
+        self._most_negative[n] = min(0.0, neg)
         self.M1[n] = m1
         self.M2[n] = m2 if m2 is not None else np.nan
         if self.M3 is not None:
             self.M3[n] = m3 if m3 is not None else np.nan
+
+    @property
+    def trace_error(self) -> float:
+        """The largest |tr - 1| over the states measured."""
+        return float(self._trace_error.max(initial=0.0))
+
+    @property
+    def most_negative(self) -> float:
+        """The most negative block eigenvalue over the states measured (0 if none)."""
+        return float(self._most_negative.min(initial=0.0))
 
     def close(self) -> None:
         """Stop the threads (the results stay)."""
