@@ -87,3 +87,27 @@ def test_drift_is_reported_with_loose_tolerances(qubit_closed):
         qmf.meanfield._monitor(bad)
     messages = " ".join(str(w.message) for w in record)
     assert "trace" in messages and "positivity" in messages
+
+
+def test_fixed_points_relaxed_together_match_each_start_alone():
+    """The fixed-point search relaxes all starts in one ODE: its right side for a stack equals the
+    one-state right side, and each start relaxed alone (its own integration, then the root
+    finder) reaches the same fixed point."""
+    from qmeanfield import meanfield
+    from qmeanfield.operators import spin_matrices
+
+    P = pauli()
+    S3 = spin_matrices(3)
+    models = [qmf.Model(h=0.5 * P["x"], V=random_interaction(2, seed=6), jumps=[0.3 * sigma_minus()],
+                        collective_jumps=[0.6 * sigma_minus(), 0.2 * P["z"]]),
+              qmf.Model(h=S3["jx"] + 0.3 * S3["jz"] @ S3["jz"], V=random_interaction(3, seed=5),
+                        jumps=[0.4 * S3["jm"] + 0.1 * S3["jz"]])]
+    for model in models:
+        R = np.array([random_density_matrix(model.d, seed=s) for s in range(3)])
+        np.testing.assert_allclose(meanfield._rhs_many(model, R), [meanfield.rhs(model, r) for r in R], atol=1e-14)
+        starts = [random_density_matrix(model.d, seed=s, min_eigenvalue=0.01) for s in range(3)]
+        together = meanfield.fixed_points(model, starts=starts)
+        assert sum(p.starts for p in together.points) == 3
+        for start in starts:
+            alone = meanfield.fixed_points(model, starts=[start]).points[0].rho
+            assert min(np.abs(p.rho - alone).max() for p in together.points) < 1e-9
