@@ -309,6 +309,16 @@ def test_weight_multiset_matches_the_patterns(d, N):
         assert fast == sorted(map(tuple, pattern_weights(gt_patterns(lam))))
 
 
+@pytest.mark.parametrize("d, N", [(2, 7), (3, 6), (4, 5), (5, 3)])
+def test_gt_weights_in_the_order_of_the_patterns(d, N):
+    """gt_weights (the blocks' diagonal weights without building the patterns, used by the
+    steady-state windows at large N) equals the patterns' weights row by row, in their order."""
+    from qmeanfield.blocks.irreps import gt_patterns, gt_weights, partitions, pattern_weights
+
+    for lam in partitions(N, d):
+        np.testing.assert_array_equal(gt_weights(lam), pattern_weights(gt_patterns(lam)))
+
+
 @pytest.mark.parametrize("way", ["auto", "states", "eigenbasis", "anchors", "krylov", "anchors-far", "krylov-far",
                                  "krylov-steps", "krylov-series"])
 @pytest.mark.parametrize("d, N", [(2, 9), (3, 5)])

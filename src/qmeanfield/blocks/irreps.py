@@ -46,6 +46,7 @@ __all__ = [
     "gt_patterns",
     "pattern_weights",
     "weight_multiset",
+    "gt_weights",
     "Irrep",
     "eigenbasis",
     "log_highest_weight",
@@ -146,18 +147,22 @@ def pattern_weights(patterns) -> np.ndarray:
     return np.array(out, dtype=np.int64)
 
 
-def _ragged_range(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """For each m, the integers lo[m]..hi[m]: (owner index, value) arrays, concatenated."""
+def _ragged_range(lo: np.ndarray, hi: np.ndarray, descending: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """For each m, the integers lo[m]..hi[m] (``descending``: hi[m]..lo[m]): (owner index, value)
+    arrays, concatenated."""
     counts = hi - lo + 1
     owner = np.repeat(np.arange(lo.size), counts)
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    return owner, lo[owner] + (np.arange(owner.size) - starts[owner])
+    step = np.arange(owner.size) - starts[owner]
+    return owner, (hi[owner] - step) if descending else (lo[owner] + step)
 
 
-def weight_multiset(lam) -> np.ndarray:
+def weight_multiset(lam, gt_order: bool = False) -> np.ndarray:
     """The weights of every Gelfand-Tsetlin pattern with top row ``lam`` (shape (dim, d)), as
-    :func:`pattern_weights` gives them but in another order and without building the patterns:
-    the interlacing rows are enumerated with numpy, row by row (for planning at large N)."""
+    :func:`pattern_weights` gives them but without building the patterns: the interlacing rows
+    are enumerated with numpy, row by row (for planning at large N). ``gt_order``: in the order
+    of :func:`gt_patterns` (the blocks' basis order; each row's entries descending, the rows
+    nested from the top down), else in another order."""
     lam = np.asarray(lam, dtype=np.int64)
     d = lam.size
     cur = lam[None, :]                               # row k + 1 of every partial pattern
@@ -165,12 +170,21 @@ def weight_multiset(lam) -> np.ndarray:
     for k in range(d - 1, 0, -1):                    # build row k (length k) under row k + 1
         new = np.zeros((cur.shape[0], 0), dtype=np.int64)
         for i in range(k):
-            owner, x = _ragged_range(cur[:, i + 1], cur[:, i])
+            owner, x = _ragged_range(cur[:, i + 1], cur[:, i], descending=gt_order)
             cur, new, weights = cur[owner], np.column_stack([new[owner], x]), weights[owner]
         weights[:, k] = cur.sum(axis=1) - new.sum(axis=1)
         cur = new
     weights[:, 0] = cur[:, 0]
     return weights
+
+
+@lru_cache(maxsize=4096)
+def gt_weights(lam: tuple[int, ...]) -> np.ndarray:
+    """:func:`pattern_weights` of :func:`gt_patterns` (the weights in the blocks' basis order),
+    enumerated with numpy (:func:`weight_multiset`); read-only (cached)."""
+    out = weight_multiset(lam, gt_order=True)
+    out.setflags(write=False)
+    return out
 
 
 class Irrep:
@@ -185,7 +199,7 @@ class Irrep:
         self.d = len(self.lam)
         self.patterns = gt_patterns(self.lam)
         self.dim = len(self.patterns)
-        self.weights = pattern_weights(self.patterns)
+        self.weights = gt_weights(self.lam)
         # patterns as rows of integers, (row_1, row_2, ..., row_d) flattened; row k starts at k(k-1)/2
         self.table = np.array([[x for row in P for x in row] for P in self.patterns], dtype=np.int64)
         self.table = self.table.reshape(self.dim, self.d * (self.d + 1) // 2)

@@ -17,7 +17,7 @@ import scipy.sparse as sp
 from .._parallel import SharedThreads
 from ._lapack import eigenvalues_function
 from .collective import moments_to_marginals
-from .irreps import Irrep, log_multiplicity, log_vector_weights, partitions, weyl_dimension
+from .irreps import Irrep, gt_weights, log_multiplicity, log_vector_weights, partitions, weyl_dimension
 
 __all__ = ["BlockSpace", "BlockWindows", "BlockMeasurement", "block_entropy", "measure_windows"]
 
@@ -213,7 +213,7 @@ class BlockSpace:
         \sum_a w_a \log p_a`, with 0 log 0 = 0 (-inf where a zero p_a is raised to a positive power)."""
         with np.errstate(divide="ignore"):
             logp = np.log(np.asarray(p, dtype=float))
-        return [log_vector_weights(ir.weights, self.logmult[i], logp) for i, ir in enumerate(self.irreps)]
+        return [log_vector_weights(gt_weights(lam), self.logmult[i], logp) for i, lam in enumerate(self.lams)]
 
     def irrep_unitaries(self, W: np.ndarray, which=None):
         r"""Yield, block by block, :math:`U_\lambda = \exp J_\lambda(\log W)`, the irrep of the
