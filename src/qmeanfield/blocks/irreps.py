@@ -178,7 +178,7 @@ def weight_multiset(lam, gt_order: bool = False) -> np.ndarray:
     return weights
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=1024)   # every block of d = 2 up to N = 2046; about 16 MiB at N = 2000
 def gt_weights(lam: tuple[int, ...]) -> np.ndarray:
     """:func:`pattern_weights` of :func:`gt_patterns` (the weights in the blocks' basis order),
     enumerated with numpy (:func:`weight_multiset`); read-only (cached)."""
