@@ -13,6 +13,7 @@ import os
 import signal
 import threading
 import time
+from collections import deque
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import contextmanager
 
@@ -153,8 +154,6 @@ def consume_behind(items, fn, threads: int = 1, depth: int = 8, done=None) -> No
     different items may run at once. At most ``depth`` items wait. ``done(count)`` is called in
     the calling thread as items finish, in order. An error on either side stops both and is
     raised here."""
-    from collections import deque
-
     pending: deque = deque()
     finished = 0
     with ThreadPoolExecutor(max(1, int(threads))) as pool:
