@@ -90,8 +90,8 @@ def test_drift_is_reported_with_loose_tolerances(qubit_closed):
 
 
 def test_fixed_points_relaxed_together_match_each_start_alone():
-    """The fixed-point search relaxes all starts in one ODE: its right side for a stack equals the
-    one-state right side, and each start relaxed alone (its own integration, then the root
+    """The fixed-point search relaxes all starts in one ODE: the right side of a stack equals the
+    right side of each state, and each start relaxed alone (its own integration, then the root
     finder) reaches the same fixed point."""
     from qmeanfield import meanfield
     from qmeanfield.operators import spin_matrices
@@ -104,7 +104,7 @@ def test_fixed_points_relaxed_together_match_each_start_alone():
                         jumps=[0.4 * S3["jm"] + 0.1 * S3["jz"]])]
     for model in models:
         R = np.array([random_density_matrix(model.d, seed=s) for s in range(3)])
-        np.testing.assert_allclose(meanfield._rhs_many(model, R), [meanfield.rhs(model, r) for r in R], atol=1e-14)
+        np.testing.assert_allclose(meanfield.rhs(model, R), [meanfield.rhs(model, r) for r in R], atol=1e-14)
         starts = [random_density_matrix(model.d, seed=s, min_eigenvalue=0.01) for s in range(3)]
         together = meanfield.fixed_points(model, starts=starts)
         assert sum(p.starts for p in together.points) == 3

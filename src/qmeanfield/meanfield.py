@@ -46,7 +46,8 @@ def _dissipator(L: np.ndarray, rho: np.ndarray) -> np.ndarray:
 
 
 def rhs(model: Model, rho: np.ndarray) -> np.ndarray:
-    r"""Right side :math:`\dot\rho` of the mean-field equation at state ``rho``."""
+    r"""Right side :math:`\dot\rho` of the mean-field equation at state ``rho`` (or at each of a
+    stack of states, shape (..., d, d))."""
     Heff = model.h + mean_field_potential(model.V, rho)
     out = -1j / model.hbar * (Heff @ rho - rho @ Heff)
     for L in model.jumps:
@@ -54,21 +55,6 @@ def rhs(model: Model, rho: np.ndarray) -> np.ndarray:
     for C in model.collective_jumps:
         HC = collective_hamiltonian(C, rho)
         out = out - 1j * (HC @ rho - rho @ HC)
-    return out
-
-
-def _rhs_many(model: Model, R: np.ndarray) -> np.ndarray:
-    """:func:`rhs` for a stack of states R, shape (B, d, d), in one pass of array operations."""
-    d = model.d
-    Heff = model.h + np.einsum("acbe,kec->kab", np.asarray(model.V).reshape(d, d, d, d), R)
-    out = -1j / model.hbar * (Heff @ R - R @ Heff)
-    for L in model.jumps:
-        LdL = L.conj().T @ L
-        out += L @ R @ L.conj().T - 0.5 * (LdL @ R + R @ LdL)
-    for C in model.collective_jumps:
-        c = np.einsum("kab,ba->k", R, C)[:, None, None]
-        HC = 0.5j * (np.conj(c) * C - c * C.conj().T)
-        out += -1j * (HC @ R - R @ HC)
     return out
 
 
@@ -81,11 +67,11 @@ def _relax(model: Model, rhos: list[np.ndarray], t_relax: float) -> np.ndarray:
     d = model.d
     t_done, chunk = 0.0, RELAX_CHUNK
     while t_done < t_relax:
-        active = np.flatnonzero(np.linalg.norm(_rhs_many(model, R), axis=(1, 2)) > RELAX_TOL)
+        active = np.flatnonzero(np.linalg.norm(rhs(model, R), axis=(1, 2)) > RELAX_TOL)
         if active.size == 0:
             break
         shape = (active.size, d, d)
-        Y = _solve(lambda _, y: _rhs_many(model, y.reshape(shape)).ravel(), R[active].ravel(),
+        Y = _solve(lambda _, y: rhs(model, y.reshape(shape)).ravel(), R[active].ravel(),
                    np.array([0.0, chunk]), 1e-10, 1e-12)
         R[active] = Y[-1].reshape(shape)
         R[active] = (R[active] + R[active].conj().transpose(0, 2, 1)) / 2
@@ -95,8 +81,9 @@ def _relax(model: Model, rhos: list[np.ndarray], t_relax: float) -> np.ndarray:
 
 
 def collective_hamiltonian(C: np.ndarray, rho: np.ndarray) -> np.ndarray:
-    r"""Mean-field Hamiltonian of a collective jump, :math:`\tfrac{i}{2}(\langle C^\dagger\rangle C - \langle C\rangle C^\dagger)`."""
-    c = np.trace(rho @ C)
+    r"""Mean-field Hamiltonian of a collective jump, :math:`\tfrac{i}{2}(\langle C^\dagger\rangle C - \langle C\rangle C^\dagger)`
+    (for a stack of states, shape (..., d, d), the stack of Hamiltonians)."""
+    c = np.einsum("...ab,ba->...", rho, C)[..., None, None]
     return 0.5j * (np.conj(c) * C - c * C.conj().T)
 
 

@@ -205,7 +205,8 @@ def random_density_matrix(d: int, seed: int | None = 0, min_eigenvalue: float = 
 def mean_field_potential(V: np.ndarray, rho: np.ndarray) -> np.ndarray:
     r"""Mean-field potential :math:`V_\rho = \mathrm{Tr}_2[V (1 \otimes \rho)]`, shape (d, d).
 
-    Componentwise :math:`(V_\rho)_{ab} = \sum_{c,e} V_{(a c),(b e)} \rho_{e c}`.
+    Componentwise :math:`(V_\rho)_{ab} = \sum_{c,e} V_{(a c),(b e)} \rho_{e c}`. A stack of states
+    (shape (..., d, d)) gives the stack of potentials.
     """
-    d = rho.shape[0]
-    return np.einsum("acbe,ec->ab", V.reshape(d, d, d, d), rho)
+    d = rho.shape[-1]
+    return np.einsum("acbe,...ec->...ab", V.reshape(d, d, d, d), rho)
