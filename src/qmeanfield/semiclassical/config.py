@@ -11,8 +11,10 @@ t_final = 10.0
 n_times = 21
 cells = [256, 256]             # optional: Vlasov / comparison grid (x, p)
 dt = 0.05                      # optional: time step of both solvers
-p_range = [-5.0, 5.0]          # optional: momentum window (default: energy bound)
+p_range = [-5.0, 5.0]          # optional: momentum window (default: energy bound + Husimi width; one that
+                               # cuts mass is refused)
 emd_cells = 32                 # optional: cells per side of POT's cross-check (0: skip)
+w2_cells = 128                 # optional: cells per side of the W2 solver (the grid is merged down to it)
 [semiclassical.initial]
 kind = "gaussian"              # gaussian | hmf_thermal | waterbag | expression | thermal
 x0 = 0.0
@@ -40,6 +42,7 @@ from .scan import ScanOptions
 __all__ = ["SemiclassicalConfig", "ChainRequest", "parse_semiclassical", "load_semiclassical"]
 
 _KEYS = {"domain", "length", "external", "pair", "hbar", "t_final", "n_times", "cells", "dt", "p_range", "emd_cells",
+         "w2_cells",
          "initial", "chain"}
 _CHAIN_KEYS = {"hbar", "modes", "N"}
 _INITIAL_KEYS = {"kind", "x0", "p0", "sigma_x", "sigma_p", "temperature", "amplitude", "mode", "p_max", "f",
@@ -119,6 +122,8 @@ def parse_semiclassical(data: dict, name: str = "semiclassical") -> Semiclassica
         opts["dt"] = _num(sec["dt"], "dt")
     if "emd_cells" in sec:
         opts["emd_cells"] = _num(sec["emd_cells"], "emd_cells", True)
+    if "w2_cells" in sec:
+        opts["w2_cells"] = _num(sec["w2_cells"], "w2_cells", True)
     chain = None
     if "chain" in sec:
         ch = sec["chain"]

@@ -24,10 +24,13 @@ import numpy as np
 from ..errors import ConfigError
 from ..expressions import evaluate_function
 
-__all__ = ["InitialData", "SemiclassicalProblem", "DOMAINS", "INITIAL_KINDS", "COMPLEX_STEP"]
+__all__ = ["InitialData", "SemiclassicalProblem", "DOMAINS", "INITIAL_KINDS", "COMPLEX_STEP", "COHERENT_TAIL"]
 
 DOMAINS = ("periodic", "interval")
 INITIAL_KINDS = ("gaussian", "hmf_thermal", "waterbag", "expression", "thermal")
+#: coherent states must fit the domain: exp(-(L/2)^2 / (4 hbar)) <= e^-COHERENT_TAIL (1e-5: the Husimi sum is
+#: cut at half the domain)
+COHERENT_TAIL = 11.5
 #: imaginary step of complex-step derivatives
 COMPLEX_STEP = 1e-30
 
@@ -124,6 +127,14 @@ class SemiclassicalProblem:
             raise ConfigError(f"semiclassical.length must be a finite number > 0, got {self.length!r}")
         if not self.hbars or any(not (math.isfinite(h) and 0 < h <= 10) for h in self.hbars):
             raise ConfigError(f"semiclassical.hbar must be a non-empty list of numbers in (0, 10], got {self.hbars!r}")
+        if not (math.isfinite(self.length) and self.length > 0):
+            raise ConfigError(f"semiclassical.length must be a finite number > 0, got {self.length!r}")
+        hbar_max = self.length**2 / (16 * COHERENT_TAIL)
+        if max(self.hbars) > hbar_max:
+            raise ConfigError(f"semiclassical.hbar = {max(self.hbars):g} is too large for length = {self.length:g}: "
+                              f"coherent states no longer fit the domain (their overlap across half the domain, "
+                              f"exp(-L^2/(16 hbar)), must stay below e^-{COHERENT_TAIL:g}); use hbar <= {hbar_max:.3g} "
+                              "or a longer domain")
         if len(set(self.hbars)) != len(self.hbars):
             raise ConfigError(f"semiclassical.hbar contains duplicates: {list(self.hbars)}")
         if not (math.isfinite(self.t_final) and 0 < self.t_final <= 1e4):
@@ -164,13 +175,17 @@ class SemiclassicalProblem:
         return self._derivative(self.pair, x, "pair")
 
     def lipschitz_constants(self, samples: int = 4097) -> tuple[float, float]:
-        """(Lip(U'), Lip(V')) = (max |U''|, max |V''|) on the domain, by differences of the complex-step U', V'."""
+        """(Lip(U'), Lip(V')) = (max |U''|, max |V''|), by differences of the complex-step U', V'.
+
+        U is sampled on the domain; V on the range of x - y: [-L, L] on an interval, [-L/2, L/2] on
+        the torus (where x - y is taken modulo L)."""
         x = np.linspace(-self.length / 2, self.length / 2, samples)
         h = x[1] - x[0]
         lipU = float(np.max(np.abs(np.diff(self.external_force(x)) / h)))
         if self.pair == "poisson":
             return lipU, math.inf
-        lipV = float(np.max(np.abs(np.diff(self.pair_derivative(x)) / h)))
+        y = x if self.domain == "periodic" else np.linspace(-self.length, self.length, 2 * samples - 1)
+        lipV = float(np.max(np.abs(np.diff(self.pair_derivative(y)) / (y[1] - y[0]))))
         return lipU, lipV
 
     def certificate_rate(self) -> float:

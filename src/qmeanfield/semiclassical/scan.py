@@ -27,7 +27,7 @@ from .hartree import HartreeSolver, initial_state
 from .phase_space import density_matrix, husimi
 from .problem import SemiclassicalProblem
 from .vlasov import VlasovSolver
-from .wasserstein import w2_bracket
+from .wasserstein import w2_emd, w2_grid
 
 __all__ = ["ScanOptions", "ScanPlan", "plan_scan", "scan", "certificate_bound", "magnetisation"]
 
@@ -39,17 +39,21 @@ SECONDS_PER_UNIT = 4e-10
 class ScanOptions:
     """cells : (Nx, Np) of the Vlasov solver and the comparison grid; dt : time step of both
     solvers (None: min(0.05, t_final / 100)); emd_cells : cells per side for POT's cross-check,
-    computed at the snapshot times (0 skips it); snapshots : phase-space snapshots stored per hbar."""
+    computed at the snapshot times (0 skips it); snapshots : phase-space snapshots stored per hbar;
+    w2_cells : largest cells per side of the W2 solver (the comparison grid is merged in pairs down to it)."""
 
     cells: tuple[int, int] = (256, 256)
     dt: float | None = None
     emd_cells: int = 32
     snapshots: int = 4
+    w2_cells: int = 128
 
     def __post_init__(self):
         nx, n_p = self.cells
         if not (16 <= nx <= 2048 and 16 <= n_p <= 2048):
             raise QMeanFieldError(f"semiclassical cells must be in 16..2048 per side, got {self.cells}")
+        if not (isinstance(self.w2_cells, int) and 16 <= self.w2_cells <= 512):
+            raise QMeanFieldError(f"semiclassical w2_cells must be an integer in 16..512, got {self.w2_cells!r}")
         if self.dt is not None and not (math.isfinite(self.dt) and self.dt > 0):
             raise QMeanFieldError(f"semiclassical dt must be a number > 0, got {self.dt!r}")
 
@@ -108,6 +112,48 @@ def magnetisation(rho: np.ndarray, x: np.ndarray, dx: float, mode: int = 1) -> f
     return float(np.abs(np.sum(rho * np.exp(1j * mode * x)) * dx))
 
 
+#: mass a density may lose (or hold in the outermost cells) at the edges of the comparison window
+MASS_TOLERANCE = 1e-6
+#: negative Vlasov values beyond this fraction of the maximum are refused (the advection is not positive)
+NEGATIVE_TOLERANCE = 1e-6
+
+
+def _window_fix(p) -> str:
+    return (f"the momentum window [{p[0]:.3g}, {p[-1]:.3g}] cuts it: widen p_range (or leave it out: the default "
+            "window is the classical bound plus the Husimi width)")
+
+
+def _check_mass(mass: float, what: str, hbar: float, t: float, p) -> None:
+    if abs(1.0 - mass) > MASS_TOLERANCE:
+        raise QMeanFieldError(f"semiclassical: {what} holds mass {mass:.10f} of 1 in the comparison window at "
+                              f"hbar = {hbar:g}, t = {t:g}; " + _window_fix(p))
+
+
+def _check_vlasov(f_t: np.ndarray, times, monitor, p) -> None:
+    low = f_t.min(axis=(1, 2))
+    bad = np.flatnonzero(low < -NEGATIVE_TOLERANCE * f_t.max())
+    if bad.size:
+        n = bad[0]
+        raise QMeanFieldError(f"semiclassical: the Vlasov density is negative ({low[n] / f_t.max():.2g} of its maximum) "
+                              f"at t = {times[n]:g}: f0 or f(t) (filaments) has features narrower than a cell; raise "
+                              "cells, shorten t_final, or smooth f0 (e.g. a waterbag with a smooth edge)")
+    if monitor.edge_mass > MASS_TOLERANCE:
+        raise QMeanFieldError(f"semiclassical: the Vlasov density reaches the edges of the grid (mass "
+                              f"{monitor.edge_mass:.3g} in the outermost cells): on an interval lengthen the domain; "
+                              "else " + _window_fix(p))
+
+
+def local_exponents(hbars: np.ndarray, w2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    r"""Local log-log slopes of W2 against hbar between neighbouring hbar values (sorted):
+    :math:`\log(W_2(\hbar_{a+1}) / W_2(\hbar_a)) / \log(\hbar_{a+1} / \hbar_a)` at each time, and the
+    geometric means of the pairs. ``w2`` is (hbar, time)."""
+    order = np.argsort(hbars)
+    h, w = hbars[order], w2[order]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        slopes = np.log(w[1:] / w[:-1]) / np.log(h[1:] / h[:-1])[:, None]
+    return np.sqrt(h[1:] * h[:-1]), slopes
+
+
 def _snapshot_indices(T: int, count: int) -> np.ndarray:
     return np.unique(np.linspace(0, T - 1, max(1, min(count, T))).round().astype(int))
 
@@ -138,7 +184,8 @@ def scan(problem: SemiclassicalProblem, *, options: ScanOptions = ScanOptions(),
     hbars = np.array(problem.hbars, dtype=float)
     H_n = hbars.size
     out = {name: np.full((H_n, T), np.nan) for name in (
-        "w2", "lower", "upper", "marginal", "knothe", "emd", "emd_grid", "mag_q", "trace", "spectrum", "energy")}
+        "w2", "lower", "upper", "marginal", "knothe", "emd", "emd_grid", "mag_q", "trace", "spectrum", "energy",
+        "grid_error", "eps_error", "solver_error")}
     husimi_snap = np.zeros((H_n, snaps.size, nx, n_p))
     orbit_counts, dropped, seconds = [], [], []
     with progress_bar(progress) as prog:
@@ -148,6 +195,8 @@ def scan(problem: SemiclassicalProblem, *, options: ScanOptions = ScanOptions(),
         vs = VlasovSolver(problem, cg, p, plan.dt)
         f_t = np.array(list(vs.run(f0, times, on_time=tick)))
         monitor = vs.monitor
+        _check_vlasov(f_t, times, monitor, p)
+        negative = np.clip(-f_t, 0.0, None).sum(axis=(1, 2)) / f_t.sum(axis=(1, 2))   # clipped by W2: in its interval
         mag_c = np.array([magnetisation(f.sum(axis=1) * dp, cg.x, cg.dx) for f in f_t])
         for a, hbar in enumerate(hbars):
             start = _time.perf_counter()
@@ -160,14 +209,19 @@ def scan(problem: SemiclassicalProblem, *, options: ScanOptions = ScanOptions(),
             dropped.append(orb.dropped_weight)
             hs = HartreeSolver(problem, hbar, qg, plan.dt)
             E0 = hs.energy(orb.weights, orb.psi)
+            warm = ()
             for n, psi in enumerate(hs.run(orb, times, on_time=tick)):
                 R = density_matrix(orb.weights, psi)
                 Hq = husimi(R, qg, hbar, stride, p, periodic)
-                # POT's coarse-grid value is a cross-check: at the snapshot times only
-                b = w2_bracket(xe, pe, Hq, f_t[n], emd_cells=(options.emd_cells or None) if n in snaps else None)
+                _check_mass(Hq.sum() * cg.dx * dp, "the Husimi function of R(t)", hbar, times[n], p)
+                b = w2_grid(xe, pe, Hq, f_t[n], max_cells=options.w2_cells, warm=warm, dropped=negative[n])
+                warm = b.potentials
                 for key, val in (("w2", b.value), ("lower", b.lower), ("upper", b.upper), ("marginal", b.marginal_lower),
-                                 ("knothe", b.knothe_upper), ("emd", b.emd), ("emd_grid", b.emd_grid)):
+                                 ("knothe", b.knothe_upper), ("grid_error", b.grid_error),
+                                 ("eps_error", b.eps_error), ("solver_error", b.solver_error)):
                     out[key][a, n] = val
+                if options.emd_cells and n in snaps:   # POT's coarse-grid value: a cross-check at snapshot times
+                    out["emd"][a, n], out["emd_grid"][a, n] = w2_emd(xe, pe, Hq, f_t[n], options.emd_cells)
                 rho_q = hs.density(orb.weights, psi)
                 out["mag_q"][a, n] = magnetisation(rho_q, qg.x, qg.dx)
                 out["trace"][a, n] = abs(float(np.sum(rho_q) * qg.dx) - 1.0 + orb.dropped_weight)
@@ -192,6 +246,7 @@ def scan(problem: SemiclassicalProblem, *, options: ScanOptions = ScanOptions(),
             fit = fit_power_law(hbars, out["w2"][:, n])
             if fit is not None:
                 exponent[n], exponent_ci[n] = fit.exponent, fit.exponent_ci
+    out["local"] = local_exponents(hbars, out["w2"]) if H_n >= 2 else (np.zeros(0), np.zeros((0, T)))
     return _dataset(problem, plan, hbars, times, cg, p, snaps, out, bound, exponent, exponent_ci, mag_c,
                     monitor, husimi_snap, f_t[snaps], orbit_counts, dropped, seconds)
 
@@ -202,9 +257,13 @@ def _dataset(problem, plan, hbars, times, cg, p, snaps, out, bound, exponent, ex
     init = problem.initial
     return xr.Dataset(
         {
-            "w2_husimi_vlasov": (ht, out["w2"], {"long_name": "W2(Husimi(R(t)), f(t)), midpoint of its bracket"}),
-            "w2_lower": (ht, out["lower"], {"long_name": "lower end of the W2 bracket"}),
-            "w2_upper": (ht, out["upper"], {"long_name": "upper end of the W2 bracket"}),
+            "w2_husimi_vlasov": (ht, out["w2"], {"long_name": "W2(Husimi(R(t)), f(t)): debiased Sinkhorn on the "
+                                                              "grid, Richardson in epsilon"}),
+            "w2_lower": (ht, out["lower"], {"long_name": "lower end of the W2 error interval"}),
+            "w2_upper": (ht, out["upper"], {"long_name": "upper end of the W2 error interval"}),
+            "w2_grid_error": (ht, out["grid_error"], {"long_name": "|W2 on the grid - W2 with cells merged in pairs|"}),
+            "w2_eps_error": (ht, out["eps_error"], {"long_name": "|S_eps - S_2eps| (on W2^2): epsilon bias estimate"}),
+            "w2_solver_error": (ht, out["solver_error"], {"long_name": "Sinkhorn convergence error (on W2^2)"}),
             "w2_marginal_lower": (ht, out["marginal"], {"long_name": "sqrt(W2(x-marginals)^2 + W2(p-marginals)^2)"}),
             "w2_knothe_upper": (ht, out["knothe"], {"long_name": "Knothe-Rosenblatt coupling cost (upper bound)"}),
             "w2_emd": (ht, out["emd"], {"long_name": "ot.emd2 on the coarsened grid (cross-check, snapshot times; "
@@ -221,7 +280,10 @@ def _dataset(problem, plan, hbars, times, cg, p, snaps, out, bound, exponent, ex
             "vlasov_energy": (("time",), monitor.energy),
             "vlasov_l2": (("time",), monitor.l2),
             "w2_exponent": (("time",), exponent, {"long_name": "fitted log-log slope of W2 against hbar"}),
-            "w2_exponent_ci": (("time",), exponent_ci, {"long_name": "95 % half-width of w2_exponent"}),
+            "w2_exponent_ci": (("time",), exponent_ci, {"long_name": "95 % half-width of w2_exponent: how badly one "
+                                                                     "power law fits, not noise"}),
+            "w2_local_exponent": (("hbar_pair", "time"), out["local"][1],
+                                  {"long_name": "log-log slope of W2 between neighbouring hbar values"}),
             "orbitals": (("hbar",), np.array(orbit_counts), {"long_name": "orbitals of T(f0) kept"}),
             "dropped_weight": (("hbar",), np.array(dropped), {"long_name": "weight of T(f0) in dropped orbitals"}),
             "quantum_points": (("hbar",), np.array(plan.quantum_points)),
@@ -230,6 +292,7 @@ def _dataset(problem, plan, hbars, times, cg, p, snaps, out, bound, exponent, ex
             "vlasov": (("snapshot", "x", "p"), vlasov_snap, {"long_name": "f(t) at snapshot times"}),
         },
         coords={"hbar": hbars, "time": times, "x": cg.x, "p": p, "snapshot": np.arange(snaps.size),
+                "hbar_pair": out["local"][0],
                 "snapshot_time": (("snapshot",), times[snaps])},
         attrs={"domain": problem.domain, "length": problem.length, "external": problem.external,
                "pair": problem.pair, "initial_kind": init.kind, "initial": repr(init),

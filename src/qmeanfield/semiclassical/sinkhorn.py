@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -74,6 +74,7 @@ class SinkhornResult:
     iterations: int
     solver_error: float
     eps_error: float
+    potentials: tuple = field(default=(), repr=False, compare=False)
 
 
 def _softmin_rows(H, c, eps, need, margin, out):  # pragma: no cover - compiled by Numba
@@ -155,7 +156,7 @@ def softmin_axis(H: np.ndarray, c: np.ndarray, eps: float, need: np.ndarray | No
 
 
 class _Softmin:
-    """The c-transforms on the grid for one epsilon: :math:`T_m(\phi)(x) = -\varepsilon\log\sum_y
+    r"""The c-transforms on the grid for one epsilon: :math:`T_m(\phi)(x) = -\varepsilon\log\sum_y
     e^{(\phi(y) - |x - y|^2)/\varepsilon} m(y)` for m = a or b, each needed on the support of the other
     measure (or its own, for the symmetric problems); potentials are 0 off their support."""
 
@@ -221,19 +222,21 @@ def sinkhorn_seconds(nx: int, n_p: int, steps: int = 120) -> float:
 
 def sinkhorn_divergence(xc: np.ndarray, pc: np.ndarray, a: np.ndarray, b: np.ndarray, *,
                         eps: float | None = None, tolerance: float = TOLERANCE,
-                        omega: float = OVERRELAXATION) -> SinkhornResult:
+                        omega: float = OVERRELAXATION, warm: tuple = (), dropped: float = 0.0) -> SinkhornResult:
     r"""W2 between the point clouds ``a`` (Nx, Np) and ``b`` on the grid ``xc`` x ``pc`` (cell centres).
 
     ``eps`` is the final epsilon (default ``EPS_CELLS`` times the larger cell width squared). The
     scaling ends with full convergence at ``2 eps`` and ``eps`` (dual gap below ``tolerance`` of the
     divergence); cells below ``MASS_CUT`` of the total are dropped and the W2 they can carry
-    (their mass times the squared diameter) is added to the interval."""
+    (their mass times the squared diameter) is added to the interval. ``warm``: the ``potentials``
+    of an earlier result on the same grid (the next time of a series): the scaling is skipped;
+    ``dropped``: mass the caller removed before (cropping), added to the interval like the cut cells."""
     a = np.clip(np.asarray(a, dtype=float), 0.0, None)
     b = np.clip(np.asarray(b, dtype=float), 0.0, None)
     if not (a.sum() > 0 and b.sum() > 0):
         raise QMeanFieldError("a Wasserstein distance needs two non-zero densities")
     a, b = a / a.sum(), b / b.sum()
-    cut = float(a[a < MASS_CUT].sum() + b[b < MASS_CUT].sum())
+    cut = float(a[a < MASS_CUT].sum() + b[b < MASS_CUT].sum()) + dropped
     a, b = np.where(a < MASS_CUT, 0.0, a), np.where(b < MASS_CUT, 0.0, b)
     a, b = a / a.sum(), b / b.sum()
     xc, pc = np.asarray(xc, dtype=float), np.asarray(pc, dtype=float)
@@ -241,18 +244,21 @@ def sinkhorn_divergence(xc: np.ndarray, pc: np.ndarray, a: np.ndarray, b: np.nda
     eps_final = eps or EPS_CELLS * h * h
     diam2 = (xc[-1] - xc[0]) ** 2 + (pc[-1] - pc[0]) ** 2
     la, lb = _log(a), _log(b)
-    eps_k = max(diam2, 4 * eps_final)
-    op = _Softmin(xc, pc, eps_k, la, lb)
-    zero = np.zeros_like(a)
-    f, g, faa, gbb = op(zero, "b", "a"), op(zero, "a", "b"), op(zero, "a", "a"), op(zero, "b", "b")
     iterations = 0
-    # annealing: one symmetric (averaged) update per epsilon down to 2 eps
-    while eps_k > 2 * eps_final * (1 + 1e-12):
-        eps_k = max(eps_k * SCALING, 2 * eps_final)
+    if warm and warm[0].shape == a.shape:
+        f, g, faa, gbb = (np.where(m, w, 0.0) for m, w in zip((a > 0, b > 0, a > 0, b > 0), warm))
+    else:
+        eps_k = max(diam2, 4 * eps_final)
         op = _Softmin(xc, pc, eps_k, la, lb)
-        f, g = 0.5 * (f + op(g, "b", "a")), 0.5 * (g + op(f, "a", "b"))
-        faa, gbb = 0.5 * (faa + op(faa, "a", "a")), 0.5 * (gbb + op(gbb, "b", "b"))
-        iterations += 1
+        zero = np.zeros_like(a)
+        f, g, faa, gbb = op(zero, "b", "a"), op(zero, "a", "b"), op(zero, "a", "a"), op(zero, "b", "b")
+        # annealing: one symmetric (averaged) update per epsilon down to 2 eps
+        while eps_k > 2 * eps_final * (1 + 1e-12):
+            eps_k = max(eps_k * SCALING, 2 * eps_final)
+            op = _Softmin(xc, pc, eps_k, la, lb)
+            f, g = 0.5 * (f + op(g, "b", "a")), 0.5 * (g + op(f, "a", "b"))
+            faa, gbb = 0.5 * (faa + op(faa, "a", "a")), 0.5 * (gbb + op(gbb, "b", "b"))
+            iterations += 1
     values = []
     solver_error = 0.0
     for e in (2 * eps_final, eps_final):
@@ -283,4 +289,5 @@ def sinkhorn_divergence(xc: np.ndarray, pc: np.ndarray, a: np.ndarray, b: np.nda
     total = eps_error + 2 * solver_error + 4 * cut * diam2
     return SinkhornResult(value=math.sqrt(max(value_sq, 0.0)), lower=math.sqrt(max(value_sq - total, 0.0)),
                           upper=math.sqrt(max(value_sq + total, 0.0)), divergence=S1, eps=eps_final,
-                          iterations=iterations, solver_error=solver_error, eps_error=eps_error)
+                          iterations=iterations, solver_error=solver_error, eps_error=eps_error,
+                          potentials=(f, g, faa, gbb))
