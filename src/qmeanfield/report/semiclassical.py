@@ -152,8 +152,8 @@ def write_semiclassical_report(ds: xr.Dataset, summary: dict, out_dir, title: st
             f"[{fmt(br[0])}, {fmt(br[1])}]", row["bracket_narrower_than_value"], row["bound_final"],
             row["bound_holds"], row["trace_error_max"], row["spectrum_error_max"], row["energy_drift_max"],
             row["seconds"])) + "</tr>")
-    parts.append("</table><p class='note'>The bracket: lower = exact W2 of the x- and p-marginals, upper = cost of "
-                 "the Knothe-Rosenblatt coupling, both widened by the estimated grid error; value = midpoint. "
+    parts.append("</table><p class='note'>W2: debiased Sinkhorn divergence on the grid; its interval holds the solver, epsilon and grid errors, intersected with the bracket: lower = exact W2 of the x- and p-marginals, upper = cost of "
+                 "the Knothe-Rosenblatt coupling, both widened by the estimated grid error. "
                  + html.escape(str(ds.attrs.get("w2_note", ""))) + ". The certificate B(t) = sqrt(hbar (1 + "
                  "exp(Lambda t))) is loose (it grows like exp(Lambda t / 2) even without interaction).</p>")
     parts.append(f"<p class='note'>Vlasov: mass drift {fmt(summary.get('vlasov_mass_drift'))}, energy drift "

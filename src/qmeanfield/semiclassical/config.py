@@ -14,7 +14,7 @@ dt = 0.05                      # optional: time step of both solvers
 p_range = [-5.0, 5.0]          # optional: momentum window (default: energy bound + Husimi width; one that
                                # cuts mass is refused)
 emd_cells = 32                 # optional: cells per side of POT's cross-check (0: skip)
-w2_cells = 128                 # optional: cells per side of the W2 solver (the grid is merged down to it)
+w2_cells = 64                  # optional: cells per side of the W2 solver (the grid is merged down to it)
 [semiclassical.initial]
 kind = "gaussian"              # gaussian | hmf_thermal | waterbag | expression | thermal
 x0 = 0.0

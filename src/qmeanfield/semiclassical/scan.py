@@ -27,7 +27,7 @@ from .hartree import HartreeSolver, initial_state
 from .phase_space import density_matrix, husimi
 from .problem import SemiclassicalProblem
 from .vlasov import VlasovSolver
-from .wasserstein import w2_emd, w2_grid
+from .wasserstein import W2_MAX_CELLS, w2_emd, w2_grid
 
 __all__ = ["ScanOptions", "ScanPlan", "plan_scan", "scan", "certificate_bound", "magnetisation"]
 
@@ -46,7 +46,7 @@ class ScanOptions:
     dt: float | None = None
     emd_cells: int = 32
     snapshots: int = 4
-    w2_cells: int = 128
+    w2_cells: int = W2_MAX_CELLS
 
     def __post_init__(self):
         nx, n_p = self.cells
@@ -119,8 +119,8 @@ NEGATIVE_TOLERANCE = 1e-6
 
 
 def _window_fix(p) -> str:
-    return (f"the momentum window [{p[0]:.3g}, {p[-1]:.3g}] cuts it: widen p_range (or leave it out: the default "
-            "window is the classical bound plus the Husimi width)")
+    return (f"the grid cuts it: on an interval lengthen the domain; widen the momentum window [{p[0]:.3g}, "
+            f"{p[-1]:.3g}] (p_range; left out, the window is the classical bound plus the Husimi width)")
 
 
 def _check_mass(mass: float, what: str, hbar: float, t: float, p) -> None:
@@ -139,8 +139,7 @@ def _check_vlasov(f_t: np.ndarray, times, monitor, p) -> None:
                               "cells, shorten t_final, or smooth f0 (e.g. a waterbag with a smooth edge)")
     if monitor.edge_mass > MASS_TOLERANCE:
         raise QMeanFieldError(f"semiclassical: the Vlasov density reaches the edges of the grid (mass "
-                              f"{monitor.edge_mass:.3g} in the outermost cells): on an interval lengthen the domain; "
-                              "else " + _window_fix(p))
+                              f"{monitor.edge_mass:.3g} in the outermost cells): " + _window_fix(p))
 
 
 def local_exponents(hbars: np.ndarray, w2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

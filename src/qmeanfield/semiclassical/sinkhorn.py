@@ -49,13 +49,13 @@ MAX_ITERATIONS = 2000
 #: terms more than MARGIN eps below the largest are left out of a soft-min (relative weight < n e^-50)
 MARGIN = 50.0
 #: relative tolerance of the dual gap at the final epsilons
-TOLERANCE = 1e-5
+TOLERANCE = 1e-4
 #: over-relaxation of the cross potentials at the final epsilons (Thibault et al., 2021)
 OVERRELAXATION = 1.8
 #: cells holding less than this fraction of the mass are dropped (their effect is added to the interval)
 MASS_CUT = 1e-24
 #: iterations between two convergence checks
-CHECK_EVERY = 5
+CHECK_EVERY = 3
 #: seconds per (cells per side)^3 soft-min, measured with the benchmark (2 cores)
 _SECONDS_PER_CUBE = 2.0e-10
 

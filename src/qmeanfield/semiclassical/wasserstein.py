@@ -33,7 +33,7 @@ __all__ = ["w2_1d", "w2_marginal_lower", "w2_knothe", "w2_emd", "W2Bracket", "w2
            "gaussian_w2", "W2Estimate", "w2_grid", "W2_MAX_CELLS"]
 
 #: largest number of cells per side handed to the Sinkhorn solver (finer histograms are merged in pairs)
-W2_MAX_CELLS = 128
+W2_MAX_CELLS = 64
 #: largest number of cells per side handed to ot.emd2 (its cost matrix has (cells^2)^2 entries)
 EMD_MAX_CELLS = 40
 #: iterations allowed to the network simplex
