@@ -343,8 +343,9 @@ def w2_grid(x_edges, p_edges, f: np.ndarray, g: np.ndarray, *, max_cells: int = 
                                           dropped=dropped))
     fine, coarse, coarser = levels
     grid_error = _grid_error(fine.value, coarse.value, coarser.value)
-    lower = max(fine.lower - grid_error, cert.lower, 0.0)
-    upper = min(fine.upper + grid_error, cert.upper)
+    # the certified bracket is exact for the histograms; its distance to the densities is the grid error too
+    lower = max(fine.lower - grid_error, cert.lower - grid_error, 0.0)
+    upper = min(fine.upper + grid_error, cert.upper + grid_error)
     if lower > upper:
         raise QMeanFieldError(
             f"W2: the Sinkhorn estimate [{fine.lower - grid_error:.5g}, {fine.upper + grid_error:.5g}] and the "
