@@ -127,8 +127,6 @@ class SemiclassicalProblem:
             raise ConfigError(f"semiclassical.length must be a finite number > 0, got {self.length!r}")
         if not self.hbars or any(not (math.isfinite(h) and 0 < h <= 10) for h in self.hbars):
             raise ConfigError(f"semiclassical.hbar must be a non-empty list of numbers in (0, 10], got {self.hbars!r}")
-        if not (math.isfinite(self.length) and self.length > 0):
-            raise ConfigError(f"semiclassical.length must be a finite number > 0, got {self.length!r}")
         hbar_max = self.length**2 / (16 * COHERENT_TAIL)
         if max(self.hbars) > hbar_max:
             raise ConfigError(f"semiclassical.hbar = {max(self.hbars):g} is too large for length = {self.length:g}: "

@@ -37,8 +37,7 @@ import numpy as np
 
 from ..errors import QMeanFieldError
 
-__all__ = ["SinkhornResult", "sinkhorn_divergence", "softmin_axis", "EPS_CELLS", "SCALING", "MAX_ITERATIONS",
-           "sinkhorn_seconds"]
+__all__ = ["SinkhornResult", "sinkhorn_divergence", "softmin_axis", "EPS_CELLS", "SCALING", "MAX_ITERATIONS"]
 
 #: final epsilon in units of the larger cell width squared
 EPS_CELLS = 2.0
@@ -56,8 +55,6 @@ OVERRELAXATION = 1.8
 MASS_CUT = 1e-24
 #: iterations between two convergence checks
 CHECK_EVERY = 3
-#: seconds per (cells per side)^3 soft-min, measured with the benchmark (2 cores)
-_SECONDS_PER_CUBE = 2.0e-10
 
 
 @dataclass(frozen=True)
@@ -213,11 +210,6 @@ def _geometric_error(history: list[float], gap: float) -> float:
     if rho >= 0.9:
         return gap
     return min(gap, 2.0 * float(d[-1]) * rho / (1.0 - rho))
-
-
-def sinkhorn_seconds(nx: int, n_p: int, steps: int = 120) -> float:
-    """Rough time of one :func:`sinkhorn_divergence` (four soft-mins per step)."""
-    return 4 * steps * _SECONDS_PER_CUBE * nx * n_p * (nx + n_p)
 
 
 def sinkhorn_divergence(xc: np.ndarray, pc: np.ndarray, a: np.ndarray, b: np.ndarray, *,
