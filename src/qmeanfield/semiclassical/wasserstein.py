@@ -212,6 +212,11 @@ def _pairs(m: np.ndarray) -> np.ndarray:
     return m[:a, :b].reshape(a // 2, 2, b // 2, 2).sum(axis=(1, 3))
 
 
+def _merge_pairs(x_edges, p_edges, f, g):
+    """Both histograms with neighbouring cells merged in pairs, and the edges of the merged cells."""
+    return (x_edges[: f.shape[0] // 2 * 2 + 1 : 2], p_edges[: f.shape[1] // 2 * 2 + 1 : 2], _pairs(f), _pairs(g))
+
+
 def w2_bracket(x_edges, p_edges, f: np.ndarray, g: np.ndarray, emd_cells: int | None = EMD_MAX_CELLS) -> W2Bracket:
     """Lower (marginals), upper (Knothe-Rosenblatt), widened by the grid error of the sampled
     densities, and, optionally, POT's coarse-grid value.
@@ -223,10 +228,8 @@ def w2_bracket(x_edges, p_edges, f: np.ndarray, g: np.ndarray, emd_cells: int | 
     x_edges, p_edges = np.asarray(x_edges), np.asarray(p_edges)
     lo = w2_marginal_lower(x_edges, p_edges, f, g)
     up = w2_knothe(x_edges, p_edges, f, g)
-    lo2 = w2_marginal_lower(x_edges[: f.shape[0] // 2 * 2 + 1 : 2], p_edges[: f.shape[1] // 2 * 2 + 1 : 2],
-                            _pairs(f), _pairs(g))
-    up2 = w2_knothe(x_edges[: f.shape[0] // 2 * 2 + 1 : 2], p_edges[: f.shape[1] // 2 * 2 + 1 : 2],
-                    _pairs(f), _pairs(g))
+    merged = _merge_pairs(x_edges, p_edges, f, g)
+    lo2, up2 = w2_marginal_lower(*merged), w2_knothe(*merged)
     grid_error = max(abs(lo - lo2), abs(up - up2)) / 3, W2_REL_TOL * up
     grid_error = max(grid_error)
     emd, grid = (np.nan, np.nan)
@@ -308,11 +311,8 @@ def _grid_error(w1: float, w2: float, w4: float) -> float:
 
 
 def _merge_to(edges_x, edges_p, f, g, cells):
-    while f.shape[0] > cells or f.shape[1] > cells:
-        if f.shape[0] % 2 or f.shape[1] % 2:
-            break
-        f, g = _pairs(f), _pairs(g)
-        edges_x, edges_p = edges_x[::2], edges_p[::2]
+    while (f.shape[0] > cells or f.shape[1] > cells) and not (f.shape[0] % 2 or f.shape[1] % 2):
+        edges_x, edges_p, f, g = _merge_pairs(edges_x, edges_p, f, g)
     return edges_x, edges_p, f, g
 
 
@@ -338,7 +338,7 @@ def w2_grid(x_edges, p_edges, f: np.ndarray, g: np.ndarray, *, max_cells: int = 
     levels, pot = [], list(warm)
     for k in range(3):   # the grid, then cells merged in pairs twice: the observed order of the grid error
         if k:
-            xe, pe, fm, gm = xe[: fm.shape[0] // 2 * 2 + 1 : 2], pe[: fm.shape[1] // 2 * 2 + 1 : 2], _pairs(fm), _pairs(gm)
+            xe, pe, fm, gm = _merge_pairs(xe, pe, fm, gm)
         levels.append(sinkhorn_divergence(centres(xe), centres(pe), fm, gm, warm=tuple(pot[4 * k : 4 * k + 4]),
                                           dropped=dropped))
     fine, coarse, coarser = levels
