@@ -161,12 +161,15 @@ class _Softmin:
         self.xc, self.pc, self.eps = xc, pc, eps
         self.log = {"a": la, "b": lb}
         self.need = {"a": np.isfinite(la), "b": np.isfinite(lb)}
+        # the masks of the two passes, laid out once: columns holding any needed cell, and the transpose
+        self.columns = {k: np.ascontiguousarray(np.broadcast_to(v.any(axis=0), v.shape)) for k, v in self.need.items()}
+        self.rows = {k: np.ascontiguousarray(v.T) for k, v in self.need.items()}
 
     def __call__(self, phi: np.ndarray, over: str, onto: str) -> np.ndarray:
         logm, need = self.log[over], self.need[onto]
         H = np.where(np.isfinite(logm), phi + self.eps * logm, -np.inf)
-        t = softmin_axis(H, self.pc, self.eps, np.broadcast_to(need.any(axis=0), H.shape))
-        out = softmin_axis(t.T, self.xc, self.eps, need.T).T
+        t = softmin_axis(H, self.pc, self.eps, self.columns[onto])
+        out = softmin_axis(t.T, self.xc, self.eps, self.rows[onto]).T
         return np.where(need, -out, 0.0)
 
 
@@ -175,21 +178,20 @@ def _log(m: np.ndarray) -> np.ndarray:
         return np.log(m)
 
 
-def _dual_value(op, a, b, f, g, faa, gbb) -> tuple[float, float]:
+def _dual_value(op, a, b, f1, faa, faa1, gbb, gbb1) -> tuple[float, float]:
     """S_eps from plain Sinkhorn steps of the current potentials, and its first-order error.
 
-    With f1 = T_b(g), g1 = T_a(f1), f2 = T_b(g1), the pair (f2, g1) is optimal for the marginals
+    ``f1 = T_b(g)``, ``faa1 = T_a(faa)``, ``gbb1 = T_b(gbb)`` are the transforms the next step uses
+    anyway. With g1 = T_a(f1), f2 = T_b(g1), the pair (f2, g1) is optimal for the marginals
     (a~, b), a~ = a exp((f1 - f2)/eps); OT(a, b) = <a, f2> + <b, g1> up to second order in a - a~,
     and |<a - a~, f2>| is reported as the error (the first-order term, a conservative estimate).
     The symmetric problems add the change of their dual values under one more step."""
     e = op.eps
-    f1 = op(g, "b", "a")
     g1 = op(f1, "a", "b")
     f2 = op(g1, "b", "a")
     with np.errstate(over="ignore", invalid="ignore"):
         at = a * np.exp((f1 - f2) / e)
     err = abs(float(np.sum((a - at) * (f2 - float(np.sum(a * f2))))))
-    faa1, gbb1 = op(faa, "a", "a"), op(gbb, "b", "b")
     err += abs(float(np.sum(a * (faa1 - faa)))) + abs(float(np.sum(b * (gbb1 - gbb))))
     S = float(np.sum(a * f2) + np.sum(b * g1)) - float(np.sum(a * (faa + faa1)) + np.sum(b * (gbb + gbb1))) / 2
     return S, (err if np.isfinite(err) else math.inf)
@@ -258,8 +260,9 @@ def sinkhorn_divergence(xc: np.ndarray, pc: np.ndarray, a: np.ndarray, b: np.nda
         history, err, done, w = [], math.inf, False, omega
         for k in range(MAX_ITERATIONS):
             iterations += 1
+            tf, taa, tbb = op(g, "b", "a"), op(faa, "a", "a"), op(gbb, "b", "b")
             if k % CHECK_EVERY == CHECK_EVERY - 1:
-                S, gap = _dual_value(op, a, b, f, g, faa, gbb)
+                S, gap = _dual_value(op, a, b, tf, faa, taa, gbb, tbb)
                 history.append(S)
                 err = _geometric_error(history, gap)
                 if err <= tolerance * max(abs(S), 1e-6 * e):
@@ -267,9 +270,9 @@ def sinkhorn_divergence(xc: np.ndarray, pc: np.ndarray, a: np.ndarray, b: np.nda
                     break
                 if len(history) >= 3 and abs(history[-1] - history[-2]) > 10 * abs(history[-2] - history[-3]):
                     w = 1.0  # over-relaxation is only locally convergent: fall back to plain steps
-            f = f + w * (op(g, "b", "a") - f)
+            f = f + w * (tf - f)
             g = g + w * (op(f, "a", "b") - g)
-            faa, gbb = 0.5 * (faa + op(faa, "a", "a")), 0.5 * (gbb + op(gbb, "b", "b"))
+            faa, gbb = 0.5 * (faa + taa), 0.5 * (gbb + tbb)
         if not done:
             raise QMeanFieldError(f"Sinkhorn did not converge in {MAX_ITERATIONS} iterations at eps = {e:.3g} "
                                   f"(error {err:.3g} against W2^2 ~ {history[-1]:.3g}); refine the grid (cells)")
