@@ -260,7 +260,8 @@ def _dataset(problem, plan, hbars, times, cg, p, snaps, out, bound, exponent, ex
                                                               "grid, Richardson in epsilon"}),
             "w2_lower": (ht, out["lower"], {"long_name": "lower end of the W2 error interval"}),
             "w2_upper": (ht, out["upper"], {"long_name": "upper end of the W2 error interval"}),
-            "w2_grid_error": (ht, out["grid_error"], {"long_name": "|W2 on the grid - W2 with cells merged in pairs|"}),
+            "w2_grid_error": (ht, out["grid_error"], {"long_name": "grid error of W2: Richardson from cells merged in "
+                                                                   "pairs once and twice (observed order), doubled"}),
             "w2_eps_error": (ht, out["eps_error"], {"long_name": "|S_eps - S_2eps| (on W2^2): epsilon bias estimate"}),
             "w2_solver_error": (ht, out["solver_error"], {"long_name": "Sinkhorn convergence error (on W2^2)"}),
             "w2_marginal_lower": (ht, out["marginal"], {"long_name": "sqrt(W2(x-marginals)^2 + W2(p-marginals)^2)"}),
