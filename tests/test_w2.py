@@ -105,8 +105,8 @@ def test_default_window_holds_the_husimi_width():
 
 def test_hbar_too_large_for_the_domain_is_refused():
     with pytest.raises(ConfigError, match="coherent states no longer fit"):
-        _hmf(hbars=(1.0,))
-    _hmf(hbars=(0.2,))   # fits: exp(-pi^2 / 0.8) < e^-11.5
+        _hmf(hbars=(2.0,))
+    _hmf(hbars=(1.0,))   # fits: exp(-pi^2 / 4) < e^-2.4 (the chain's hbar)
 
 
 def test_unresolved_vlasov_is_refused():
