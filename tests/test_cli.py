@@ -117,11 +117,12 @@ def test_example_configs_are_valid():
 
 def test_interrupted_run_resumes_and_extends(config, tmp_path, monkeypatch):
     """A run killed after N = 2 resumes from its saved part; adding N reuses what was computed."""
-    from qmeanfield import pipeline
+    import qmeanfield.studies.comparison
+    from qmeanfield import pipeline, studies
 
     out = tmp_path / "out"
     cfg = configuration.load_config(config)
-    real_compare = pipeline.compare
+    real_compare = studies.comparison.compare
     calls = []
 
     def flaky(model, rho0, N, *args, **kwargs):
@@ -130,11 +131,11 @@ def test_interrupted_run_resumes_and_extends(config, tmp_path, monkeypatch):
             raise KeyboardInterrupt
         return real_compare(model, rho0, N, *args, **kwargs)
 
-    monkeypatch.setattr(pipeline, "compare", flaky)
+    monkeypatch.setattr(studies.comparison, "compare", flaky)
     with pytest.raises(KeyboardInterrupt):
         pipeline.run_to_directory(cfg, out)
     assert not (out / "results.nc").exists()
-    monkeypatch.setattr(pipeline, "compare", lambda *a, **k: calls.append(a[2][0]) or real_compare(*a, **k))
+    monkeypatch.setattr(studies.comparison, "compare", lambda *a, **k: calls.append(a[2][0]) or real_compare(*a, **k))
     calls.clear()
     pipeline.run_to_directory(cfg, out)
     assert calls == [3]  # N = 2 was read back

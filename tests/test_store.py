@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 import qmeanfield as qmf
-from qmeanfield import pipeline, store
+from qmeanfield import pipeline, store, studies
+import qmeanfield.studies.comparison  # noqa: F401  (patched by tests)
 from qmeanfield.config import parse_config
 
 CONFIG = {
@@ -145,12 +146,10 @@ def test_failed_report_leaves_the_run_visibly_incomplete(cfg, tmp_path, monkeypa
     out = tmp_path / "out"
     pipeline.run_to_directory(cfg, out)
     assert store.read_manifest(out) is not None
-    import qmeanfield.report as report
-
     def broken(*args, **kwargs):
         raise RuntimeError("report failed")
 
-    monkeypatch.setattr(report, "write_report", broken)
+    monkeypatch.setattr(studies.comparison, "write_report", broken)
     with pytest.raises(RuntimeError):
         pipeline.run_to_directory(cfg, out)
     assert store.read_manifest(out) is None
@@ -158,7 +157,7 @@ def test_failed_report_leaves_the_run_visibly_incomplete(cfg, tmp_path, monkeypa
 
 def test_output_folder_checked_before_computing(cfg, tmp_path, monkeypatch):
     calls = []
-    monkeypatch.setattr(pipeline, "compare", lambda *a, **k: calls.append(1))
+    monkeypatch.setattr(studies.comparison, "compare", lambda *a, **k: calls.append(1))
     a_file = tmp_path / "a_file"
     a_file.write_text("x")
     with pytest.raises(store.StoreError, match="not a folder"):

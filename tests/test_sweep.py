@@ -219,3 +219,92 @@ def test_a_resumed_sweep_reads_each_finished_task_once(tmp_path, monkeypatch):
     again = sweep(BASE, out, backend=LocalBackend(1))
     assert len(reads) == len(set(reads)) == 4
     assert np.array_equal(again.relative_entropy.values, first.relative_entropy.values, equal_nan=True)
+
+
+def test_a_sweep_of_certify_matches_a_direct_certify(tmp_path):
+    """[sweep] study = "certify": every point's bound equals qmf.certify of that configuration."""
+    data = {**BASE, "sweep": {"g": [0.25, 1.0], "study": "certify", "study_options": {"workers": 1}}}
+    ds = sweep(data, tmp_path / "out", backend=LocalBackend(2))
+    assert ds.attrs["study"] == "certify" and (ds.status.values == "done").all()
+    cfg = parse_config({**{k: v for k, v in BASE.items() if k != "sweep"}, "parameters": {"g": 1.0}})
+    ref = qmf.certify(cfg.model, cfg.rho0, list(cfg.N), cfg.times, workers=1)
+    np.testing.assert_allclose(ds.bound.sel(g=1.0).values, ref.bound.values, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(ds.relative_entropy.sel(g=1.0).values, ref.relative_entropy.values, rtol=1e-12,
+                               atol=1e-14)
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert set(summary["headline"]) == {"bound_final", "relative_entropy_final"}
+    row = summary["points"][1]
+    assert row["headline"]["bound_final"]["value"] == pytest.approx(float(ref.bound.values[-1, -1]), rel=1e-12)
+    assert store.read_manifest(tmp_path / "out") is not None
+
+
+def test_a_sweep_of_steady_states_matches_a_direct_solve(tmp_path):
+    data = {**BASE, "model": {**BASE["model"], "jumps": ["sqrt(0.3)*sm"]}, "run": {"N": [2, 3, 4], "t_final": 1.0},
+            "sweep": {"g": [0.25, 1.0], "study": "steady"}}
+    ds = sweep(data, tmp_path / "out", backend=LocalBackend(2))
+    assert ds.attrs["study"] == "steady" and (ds.status.values == "done").all()
+    cfg = parse_config({**{k: v for k, v in data.items() if k != "sweep"}, "parameters": {"g": 0.25}})
+    ref = qmf.steady_state_comparison(cfg.model, list(cfg.N))
+    np.testing.assert_allclose(ds.trace_distance.sel(g=0.25).values, ref.trace_distance.values, rtol=1e-9, atol=1e-12)
+    assert ds.distance_one_body.dims == ("g", "N")
+
+
+def test_a_semiclassical_sweep_over_a_dotted_path(tmp_path):
+    """A semiclassical grid over the initial temperature (a dotted path into the configuration):
+    each point equals a direct scan."""
+    from qmeanfield.semiclassical import scan
+    from qmeanfield.semiclassical.config import parse_semiclassical
+
+    data = {"name": "sc-sweep",
+            "semiclassical": {"domain": "periodic", "length": 6.283185307179586, "external": "0", "pair": "-cos(x)",
+                              "hbar": [0.4, 0.2], "t_final": 0.5, "n_times": 3, "cells": [64, 64], "emd_cells": 0,
+                              "initial": {"kind": "hmf_thermal", "temperature": 0.25, "amplitude": 0.05}},
+            "sweep": {"semiclassical.initial.temperature": [0.25, 0.5]}}
+    ds = sweep(data, tmp_path / "out", backend=LocalBackend(2))
+    failures = (tmp_path / "out" / "failures.json").read_text()
+    assert ds.attrs["study"] == "semiclassical" and (ds.status.values == "done").all(), failures
+    one = {**data["semiclassical"], "initial": {**data["semiclassical"]["initial"], "temperature": 0.5}}
+    cfg = parse_semiclassical({"semiclassical": one})
+    ref = scan(cfg.problem, options=cfg.options)
+    got = ds.sel({"semiclassical.initial.temperature": 0.5})
+    # the W2 solver iterates to a tolerance: another process's round-off moves the value within
+    # the error interval it reports, not beyond
+    width = (ref.w2_upper - ref.w2_lower).values
+    assert np.all(np.abs(got.w2_husimi_vlasov.values - ref.w2_husimi_vlasov.values) <= width)
+    np.testing.assert_allclose(got.w2_bound.values, ref.w2_bound.values, rtol=1e-12)
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"study": "nope"}, "unknown study"),
+    ({"study": "certify", "study_options": {"gap": True}}, "does not accept"),
+    ({"study_options": {"exact": False}}, "needs sweep.study"),
+    ({"study": "compare", "study_options": 3}, "must be a table"),
+])
+def test_study_errors_name_the_field(change, message):
+    with pytest.raises(ConfigError, match=message):
+        plan_sweep({**BASE, "sweep": {**BASE["sweep"], **change}})
+
+
+@pytest.mark.parametrize("name, text", [("failures.json", "[1, 2]"), ("failures.json", "[null]"),
+                                        ("failures.json", "5"), ("sweep.json", "{}"),
+                                        ("sweep.json", '{"points": 5}'), ("sweep.json", '{"points": [{}]}'),
+                                        ("sweep.json", "not json")])
+def test_status_of_a_damaged_folder_is_one_line(tmp_path, name, text):
+    """status() on hand-edited or damaged files: a QMeanFieldError naming the file, or counts
+    (entries of failures.json without a key are ignored), never a TypeError or KeyError."""
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "sweep.json").write_text('{"name": "x", "points": [{"key": "a"}]}')
+    (out / name).write_text(text)
+    try:
+        st = status(out)
+    except qmf.QMeanFieldError as exc:
+        assert name in str(exc)
+    else:
+        assert name == "failures.json" and text != "5" and st["failed"] == 0 and not st["complete"]
+        assert "manifest.json" in st["missing"]
+
+
+def test_dask_backend_describes_itself_before_it_starts():
+    assert "LocalCluster, 2 worker" in DaskBackend(workers=2).describe()
+    assert "scheduler at tcp://x:1" in DaskBackend(address="tcp://x:1").describe()

@@ -33,14 +33,15 @@ from .diagnostics import (
 )
 from .engines import Engine, EngineSpec, PermutationalEngine, choose_engine, configure_engine
 from .errors import EngineError, QMeanFieldError
+from .estimates import Estimate, format_seconds
 from .model import Model, require_model
 from .progress import progress_bar
-from .results import certificate_dataset, comparison_dataset, steady_dataset
+from .results import Variable, certificate_dataset, comparison_dataset, steady_dataset
 from .states import is_full_rank, validate_density_matrix
 
 __all__ = ["compare", "certify", "certificate_scaling", "steady_state_comparison", "derivative_step",
-           "ComparisonPlan", "estimate_seconds", "estimate_steady_seconds", "estimate_certificate_seconds",
-           "format_seconds"]
+           "ComparisonPlan", "RunEstimate", "plan_comparison", "estimate_steady", "format_seconds", "Measurement",
+           "measure", "COMPARISON_VARIABLES"]
 
 #: dH_N/dt stencil step, relative to the fastest time scale of the model (independent of the spacing
 #: of the output times: stencils of close times interleave, they never shrink to round-off)
@@ -86,6 +87,7 @@ class ComparisonPlan:
     """Everything decided before the first evolution: the checked inputs, the engine per N and
     the evaluation times (output times plus the stencil points of dH_N/dt)."""
 
+    model: Model
     rho0: np.ndarray
     Ns: tuple[int, ...]
     ks: tuple[int, ...]
@@ -101,109 +103,35 @@ class ComparisonPlan:
     def kmax(self) -> int:
         return max(max(self.ks), 2)
 
-    def estimates(self, model: Model) -> list[dict]:
-        """Per N: the engine, a rough time (seconds, 2 cores) and peak memory (bytes) estimate."""
-        out = []
-        for n, eng in zip(self.Ns, self.engines):
-            if self.rho0 is not None and hasattr(eng, "estimated_memory"):   # the blocks this rho0 needs
-                need = eng.estimated_memory(model, self.rho0, n, self.all_times.size)
-            else:
-                need = eng.memory_estimate(model, n) if hasattr(eng, "memory_estimate") else float("nan")
-            out.append({"N": n, "engine": eng.name, "memory_bytes": float(need),
-                        "seconds": estimate_seconds(eng, model, n, self.all_times.size, float(self.times[-1]),
-                                                    rho0=self.rho0, outputs=self.times.size)})
-        return out
+    def estimates(self) -> tuple[RunEstimate, ...]:
+        """Per N: the engine and its estimate (:meth:`~qmeanfield.engines.Engine.estimate` at this
+        plan's evaluation times, for the blocks this rho0 needs)."""
+        return tuple(RunEstimate(n, eng.name, eng.estimate(self.model, n, rho0=self.rho0,
+                                                           evaluations=self.all_times.size,
+                                                           t_final=float(self.times[-1]), outputs=self.times.size))
+                     for n, eng in zip(self.Ns, self.engines))
+
+    @property
+    def estimate(self) -> Estimate:
+        """The whole comparison: the particle numbers run one after the other."""
+        return sum(e.estimate for e in self.estimates())
 
 
-#: seconds per unit of the engines' cost estimates on the reference machine (2 cores), calibrated
-#: on the runs of benchmarks/README.md: permutational N = 80 (piqs problem), 200 and 400 with
-#: Arnoldi steps (estimates 2.3 / 83 / 1300 s against `compare` 2-3 s / 60-62 s and the engine
-#: alone 681 s at N = 400); symmetric d = 2, N = 1000, 2000 (thermal rho0), d = 3, N = 20, 60 and
-#: d = 4, N = 10, 24 (times (d/2)^3); dense N = 6..8. Rough: within a factor of about 3.
-SECONDS_PER_COST = {"permutational": 6e-9, "symmetric": 9e-11, "dense": 8e-9, "dense-open": 1.2e-6}
-#: fixed cost of one N (blocks, diagnostics, mean-field bookkeeping), measured on small cases
-SECONDS_PER_N = 0.05
-#: the calibration runs' evaluation times and final time, per engine
-_REFERENCE = {"permutational": (105, 2.0), "symmetric": (50, 2.0), "dense": (21, 2.0), "dense-open": (21, 2.0)}
+@dataclass(frozen=True)
+class RunEstimate:
+    """The plan of one particle number: the engine that runs it and its :class:`Estimate`."""
+
+    N: int
+    engine: str
+    estimate: Estimate
 
 
-def estimate_seconds(engine: Engine, model: Model, N: int, evaluations: int, t_final: float, rho0=None,
-                     outputs: int | None = None) -> float:
-    """A rough wall-time estimate (seconds, 2 cores) of one engine run; NaN for engines it does
-    not know. Scaled from the engine's cost estimate (for the symmetric engine, that of the
-    blocks and vectors this ``rho0`` needs) with the number of evaluation times and the span.
-    ``outputs``: how many of the evaluations are output times; the symmetric engine reaches the
-    others (stencil points) by short steps or as extra outputs of a series, counted at a quarter each."""
-    key = "dense-open" if engine.name == "dense" and model.is_open else engine.name
-    if key == "symmetric" and outputs is not None:
-        evaluations = outputs + (evaluations - outputs) / 4
-    if key not in SECONDS_PER_COST or not hasattr(engine, "cost"):
-        return float("nan")
-    if rho0 is not None and hasattr(engine, "estimated_cost"):
-        cost = engine.estimated_cost(model, rho0, N) * (model.d / 2) ** 3
-    else:
-        cost = engine.cost(model, N)
-    ref_evaluations, ref_t = _REFERENCE[key]
-    share = 0.3 + 0.35 * max(t_final, 1e-3) / ref_t + 0.35 * evaluations / ref_evaluations
-    return float(SECONDS_PER_COST[key] * cost * share + SECONDS_PER_N)
-
-
-#: steady states (BiCGSTAB, d = 2): about 5 s at 91 881 block entries (N = 80), growing as
-#: size^1.15 below and size^1.3 above (measured on 2 cores with the preconditioner's blocks and
-#: the products on two threads: 14.6 s at N = 120, 55-64 s at N = 160; estimated 24 s and 70 s),
-#: and as size^1.46 beyond N = 160 (708 561 entries), where the preconditioner's dense block
-#: products (sum of n^3, the largest blocks through their Schur form) and the iterations
-#: (growing faster than N) dominate: README model N = 240 in 366-402 s (370 iterations), N = 320
-#: in 1485-1496 s (520-540 iterations); this estimate 413 s and 1442 s
-_STEADY_REFERENCE = (91_881, 5.0)
-_STEADY_LARGE = (708_561, 1.46)
-#: the windowed steady-state solve: seconds per window entry and particle (the iterations grow
-#: about as 2 N, each costs about the windows' entries), README's open model: 15 s at N = 320
-#: (122 428 window entries), 39 s at N = 640 (174 625), 84 s at N = 1000 (219 011)
-_STEADY_WINDOWS = 4e-7
-#: certificate: about 11 s of wall time per (N, time) at N = 1000 with 10 eta (2 workers), as N^2,
-#: and at least 15 ms per (N, time) (N = 2..8, 61 times: 6.4 s)
-_CERTIFICATE_REFERENCE = (1000, 11.0, 10)
-_CERTIFICATE_TASK_FLOOR = 0.015
-
-
-def estimate_steady_seconds(model: Model, N: int, reference=None) -> float:
-    """A rough estimate (seconds, 2 cores) of one N-body steady state, from the block-state size;
-    with ``reference`` (the one-body state the solver starts from, e.g. the mean-field fixed
-    point), from the windows the solver would take in its eigenbasis where they apply
-    (:meth:`~qmeanfield.engines.PermutationalEngine.steady_window_entries`)."""
-    from math import comb
-
-    size = comb(N + model.d**2 - 1, N)
-    ref_size, ref_seconds = _STEADY_REFERENCE
-    if size <= 4_000:
-        return 0.1
-    entries = PermutationalEngine.steady_window_entries(model, N, reference)
-    if entries is not None:
-        return float(_STEADY_WINDOWS * entries * N + 0.2)
-    if size <= ref_size:
-        return float(ref_seconds * (size / ref_size) ** 1.15)
-    large, exponent = _STEADY_LARGE
-    seconds = ref_seconds * (min(size, large) / ref_size) ** 1.3
-    return float(seconds * (max(size, large) / large) ** exponent)
-
-
-def estimate_certificate_seconds(Ns, n_times: int, n_etas: int) -> float:
-    """A rough estimate (seconds, 2 cores) of the certificate's bound for these N."""
-    N_ref, seconds, etas_ref = _CERTIFICATE_REFERENCE
-    return float(sum(_CERTIFICATE_TASK_FLOOR + seconds * (n / N_ref) ** 2 * max(n_etas, 1) / etas_ref for n in Ns)
-                 * n_times)
-
-
-def format_seconds(seconds: float) -> str:
-    """'~3 s', '~4 min', '~2.5 h' (or 'unknown')."""
-    if not np.isfinite(seconds):
-        return "unknown"
-    if seconds < 60:
-        return f"~{max(seconds, 0.1):.2g} s"
-    if seconds < 3600:
-        return f"~{seconds / 60:.2g} min"
-    return f"~{seconds / 3600:.2g} h"
+def estimate_steady(model: Model, N: int, reference=None, *, gap: bool = False,
+                    engine: PermutationalEngine | None = None) -> Estimate:
+    """Wall time (2 cores) and peak memory of one N-body steady state from ``reference`` (the one-body
+    state the solver starts from, e.g. the mean-field fixed point), and with ``gap`` the Liouvillian
+    gap's (:meth:`~qmeanfield.engines.PermutationalEngine.estimate_steady`)."""
+    return (engine or PermutationalEngine()).estimate_steady(model, N, reference, gap=gap)
 
 
 def plan_comparison(model: Model, rho0, N, times, *, engine: EngineSpec = "auto", marginals=(1, 2),
@@ -224,29 +152,63 @@ def plan_comparison(model: Model, rho0, N, times, *, engine: EngineSpec = "auto"
         all_t, st_index, st_weights = stencil(times, step)
     else:
         all_t, st_index, st_weights = times, None, None
-    return ComparisonPlan(rho0=rho0, Ns=tuple(Ns), ks=tuple(ks), times=times, engines=engines, all_times=all_t,
+    return ComparisonPlan(model=model, rho0=rho0, Ns=tuple(Ns), ks=tuple(ks), times=times, engines=engines, all_times=all_t,
                           out_index=np.searchsorted(all_t, times), step=step, stencil_index=st_index,
                           stencil_weights=st_weights)
 
 
 @dataclass(frozen=True)
 class Measurement:
-    """The diagnostics of one N at the output times."""
+    """The diagnostics of one N at the output times; each field is the variable of the same name
+    in :data:`COMPARISON_VARIABLES` (arrays over the output times, k first where it applies)."""
 
-    H: np.ndarray
-    S: np.ndarray
-    dHdt: np.ndarray
-    production: np.ndarray
-    dist: np.ndarray
-    bound: np.ndarray
-    R1: np.ndarray
-    R2: np.ndarray | None
+    relative_entropy: np.ndarray
+    entropy: np.ndarray
+    entropy_derivative: np.ndarray
+    entropy_production: np.ndarray
+    identity_residual: np.ndarray
+    dissipation: np.ndarray
+    trace_distance: np.ndarray
+    marginal_bound: np.ndarray
+    one_body_marginal: np.ndarray
+    two_body_marginal: np.ndarray | None
+    engine: str
     discarded_weight: float
+    wall_seconds: float
     infinite_reason: str
 
 
-def measure(model: Model, plan: ComparisonPlan, traj, rho_all: np.ndarray, two_body: bool = False) -> Measurement:
-    """H_N, dH_N/dt, the identity's right side and the marginal distances of one trajectory."""
+#: the per-N variables of :func:`compare`'s Dataset, declared once: a new diagnostic is a field of
+#: :class:`Measurement`, computed in :func:`measure`, and a row here
+COMPARISON_VARIABLES = (
+    Variable("relative_entropy", ("time",), {"long_name": "H(R_N | rho^(x)N)",
+                                            "formula": "-S(R_N) - N Tr(R^(1) log rho)"}),
+    Variable("entropy", ("time",), {"long_name": "von Neumann entropy S(R_N)"}),
+    Variable("trace_distance", ("k", "time"), {"long_name": "|| R^(k) - rho^(x)k ||_1", "note": "NaN where k > N"}),
+    Variable("marginal_bound", ("k", "time"), {"long_name": "Pinsker marginal bound",
+                                               "formula": "sqrt(2 H_N / floor(N/k))"}),
+    Variable("entropy_production", ("time",), {
+        "long_name": "right side of the entropy production identity",
+        "formula": "(i N/hbar)[kappa_N (N-1) Tr(R^(2) A) - Tr(R^(1)[log rho, V_rho])], A = [log rho (x) 1, V]"}),
+    Variable("entropy_derivative", ("time",), {"long_name": "dH_N/dt by a fourth-order finite difference"}),
+    Variable("identity_residual", ("time",), {
+        "long_name": "|dH_N/dt - entropy_production| (closed systems; NaN for open)"}),
+    Variable("dissipation", ("time",), {
+        "long_name": "D_N = entropy_production - dH_N/dt (open systems, >= 0; NaN for closed "
+                     "and for models with collective jumps)"}),
+    Variable("one_body_marginal", ("time", "row", "col"), {"long_name": "R^(1)(t)"}),
+    Variable("two_body_marginal", ("time", "pair_row", "pair_col"), {"long_name": "R^(2)(t)"}, optional=True),
+    Variable("engine", (), {"long_name": "engine used for each N"}),
+    Variable("discarded_weight", (), {
+        "long_name": "weight of R_N dropped by the engine (bounds the trace-norm error of every marginal)"}),
+    Variable("wall_seconds", (), {"long_name": "wall time of the engine and diagnostics per N", "units": "s"}),
+)
+
+
+def measure(model: Model, plan: ComparisonPlan, traj, rho_all: np.ndarray, two_body: bool = False,
+            started: float | None = None) -> Measurement:
+    """H_N, dH_N/dt, the identity's two sides and the marginal distances of one trajectory
+    (``started``: the ``time.perf_counter()`` at which its evolution began, for ``wall_seconds``)."""
     n = traj.N
     T = plan.times.size
     reason = ""
@@ -270,10 +232,20 @@ def measure(model: Model, plan: ComparisonPlan, traj, rho_all: np.ndarray, two_b
             if k <= n:
                 dist[b, m] = marginal_trace_distance(traj.marginals[k][i], rho_all[i], k)
     bound = np.stack([pinsker_marginal_bound(H_all[out], n, k) for k in plan.ks])
-    return Measurement(H=H_all[out], S=np.asarray(traj.entropy)[out], dHdt=dHdt, production=production, dist=dist,
-                       bound=bound, R1=np.asarray(traj.marginals[1])[out],
-                       R2=np.asarray(traj.marginals[2])[out] if two_body else None, discarded_weight=traj.discarded_weight,
-                       infinite_reason=reason)
+    nan = np.full(T, np.nan)
+    if model.collective_jumps:      # the identity's right side is derived for one-body jumps only
+        dissipation, residual = nan, nan
+    elif model.is_open:
+        dissipation, residual = production - dHdt, nan
+    else:
+        dissipation, residual = nan, np.abs(dHdt - production)
+    return Measurement(
+        relative_entropy=H_all[out], entropy=np.asarray(traj.entropy)[out], entropy_derivative=dHdt,
+        entropy_production=production, identity_residual=residual, dissipation=dissipation, trace_distance=dist,
+        marginal_bound=bound, one_body_marginal=np.asarray(traj.marginals[1])[out],
+        two_body_marginal=np.asarray(traj.marginals[2])[out] if two_body else None, engine=traj.engine,
+        discarded_weight=float(traj.discarded_weight),
+        wall_seconds=float("nan") if started is None else time.perf_counter() - started, infinite_reason=reason)
 
 
 def compare(model: Model, rho0, N, times, *, engine: EngineSpec = "auto", marginals=(1, 2),
@@ -313,7 +285,7 @@ def compare(model: Model, rho0, N, times, *, engine: EngineSpec = "auto", margin
     """
     plan = plan_comparison(model, rho0, N, times, engine=engine, marginals=marginals, engine_options=engine_options,
                            entropy_identity=entropy_identity, max_periods=max_periods)
-    rows, walls = [], []
+    rows = []
     with progress_bar(progress) as prog:
         steps = plan.all_times.size
         task = prog.add_task("mean field", total=len(plan.Ns) * steps) if prog else None
@@ -325,21 +297,19 @@ def compare(model: Model, rho0, N, times, *, engine: EngineSpec = "auto", margin
             start = time.perf_counter()
             traj = eng.evolve(model, plan.rho0, n, plan.all_times, kmax=min(plan.kmax, n), progress=report,
                               marginal_times=plan.out_index)
-            rows.append(measure(model, plan, traj, rho_all, two_body=bool(two_body)))
-            walls.append(time.perf_counter() - start)
-    stack = lambda name: np.stack([getattr(r, name) for r in rows])  # noqa: E731
-    return comparison_dataset(
-        model, plan.rho0, plan.Ns, plan.ks, plan.times, rho_all[plan.out_index],
-        H=stack("H"), S=stack("S"), dHdt=stack("dHdt"), production=stack("production"), dist=stack("dist"),
-        bound=stack("bound"), R1=stack("R1"), engines=[e.name for e in plan.engines],
-        discarded=[r.discarded_weight for r in rows], wall_seconds=walls,
-        R2=stack("R2") if two_body else None,
-        infinite_reason=next((r.infinite_reason for r in rows if r.infinite_reason), ""),
+            rows.append(measure(model, plan, traj, rho_all, two_body=bool(two_body), started=start))
+    ds = comparison_dataset(
+        model, plan.rho0, COMPARISON_VARIABLES, rows, Ns=plan.Ns, ks=plan.ks, times=plan.times,
+        rho_t=rho_all[plan.out_index],
         attrs={"initial_state_full_rank": int(is_full_rank(plan.rho0)),
                "engine_request": engine if isinstance(engine, str) else repr(engine),
                "meanfield_rtol": mf_rtol, "meanfield_atol": mf_atol,
                "derivative_step": plan.step if entropy_identity else 0.0,
                "entropy_identity": int(entropy_identity)})
+    ds.relative_entropy.attrs["note"] = (next((r.infinite_reason for r in rows if r.infinite_reason), "")
+                                         or "finite wherever rho(t) is full rank")
+    ds.entropy_derivative.attrs["step"] = plan.step if entropy_identity else 0.0
+    return ds
 
 
 # ----------------------------------------------------------------------------- certify

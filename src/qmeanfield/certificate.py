@@ -44,12 +44,27 @@ from .blocks.irreps import Irrep, eigenbasis, log_highest_weight
 from .blocks.space import BlockSpace
 from .diagnostics import fit_power_law, interaction_commutator, log_density
 from .errors import QMeanFieldError
+from .estimates import Estimate
 from .model import Model
 from .operators import partial_trace_second
 from .states import validate_density_matrix
 
-__all__ = ["eta_grid", "fluctuation_parts", "lambda_blocks", "LambdaBlocks", "gronwall_bound", "GronwallBound",
+__all__ = ["estimate_bound", "eta_grid", "fluctuation_parts", "lambda_blocks", "LambdaBlocks", "gronwall_bound", "GronwallBound",
            "eta_threshold", "EtaThreshold", "BandedHermitian", "TAIL_CUT"]
+
+#: the bound's wall time: about 11 s per (N, time) at N = 1000 with 10 eta (2 workers), as N^2,
+#: and at least 15 ms per (N, time) (N = 2..8, 61 times: 6.4 s)
+BOUND_REFERENCE = (1000, 11.0, 10)
+BOUND_TASK_FLOOR = 0.015
+
+
+def estimate_bound(Ns, n_times: int, n_etas: int) -> Estimate:
+    """Wall time (2 cores) of the certificate's bound for these N (memory: a few blocks, small
+    beside the exact comparison; not estimated)."""
+    N_ref, seconds, etas_ref = BOUND_REFERENCE
+    return Estimate(float(sum(BOUND_TASK_FLOOR + seconds * (n / N_ref) ** 2 * max(n_etas, 1) / etas_ref for n in Ns)
+                          * n_times))
+
 
 #: blocks whose log-contribution is this far below the running total are considered negligible
 TAIL_CUT = 25.0

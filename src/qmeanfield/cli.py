@@ -12,16 +12,12 @@ from rich.console import Console
 
 from .config import load_config, parse_config
 from .errors import QMeanFieldError
+from .estimates import format_seconds
+from .store import read_text
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Measure the quantum mean-field limit: N-body dynamics versus Hartree.")
 console = Console(stderr=True, soft_wrap=True)
-
-
-def _memory(nbytes: float) -> str:
-    if nbytes != nbytes:
-        return "memory unknown"
-    return "< 1 MiB" if nbytes < 2**20 else f"~{nbytes / 2**20:.0f} MiB"
 
 
 def _say(text: str, style: str | None = None) -> None:
@@ -154,53 +150,33 @@ def run(config: Path = typer.Argument(..., help="TOML configuration file."),
 
 @app.command()
 def validate(config: Path = typer.Argument(..., help="TOML configuration file.")):
-    """Check CONFIG without running it; print what would run (also for [semiclassical] and [sweep] files)."""
-    from .api import format_seconds, plan_comparison
+    """Check CONFIG without running it; print what would run and its estimate (any study: a plain
+    run, a \\[semiclassical] table, a \\[sweep] table)."""
     from .config import read_toml
+    from .studies import study_for
 
     try:
         data = read_toml(config)
-        if "semiclassical" in data:
-            return _validate_semiclassical(config)
         if "sweep" in data:
             return _validate_sweep(config)
-        cfg = load_config(config)
-        plan = plan_comparison(cfg.model, cfg.rho0, list(cfg.N), cfg.times, engine=cfg.engine, marginals=cfg.marginals,
-                               engine_options=cfg.engine_options, entropy_identity=cfg.entropy_identity,
-                               max_periods=cfg.max_periods)
-        estimates = plan.estimates(cfg.model)
+        study = study_for(data)
+        cfg = study.load(data, config.stem)
+        plan = study.plan(cfg)
     except QMeanFieldError as exc:
         _fail(exc)
-    m = cfg.model
-    typer.echo(f"{config}: valid")
-    typer.echo(f"  d = {m.d}, hbar = {m.hbar}, coupling = {m.coupling}, "
-               + (f"open ({len(m.jumps)} one-body and {len(m.collective_jumps)} collective jumps)" if m.is_open
-                  else "closed"))
-    typer.echo(f"  times: {cfg.times.size} points in [{cfg.times[0]:g}, {cfg.times[-1]:g}]")
-    typer.echo("  per N: engine, estimated time (2 cores, within a factor of about 3) and peak memory:")
-    total = 0.0
-    for e in estimates:
-        typer.echo(f"    N = {e['N']}: {e['engine']}, {format_seconds(e['seconds'])}, {_memory(e['memory_bytes'])}")
-        total += e["seconds"]
-    typer.echo(f"  estimated total: {format_seconds(total)}")
-
-
-def _validate_semiclassical(config: Path) -> None:
-    from .semiclassical.config import load_semiclassical
-    from .semiclassical.scan import plan_scan
-
-    try:
-        cfg = load_semiclassical(config)
-        plan = plan_scan(cfg.problem, cfg.options)
-    except QMeanFieldError as exc:
-        _fail(exc)
-    typer.echo(f"{config}: valid ([semiclassical]; run it with `qmeanfield semiclassical`)")
-    for row in plan.describe(cfg.problem.hbars).splitlines():
+    typer.echo(f"{config}: valid ({study.name}; run it with `qmeanfield {'run' if study.name == 'compare' else study.name}`)")
+    model = getattr(cfg, "model", None)
+    if model is not None:
+        typer.echo(f"  d = {model.d}, hbar = {model.hbar}, coupling = {model.coupling}, "
+                   + (f"open ({len(model.jumps)} one-body and {len(model.collective_jumps)} collective jumps)"
+                      if model.is_open else "closed"))
+        typer.echo(f"  times: {cfg.times.size} points in [{cfg.times[0]:g}, {cfg.times[-1]:g}]")
+    for row in plan.lines:
         typer.echo(f"  {row}")
+    typer.echo(f"  estimated total: {plan.estimate.describe()} on 2 cores (rough, within a factor of about 3)")
 
 
 def _validate_sweep(config: Path) -> None:
-    from .api import format_seconds
     from .sweep import load_sweep_config
 
     try:
@@ -208,8 +184,8 @@ def _validate_sweep(config: Path) -> None:
     except QMeanFieldError as exc:
         _fail(exc)
     work = plan.estimated_work()
-    typer.echo(f"{config}: valid ([sweep]; run it with `qmeanfield sweep`)")
-    typer.echo(f"  {len(plan.points)} points over {', '.join(plan.axes)} ({plan.mode}), N = {list(plan.N)}, "
+    typer.echo(f"{config}: valid ([sweep] of {plan.study.name}; run it with `qmeanfield sweep`)")
+    typer.echo(f"  {len(plan.points)} points over {', '.join(plan.axes)} ({plan.mode}), "
                f"{len(plan.refused)} refused before submission")
     for key, why in list(plan.refused.items())[:5]:
         typer.echo(f"    refused {key}: {why}")
@@ -229,7 +205,7 @@ def demo(out: Path = typer.Option(Path("demo-output"), "--out", "-o", help="Outp
     def run_parts():
         links = []
         for name in ("demo_closed", "demo_open"):
-            data = tomllib.loads(files("qmeanfield.examples").joinpath(f"{name}.toml").read_text())
+            data = tomllib.loads(read_text(files("qmeanfield.examples").joinpath(f"{name}.toml")))
             if quick:
                 data["run"].update(N=[2, 3, 4], n_times=11)
             cfg = parse_config(data, name=name)
@@ -330,7 +306,8 @@ def status(folder: Path = typer.Argument(..., help="A sweep's output folder.")):
     left = st["estimated_seconds_left_one_worker"]
     typer.echo(f"{st['name']}: {st['done']} done, {st['failed']} failed, {st['pending']} pending of {st['points']}"
                + (f"; about {left:.0f} s of work left (one worker)" if left else "")
-               + ("; complete" if st["complete"] else ""))
+               + ("; complete" if st["complete"] else f"; not complete: {', '.join(st['missing'])} missing "
+                                                       "(rerun the sweep to finish it)"))
 
 
 def main():  # pragma: no cover

@@ -1,4 +1,4 @@
-"""Configuration files (TOML) and result files (netCDF via xarray, JSON summary).
+"""Configuration files (TOML) to a checked :class:`RunConfig`.
 
 Configuration layout (every key is checked; unknown keys are refused)::
 
@@ -33,8 +33,7 @@ Configuration layout (every key is checked; unknown keys are refused)::
     workers = "auto"                        # symmetric: processes over blocks; permutational: threads
     method = "auto"                         # symmetric: per block "eigh" | "krylov" | "auto"
 
-Nothing here touches files except reading the configuration (``load_config``); writing is
-:mod:`qmeanfield.store`'s job.
+The configuration text is read through :mod:`qmeanfield.store` (the one module touching files).
 """
 
 from __future__ import annotations
@@ -54,8 +53,9 @@ from ._checks import MAX_TIMES
 from .engines import REGISTRY, accepted_options, configure_engine
 from .model import COUPLINGS, Model
 from .operators import random_interaction, symmetrize_swap
+from .store import StoreError, is_file, read_text
 
-__all__ = ["RunConfig", "load_config", "parse_config", "parameters_table", "read_toml", "number", "refuse_unknown"]
+__all__ = ["RunConfig", "load_config", "parse_config", "parameters_table", "read_toml", "parse_toml", "number", "refuse_unknown"]
 
 _MODEL_KEYS = {"d", "h", "V", "symmetrize_V", "jumps", "collective_jumps", "hbar", "coupling"}
 _INITIAL_KEYS = {"state", "h0", "beta", "bloch", "matrix"}
@@ -325,14 +325,23 @@ def _parse_config(data: dict, name: str) -> RunConfig:
 def read_toml(path) -> dict:
     """The mapping of a TOML file, or a ConfigError saying why it cannot be read."""
     p = Path(path)
-    if not p.is_file():
+    if not is_file(p):
         raise ConfigError(f"configuration file {str(p)!r} does not exist")
     try:
-        return tomllib.loads(p.read_text(encoding="utf-8"))
+        return parse_toml(read_text(p), p.name)
+    except StoreError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def parse_toml(text: str, where: str = "the configuration") -> dict:
+    """The mapping of TOML text, or a ConfigError saying why it cannot be read (also for nesting
+    too deep to parse)."""
+    try:
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{p.name} is not valid TOML: {exc}") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{p.name} is not a UTF-8 text file") from None
+        raise ConfigError(f"{where} is not valid TOML: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"{where}: arrays or tables nested too deeply") from None
 
 
 def load_config(path) -> RunConfig:
@@ -341,6 +350,6 @@ def load_config(path) -> RunConfig:
     if "sweep" in data:
         raise ConfigError(f"{Path(path).name} has a [sweep] table: run it with `qmeanfield sweep`")
     cfg = parse_config(data, name=Path(path).stem)
-    return RunConfig(**{**cfg.__dict__, "source": Path(path).read_text(encoding="utf-8")})
+    return RunConfig(**{**cfg.__dict__, "source": read_text(path)})
 
 

@@ -1,8 +1,9 @@
-"""Datasets and summaries: every result the toolkit hands out is built here.
+"""Datasets and summaries of the N-body verbs (the semiclassical scan builds its own Dataset).
 
-* ``*_dataset`` functions assemble the xarray Datasets returned by :func:`qmeanfield.compare`,
-  :func:`qmeanfield.certify` and :func:`qmeanfield.steady_state_comparison` from their measured
-  arrays, with coordinates, units and the attributes that say how they were made.
+* ``*_dataset`` functions assemble the xarray Datasets returned by :func:`qmeanfield.compare`
+  (from a declared table of :class:`Variable`), :func:`qmeanfield.certify` and
+  :func:`qmeanfield.steady_state_comparison` from their measured arrays, with coordinates, units
+  and the attributes that say how they were made.
 * ``summarize_*`` functions read only a Dataset and return the key numbers as plain JSON-able
   values (``summary.json`` and the reports use them). One extrapolation to N = infinity is used
   everywhere: the least-squares fit a + b/N with its 95 % interval, flagged ``poor`` when its
@@ -13,7 +14,8 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
+from typing import Mapping
 from importlib.metadata import PackageNotFoundError, version
 
 import numpy as np
@@ -22,7 +24,8 @@ import xarray as xr
 from .diagnostics.rates import POOR_FIT_R2, fit_inverse_N, fit_power_law
 from .model import Model
 
-__all__ = ["package_version", "provenance", "model_attrs", "model_variables", "comparison_dataset", "certificate_dataset",
+__all__ = ["package_version", "provenance", "model_attrs", "model_variables", "Variable", "per_N_variables",
+           "comparison_dataset", "certificate_dataset",
            "steady_dataset", "summarize_comparison", "summarize_certificate", "summarize_steady",
            "summarize_semiclassical", "summarize_chain", "summarize_sweep", "json_number",
            "fit_to_json", "BOUND_SLACK", "POOR_FIT_R2"]
@@ -77,48 +80,50 @@ def model_variables(model: Model) -> tuple[dict, dict]:
 
 
 # ----------------------------------------------------------------------------- builders
-def comparison_dataset(model: Model, rho0: np.ndarray, Ns, ks, times, rho_t, *, H, S, dHdt, production, dist, bound,
-                       R1, engines, discarded, infinite_reason: str, attrs: dict, wall_seconds,
-                       R2=None) -> xr.Dataset:
-    """The Dataset of :func:`qmeanfield.compare` (see its docstring and the README for the variables)."""
-    shape = (len(Ns), len(times))
-    nan = np.full(shape, np.nan)
-    if model.collective_jumps:      # the identity's right side is derived for one-body jumps only
-        dissipation, residual = nan, nan
-    elif model.is_open:
-        dissipation, residual = production - dHdt, nan
-    else:
-        dissipation, residual = nan, np.abs(dHdt - production)
+@dataclass(frozen=True)
+class Variable:
+    """One declared Dataset variable measured per particle number.
+
+    Attributes
+    ----------
+    name : str
+        The variable's name, also the field of the per-N measurement that holds its values.
+    dims : tuple of str
+        Its dimensions after the leading ``N``.
+    attrs : Mapping
+        Its netCDF attributes (``long_name``, ``formula``, ``note``, ``units``).
+    optional : bool
+        Left out of the Dataset where no measurement holds it (the field is None).
+    """
+
+    name: str
+    dims: tuple[str, ...]
+    attrs: Mapping = field(default_factory=dict)
+    optional: bool = False
+
+
+def per_N_variables(table, rows) -> dict:
+    """Dataset variables ``(N, *dims)`` from a declared ``table`` of :class:`Variable` and one
+    measurement per N (an object whose fields carry the variables' names)."""
+    data = {}
+    for var in table:
+        values = [getattr(r, var.name) for r in rows]
+        if var.optional and all(v is None for v in values):
+            continue
+        stacked = np.array(values, dtype=object) if isinstance(values[0], str) else np.stack(values)
+        data[var.name] = (("N", *var.dims), stacked, dict(var.attrs))
+    return data
+
+
+def comparison_dataset(model: Model, rho0: np.ndarray, table, rows, *, Ns, ks, times, rho_t,
+                       attrs: dict) -> xr.Dataset:
+    """The Dataset of :func:`qmeanfield.compare`: the variables of ``table`` (declared once, beside
+    the measurement, :data:`qmeanfield.api.COMPARISON_VARIABLES`) from one measurement per N, the
+    mean-field state, the initial state and the model's operators."""
     data, coords = model_variables(model)
-    data.update({
-        "relative_entropy": (("N", "time"), H, {
-            "long_name": "H(R_N | rho^(x)N)", "formula": "-S(R_N) - N Tr(R^(1) log rho)",
-            "note": infinite_reason or "finite wherever rho(t) is full rank"}),
-        "entropy": (("N", "time"), S, {"long_name": "von Neumann entropy S(R_N)"}),
-        "trace_distance": (("N", "k", "time"), dist, {"long_name": "|| R^(k) - rho^(x)k ||_1", "note": "NaN where k > N"}),
-        "marginal_bound": (("N", "k", "time"), bound, {"long_name": "Pinsker marginal bound",
-                                                       "formula": "sqrt(2 H_N / floor(N/k))"}),
-        "entropy_production": (("N", "time"), production, {
-            "long_name": "right side of the entropy production identity",
-            "formula": "(i N/hbar)[kappa_N (N-1) Tr(R^(2) A) - Tr(R^(1)[log rho, V_rho])], A = [log rho (x) 1, V]"}),
-        "entropy_derivative": (("N", "time"), dHdt, {"long_name": "dH_N/dt by a fourth-order finite difference",
-                                                     "step": attrs.get("derivative_step", 0.0)}),
-        "identity_residual": (("N", "time"), residual, {
-            "long_name": "|dH_N/dt - entropy_production| (closed systems; NaN for open)"}),
-        "dissipation": (("N", "time"), dissipation, {
-            "long_name": "D_N = entropy_production - dH_N/dt (open systems, >= 0; NaN for closed "
-                         "and for models with collective jumps)"}),
-        "one_body_marginal": (("N", "time", "row", "col"), R1, {"long_name": "R^(1)(t)"}),
-        "meanfield_state": (("time", "row", "col"), rho_t, {"long_name": "mean-field rho(t)"}),
-        "engine": (("N",), np.array(engines, dtype=object), {"long_name": "engine used for each N"}),
-        "discarded_weight": (("N",), np.asarray(discarded, dtype=float), {
-            "long_name": "weight of R_N dropped by the engine (bounds the trace-norm error of every marginal)"}),
-        "initial_state": (("row", "col"), rho0),
-        "wall_seconds": (("N",), np.asarray(wall_seconds, dtype=float),
-                         {"long_name": "wall time of the engine and diagnostics per N"}),
-    })
-    if R2 is not None:
-        data["two_body_marginal"] = (("N", "time", "pair_row", "pair_col"), R2, {"long_name": "R^(2)(t)"})
+    data.update(per_N_variables(table, rows))
+    data["meanfield_state"] = (("time", "row", "col"), rho_t, {"long_name": "mean-field rho(t)"})
+    data["initial_state"] = (("row", "col"), rho0, {"long_name": "rho0"})
     coords.update({"N": np.array(Ns), "time": np.asarray(times), "k": np.array(ks)})
     return xr.Dataset(data_vars=data, coords=coords,
                       attrs={**model_attrs(model), **attrs, **provenance(), "qmeanfield_version": package_version()})
@@ -402,26 +407,37 @@ def summarize_chain(ds: xr.Dataset) -> dict:
     }
 
 
+def headline_value(point: xr.Dataset, name: str) -> tuple[float, str]:
+    """A headline variable of one sweep point as one number: its last entry along each of its own
+    dimensions (the largest N, the final time, the last hbar), with a note saying which."""
+    da = point[name]
+    at = {d: da[d].values[-1] if d in da.coords else da.sizes[d] - 1 for d in da.dims}
+    value = da.isel({d: -1 for d in da.dims}).values if da.dims else da.values
+    note = ", ".join(f"{d} = {v.item() if isinstance(v, np.generic) else v}" for d, v in at.items())
+    return json_number(float(value)), note
+
+
 def summarize_sweep(ds: xr.Dataset) -> dict:
-    """Key numbers of a consolidated sweep: counts by status, and per point the largest H_N at the
-    largest N, H_N(t_final) and the fitted distance exponent."""
+    """Key numbers of a consolidated sweep (any study): counts by status, and per point its values,
+    status, wall time and each headline variable (``ds.attrs["headline"]``) as one number
+    (:func:`headline_value`)."""
     status = ds.status.values.ravel()
-    dims = [d for d in ds.status.dims]
+    dims = list(ds.status.dims)
+    axes = json.loads(ds.attrs.get("axes", "{}"))
+    headline = json.loads(ds.attrs.get("headline", "[]"))
     rows = []
     for idx in np.ndindex(*ds.status.shape):
-        sel = dict(zip(dims, idx))
-        point = ds.isel(sel)
-        values = {d: (point[d].item() if d in point.coords else int(i)) for d, i in zip(dims, idx)}
-        if "point" in dims:
-            values = {k: point[k].item() for k in point.coords if point[k].dims == ()
-                      and k not in ("N", "time", "k")}
-        rows.append({"values": {k: (v.item() if isinstance(v, np.generic) else v) for k, v in values.items()},
-                     "status": str(point.status.values),
-                     "relative_entropy_max_largest_N": json_number(point.relative_entropy_max.values[-1]),
-                     "relative_entropy_final_largest_N": json_number(point.relative_entropy_final.values[-1]),
-                     "distance_exponent": json_number(point.distance_exponent.values),
-                     "task_seconds": json_number(point.task_seconds.values)})
+        point = ds.isel(dict(zip(dims, idx)))
+        values = {k: point[k].item() for k in axes}
+        row = {"values": {k: (v.item() if isinstance(v, np.generic) else v) for k, v in values.items()},
+               "status": str(point.status.values), "task_seconds": json_number(point.task_seconds.values)}
+        row["headline"] = {}
+        for name in headline:
+            value, note = headline_value(point, name)
+            row["headline"][name] = {"value": value, "at": note}
+        rows.append(row)
     counts = {s: int(np.sum(status == s)) for s in ("done", "failed", "refused", "pending")}
-    return {"name": ds.attrs.get("name"), "mode": ds.attrs.get("mode"), "axes": json.loads(ds.attrs.get("axes", "{}")),
-            "N": [int(n) for n in ds.N.values], "counts": counts, "points": rows,
+    labels = {name: str(ds[name].attrs.get("long_name", name)) for name in headline}
+    return {"name": ds.attrs.get("name"), "study": ds.attrs.get("study", "compare"), "mode": ds.attrs.get("mode"),
+            "axes": axes, "headline": labels, "counts": counts, "points": rows,
             "qmeanfield_version": str(ds.attrs.get("qmeanfield_version", ""))}

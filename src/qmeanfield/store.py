@@ -27,8 +27,9 @@ import xarray as xr
 
 from .errors import QMeanFieldError
 
-__all__ = ["StoreError", "atomic_write_bytes", "write_json", "save_dataset", "load_dataset", "content_checksum",
-           "check_output_dir", "begin_outputs", "write_manifest", "read_manifest", "file_checksum", "MANIFEST"]
+__all__ = ["StoreError", "atomic_write_bytes", "write_json", "save_dataset", "load_dataset", "load_if_present",
+           "content_checksum", "check_output_dir", "begin_outputs", "write_manifest", "read_manifest", "file_checksum",
+           "read_text", "read_bytes", "read_json", "make_folder", "is_file", "MANIFEST"]
 
 #: the file listing a finished run's outputs, written last
 MANIFEST = "manifest.json"
@@ -168,6 +169,63 @@ def load_dataset(path, key: str | None = None) -> xr.Dataset:
     return _join_complex(raw)
 
 
+def load_if_present(path, key: str) -> xr.Dataset | None:
+    """:func:`load_dataset` of ``path`` verified against ``key``, or None where nothing was saved
+    yet; a corrupted or foreign file is a :class:`StoreError` (the caller recomputes it)."""
+    path = Path(path)
+    if not path.exists():
+        return None
+    if not path.is_file():
+        raise StoreError(f"{path}: not a file; remove it and run again")
+    return load_dataset(path, key=key)
+
+
+def is_file(path) -> bool:
+    """Whether ``path`` is an existing file."""
+    return Path(path).is_file()
+
+
+def read_bytes(path) -> bytes:
+    """The bytes of a file (:class:`StoreError` if it cannot be read)."""
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise StoreError(f"{path}: cannot be read ({exc.strerror or type(exc).__name__})") from None
+
+
+def read_text(path) -> str:
+    """The UTF-8 text of a file or a package resource (:class:`StoreError` if it cannot be read
+    or is not UTF-8)."""
+    try:
+        return (path if hasattr(path, "read_text") else Path(path)).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise StoreError(f"{path}: cannot be read ({exc.strerror or type(exc).__name__})") from None
+    except UnicodeDecodeError:
+        raise StoreError(f"{path}: not a UTF-8 text file") from None
+
+
+def read_json(path):
+    """The JSON value of a file (:class:`StoreError` if it is missing or not JSON)."""
+    try:
+        return json.loads(read_text(path))
+    except ValueError:
+        raise StoreError(f"{path}: not valid JSON") from None
+    except RecursionError:
+        raise StoreError(f"{path}: nested too deeply") from None
+
+
+def make_folder(path) -> Path:
+    """Create the folder ``path`` (and its parents) if needed (:class:`StoreError` if a file is in the way)."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise StoreError(f"{path} exists and is not a folder; remove it and run again") from None
+    except OSError as exc:
+        raise StoreError(f"{path}: cannot create the folder ({exc.strerror})") from None
+    return path
+
+
 def file_checksum(path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -214,9 +272,10 @@ def write_manifest(out_dir, files, info: dict | None = None) -> Path:
 def read_manifest(out_dir) -> dict | None:
     """The manifest of ``out_dir``, or None if the run there is not complete."""
     p = Path(out_dir) / MANIFEST
-    if not p.exists():
+    if not p.is_file():
         return None
     try:
-        return json.loads(p.read_text())
-    except (OSError, ValueError):
+        value = read_json(p)
+    except StoreError:
         return None
+    return value if isinstance(value, dict) else None

@@ -16,6 +16,11 @@ A configuration with a ``[sweep]`` table::
     engine = ["dense", "auto"]    # run.engine
     mode = "product"              # or "zip" (all lists of one length, taken together)
 
+``study`` names the verb each point runs: ``"compare"`` (the default), ``"certify"``, ``"steady"``
+or ``"semiclassical"`` (:mod:`qmeanfield.studies`), with ``study_options`` its options (e.g.
+``{exact = false}`` for certify, ``{gap = true}`` for steady). A key with dots is a path into the
+configuration (``"semiclassical.initial.temperature" = [0.2, 0.3]``).
+
 Every grid point runs all of ``run.N``. A task is one grid point; its key hashes everything that
 determines its result (model, state, times, engine and options, N, package version). The worker
 writes ``DIR/tasks/<key>.nc`` atomically (with key and checksum, :mod:`qmeanfield.store`); a rerun
@@ -47,20 +52,24 @@ import numpy as np
 import xarray as xr
 
 from ._parallel import single_blas_thread
-from .config import RunConfig, parameters_table, parse_config, read_toml
-from .diagnostics.rates import fit_power_law
+from .config import parameters_table, read_toml
 from .errors import ConfigError, QMeanFieldError
+from .estimates import format_bytes, format_seconds
 from .progress import progress_bar
-from .results import json_number, package_version
+from .results import json_number, package_version, summarize_sweep
 from .store import (
     StoreError,
     begin_outputs,
     check_output_dir,
+    is_file,
     load_dataset,
+    make_folder,
+    read_json,
     save_dataset,
     write_json,
     write_manifest,
 )
+from .studies import Study, make_study, study_for
 
 __all__ = ["SweepPlan", "SweepPoint", "plan_sweep", "sweep", "run_task", "LocalBackend", "DaskBackend", "status",
            "load_sweep_config", "SWEEP_KEYS"]
@@ -79,13 +88,13 @@ class SweepPoint:
 
     index: tuple[int, ...]
     values: dict
-    config: RunConfig | None      # None: the point's configuration is invalid (recorded as refused)
+    config: object | None         # the study's configuration; None: invalid (recorded as refused)
     raw: dict
     key: str
 
 
-#: fixed cost of one sweep task beyond its compare call (a worker's imports, the mean field, the
-#: task file written and verified), measured with examples/sweep.toml
+#: fixed cost of one sweep task beyond its study's run (a worker's imports, the task file written
+#: and verified), measured with examples/sweep.toml
 TASK_OVERHEAD_SECONDS = 0.3
 
 
@@ -95,16 +104,14 @@ class SweepPlan:
     axes: dict                      # axis name -> list of values (product) or the zipped lists (zip)
     mode: str
     points: tuple[SweepPoint, ...]
-    N: tuple[int, ...]
-    times: np.ndarray
-    marginals: tuple[int, ...]
+    study: Study
     description: str = ""
     refused: dict = field(default_factory=dict)   # point key -> reason (checked before submission)
     estimated_seconds: dict = field(default_factory=dict)   # point key -> rough time of one task (2 cores)
 
     def estimated_work(self, points=None) -> float:
         """Rough seconds on one worker (2-core machine) of ``points`` (default: every point not
-        refused), each its compare estimate plus ``TASK_OVERHEAD_SECONDS``."""
+        refused), each its study's estimate plus ``TASK_OVERHEAD_SECONDS``."""
         points = [p for p in self.points if p.key not in self.refused] if points is None else points
         return sum(TASK_OVERHEAD_SECONDS + self.estimated_seconds.get(p.key, 0.0) for p in points)
 
@@ -122,18 +129,31 @@ def _set(raw: dict, path: tuple[str, ...], value) -> None:
     node[path[-1]] = value
 
 
-def task_key(cfg: RunConfig) -> str:
-    from .pipeline import fingerprint
-
-    h = hashlib.sha256(f"{fingerprint(cfg)}|{list(cfg.N)}|{package_version()}".encode())
+def task_key(study: Study, cfg) -> str:
+    """The key of one grid point: the study with its options, its key of ``cfg`` and the particle numbers."""
+    h = hashlib.sha256(f"{study!r}|{study.key(cfg)}|{list(getattr(cfg, 'N', ()))}|{package_version()}".encode())
     return h.hexdigest()[:20]
 
 
-def _axes(data: dict) -> tuple[dict, str]:
+def _study(sec: dict) -> Study:
+    """The study named by ``sweep.study`` (default: from the configuration) with ``sweep.study_options``."""
+    options = sec.pop("study_options", {})
+    if not isinstance(options, dict):
+        raise ConfigError("sweep.study_options must be a table, e.g. study_options = {exact = false}")
+    name = sec.pop("study", None)
+    if name is None:
+        if options:
+            raise ConfigError("sweep.study_options needs sweep.study (the study they configure)")
+        return None
+    return make_study(name, **options)
+
+
+def _axes(data: dict) -> tuple[dict, str, Study]:
     sec = data.get("sweep")
     if not isinstance(sec, dict) or not sec:
         raise ConfigError("a sweep needs a [sweep] table of lists, e.g. g = [0.25, 0.5, 1.0]")
     sec = dict(sec)
+    study = _study(sec) or study_for(data)
     mode = sec.pop("mode", "product")
     if mode not in MODES:
         raise ConfigError(f"sweep.mode must be one of {list(MODES)}, got {mode!r}")
@@ -143,12 +163,14 @@ def _axes(data: dict) -> tuple[dict, str]:
         if key == "N":
             raise ConfigError("sweep.N: every grid point runs all of run.N (N is already a dimension); "
                               "put the particle numbers in run.N")
-        if key not in params and key not in SWEEP_KEYS:
-            raise ConfigError(f"sweep.{key}: not a [parameters] name nor one of {sorted(SWEEP_KEYS)}; "
-                              f"parameters: {sorted(params) or 'none'}")
+        if key not in params and key not in SWEEP_KEYS and "." not in key:
+            raise ConfigError(f"sweep.{key}: not a [parameters] name nor one of {sorted(SWEEP_KEYS)} nor a dotted "
+                              f"path into the configuration; parameters: {sorted(params) or 'none'}")
         if not isinstance(values, list) or not values:
             raise ConfigError(f"sweep.{key} must be a non-empty list of values")
         for v in values:
+            if "." in key and isinstance(v, str):
+                continue
             if key == "engine":
                 if not isinstance(v, str):
                     raise ConfigError(f"sweep.engine values must be engine names, got {v!r}")
@@ -160,12 +182,15 @@ def _axes(data: dict) -> tuple[dict, str]:
     if mode == "zip" and len({len(v) for v in axes.values()}) > 1:
         raise ConfigError("sweep.mode = 'zip' needs lists of one length, got "
                           + ", ".join(f"{k}: {len(v)}" for k, v in axes.items()))
-    return axes, mode
+    if not axes:
+        raise ConfigError("a sweep needs at least one list to sweep, e.g. g = [0.25, 0.5, 1.0]")
+    return axes, mode, study
 
 
 def plan_sweep(data: dict, name: str = "sweep", check_memory_gb: float | None = None) -> SweepPlan:
-    """Expand the grid, parse and check every point's configuration (before any work)."""
-    axes, mode = _axes(data)
+    """Expand the grid, parse and plan every point's configuration (before any work). With
+    ``check_memory_gb``, a point whose estimated peak memory exceeds it is refused."""
+    axes, mode, study = _axes(data)
     count = math.prod(len(v) for v in axes.values()) if mode == "product" else len(next(iter(axes.values())))
     if count > MAX_POINTS:
         raise ConfigError(f"the sweep has {count} points, over the limit of {MAX_POINTS}")
@@ -176,8 +201,6 @@ def plan_sweep(data: dict, name: str = "sweep", check_memory_gb: float | None = 
     else:
         combos = (tuple((i, v[i]) for v in axes.values()) for i in range(count))
     points, refused, estimates = [], {}, {}
-    from .api import plan_comparison
-
     for combo in combos:
         index = tuple(i for i, _ in combo) if mode == "product" else (combo[0][0],)
         values = {k: v for k, (_, v) in zip(axes, combo)}
@@ -186,37 +209,28 @@ def plan_sweep(data: dict, name: str = "sweep", check_memory_gb: float | None = 
             if k in params:
                 _set(raw, ("parameters", k), float(v))
             else:
-                _set(raw, SWEEP_KEYS[k], v)
+                _set(raw, SWEEP_KEYS.get(k, tuple(k.split("."))), v)
         try:
-            cfg = parse_config(raw, name=name)
+            cfg = study.load(raw, name)
         except QMeanFieldError as exc:  # an invalid point is recorded, the others run
             key = "invalid-" + hashlib.sha256(json.dumps(raw, sort_keys=True, default=str).encode()).hexdigest()[:12]
             refused[key] = f"{type(exc).__name__}: {exc}"
             points.append(SweepPoint(index=index, values=values, config=None, raw=raw, key=key))
             continue
-        key = task_key(cfg)
+        key = task_key(study, cfg)
         try:
-            options = dict(cfg.engine_options)
-            if check_memory_gb and "memory_budget_gb" not in options:
-                options["memory_budget_gb"] = check_memory_gb
-            task_plan = plan_comparison(cfg.model, cfg.rho0, list(cfg.N), cfg.times, engine=cfg.engine,
-                                        marginals=cfg.marginals, engine_options=options,
-                                        entropy_identity=cfg.entropy_identity, max_periods=cfg.max_periods)
-            estimates[key] = float(sum(e["seconds"] for e in task_plan.estimates(cfg.model)))
+            estimate = study.plan(cfg).estimate
+            estimates[key] = float(estimate.seconds)
+            if check_memory_gb and estimate.bytes > check_memory_gb * 2**30:
+                refused[key] = (f"MemoryBudget: the point needs {format_bytes(estimate.bytes)}, over the "
+                                f"{check_memory_gb:.3g} GiB each worker has; use fewer workers or a larger machine")
         except QMeanFieldError as exc:
             refused[key] = f"{type(exc).__name__}: {exc}"
         points.append(SweepPoint(index=index, values=values, config=cfg, raw=raw, key=key))
-    valid = [p for p in points if p.config is not None]
-    if not valid:
+    if not any(p.config is not None for p in points):
         raise ConfigError("no point of the sweep is a valid configuration: " + next(iter(refused.values())))
-    first = valid[0].config
-    for p in valid:
-        if p.config.N != first.N or not np.array_equal(p.config.times, first.times) \
-                or p.config.marginals != first.marginals:
-            raise ConfigError("every sweep point must share run.N, the times and the marginals")
-    return SweepPlan(name=str(data.get("name", name)), axes=axes, mode=mode, points=tuple(points), N=first.N, times=first.times,
-                     marginals=first.marginals, description=str(data.get("description", "")), refused=refused,
-                     estimated_seconds=estimates)
+    return SweepPlan(name=str(data.get("name", name)), axes=axes, mode=mode, points=tuple(points), study=study,
+                     description=str(data.get("description", "")), refused=refused, estimated_seconds=estimates)
 
 
 def load_sweep_config(path, check_memory_gb: float | None = None) -> SweepPlan:
@@ -225,17 +239,12 @@ def load_sweep_config(path, check_memory_gb: float | None = None) -> SweepPlan:
 
 # ----------------------------------------------------------------------------- the task
 
-def run_task(raw: dict, name: str, key: str, path: str) -> dict:
-    """One grid point, in a worker: compare over all N, written atomically to ``path`` with ``key``.
-    Returns a small status dict; exceptions are caught and reported, never raised."""
-    from .api import compare
-
+def run_task(study: Study, raw: dict, name: str, key: str, path: str) -> dict:
+    """One grid point, in a worker: the study's run, its Dataset written atomically to ``path`` with
+    ``key``. Returns a small status dict; exceptions are caught and reported, never raised."""
     t0 = time.perf_counter()
     try:
-        cfg = parse_config(raw, name=name)
-        ds = compare(cfg.model, cfg.rho0, list(cfg.N), cfg.times, engine=cfg.engine, marginals=cfg.marginals,
-                     engine_options=cfg.engine_options, entropy_identity=cfg.entropy_identity,
-                     max_periods=cfg.max_periods)
+        ds = study.run(study.load(raw, name)).dataset
         ds.attrs["task_seconds"] = time.perf_counter() - t0
         save_dataset(ds, path, key=key)
         return {"key": key, "status": "done", "seconds": time.perf_counter() - t0}
@@ -308,7 +317,11 @@ class DaskBackend:
         return as_completed(futures)
 
     def describe(self) -> str:
-        return f"Dask ({self.client})"
+        if self.client is not None and self._own is None:
+            return f"Dask ({self.client})"
+        if self.address:
+            return f"Dask, scheduler at {self.address}"
+        return f"Dask LocalCluster, {self.workers or os.cpu_count() or 1} worker process(es)"
 
 
 # ----------------------------------------------------------------------------- the driver
@@ -317,20 +330,22 @@ def _task_path(out: Path, key: str) -> Path:
     return out / "tasks" / f"{key}.nc"
 
 
-def _task_arrays(ds: xr.Dataset) -> tuple:
-    """What consolidation keeps of a task: H_N, marginal distances and bounds, and its wall time."""
-    return (ds.relative_entropy.values, ds.trace_distance.values, ds.marginal_bound.values,
-            float(ds.attrs.get("task_seconds", np.nan)))
+def _task_view(study: Study, ds: xr.Dataset) -> xr.Dataset:
+    """What consolidation keeps of a task: the study's sweep view, with its wall time."""
+    view = study.sweep_view(ds)
+    view["task_seconds"] = xr.DataArray(float(ds.attrs.get("task_seconds", np.nan)),
+                                        attrs={"long_name": "wall time of the task", "units": "s"})
+    return view
 
 
-def _verified(out: Path, key: str, log) -> tuple | None:
-    """The finished task's arrays (:func:`_task_arrays`), read and verified (key and checksum), or
+def _verified(out: Path, study: Study, key: str, log) -> xr.Dataset | None:
+    """The finished task's view (:func:`_task_view`), read and verified (key and checksum), or
     None when it must be computed."""
     path = _task_path(out, key)
-    if not path.exists():
+    if not is_file(path):
         return None
     try:
-        return _task_arrays(load_dataset(path, key=key))
+        return _task_view(study, load_dataset(path, key=key))
     except StoreError as exc:
         log(f"task {key}: {exc}; recomputing")
         return None
@@ -361,25 +376,23 @@ def sweep(config, out, *, backend=None, workers: int | None = None, client=None,
             else plan_sweep(config, check_memory_gb=mem))
     out = check_output_dir(out)
     begin_outputs(out)
-    (out / "tasks").mkdir(exist_ok=True)
+    make_folder(out / "tasks")
     write_json(out / "sweep.json", _plan_json(plan))
     failures = {k: {"key": k, "status": "refused", "message": why} for k, why in plan.refused.items()}
     finished = {}   # verified once here, reused when consolidating
     for p in plan.points:
-        if p.key not in failures and (arrays := _verified(out, p.key, log)) is not None:
-            finished[p.key] = arrays
+        if p.key not in failures and (view := _verified(out, plan.study, p.key, log)) is not None:
+            finished[p.key] = view
     pending = [p for p in plan.points if p.key not in failures and p.key not in finished]
-    log(f"sweep {plan.name}: {len(plan.points)} points ({len(finished)} already done, {len(failures)} refused before "
+    log(f"sweep {plan.name} ({plan.study.name}): {len(plan.points)} points ({len(finished)} already done, {len(failures)} refused before "
         f"submission, {len(pending)} to run) on {backend.describe()}")
     seconds = []
     if pending:
-        from .api import format_seconds
-
         log(f"estimated time of the pending tasks: {format_seconds(plan.estimated_work(pending))} on one worker "
             "(rough, within a factor of about 3; divide by the workers)")
         with backend, progress_bar(progress) as prog:
             task = prog.add_task("sweep", total=len(pending)) if prog else None
-            futures = {backend.submit(run_task, p.raw, plan.name, p.key, str(_task_path(out, p.key))): p
+            futures = {backend.submit(run_task, plan.study, p.raw, plan.name, p.key, str(_task_path(out, p.key))): p
                        for p in pending}
             for fut in backend.as_completed(list(futures)):
                 p = futures[fut]
@@ -400,7 +413,6 @@ def sweep(config, out, *, backend=None, workers: int | None = None, client=None,
     ds = consolidate(plan, out, failures, finished)
     save_dataset(ds, out / "results.nc", key=hashlib.sha256(json.dumps(_plan_json(plan)).encode()).hexdigest()[:20])
     from .report.sweep import write_sweep_report
-    from .results import summarize_sweep
 
     summary = summarize_sweep(ds)
     write_json(out / "summary.json", summary)
@@ -411,94 +423,94 @@ def sweep(config, out, *, backend=None, workers: int | None = None, client=None,
 
 
 def _plan_json(plan: SweepPlan) -> dict:
-    return {"name": plan.name, "mode": plan.mode, "axes": plan.axes, "N": list(plan.N),
+    return {"name": plan.name, "study": plan.study.name, "mode": plan.mode, "axes": plan.axes,
             "points": [{"key": p.key, "index": list(p.index), "values": p.values} for p in plan.points],
             "qmeanfield_version": package_version()}
 
 
 def consolidate(plan: SweepPlan, out: Path, failures: dict, finished: dict | None = None) -> xr.Dataset:
-    """One Dataset: sweep axes (or ``point`` for zip) x N x time; NaN and ``status`` for failures.
-    ``finished``: tasks already read and verified (key -> :func:`_task_arrays`), not read again."""
-    finished = finished or {}
-    shape = plan.shape
-    Ns, T, ks = len(plan.N), plan.times.size, len(plan.marginals)
-    H = np.full(shape + (Ns, T), np.nan)
-    dist = np.full(shape + (Ns, ks, T), np.nan)
-    bound = np.full(shape + (Ns, ks, T), np.nan)
-    seconds = np.full(shape, np.nan)
-    status = np.full(shape, "pending", dtype=object)
+    """One Dataset: the sweep axes (or ``point`` for zip) beside each task's own dimensions (its
+    study's sweep view), NaN and ``status`` for the points without a result.
+    ``finished``: task views already read and verified (key -> Dataset), not read again."""
+    finished = dict(finished or {})
+    status = {}
     for p in plan.points:
         if p.key in failures:
-            status[p.index] = failures[p.key]["status"]
+            status[p.key] = failures[p.key]["status"]
             continue
-        arrays = finished.get(p.key)
-        if arrays is None:
+        if p.key not in finished:
             try:
-                arrays = _task_arrays(load_dataset(_task_path(out, p.key), key=p.key))
+                finished[p.key] = _task_view(plan.study, load_dataset(_task_path(out, p.key), key=p.key))
             except StoreError:
+                status[p.key] = "pending"
                 continue
-        H[p.index], dist[p.index], bound[p.index], seconds[p.index] = arrays
-        status[p.index] = "done"
+        status[p.key] = "done"
+    done = [finished[p.key] for p in plan.points if status[p.key] == "done"]
+    template = (done[0].map(lambda v: v * np.nan, keep_attrs=True) if done
+                else xr.Dataset({"task_seconds": xr.DataArray(np.nan)}))
+    parts = []
+    for p in plan.points:
+        part = finished[p.key] if status[p.key] == "done" else template
+        parts.append(part.assign(status=xr.DataArray(status[p.key])))
+    ds = xr.concat(parts, dim="point", join="outer", data_vars="all", coords="minimal", compat="override",
+                   combine_attrs="drop_conflicts", fill_value=np.nan)
+    for k, v in plan.axes.items():
+        ds = ds.assign_coords({k: ("point", np.array([p.values[k] for p in plan.points]))})
     if plan.mode == "product":
-        dims = tuple(plan.axes)
-        coords = {k: np.array(v) for k, v in plan.axes.items()}
+        ds = ds.set_index(point=list(plan.axes)).unstack("point") if len(plan.axes) > 1 \
+            else ds.swap_dims(point=next(iter(plan.axes)))
+        ds = ds.reindex({k: np.array(v) for k, v in plan.axes.items()})
+        ds = ds.transpose(*plan.axes, ...)
     else:
-        dims = ("point",)
-        coords = {"point": np.arange(len(plan.points)), **{k: (("point",), np.array(v)) for k, v in plan.axes.items()}}
-    coords.update(N=np.array(plan.N), time=plan.times, k=np.array(plan.marginals))
-    Narr = np.array(plan.N, dtype=float)
-    # per point: the fitted exponent of max_t ||R^(1) - rho||_1 against N (Pinsker predicts -1/2)
-    exponent = np.full(shape, np.nan)
-    for idx in np.ndindex(*shape):
-        fit = fit_power_law(Narr, np.nanmax(dist[idx][:, 0, :], axis=-1)) if Ns >= 2 and status[idx] == "done" else None
-        if fit is not None:
-            exponent[idx] = fit.exponent
-    with np.errstate(all="ignore"):
-        Hmax = np.where(np.all(np.isnan(H), axis=-1), np.nan, np.nanmax(np.where(np.isnan(H), -np.inf, H), axis=-1))
-    return xr.Dataset(
-        {
-            "relative_entropy": (dims + ("N", "time"), H, {"long_name": "H(R_N | rho^(x)N)"}),
-            "trace_distance": (dims + ("N", "k", "time"), dist, {"long_name": "|| R^(k) - rho^(x)k ||_1"}),
-            "marginal_bound": (dims + ("N", "k", "time"), bound, {"long_name": "Pinsker bound sqrt(2 H_N / floor(N/k))"}),
-            "relative_entropy_max": (dims + ("N",), Hmax, {"long_name": "max over t of H_N"}),
-            "relative_entropy_final": (dims + ("N",), H[..., -1], {"long_name": "H_N(t_final)"}),
-            "distance_exponent": (dims, exponent, {"long_name": "fitted log-log slope of max_t ||R^(1) - rho||_1 "
-                                                                "against N (Pinsker: -1/2)"}),
-            "status": (dims, status.astype(str), {"long_name": "done | failed | refused | pending"}),
-            "task_seconds": (dims, seconds),
-        },
-        coords=coords,
-        attrs={"name": plan.name, "mode": plan.mode, "axes": json.dumps(plan.axes), "qmeanfield_version": package_version()},
-    )
+        ds = ds.assign_coords(point=np.arange(len(plan.points)))
+    ds["status"] = ds.status.fillna("pending").astype(str).assign_attrs(long_name="done | failed | refused | pending")
+    ds.attrs = {"name": plan.name, "study": plan.study.name, "mode": plan.mode, "axes": json.dumps(plan.axes),
+                "headline": json.dumps([h for h in plan.study.headline if h in ds]),
+                "qmeanfield_version": package_version()}
+    return ds
+
+
+def _read_status_file(path: Path, what: str):
+    try:
+        return read_json(path)
+    except StoreError as exc:
+        raise QMeanFieldError(f"{exc} ({what}); rerun the sweep to rewrite it") from None
 
 
 def status(out) -> dict:
-    """Done / failed / pending counts of a sweep folder and the estimated time left (mean task time
-    times pending tasks, divided by the workers that ran them is not known here: one worker)."""
+    """Done / failed / pending counts of a sweep folder, the estimated time left (mean task time
+    times pending tasks, on one worker) and whether the sweep is complete (its results.nc, report
+    and manifest written)."""
     out = Path(out)
-    try:
-        plan = json.loads((out / "sweep.json").read_text())
-    except (OSError, ValueError):
-        raise QMeanFieldError(f"{out}: no sweep.json (not a sweep folder, or the sweep never started)") from None
-    try:
-        failed = {f["key"] for f in json.loads((out / "failures.json").read_text()) if "key" in f}
-    except (OSError, ValueError):
-        failed = set()
+    if not is_file(out / "sweep.json"):
+        raise QMeanFieldError(f"{out}: no sweep.json (not a sweep folder, or the sweep never started)")
+    plan = _read_status_file(out / "sweep.json", "the sweep's plan")
+    points = plan.get("points") if isinstance(plan, dict) else None
+    if not isinstance(points, list) or not all(isinstance(p, dict) and isinstance(p.get("key"), str) for p in points):
+        raise QMeanFieldError(f"{out / 'sweep.json'}: not a sweep plan (no list of points with keys); rerun the "
+                              "sweep to rewrite it")
+    failed = set()
+    if is_file(out / "failures.json"):
+        failures = _read_status_file(out / "failures.json", "the list of failed points")
+        if not isinstance(failures, list):
+            raise QMeanFieldError(f"{out / 'failures.json'}: not a list of failures; rerun the sweep to rewrite it")
+        failed = {f["key"] for f in failures if isinstance(f, dict) and isinstance(f.get("key"), str)}
     done, seconds = 0, []
-    for p in plan["points"]:
+    for p in points:
         path = _task_path(out, p["key"])
-        if path.exists():
+        if is_file(path):
             try:
                 ds = load_dataset(path, key=p["key"])
                 done += 1
                 seconds.append(float(ds.attrs.get("task_seconds", np.nan)))
             except StoreError:
                 pass
-    total = len(plan["points"])
+    total = len(points)
     n_failed = len(failed)
     pending = max(total - done - n_failed, 0)
     mean = float(np.nanmean(seconds)) if seconds else float("nan")
-    return {"name": plan["name"], "points": total, "done": done, "failed": n_failed, "pending": pending,
-            "mean_task_seconds": json_number(mean),
+    missing = [f for f in ("results.nc", "summary.json", "sweep.html", "manifest.json") if not is_file(out / f)]
+    return {"name": str(plan.get("name", out.name)), "points": total, "done": done, "failed": n_failed,
+            "pending": pending, "mean_task_seconds": json_number(mean),
             "estimated_seconds_left_one_worker": json_number(mean * pending) if seconds else None,
-            "complete": (out / "manifest.json").exists()}
+            "complete": not missing, "missing": missing}

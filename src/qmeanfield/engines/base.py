@@ -18,6 +18,7 @@ from typing import Callable, Mapping, Protocol, runtime_checkable
 
 import numpy as np
 
+from ..estimates import Estimate
 from ..model import Model
 
 __all__ = ["Trajectory", "Engine", "ProgressCallback", "higher_marginal_mask"]
@@ -85,6 +86,12 @@ class Engine(Protocol):
 
     def cost(self, model: Model, N: int) -> float:
         """A rough cost estimate used by ``engine="auto"`` (lower is cheaper)."""
+
+    def estimate(self, model: Model, N: int, *, rho0: np.ndarray | None = None, evaluations: int = 21,
+                 t_final: float = 2.0, outputs: int | None = None) -> Estimate:
+        """Wall time (2 cores) and peak memory of :meth:`evolve` at ``evaluations`` times up to
+        ``t_final`` (``outputs`` of them output times, the others stencil points), from the
+        engine's own calibration; with ``rho0``, for the blocks this initial state needs."""
 
     def evolve(
         self,

@@ -49,6 +49,7 @@ import scipy.sparse.linalg as spla
 from .._checks import check_positive_number, check_workers
 from .._parallel import SharedThreads, consume_behind, return_freed_memory, sparse_work
 from ..errors import EngineError, QMeanFieldError
+from ..estimates import Estimate, scaled_seconds
 from ..model import Model
 from ..states import validate_density_matrix
 from .base import ProgressCallback, Trajectory, higher_marginal_mask
@@ -597,6 +598,28 @@ class SteadyState:
 BEHIND_MIN = 20_000
 
 
+#: seconds per unit of :meth:`PermutationalEngine.cost` on 2 cores, calibrated on N = 80 (piqs'
+#: problem), 200 and 400 (benchmarks/README.md) at 105 evaluation times up to t = 2 (``CALIBRATION``)
+SECONDS_PER_COST = 6e-9
+CALIBRATION = (105, 2.0)
+
+
+#: steady states (BiCGSTAB, d = 2): about 5 s at 91 881 block entries (N = 80), growing as size^1.15
+#: below and size^1.3 above, and as size^1.46 beyond N = 160 (708 561 entries), where the
+#: preconditioner's dense block products and the growing iteration counts dominate
+#: (benchmarks/README.md, steady states)
+STEADY_REFERENCE = (91_881, 5.0)
+STEADY_LARGE = (708_561, 1.46)
+#: the windowed solve: seconds per window entry and particle (the iterations grow about as 2 N,
+#: each costs about the windows' entries; README's open model N = 320, 640, 1000)
+STEADY_WINDOW_SECONDS = 4e-7
+#: block states this small are solved directly in a fraction of a second
+STEADY_SMALL = (4_000, 0.1)
+#: the Liouvillian gap costs about this many steady states on every entry (Arnoldi on the
+#: propagator; 14x at N = 40 and 17x at N = 80 for examples/open_large_N.toml)
+GAP_COST_FACTOR = 16
+
+
 @dataclass(frozen=True, kw_only=True)
 class PermutationalEngine:
     """Exact open (and closed) dynamics on Schur-Weyl blocks for any d; cost polynomial in N.
@@ -663,6 +686,32 @@ class PermutationalEngine:
         win = steady_windows(space, np.asarray(reference), WINDOW_WEIGHT_MIN[0])[0]
         return win.size if win.size <= WINDOW_MAX_FRACTION * space.size else None
 
+    def estimate_steady(self, model: Model, N: int, reference=None, *, gap: bool = False) -> Estimate:
+        """Wall time (2 cores) and peak memory of :meth:`steady_state` from ``reference`` (on its
+        windows where they apply, :meth:`steady_window_entries`), plus with ``gap`` those of
+        :meth:`liouvillian_gap` (on the whole generator)."""
+        size = math.comb(N + model.d**2 - 1, N)
+        entries = self.steady_window_entries(model, N, reference)
+        if size <= STEADY_SMALL[0]:
+            seconds = STEADY_SMALL[1]
+        elif entries is not None:
+            seconds = STEADY_WINDOW_SECONDS * entries * N + 0.2
+        else:
+            seconds = self._steady_full_seconds(size)
+        need = self.steady_memory_estimate(model, N, reference)
+        if gap:
+            seconds += GAP_COST_FACTOR * (STEADY_SMALL[1] if size <= STEADY_SMALL[0] else self._steady_full_seconds(size))
+            need = max(need, self.memory_estimate(model, N))
+        return Estimate(float(seconds), float(need))
+
+    @staticmethod
+    def _steady_full_seconds(size: int) -> float:
+        ref_size, ref_seconds = STEADY_REFERENCE
+        if size <= ref_size:
+            return ref_seconds * (size / ref_size) ** 1.15
+        large, exponent = STEADY_LARGE
+        return ref_seconds * (min(size, large) / ref_size) ** 1.3 * (max(size, large) / large) ** exponent
+
     def supports_steady(self, model: Model, N: int, reference=None) -> tuple[bool, str]:
         """Whether :meth:`steady_state` from ``reference`` fits the memory budget
         (:meth:`steady_memory_estimate`; a windowed solve that misses its criterion falls back to
@@ -676,6 +725,13 @@ class PermutationalEngine:
     def cost(self, model: Model, N: int) -> float:
         d = model.d
         return float(math.comb(N + d * d - 1, N)) * 50 * (N + 1)
+
+    def estimate(self, model: Model, N: int, *, rho0=None, evaluations: int = 21, t_final: float = 2.0,
+                 outputs: int | None = None) -> Estimate:
+        """Wall time (2 cores) and peak memory of :meth:`evolve` (see :class:`~.base.Engine`),
+        calibrated on ``CALIBRATION``'s runs."""
+        seconds = scaled_seconds(SECONDS_PER_COST, self.cost(model, N), evaluations, t_final, CALIBRATION)
+        return Estimate(seconds, self.memory_estimate(model, N))
 
     def threads(self) -> int:
         """Threads for the sparse products and the block eigenvalues (``workers``; "auto": every core)."""

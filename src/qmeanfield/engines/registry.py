@@ -84,6 +84,13 @@ def choose_engine(model: Model, N: int, engine: EngineSpec = "auto", options: Ma
     receives the options it accepts and an option no engine accepts is refused. With an engine
     object, ``options`` must be empty (give them to its constructor).
     """
+    if isinstance(engine, type):
+        raise EngineError(f"engine={engine.__name__} is a class; pass an engine object, e.g. {engine.__name__}(), "
+                          "or a name ('auto', " + ", ".join(repr(n) for n in REGISTRY) + ")")
+    if not isinstance(engine, str) and not _is_engine_object(engine):
+        missing = [m for m in ("name", "supports", "cost", "estimate", "evolve") if not hasattr(engine, m)]
+        raise EngineError(f"engine={type(engine).__name__} object is not an engine: it lacks {missing} (an engine "
+                          "implements qmeanfield.engines.Engine: name, supports, cost, estimate, evolve)")
     if _is_engine_object(engine):
         if options:
             raise EngineError("engine_options cannot be combined with an engine object; pass the options to "

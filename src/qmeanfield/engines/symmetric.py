@@ -54,6 +54,7 @@ from .._parallel import process_pool, sparse_work
 from ..diagnostics.entropy import von_neumann_entropy
 from .._checks import check_choice, check_positive_number, check_workers
 from ..errors import EngineError
+from ..estimates import Estimate, scaled_seconds
 from ..model import Model
 from ..operators import kron_all
 from ..blocks.collective import block_hamiltonian, moments_to_marginals
@@ -527,6 +528,16 @@ class _BlockPlan(NamedTuple):
     logcut: float                 # log weight from which basis vectors are kept
 
 
+#: seconds per unit of the cost estimate times (d/2)^3 on 2 cores, calibrated on d = 2, N = 1000
+#: and 2000 (thermal rho0), d = 3, N = 20 and 60, d = 4, N = 10 and 24 (benchmarks/README.md) at 50
+#: evaluation times up to t = 2 (``CALIBRATION``)
+SECONDS_PER_COST = 9e-11
+CALIBRATION = (50, 2.0)
+#: a stencil point costs about this fraction of an output time (reached by short steps or as an
+#: extra output of a series)
+STENCIL_SHARE = 0.25
+
+
 @dataclass(frozen=True, kw_only=True)
 class SymmetricEngine:
     """Exact closed dynamics on Schur-Weyl blocks; cost polynomial in N.
@@ -659,6 +670,20 @@ class SymmetricEngine:
                      for (_, _, krylov), (n, r) in zip(plan.jobs, plan.vectors)]
         largest = sorted(per_block, reverse=True)[:workers]
         return float(sum(largest)) if largest else self.memory_estimate(model, N)
+
+    def estimate(self, model: Model, N: int, *, rho0=None, evaluations: int = 21, t_final: float = 2.0,
+                 outputs: int | None = None) -> Estimate:
+        """Wall time (2 cores) and peak memory of :meth:`evolve` (see :class:`~.base.Engine`): with
+        ``rho0``, from the blocks and vectors it needs (:meth:`estimated_cost`,
+        :meth:`estimated_memory`); stencil points count :data:`STENCIL_SHARE` of an output time."""
+        if rho0 is None:
+            cost, need = self.cost(model, N), self.memory_estimate(model, N)
+        else:
+            cost = self.estimated_cost(model, rho0, N)
+            need = self.estimated_memory(model, rho0, N, evaluations)
+        weighted = evaluations if outputs is None else outputs + (evaluations - outputs) * STENCIL_SHARE
+        seconds = scaled_seconds(SECONDS_PER_COST, cost * (model.d / 2) ** 3, weighted, t_final, CALIBRATION)
+        return Estimate(seconds, need)
 
     def evolve(self, model: Model, rho0: np.ndarray, N: int, times: np.ndarray, kmax: int = 2,
                progress: ProgressCallback | None = None, marginal_times=None) -> Trajectory:

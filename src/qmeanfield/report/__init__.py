@@ -6,10 +6,10 @@
 * :func:`write_semiclassical_report` (:mod:`.semiclassical`): ``semiclassical.html``.
 """
 
-from .certificate import write_certificate_report
+from .certificate import CERTIFICATE_PLOTS, write_certificate_report
 from .comparison import PLOTS, make_plots, write_report
 from .semiclassical import SEMICLASSICAL_PLOTS, write_semiclassical_report
-from .steady import write_steady_report
+from .steady import STEADY_PLOTS, write_steady_report
 
 __all__ = ["write_report", "make_plots", "PLOTS", "write_certificate_report", "write_steady_report",
-           "write_semiclassical_report", "SEMICLASSICAL_PLOTS"]
+           "write_semiclassical_report", "SEMICLASSICAL_PLOTS", "CERTIFICATE_PLOTS", "STEADY_PLOTS"]

@@ -16,7 +16,12 @@ import xarray as xr
 from ..store import atomic_write_bytes
 from ._common import CSS, colormap, embed_png, figure, fmt, links_html, plain_N_axis, save_png
 
-__all__ = ["write_certificate_report"]
+__all__ = ["write_certificate_report", "CERTIFICATE_PLOTS"]
+
+#: the plots this report writes, with their captions
+CERTIFICATE_PLOTS = {"certificate.png": "Bound and exact value, one panel per N",
+                     "lambda_vs_N.png": "Lambda_N against N for several eta: flat lines are the combinatorial "
+                                        "estimate made visible"}
 
 
 def write_certificate_report(ds: xr.Dataset, summary: dict, out_dir, title: str = "qmeanfield certificate",
@@ -111,12 +116,9 @@ def write_certificate_report(ds: xr.Dataset, summary: dict, out_dir, title: str 
         th = summary["eta_threshold"]
         parts.append(f"<p>Estimated eta threshold (Lambda_N bounded in N over N = {th['N']}): "
                      f"<b>{th['estimate']:.4g}</b> (growth exponent below {th['growth_cutoff']}).</p>")
-    for name, caption in (("certificate.png", "Bound and exact value, one panel per N"),
-                          ("lambda_vs_N.png", "Lambda_N against N for several eta: flat lines are the "
-                                              "combinatorial estimate made visible")):
+    for name, caption in CERTIFICATE_PLOTS.items():
         parts.append(embed_png(name, pngs[name], caption))
-    parts.append("<h2>Files</h2>" + links_html({**(files or {}), "certificate.png": "certificate.png",
-                                               "lambda_vs_N.png": "lambda_vs_N.png"}))
+    parts.append("<h2>Files</h2>" + links_html({**(files or {}), **{name: name for name in CERTIFICATE_PLOTS}}))
     parts.append(f"<p class='note'>qmeanfield {html.escape(str(summary.get('qmeanfield_version', '')))}</p>"
                  "</body></html>")
     path = out_dir / "certificate.html"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
-from ..store import atomic_write_bytes
+from ..store import atomic_write_bytes, is_file, read_bytes
 from ._common import CSS, embed_png, fmt
 
 __all__ = ["write_landing_page"]
@@ -51,8 +51,8 @@ def write_landing_page(parts: list[tuple[str, str, dict, str]], out_dir, title: 
         for png, caption in (("marginal_rate.png", "Marginal distance against N, with the Pinsker bound"),
                              ("relative_entropy.png", "H_N(t) for every N")):
             path = out_dir / sub / png
-            if path.exists():
-                body.append(embed_png(f"{sub}/{png}", path.read_bytes(), caption))
+            if is_file(path):
+                body.append(embed_png(f"{sub}/{png}", read_bytes(path), caption))
         body.append(f"<p><a href='{html.escape(sub)}/report.html'>Full report: every plot, the model, the "
                     "definitions</a></p>")
     body.append(f"<p class='note'>qmeanfield {html.escape(str(parts[0][2].get('qmeanfield_version', '')))}</p>"

@@ -11,7 +11,10 @@ import xarray as xr
 from ..store import atomic_write_bytes
 from ._common import CSS, colors, embed_png, figure, finish_N_axis, fmt, links_html, loglog_with_slope, matrix_html, save_png
 
-__all__ = ["write_steady_report"]
+__all__ = ["write_steady_report", "STEADY_PLOTS"]
+
+#: the plots this report writes
+STEADY_PLOTS = ("steady.png",)
 
 
 def write_steady_report(ds: xr.Dataset, out_dir, title: str = "qmeanfield steady states",

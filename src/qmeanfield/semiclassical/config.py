@@ -15,6 +15,7 @@ p_range = [-5.0, 5.0]          # optional: momentum window (default: energy boun
                                # cuts mass is refused)
 emd_cells = 32                 # optional: cells per side of POT's cross-check (0: skip)
 w2_cells = 64                  # optional: cells per side of the W2 solver (the grid is merged down to it)
+memory_budget_gb = 8.0         # optional: refuse scans whose estimated peak memory exceeds this
 [semiclassical.initial]
 kind = "gaussian"              # gaussian | hmf_thermal | waterbag | expression | thermal
 x0 = 0.0
@@ -42,7 +43,7 @@ from .scan import ScanOptions
 __all__ = ["SemiclassicalConfig", "ChainRequest", "parse_semiclassical", "load_semiclassical"]
 
 _KEYS = {"domain", "length", "external", "pair", "hbar", "t_final", "n_times", "cells", "dt", "p_range", "emd_cells",
-         "w2_cells",
+         "w2_cells", "memory_budget_gb",
          "initial", "chain"}
 _CHAIN_KEYS = {"hbar", "modes", "N"}
 _INITIAL_KEYS = {"kind", "x0", "p0", "sigma_x", "sigma_p", "temperature", "amplitude", "mode", "p_max", "f",
@@ -124,6 +125,8 @@ def parse_semiclassical(data: dict, name: str = "semiclassical") -> Semiclassica
         opts["emd_cells"] = _num(sec["emd_cells"], "emd_cells", True)
     if "w2_cells" in sec:
         opts["w2_cells"] = _num(sec["w2_cells"], "w2_cells", True)
+    if "memory_budget_gb" in sec:
+        opts["memory_budget_gb"] = _num(sec["memory_budget_gb"], "memory_budget_gb")
     chain = None
     if "chain" in sec:
         ch = sec["chain"]

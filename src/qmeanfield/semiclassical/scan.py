@@ -19,6 +19,7 @@ import numpy as np
 import xarray as xr
 
 from ..diagnostics.rates import fit_power_law
+from ..estimates import Estimate
 from ..errors import QMeanFieldError
 from ..progress import progress_bar
 from ..results import package_version
@@ -33,6 +34,13 @@ __all__ = ["ScanOptions", "ScanPlan", "plan_scan", "scan", "certificate_bound", 
 
 #: seconds per unit of the cost model (measured on the reference machine, 2 cores)
 SECONDS_PER_UNIT = 4e-10
+#: seconds of one W2 on 64 x 64 cells from the previous time's potentials, growing as the cells
+#: (benchmarks/README.md: 0.9 s warm on HMF data)
+W2_SECONDS = 1.0
+#: peak memory: copies of the Hartree grid's n x n and orbital arrays (complex), of the Vlasov grid
+#: (real), and the interpreter with its libraries (examples/semiclassical.toml: 0.67 GiB measured,
+#: 0.61 GiB estimated)
+QUANTUM_COPIES, CLASSICAL_COPIES, BASE_BYTES = 5, 20, 260 * 2**20
 
 
 @dataclass(frozen=True)
@@ -40,16 +48,21 @@ class ScanOptions:
     """cells : (Nx, Np) of the Vlasov solver and the comparison grid; dt : time step of both
     solvers (None: min(0.05, t_final / 100)); emd_cells : cells per side for POT's cross-check,
     computed at the snapshot times (0 skips it); snapshots : phase-space snapshots stored per hbar;
-    w2_cells : largest cells per side of the W2 solver (the comparison grid is merged in pairs down to it)."""
+    w2_cells : largest cells per side of the W2 solver (the comparison grid is merged in pairs down to it);
+    memory_budget_gb : refuse scans whose estimated peak memory exceeds this (GiB)."""
 
     cells: tuple[int, int] = (256, 256)
     dt: float | None = None
     emd_cells: int = 32
     snapshots: int = 4
     w2_cells: int = W2_MAX_CELLS
+    memory_budget_gb: float = 8.0
 
     def __post_init__(self):
         nx, n_p = self.cells
+        if not (isinstance(self.memory_budget_gb, (int, float)) and math.isfinite(self.memory_budget_gb)
+                and self.memory_budget_gb > 0):
+            raise QMeanFieldError(f"semiclassical memory_budget_gb must be a number > 0, got {self.memory_budget_gb!r}")
         if not (16 <= nx <= 2048 and 16 <= n_p <= 2048):
             raise QMeanFieldError(f"semiclassical cells must be in 16..2048 per side, got {self.cells}")
         if not (isinstance(self.w2_cells, int) and 16 <= self.w2_cells <= 512):
@@ -68,13 +81,19 @@ class ScanPlan:
     quantum_reasons: tuple[str, ...]
     dt: float
     estimated_seconds: float
+    estimated_bytes: float = math.nan
+
+    @property
+    def estimate(self) -> Estimate:
+        """Wall time (2 cores) and peak memory of the scan."""
+        return Estimate(self.estimated_seconds, self.estimated_bytes)
 
     def describe(self, hbars) -> str:
         rows = [f"Vlasov grid {self.classical_cells[0]} x {self.classical_cells[1]}, p in "
                 f"[{self.p_range[0]:.3g}, {self.p_range[1]:.3g}], dt = {self.dt:g}"]
         rows += [f"hbar = {h:g}: {n} points ({why})" for h, n, why in zip(hbars, self.quantum_points,
                                                                          self.quantum_reasons)]
-        rows.append(f"estimated time: {self.estimated_seconds:.0f} s")
+        rows.append(f"estimated {self.estimate.describe()} on 2 cores (rough, within a factor of about 3)")
         return "\n".join(rows)
 
 
@@ -83,7 +102,7 @@ def plan_scan(problem: SemiclassicalProblem, options: ScanOptions = ScanOptions(
     cg, p = classical_grid(problem, nx, n_p)
     dt = options.dt or min(0.05, problem.t_final / 100)
     steps = problem.t_final / dt
-    points, reasons, cost = [], [], 0.0
+    points, reasons, cost, largest = [], [], 0.0, 0.0
     for hbar in problem.hbars:
         g = quantum_grid(problem, hbar)
         n = nx * max(1, math.ceil(g.x.size / nx))
@@ -91,10 +110,18 @@ def plan_scan(problem: SemiclassicalProblem, options: ScanOptions = ScanOptions(
         reasons.append(g.reason)
         orbitals = min(n, 3 * problem.length * (p[-1] - p[0]) / (2 * math.pi * hbar) + 50)
         cost += n**3 * 3 + steps * orbitals * n * 40 + problem.n_times * (orbitals * n * n * 4 + n * 200 * n_p)
+        largest = max(largest, QUANTUM_COPIES * 16.0 * (n * n + orbitals * n))
     cost += steps * nx * n_p * 60
+    w2_seconds = problem.n_times * len(problem.hbars) * W2_SECONDS * (min(options.w2_cells, max(nx, n_p)) / 64) ** 2
+    need = largest + CLASSICAL_COPIES * 8.0 * nx * n_p + BASE_BYTES
+    if need > options.memory_budget_gb * 2**30:
+        raise QMeanFieldError(
+            f"semiclassical: the scan needs about {need / 2**30:.3g} GiB (the Hartree grid of {max(points)} points at "
+            f"hbar = {min(problem.hbars):g}), over the memory budget of {options.memory_budget_gb:g} GiB; raise the "
+            "smallest hbar or semiclassical.memory_budget_gb")
     return ScanPlan(classical_cells=(nx, n_p), p_range=(float(p[0] - (p[1] - p[0]) / 2), float(p[-1] + (p[1] - p[0]) / 2)),
                     quantum_points=tuple(points), quantum_reasons=tuple(reasons), dt=dt,
-                    estimated_seconds=cost * SECONDS_PER_UNIT)
+                    estimated_seconds=cost * SECONDS_PER_UNIT + w2_seconds, estimated_bytes=need)
 
 
 def certificate_bound(problem: SemiclassicalProblem, hbar: float, times: np.ndarray) -> np.ndarray:

@@ -1,0 +1,117 @@
+"""The shape every verb shares: a study.
+
+A study is a small immutable object (its options are fields) with
+
+* ``name`` (the CLI verb and the ``study =`` of a ``[sweep]`` table) and ``outputs`` (its file
+  names, declared once: the pipeline writes them, the report links them, the manifest lists them);
+* ``load(data, name)``: a TOML mapping to the study's checked configuration;
+* ``plan(cfg)``: a :class:`StudyPlan` with a typed :class:`~qmeanfield.estimates.Estimate`, made
+  before any work (everything that can be refused is refused here);
+* ``run(cfg, plan=None, *, progress, log, cache)``: a :class:`StudyResult` (the Dataset, and any further
+  Datasets it writes beside it);
+* ``summarize(result)``: the JSON summary (read from the Datasets only);
+* ``report(result, summary, out, *, title, description, files)``: the report and its plots,
+  returning the file names written;
+* ``key(cfg)``: a hash of everything that determines the numbers (the store key);
+* ``sweep_view(ds)``: what a sweep keeps of one grid point (variables with ``long_name``);
+  ``headline``: the names among them that the sweep's report draws against the swept axes.
+
+:func:`qmeanfield.pipeline.run_study` runs any study into a folder, :func:`qmeanfield.sweep.sweep`
+runs any study over a grid, and ``qmeanfield validate`` plans any of them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Callable, Mapping, Protocol, runtime_checkable
+
+import xarray as xr
+
+from ..estimates import Estimate, format_bytes, format_seconds
+
+__all__ = ["Study", "StudyPlan", "StudyResult", "Outputs", "Cache", "compute_only"]
+
+#: ``cache(part, compute, label)``: the Dataset of ``part`` (a file name stem, e.g. ``"N8"``), read
+#: back verified where a previous run saved it, else ``compute()``d (and saved); ``label`` names
+#: the part in messages (e.g. ``"N = 8"``)
+Cache = Callable[..., xr.Dataset]
+
+
+def compute_only(part: str, compute: Callable[[], xr.Dataset], label: str = "") -> xr.Dataset:
+    """The cache that keeps nothing (a sweep task, a Python call)."""
+    return compute()
+
+
+@dataclass(frozen=True)
+class Outputs:
+    """A study's file names: its Dataset, its summary, its report page and the report's plots."""
+
+    dataset: str
+    summary: str
+    report: str
+    plots: tuple[str, ...] = ()
+
+    def links(self, extras=()) -> dict[str, str]:
+        """Link text -> file for the report's file list."""
+        return {name: name for name in (self.dataset, *extras, self.summary)}
+
+
+@dataclass(frozen=True)
+class StudyPlan:
+    """What will run and what it will cost, decided before any work.
+
+    Attributes
+    ----------
+    estimate : Estimate
+        Wall time (2 cores) and peak memory of the whole study.
+    lines : tuple of str
+        One line per piece of work (e.g. per N: engine and estimate), for people.
+    detail : object
+        The study's own plan object (e.g. :class:`~qmeanfield.api.ComparisonPlan`), or None.
+    """
+
+    estimate: Estimate
+    lines: tuple[str, ...] = ()
+    detail: object = None
+
+    def describe(self) -> str:
+        """The estimate and the lines, one per row."""
+        head = (f"estimated time {format_seconds(self.estimate.seconds)}, peak memory "
+                f"{format_bytes(self.estimate.bytes)} on 2 cores (rough, within a factor of about 3)")
+        return "\n".join([head, *self.lines])
+
+
+@dataclass(frozen=True)
+class StudyResult:
+    """What a study computed: its Dataset and further Datasets by file name (e.g. ``chain.nc``)."""
+
+    dataset: xr.Dataset
+    extras: Mapping[str, xr.Dataset] = field(default_factory=dict)
+
+    def __post_init__(self):
+        object.__setattr__(self, "extras", MappingProxyType(dict(self.extras)))
+
+
+@runtime_checkable
+class Study(Protocol):
+    """The protocol every verb implements (see the module docstring)."""
+
+    name: str
+    outputs: Outputs
+    headline: tuple[str, ...]
+
+    def load(self, data: dict, name: str): ...
+
+    def plan(self, cfg) -> StudyPlan: ...
+
+    def run(self, cfg, plan: StudyPlan | None = None, *, progress: bool = False, log=None, cache: Cache = compute_only) -> StudyResult: ...
+
+    def summarize(self, result: StudyResult) -> dict: ...
+
+    def report(self, result: StudyResult, summary: dict, out, *, title: str, description: str = "",
+               files: dict | None = None) -> list[str]: ...
+
+    def key(self, cfg) -> str: ...
+
+    def sweep_view(self, ds: xr.Dataset) -> xr.Dataset: ...

@@ -1,0 +1,77 @@
+"""``certify`` as a study: the entropy method's bound beside the exact H_N."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import xarray as xr
+
+from ..api import certify
+from ..certificate import estimate_bound, eta_grid
+from ..config import RunConfig, parse_config
+from ..estimates import Estimate
+from ..report import CERTIFICATE_PLOTS, write_certificate_report
+from ..results import summarize_certificate
+from .base import Cache, Outputs, StudyPlan, StudyResult, compute_only
+from .comparison import comparison_plan, comparison_lines, fingerprint
+
+__all__ = ["CertifyStudy", "THRESHOLD_N"]
+
+#: particle numbers of the eta-threshold scan (``threshold=True``), for d = 2 and for d > 2
+THRESHOLD_N = {2: (10, 30, 100, 300, 1000), "other": (4, 6, 8, 10)}
+
+
+@dataclass(frozen=True)
+class CertifyStudy:
+    """The certificate (:func:`qmeanfield.certify`): ``threshold`` adds the eta-threshold scan,
+    ``exact`` the exact H_N, ``workers`` the processes over (N, time) pairs (``"auto"``)."""
+
+    threshold: bool = False
+    exact: bool = True
+    workers: int | str = "auto"
+    name: str = "certify"
+    outputs: Outputs = Outputs("certificate.nc", "certificate.json", "certificate.html", tuple(CERTIFICATE_PLOTS))
+    headline: tuple[str, ...] = ("bound_final", "relative_entropy_final")
+
+    def load(self, data: dict, name: str) -> RunConfig:
+        return parse_config(data, name=name)
+
+    def plan(self, cfg: RunConfig) -> StudyPlan:
+        bound = estimate_bound(cfg.N, cfg.times.size, eta_grid(cfg.model).size)
+        lines = (f"the bound: {len(cfg.N)} particle numbers x {cfg.times.size} times",)
+        exact = Estimate(0.0)
+        if self.exact:   # refused now, not after the bound
+            plan = comparison_plan(cfg, entropy_identity=False)
+            exact = plan.estimate
+            lines += comparison_lines(plan)
+        return StudyPlan(bound + exact, lines)
+
+    def key(self, cfg: RunConfig) -> str:
+        return fingerprint(cfg)
+
+    def run(self, cfg: RunConfig, plan: StudyPlan | None = None, *, progress: bool = False, log=None, cache: Cache = compute_only) -> StudyResult:
+        threshold_N = None
+        if self.threshold:
+            threshold_N = THRESHOLD_N.get(cfg.model.d, THRESHOLD_N["other"])
+        ds = certify(cfg.model, cfg.rho0, list(cfg.N), cfg.times, engine=cfg.engine, engine_options=cfg.engine_options,
+                     marginals=cfg.marginals, workers=self.workers, exact=self.exact, threshold_N=threshold_N,
+                     progress=progress)
+        return StudyResult(ds)
+
+    def summarize(self, result: StudyResult) -> dict:
+        return summarize_certificate(result.dataset)
+
+    def report(self, result: StudyResult, summary: dict, out, *, title: str, description: str = "",
+               files: dict | None = None) -> list[str]:
+        write_certificate_report(result.dataset, summary, out, title=title, files=self.outputs.links())
+        return [self.outputs.report, *self.outputs.plots]
+
+    def sweep_view(self, ds: xr.Dataset) -> xr.Dataset:
+        """The bound (and, with ``exact``, H_N and the marginal distances) with their final values."""
+        names = [v for v in ("bound", "certified_marginal_bound", "relative_entropy", "trace_distance") if v in ds]
+        view = ds[names].reset_coords(drop=True)
+        view["bound_final"] = ds.bound.isel(time=-1, drop=True).assign_attrs(long_name="certified bound on H_N(t_final)")
+        final = ds.relative_entropy.isel(time=-1, drop=True) if "relative_entropy" in ds else xr.full_like(
+            view.bound_final, float("nan"))
+        view["relative_entropy_final"] = final.reset_coords(drop=True).assign_attrs(long_name="exact H_N(t_final)")
+        return view

@@ -1,0 +1,104 @@
+"""``compare`` as a study: N-body dynamics against the mean field, one particle number at a time
+(each N saved on its own, so an interrupted run resumes)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+
+import numpy as np
+import xarray as xr
+
+from ..api import compare, plan_comparison
+from ..config import RunConfig, parse_config
+from ..diagnostics.rates import fit_power_law
+from ..estimates import format_bytes, format_seconds
+from ..report import PLOTS, write_report
+from ..results import package_version, summarize_comparison
+from .base import Cache, Outputs, StudyPlan, StudyResult, compute_only
+
+__all__ = ["CompareStudy", "fingerprint", "comparison_plan", "comparison_lines"]
+
+
+def fingerprint(cfg: RunConfig) -> str:
+    """A short hash of everything that determines the results of ``cfg`` (not its name or N list)."""
+    h = hashlib.sha256()
+    for arr in (cfg.model.h, cfg.model.V, *cfg.model.jumps, *cfg.model.collective_jumps, cfg.rho0, cfg.times):
+        h.update(np.ascontiguousarray(arr).tobytes())
+    h.update(json.dumps([cfg.model.hbar, cfg.model.coupling, len(cfg.model.jumps), len(cfg.model.collective_jumps),
+                         cfg.engine, list(cfg.marginals), sorted(cfg.engine_options.items()), cfg.entropy_identity,
+                         package_version()]).encode())
+    return h.hexdigest()[:16]
+
+
+def comparison_plan(cfg: RunConfig, Ns=None, **changes):
+    args = dict(engine=cfg.engine, marginals=cfg.marginals, engine_options=cfg.engine_options,
+                entropy_identity=cfg.entropy_identity, max_periods=cfg.max_periods)
+    args.update(changes)
+    return plan_comparison(cfg.model, cfg.rho0, list(cfg.N if Ns is None else Ns), cfg.times, **args)
+
+
+def comparison_lines(plan) -> tuple[str, ...]:
+    """Per N: the engine, its time and memory estimate."""
+    return tuple(f"N = {e.N}: {e.engine}, {format_seconds(e.estimate.seconds)}, {format_bytes(e.estimate.bytes)}"
+                 for e in plan.estimates())
+
+
+@dataclass(frozen=True)
+class CompareStudy:
+    """The exact N-body state against the mean-field product state (:func:`qmeanfield.compare`)."""
+
+    name: str = "compare"
+    outputs: Outputs = Outputs("results.nc", "summary.json", "report.html", tuple(PLOTS))
+    headline: tuple[str, ...] = ("relative_entropy_max", "relative_entropy_final", "distance_exponent")
+
+    def load(self, data: dict, name: str) -> RunConfig:
+        return parse_config(data, name=name)
+
+    def plan(self, cfg: RunConfig) -> StudyPlan:
+        plan = comparison_plan(cfg)
+        return StudyPlan(plan.estimate, comparison_lines(plan), plan)
+
+    def key(self, cfg: RunConfig) -> str:
+        return fingerprint(cfg)
+
+    def run(self, cfg: RunConfig, plan: StudyPlan | None = None, *, progress: bool = False, log=None, cache: Cache = compute_only) -> StudyResult:
+        parts = [cache(f"N{n}", lambda n=n: compare(cfg.model, cfg.rho0, [n], cfg.times, engine=cfg.engine,
+                                                     marginals=cfg.marginals, engine_options=cfg.engine_options,
+                                                     progress=progress, entropy_identity=cfg.entropy_identity,
+                                                     max_periods=cfg.max_periods), f"N = {n}")
+                 for n in cfg.N]
+        ds = xr.concat(parts, dim="N", data_vars="minimal", coords="minimal", compat="override",
+                       combine_attrs="override")
+        notes = sorted({p.relative_entropy.attrs.get("note", "") for p in parts} - {""})
+        infinite = [note for note in notes if not note.startswith("finite")]
+        ds.relative_entropy.attrs["note"] = "; ".join(infinite) if infinite else (notes[0] if notes else "")
+        ds.attrs["name"] = cfg.name
+        if cfg.source:
+            ds.attrs["configuration"] = cfg.source
+        return StudyResult(ds)
+
+    def summarize(self, result: StudyResult) -> dict:
+        return summarize_comparison(result.dataset)
+
+    def report(self, result: StudyResult, summary: dict, out, *, title: str, description: str = "",
+               files: dict | None = None) -> list[str]:
+        write_report(result.dataset, summary, out, title=title, description=description,
+                     files={"results.nc (netCDF, all variables)": self.outputs.dataset,
+                            self.outputs.summary: self.outputs.summary})
+        return [self.outputs.report, *self.outputs.plots]
+
+    def sweep_view(self, ds: xr.Dataset) -> xr.Dataset:
+        """H_N, the marginal distances and bounds, with the largest H_N over time, H_N(t_final)
+        and the fitted log-log slope of max_t ||R^(1) - rho||_1 against N."""
+        view = ds[["relative_entropy", "trace_distance", "marginal_bound"]].reset_coords(drop=True)
+        H = view.relative_entropy
+        view["relative_entropy_max"] = H.max("time").assign_attrs(long_name="max_t H_N")
+        view["relative_entropy_final"] = H.isel(time=-1, drop=True).assign_attrs(long_name="H_N(t_final)")
+        fit = (fit_power_law(ds.N.values.astype(float), view.trace_distance.isel(k=0).max("time").values)
+               if ds.sizes["N"] >= 2 else None)
+        view["distance_exponent"] = xr.DataArray(
+            np.nan if fit is None else fit.exponent,
+            attrs={"long_name": "exponent of max_t ||R^(1) - rho||_1 in N (Pinsker: -1/2)"})
+        return view
