@@ -213,14 +213,15 @@ def test_generator_pieces_on_a_second_thread(real, monkeypatch):
     computed (thresholds lowered: many small pieces, at most three waiting) give the same matrix,
     entry for entry, as the one-thread assembly."""
     from qmeanfield.blocks import BlockSpace
+    from qmeanfield.blocks import liouvillian
     from qmeanfield.engines import permutational as perm
 
     model = _model(2, JUMP_SETS["random complex"](2), collective=[0.3 * _lowering(2)])
     args = (np.asarray(model.h), np.asarray(model.V), list(model.jumps), list(model.collective_jumps),
             model.kappa(12), model.hbar)
     one = perm.block_liouvillian(BlockSpace(12, 2), *args, real=real)
-    monkeypatch.setattr(perm._Triplets, "PIPELINE_MIN", 1)
-    monkeypatch.setattr(perm._Triplets, "CHUNK", 40)
+    monkeypatch.setattr(liouvillian._Triplets, "PIPELINE_MIN", 1)
+    monkeypatch.setattr(liouvillian._Triplets, "CHUNK", 40)
     two = perm.block_liouvillian(BlockSpace(12, 2), *args, real=real, threads=2)
     assert one.shape == two.shape and one.nnz == two.nnz > 0
     assert (one != two).nnz == 0
@@ -262,6 +263,7 @@ def test_real_coordinates(d, N, block_min, monkeypatch):
     block for large ones (``block_min``: the size from which blocks go one by one)."""
     from qmeanfield._parallel import SharedThreads
     from qmeanfield.blocks import BlockSpace, space as block_space
+    from qmeanfield.blocks import liouvillian
     from qmeanfield.engines import permutational as perm
 
     monkeypatch.setattr(block_space, "COMPLEX_BLOCK_MIN", block_min)
@@ -284,12 +286,12 @@ def test_real_coordinates(d, N, block_min, monkeypatch):
     # Frobenius inner product of Hermitian blocks = dot product of their coordinates
     assert abs(np.vdot(x, y).real - z @ space.to_real(y)) < 1e-10 * np.abs(x).sum()
     assert np.abs(space.to_complex(R @ z) - G @ x).max() < 1e-12 * abs(G).max() * np.abs(x).max() * 50
-    old = perm._Triplets.CHUNK
+    old = liouvillian._Triplets.CHUNK
     try:
-        perm._Triplets.CHUNK = 7            # one row group per block
+        liouvillian._Triplets.CHUNK = 7            # one row group per block
         _, R_small = eng.generator(model, N, real=True)
     finally:
-        perm._Triplets.CHUNK = old
+        liouvillian._Triplets.CHUNK = old
     assert abs(R_small - R).max() < 1e-14 * abs(R).max()
     assert BlockSpace(N, d).hermitian_layout()[0].size == space.size
 

@@ -12,7 +12,7 @@ from qmeanfield.engines.dense import liouvillian
 from qmeanfield.blocks import BlockMeasurement, BlockSpace, BlockWindows, lyapunov
 from qmeanfield.blocks.space import measure_windows
 from qmeanfield.engines import PermutationalEngine
-from qmeanfield.engines import permutational
+from qmeanfield.engines import permutational, steady
 from qmeanfield.operators import pauli, random_interaction, sigma_minus
 
 P = pauli()
@@ -52,10 +52,10 @@ def test_steady_state_matches_full_space(open_model, N):
 
 def test_krylov_and_relaxation_agree_with_direct_solve(open_model, monkeypatch):
     direct = PermutationalEngine().steady_state(open_model, 12)
-    monkeypatch.setattr(permutational, "DIRECT_SOLVE_MAX", 10)
+    monkeypatch.setattr(steady, "DIRECT_SOLVE_MAX", 10)
     krylov = PermutationalEngine().steady_state(open_model, 12, tol=1e-12)
-    monkeypatch.setattr(permutational, "KRYLOV_MAXITER", 1)   # BiCGSTAB stops early: relaxation finishes
-    monkeypatch.setattr(permutational, "KRYLOV_MAXITER_PER_N", 0)
+    monkeypatch.setattr(steady, "KRYLOV_MAXITER", 1)   # BiCGSTAB stops early: relaxation finishes
+    monkeypatch.setattr(steady, "KRYLOV_MAXITER_PER_N", 0)
     relaxed = PermutationalEngine().steady_state(open_model, 12)
     assert (direct.method, krylov.method, relaxed.method) == ("direct", "bicgstab", "bicgstab+relaxation")
     assert 0 < krylov.iterations < 200 and krylov.residual < 1e-12
@@ -96,7 +96,7 @@ def test_krylov_steady_state_from_another_reference_state(open_model, monkeypatc
     fixed point or the default maximally mixed state give the same steady state (the direct
     solve's); a reference that is not a density matrix is refused by name."""
     direct = PermutationalEngine().steady_state(open_model, 14)
-    monkeypatch.setattr(permutational, "DIRECT_SOLVE_MAX", 10)
+    monkeypatch.setattr(steady, "DIRECT_SOLVE_MAX", 10)
     fp = meanfield.fixed_points(open_model)[0].rho
     for ref in (None, fp, np.diag([1.0, 0.0])):
         ss = PermutationalEngine().steady_state(open_model, 14, reference=ref, tol=1e-12)
@@ -111,7 +111,7 @@ def test_krylov_steady_state_through_schur_blocks_matches_direct_solve(open_mode
     N ~ 200 on): BiCGSTAB still finds the direct solve's steady state, with at most two
     iterations more than through the eigendecompositions (both are exact inverses at N = 14)."""
     direct = PermutationalEngine().steady_state(open_model, 14)
-    monkeypatch.setattr(permutational, "DIRECT_SOLVE_MAX", 10)
+    monkeypatch.setattr(steady, "DIRECT_SOLVE_MAX", 10)
     eigen = PermutationalEngine().steady_state(open_model, 14, tol=1e-12)
     monkeypatch.setattr(lyapunov, "EIGEN_MAX_RESIDUAL", -1.0)
     schur = PermutationalEngine().steady_state(open_model, 14, tol=1e-12)
@@ -124,7 +124,7 @@ def test_krylov_steady_state_stops_on_its_own_criterion(open_model, monkeypatch)
     """BiCGSTAB stops once the normalised iterate meets ||L x||_1 / ||L||_1 < tol (checked every
     STEADY_CHECK_EVERY iterations), not at the fixed relative residual KRYLOV_RTOL: a looser tol
     takes fewer iterations and still meets it."""
-    monkeypatch.setattr(permutational, "DIRECT_SOLVE_MAX", 10)
+    monkeypatch.setattr(steady, "DIRECT_SOLVE_MAX", 10)
     tight = PermutationalEngine().steady_state(open_model, 24, tol=1e-12)
     loose = PermutationalEngine().steady_state(open_model, 24, tol=1e-6)
     assert tight.residual < 1e-12 and loose.residual < 1e-6
@@ -157,7 +157,7 @@ def test_krylov_steady_state_with_collective_decay_and_a_dark_state(monkeypatch)
     model = qmf.Model(h=0.4 * P["x"], V=random_interaction(2, seed=3), jumps=[0.5 * sigma_minus()],
                       collective_jumps=[0.3 * sigma_minus()])
     direct = PermutationalEngine().steady_state(model, 9)
-    monkeypatch.setattr(permutational, "DIRECT_SOLVE_MAX", 10)
+    monkeypatch.setattr(steady, "DIRECT_SOLVE_MAX", 10)
     krylov = PermutationalEngine().steady_state(model, 9)
     assert krylov.method == "bicgstab" and krylov.residual < 1e-10
     assert np.abs(direct.state - krylov.state).max() < 1e-9
@@ -240,7 +240,7 @@ def test_liouvillian_gap_arnoldi_matches_dense_eigenvalues(open_model, monkeypat
     eng = PermutationalEngine()
     _, A = eng.generator(open_model, N)
     rates = np.sort(np.linalg.eigvals(A.toarray()).real)[::-1]
-    monkeypatch.setattr(permutational, "DENSE_GAP_MAX", 0)       # take the Arnoldi path at this size
+    monkeypatch.setattr(steady, "DENSE_GAP_MAX", 0)       # take the Arnoldi path at this size
     assert eng.liouvillian_gap(open_model, N, tau=0.5) == pytest.approx(-rates[1], rel=1e-7)
 
 
@@ -398,17 +398,17 @@ def test_windowed_steady_state_widens_its_windows_then_solves_every_entry(open_m
     misses, every entry is solved for from its result (the iterations of every try counted)."""
     fp = meanfield.fixed_points(open_model)[0].rho
     tries = []
-    solve = PermutationalEngine._window_solve
+    solve = steady._window_solve
 
-    def spy(self, space, model, N, reference, tol, weight_min, *args):
+    def spy(engine, space, model, N, reference, tol, weight_min, *args):
         tries.append(weight_min)
-        return solve(self, space, model, N, reference, tol, weight_min, *args)
+        return solve(engine, space, model, N, reference, tol, weight_min, *args)
 
-    monkeypatch.setattr(PermutationalEngine, "_window_solve", spy)
-    monkeypatch.setattr(permutational, "WINDOW_WEIGHT_MIN", (1e-2, 1e-20))
+    monkeypatch.setattr(steady, "_window_solve", spy)
+    monkeypatch.setattr(steady, "WINDOW_WEIGHT_MIN", (1e-2, 1e-20))
     wider = PermutationalEngine().steady_state(open_model, 80, reference=fp)
     assert tries == [1e-2, 1e-20]
-    monkeypatch.setattr(permutational, "WINDOW_WEIGHT_MIN", (1e-2,))
+    monkeypatch.setattr(steady, "WINDOW_WEIGHT_MIN", (1e-2,))
     full = PermutationalEngine().steady_state(open_model, 80, reference=fp)
     assert tries == [1e-2, 1e-20, 1e-2]
     assert wider.method == "bicgstab-windows" and wider.residual < 1e-10

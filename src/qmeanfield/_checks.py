@@ -44,6 +44,10 @@ MAX_MARGINAL = 3
 #: the most output times of one run, and the largest particle number accepted anywhere
 MAX_TIMES = 100_000
 MAX_PARTICLES = 1_000_000
+#: default limit on the time span, in periods of the model's fastest time scale (``max_periods``)
+MAX_PERIODS = 1e4
+#: the one default memory budget (GiB) of every engine and of the semiclassical scan
+MEMORY_BUDGET_GB = 8.0
 
 
 def check_times(times, field: str = "times") -> np.ndarray:
@@ -78,7 +82,7 @@ def check_particle_numbers(N, field: str = "N") -> list[int]:
     out = []
     for n in Ns:
         if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, float, np.integer, np.floating)) \
-                or not np.isfinite(n) or int(n) != n or n < 2:
+                or (isinstance(n, (float, np.floating)) and not np.isfinite(n)) or int(n) != n or n < 2:
             raise QMeanFieldError(f"{field} must contain integers >= 2, got {n!r}")
         if n > MAX_PARTICLES:
             raise QMeanFieldError(f"{field} = {int(n)} is over the limit of {MAX_PARTICLES} particles")

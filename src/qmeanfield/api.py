@@ -17,7 +17,7 @@ import numpy as np
 import xarray as xr
 
 from . import meanfield
-from ._checks import check_marginals, check_particle_numbers, check_times
+from ._checks import MAX_PERIODS, check_marginals, check_particle_numbers, check_times
 from ._parallel import process_pool
 from .blocks.space import BlockSpace
 from .certificate import eta_grid, eta_threshold, gronwall_bound, lambda_blocks
@@ -46,8 +46,6 @@ __all__ = ["compare", "certify", "certificate_scaling", "steady_state_comparison
 #: dH_N/dt stencil step, relative to the fastest time scale of the model (independent of the spacing
 #: of the output times: stencils of close times interleave, they never shrink to round-off)
 DERIVATIVE_STEP_SCALE = 2e-3
-#: default limit on the time span, in periods of the fastest time scale (raise with max_periods=)
-MAX_PERIODS = 1e4
 #: Golden-Thompson column computed up to this N by default (it needs every block's eigenvectors)
 GOLDEN_THOMPSON_MAX_N = 100
 #: ||Y_N|| computed up to this N

@@ -1,4 +1,4 @@
-r"""The entropy method's a-priori bound, computed (THEORY section 4).
+r"""The entropy method's a-priori bound, computed (docs/theory.md, The certificate).
 
 With :math:`A = [\log\rho \otimes 1, V]` and :math:`A_1 = \mathrm{Tr}_2[(1\otimes\rho)A]`, the
 entropy production is :math:`dH_N/dt = \mathrm{Tr}(R_N Y_N)` with the permutation-symmetric
@@ -6,7 +6,7 @@ entropy production is :math:`dH_N/dt = \mathrm{Tr}(R_N Y_N)` with the permutatio
 .. math::
     Y_N = \frac{i}{\hbar}\Big[\kappa_N \sum_{i\ne j} A_{ij} - \sum_j (A_1)_j\Big],
 
-which for :math:`\kappa_N = 1/(N-1)` is THEORY's centred
+which for :math:`\kappa_N = 1/(N-1)` is the centred form of docs/theory.md,
 :math:`\tfrac{i}{\hbar}\tfrac{1}{N-1}\sum_{i\ne j}(A_c)_{ij}` (here :math:`A_2 = 0` and
 :math:`\mathrm{Tr}((\rho\otimes\rho)A) = 0` because :math:`[\rho, \log\rho] = 0`). The Gibbs
 variational principle gives, for :math:`\eta > 0`,

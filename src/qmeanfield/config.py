@@ -25,7 +25,7 @@ Configuration layout (every key is checked; unknown keys are refused)::
     n_times = 41                            # or times = [0.0, 0.5, ...]
     engine = "auto"
     marginals = [1, 2]
-    memory_budget_gb = 4.0                  # dense engine budget
+    memory_budget_gb = 8.0                  # every engine's memory budget (GiB; the default)
     entropy_identity = true                 # false: skip dH/dt (cheaper large-N scans)
 
     [engine]                                # optional engine options
@@ -49,7 +49,7 @@ import numpy as np
 from . import states
 from .errors import ConfigError, EngineError, QMeanFieldError
 from .expressions import RESERVED_NAMES, evaluate
-from ._checks import MAX_TIMES
+from ._checks import MAX_PERIODS, MAX_TIMES, check_marginals, check_particle_numbers, check_times
 from .engines import REGISTRY, accepted_options, configure_engine
 from .model import COUPLINGS, Model
 from .operators import random_interaction, symmetrize_swap
@@ -81,7 +81,7 @@ class RunConfig:
     marginals: tuple[int, ...] = (1, 2)
     engine_options: dict = field(default_factory=dict)
     entropy_identity: bool = True
-    max_periods: float = 1e4
+    max_periods: float = MAX_PERIODS
     name: str = "run"
     description: str = ""
     source: str = ""          # the configuration text it was read from (stored with the results)
@@ -224,19 +224,13 @@ def _run(sec: dict) -> dict:
         Ns = [Ns]
     if not isinstance(Ns, list) or not Ns:
         raise ConfigError("run.N must be a non-empty list of integers >= 2")
-    Ns = tuple(sorted(number(n, "run.N", integer=True) for n in Ns))
-    if len(set(Ns)) != len(Ns):
-        raise ConfigError(f"run.N contains duplicates: {list(Ns)}; list each particle number once")
-    if Ns[0] < 2:
-        raise ConfigError(f"run.N must contain integers >= 2, got {list(Ns)}")
+    Ns = tuple(_checked(check_particle_numbers, [number(n, "run.N", integer=True) for n in Ns], "run.N"))
     if "times" in sec:
         if "t_final" in sec or "n_times" in sec:
             raise ConfigError("[run]: give either 'times' or 't_final'/'n_times', not both")
         if not isinstance(sec["times"], list) or not sec["times"]:
             raise ConfigError("run.times must be a non-empty list of numbers")
-        times = np.array([number(t, "run.times") for t in sec["times"]])
-        if times[0] < 0 or np.any(np.diff(times) <= 0):
-            raise ConfigError("run.times must be >= 0 and strictly increasing")
+        times = _checked(check_times, [number(t, "run.times") for t in sec["times"]], "run.times")
     else:
         t_final = number(sec.get("t_final", 2.0), "run.t_final", positive=True)
         n_times = number(sec.get("n_times", 41), "run.n_times", positive=True, integer=True)
@@ -244,8 +238,9 @@ def _run(sec: dict) -> dict:
             raise ConfigError(f"run.n_times must be in 2..{MAX_TIMES}, got {n_times}")
         times = np.linspace(0.0, t_final, n_times)
     marg = sec.get("marginals", [1, 2])
-    if not isinstance(marg, list) or not marg or any(number(k, "run.marginals", integer=True) not in (1, 2, 3) for k in marg):
+    if not isinstance(marg, list):
         raise ConfigError(f"run.marginals must be a non-empty list drawn from 1, 2, 3; got {marg!r}")
+    marg = _checked(check_marginals, [number(k, "run.marginals", integer=True) for k in marg], "run.marginals")
     engine = sec.get("engine", "auto")
     if not isinstance(engine, str):
         raise ConfigError("run.engine must be a string such as 'auto' or 'dense'")
@@ -255,9 +250,19 @@ def _run(sec: dict) -> dict:
     identity = sec.get("entropy_identity", True)
     if not isinstance(identity, bool):
         raise ConfigError("run.entropy_identity must be true or false")
-    max_periods = number(sec.get("max_periods", 1e4), "run.max_periods", positive=True)
+    max_periods = number(sec.get("max_periods", MAX_PERIODS), "run.max_periods", positive=True)
     return {"N": Ns, "times": times, "engine": engine, "marginals": tuple(int(k) for k in marg),
             "engine_options": options, "entropy_identity": identity, "max_periods": max_periods}
+
+
+def _checked(check, value, field: str):
+    """``check(value, field)`` (a :mod:`qmeanfield._checks` function) with its error as a ConfigError."""
+    try:
+        return check(value, field)
+    except ConfigError:
+        raise
+    except QMeanFieldError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def _engine_options(sec: dict) -> dict:

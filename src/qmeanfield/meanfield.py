@@ -1,4 +1,4 @@
-r"""Mean-field (Hartree) dynamics, closed and open (THEORY section 1).
+r"""Mean-field (Hartree) dynamics, closed and open (docs/theory.md, Models).
 
 .. math::
     i\hbar\,\dot\rho = [h + V_\rho, \rho] \quad\text{(closed)}, \qquad

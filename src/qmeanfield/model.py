@@ -1,4 +1,4 @@
-r"""The validated, immutable :class:`Model` (THEORY section 1).
+r"""The validated, immutable :class:`Model` (docs/theory.md, Models).
 
 .. math::
     H_N = \sum_j h_j + \kappa_N \sum_{i<j} V_{ij}, \qquad

@@ -1,6 +1,6 @@
 r"""Collective operators on one irrep: two-body sums, block Hamiltonians, marginals from moments.
 
-Shared by the symmetric and permutational engines and the certificate (THEORY section 5).
+Shared by the symmetric and permutational engines and the certificate (docs/theory.md, Schur-Weyl blocks).
 """
 
 from __future__ import annotations

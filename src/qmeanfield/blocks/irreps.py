@@ -1,4 +1,4 @@
-r"""Schur-Weyl blocks of :math:`(\mathbb C^d)^{\otimes N}` (THEORY section 5).
+r"""Schur-Weyl blocks of :math:`(\mathbb C^d)^{\otimes N}` (docs/theory.md, Schur-Weyl blocks).
 
 .. math::
     (\mathbb C^d)^{\otimes N} = \bigoplus_\lambda U_\lambda \otimes S_\lambda,

@@ -1,4 +1,4 @@
-r"""A-priori bounds of the entropy method (THEORY sections 2 and 4).
+r"""A-priori bounds of the entropy method (docs/theory.md, Marginal bound and The certificate).
 
 Pinsker + superadditivity of relative entropy over disjoint blocks of k particles:
 

@@ -1,4 +1,4 @@
-r"""Entropies (natural logarithm) - THEORY section 2.
+r"""Entropies (natural logarithm) - docs/theory.md, Relative entropy.
 
 .. math::
     H_N = H(R_N | \rho^{\otimes N}) = \mathrm{Tr}\,R_N(\log R_N - \log\rho^{\otimes N})

@@ -1,4 +1,4 @@
-r"""Entropy production identity (THEORY section 3).
+r"""Entropy production identity (docs/theory.md, Entropy production identity).
 
 With :math:`A = [\log\rho \otimes 1, V]` (anti-Hermitian),
 

@@ -4,7 +4,7 @@ r"""Dense engine: exact N-body evolution on the full space :math:`(\mathbb C^d)^
   :math:`R_N(t) = W e^{-iEt/\hbar} W^\dagger R_N(0) W e^{iEt/\hbar} W^\dagger` at every time.
   The entropy :math:`S(R_N(t)) = N S(\rho_0)` is conserved.
 * Open systems: the sparse Liouvillian on row-major vectorised :math:`R_N` and
-  the truncated Taylor series of :class:`~qmeanfield.engines.propagator.TaylorPropagator`
+  the truncated Taylor series of :class:`~qmeanfield.propagators.TaylorPropagator`
   (shared with the permutational engine); the entropy comes from the spectrum of :math:`R_N(t)`.
 
 Cost grows like :math:`d^{3N}` (closed) and :math:`d^{2N}` per step (open); N is refused when
@@ -21,7 +21,7 @@ import scipy.sparse as sp
 
 from ..diagnostics.entropy import von_neumann_entropy
 from ..diagnostics.marginals import marginal
-from .._checks import check_positive_number
+from .._checks import MEMORY_BUDGET_GB, check_positive_number
 from ..errors import EngineError
 from ..estimates import Estimate, scaled_seconds
 from ..model import Model
@@ -123,7 +123,7 @@ class DenseEngine:
     memory_budget_gb : refuse N whose estimated peak memory exceeds this (GiB).
     """
 
-    memory_budget_gb: float = 4.0
+    memory_budget_gb: float = MEMORY_BUDGET_GB
     name: str = "dense"
 
     def __post_init__(self):

@@ -1,4 +1,4 @@
-r"""Symmetric engine: exact closed N-body dynamics block by block (THEORY section 5).
+r"""Symmetric engine: exact closed N-body dynamics block by block (docs/theory.md, Schur-Weyl blocks).
 
 Product initial data :math:`\rho_0^{\otimes N}` and the symmetric Hamiltonian keep
 :math:`R_N` permutation-symmetric, so :math:`R_N(t) = \bigoplus_\lambda X_\lambda(t) \otimes 1_{S_\lambda}`
@@ -52,7 +52,7 @@ from scipy.linalg.blas import zherk
 
 from .._parallel import process_pool, sparse_work
 from ..diagnostics.entropy import von_neumann_entropy
-from .._checks import check_choice, check_positive_number, check_workers
+from .._checks import MEMORY_BUDGET_GB, check_choice, check_positive_number, check_workers
 from ..errors import EngineError
 from ..estimates import Estimate, scaled_seconds
 from ..model import Model
@@ -341,7 +341,23 @@ def _moment_bytes(n: int, d: int, kmax: int) -> float:
     return 16.0 * n * (d * d * (3 if kmax >= 3 else 1) + 2)
 
 
-def _block_moments(lam, logm, krylov, logp, h, V, kappa, hbar, times, kmax, logcut, states_bytes, higher):
+@dataclass(frozen=True)
+class BlockMoments:
+    """What one block contributes: its weighted moments <J_ab> (T, d^2), <J_ab J_cd> (T, d^2, d^2)
+    and third order (or None) at every time, the weight and number of basis vectors kept, the
+    weight dropped by the truncation, and whether it was propagated by Chebyshev series."""
+
+    M1: np.ndarray
+    M2: np.ndarray
+    M3: np.ndarray | None
+    kept_weight: float
+    kept_vectors: int
+    dropped: float
+    krylov: bool
+
+
+def _block_moments(lam, logm, krylov, logp, h, V, kappa, hbar, times, kmax, logcut, states_bytes, higher
+                   ) -> BlockMoments:
     """Moments <J_ab>, <J_ab J_cd> (and third order) of one block at all times, summed with the
     weights of its basis vectors with log weight >= logcut; also the kept and dropped weight.
     ``states_bytes``: memory for the propagated states (column groups are sized to it);
@@ -371,7 +387,7 @@ def _block_moments(lam, logm, krylov, logp, h, V, kappa, hbar, times, kmax, logc
             M3[t] += m3
 
     if kept.size == 0:
-        return M1, M2, M3, 0.0, 0, dropped, False
+        return BlockMoments(M1, M2, M3, 0.0, 0, dropped, False)
     amp = np.sqrt(np.exp(logw[kept]))
     r = kept.size
     Hs = block_hamiltonian(irrep, h, V, kappa, sparse=True)
@@ -458,7 +474,7 @@ def _block_moments(lam, logm, krylov, logp, h, V, kappa, hbar, times, kmax, logc
                 X = np.ascontiguousarray(Vt[:, j, :])
                 add(t, X)
                 stencil_moments(int(t), X, hops, steps)
-    return M1, M2, M3, float(amp @ amp), int(r), dropped, bool(krylov)
+    return BlockMoments(M1, M2, M3, float(amp @ amp), int(r), dropped, bool(krylov))
 
 
 def _weight_cut(logws: list[np.ndarray], budget: float) -> float:
@@ -557,7 +573,7 @@ class SymmetricEngine:
     """
 
     truncation: float = 1e-12
-    memory_budget_gb: float = 8.0
+    memory_budget_gb: float = MEMORY_BUDGET_GB
     workers: int | str = "auto"
     method: str = "auto"
     name: str = "symmetric"
@@ -705,9 +721,9 @@ class SymmetricEngine:
         results = []
         if workers == 1:
             # one BLAS thread over several blocks, as in the worker processes: idle OpenBLAS
-            # threads spinning between the small dense products slow everything else (d = 2,
-            # N = 1000, engine alone on one process: 52 s with the default two threads, 30-34 s
-            # with one); a single block keeps them for its eigendecomposition (1.5x at n = 1891)
+            # threads spinning between the small dense products slow everything else; a single
+            # block keeps them for its eigendecomposition (benchmarks/README.md, "Measurements
+            # behind constants")
             with sparse_work() if len(jobs) > 1 else contextlib.nullcontext():
                 for i, job in enumerate(jobs):
                     results.append(_block_task((job, common)))
@@ -722,15 +738,15 @@ class SymmetricEngine:
                     results.append(fut.result())
                     if progress:
                         progress(int(times.size * (i + 1) / len(futures)))
-        M1 = sum(r[0] for r in results)
-        M2 = sum(r[1] for r in results)
-        M3 = sum(r[2] for r in results) if kmax >= 3 else None
+        M1 = sum(r.M1 for r in results)
+        M2 = sum(r.M2 for r in results)
+        M3 = sum(r.M3 for r in results) if kmax >= 3 else None
         M2[~higher] = np.nan
         if M3 is not None:
             M3[~higher] = np.nan
-        kept_weight = sum(r[3] for r in results)
-        kept_vectors = sum(r[4] for r in results)
-        discarded = sum(r[5] for r in results) + skipped_bound + discarded_blocks
+        kept_weight = sum(r.kept_weight for r in results)
+        kept_vectors = sum(r.kept_vectors for r in results)
+        discarded = sum(r.dropped for r in results) + skipped_bound + discarded_blocks
         if abs(1.0 - kept_weight - discarded) > 1e-8 + discarded:
             raise EngineError(f"symmetric engine: the block weights sum to {kept_weight + discarded:.12g}, not 1; "
                               "this is a bug, please report it with the model")
@@ -744,7 +760,7 @@ class SymmetricEngine:
             "blocks": len(lams),
             "blocks_computed": len(jobs),
             "vectors_propagated": kept_vectors,
-            "blocks_krylov": int(sum(1 for res in results if res[6])),
+            "blocks_krylov": int(sum(1 for res in results if res.krylov)),
             "largest_block": max((weyl_dimension(job[0]) for job in jobs), default=0),
             "truncation": self.truncation,
             "method": "Schur-Weyl blocks, Gelfand-Tsetlin basis",

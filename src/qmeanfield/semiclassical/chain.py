@@ -1,4 +1,4 @@
-r"""The chain back to N bodies (``SEMICLASSICAL.md`` 6): project a continuous periodic problem
+r"""The chain back to N bodies (docs/semiclassical.md, The chain back to N bodies): project a continuous periodic problem
 onto d = 2K + 1 Fourier modes, run the exact N-body comparison on the finite model, and set the
 three links side by side.
 

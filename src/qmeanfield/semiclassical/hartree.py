@@ -1,6 +1,6 @@
 r"""Hartree for density matrices: the Toeplitz initial state and split-step propagation.
 
-**Initial state** (``SEMICLASSICAL.md`` 3.1): :math:`R_0 = T(f_0) = \int f_0(q,p)|q,p\rangle\langle q,p|\,dq\,dp`
+**Initial state** (docs/semiclassical.md, What is computed): :math:`R_0 = T(f_0) = \int f_0(q,p)|q,p\rangle\langle q,p|\,dq\,dp`
 with coherent states :math:`|q,p\rangle(x) = (\pi\hbar)^{-1/4} e^{-(x-q)^2/(2\hbar) + ip(x-q)/\hbar}`, so
 
 .. math::

@@ -1,6 +1,6 @@
 r"""Husimi and Wigner functions of :math:`R = \sum_k \lambda_k |\psi_k\rangle\langle\psi_k|` on a grid.
 
-Husimi (``SEMICLASSICAL.md`` 1): :math:`H[R](q,p) = (2\pi\hbar)^{-1}\langle q,p|R|q,p\rangle \ge 0`. With
+Husimi (docs/semiclassical.md): :math:`H[R](q,p) = (2\pi\hbar)^{-1}\langle q,p|R|q,p\rangle \ge 0`. With
 :math:`R(x, x - y)` along the diagonals of R and
 :math:`e^{-((x-q)^2 + (x-y-q)^2)/(2\hbar)} = e^{-y^2/(4\hbar)} e^{-(x - y/2 - q)^2/\hbar}`,
 

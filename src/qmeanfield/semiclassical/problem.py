@@ -1,6 +1,6 @@
 r"""The continuous one-body problem in 1D: domain, external potential U, pair potential V, f0.
 
-Conventions (``SEMICLASSICAL.md`` section 1, d = 1): mass 1, :math:`\int f = 1`, :math:`\mathrm{tr} R = 1`,
+Conventions (docs/semiclassical.md, d = 1): mass 1, :math:`\int f = 1`, :math:`\mathrm{tr} R = 1`,
 :math:`h = -\tfrac{\hbar^2}{2}\partial_x^2 + U(x)`, mean-field potential :math:`(V * \rho)(x) = \int V(x-y)\rho(y)dy`.
 
 * ``domain = "periodic"``: the torus of length L, coordinates :math:`[-L/2, L/2)` (the seam at

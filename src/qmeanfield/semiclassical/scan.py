@@ -4,7 +4,7 @@ Stages: plan (every grid and its size, before any work; an estimate of the time)
 (it does not depend on hbar) -> for each hbar: Toeplitz state, Hartree, Husimi at every output
 time, W2 bracket against f(t) -> certificate -> fits of W2 against hbar -> Dataset.
 
-The certificate (``SEMICLASSICAL.md`` 3): for :math:`R_0 = T(f_0)`,
+The certificate (docs/semiclassical.md, What is computed): for :math:`R_0 = T(f_0)`,
 :math:`W_2(f(t), H[R(t)]) \le B(t) = \sqrt{d\hbar(1 + e^{\Lambda t})}`, d = 1. A measured value above
 B beyond its bracket means a bug (normalisation, hbar scaling, sign of a force) and is an error.
 """
@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import xarray as xr
 
+from .._checks import MEMORY_BUDGET_GB
 from ..diagnostics.rates import fit_power_law
 from ..estimates import Estimate
 from ..errors import QMeanFieldError
@@ -56,7 +57,7 @@ class ScanOptions:
     emd_cells: int = 32
     snapshots: int = 4
     w2_cells: int = W2_MAX_CELLS
-    memory_budget_gb: float = 8.0
+    memory_budget_gb: float = MEMORY_BUDGET_GB
 
     def __post_init__(self):
         nx, n_p = self.cells

@@ -7,7 +7,7 @@ grid inflation):
 * **lower**: :math:`W_2(f, g)^2 \ge W_2(f_x, g_x)^2 + W_2(f_p, g_p)^2` (marginals); each 1D
   :math:`W_2` is computed exactly from the piecewise-linear quantile functions
   (:func:`w2_1d`), where ``ot.wasserstein_1d`` on cell centres would return :math:`W_2^2` of
-  point masses, inflated by the grid (``SEMICLASSICAL.md`` 5).
+  point masses, inflated by the grid (docs/semiclassical.md, What is computed).
 * **upper**: the cost of the Knothe-Rosenblatt coupling (monotone in the first coordinate,
   then monotone between the conditional densities), in both orders, the smaller one
   (:func:`w2_knothe`). Any coupling's cost bounds :math:`W_2^2` from above.
