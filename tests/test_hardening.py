@@ -13,6 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 import qmeanfield as qmf
+import qmeanfield.sweep  # noqa: F401  (qmf.sweep)
 from qmeanfield.cli import app
 from qmeanfield.expressions import evaluate
 from qmeanfield.operators import pauli, random_interaction
@@ -20,6 +21,7 @@ from qmeanfield.operators import pauli, random_interaction
 P = pauli()
 runner = CliRunner()
 MODEL = qmf.Model(h=0.5 * P["x"] + 0.3 * P["z"], V=random_interaction(2, seed=1))
+OPEN = qmf.Model(h=0.5 * P["x"] + 0.3 * P["z"], V=random_interaction(2, seed=1), jumps=[0.5 * (P["x"] - 1j * P["y"]) / 2])
 RHO = np.diag([0.7, 0.3])
 
 # ----------------------------------------------------------------------------- the API
@@ -50,6 +52,28 @@ API_CASES = [
     ("certify pure", lambda: qmf.certify(MODEL, qmf.states.pure([1, 0]), N=[3], times=[0, 0.5], exact=False),
      "full-rank"),
     ("dense engine negative budget", lambda: qmf.engines.DenseEngine(memory_budget_gb=-1), "memory_budget_gb"),
+    ("N 2**64", lambda: qmf.compare(MODEL, RHO, N=[2**64], times=[0, 1]), "N"),
+    ("engine class", lambda: qmf.compare(MODEL, RHO, N=[2], times=[0, 1], engine=qmf.engines.SymmetricEngine),
+     "is a class"),
+    ("random seed -1", lambda: random_interaction(2, seed=-1), "seed"),
+    ("random d 1e4", lambda: random_interaction(10**4), "d must be"),
+    ("to_qutip N 40", lambda: qmf.interop.to_qutip(OPEN, 40, RHO), "d\\^N"),
+    ("fixed points starts 0", lambda: qmf.meanfield.fixed_points(OPEN, starts=0), "starts"),
+    ("certificate_scaling empty", lambda: qmf.certificate_scaling(MODEL, RHO, 4, [0, 1], V_scales=[]), "V_scales"),
+    ("steady N 1e5", lambda: qmf.steady_state_comparison(OPEN, [10**5]), "memory budget"),
+    ("steady fixed_points text", lambda: qmf.steady_state_comparison(OPEN, [4], fixed_points="x"), "fixed_points"),
+    ("save_dataset dict", lambda: qmf.store.save_dataset({"a": 1}, "/nonexistent/x.nc"), "xarray.Dataset"),
+    ("sweep of a number", lambda: qmf.sweep.sweep(5, "/nonexistent/out"), "config"),
+    ("sweep backend text", lambda: qmf.sweep.sweep({}, "/nonexistent/out", backend="x"), "backend"),
+    ("eta_threshold t nan", lambda: qmf.certificate.eta_threshold(MODEL, RHO, float("nan")), "t must be"),
+    ("eta_threshold t -1", lambda: qmf.certificate.eta_threshold(MODEL, RHO, -1.0), "t must be"),
+    ("work limit", lambda: qmf.compare(MODEL, RHO, N=[2000, 4000], times=np.linspace(0, 2, 400),
+                                       max_seconds=1.0), "work limit"),
+    ("certify no exact N 1e6", lambda: qmf.certify(MODEL, RHO, N=[10**6], times=[0, 0.5], exact=False),
+     "work limit"),
+    ("symmetric memory of a mixed rho0", lambda: qmf.compare(
+        qmf.Model(h=np.diag(np.arange(16.0)), V=np.eye(16 * 16) * 0.1), np.eye(16) / 16, N=[4], times=[0, 1],
+        engine="symmetric", entropy_identity=False), "memory budget"),
 ]
 
 
@@ -112,6 +136,13 @@ CONFIG_CASES = [
     ("unknown section key", BASE + "foo = 1\n", "[run]: unknown key"),
     ("budget nan", BASE + "memory_budget_gb = nan\n", "memory_budget_gb"),
     ("engine workers float", BASE + "[engine]\nworkers = 1.5\n", "workers"),
+    ("N huge integer", BASE.replace("N = [2, 3]", "N = [99999999999999999999]"), "run.N"),
+    ("nested arrays", "a = " + "[" * 10_000 + "]" * 10_000 + "\n" + BASE, "nested too deeply"),
+    ("semiclassical zero density", '[semiclassical]\n[semiclassical.initial]\nkind = "expression"\nf = "0*x"\n',
+     "f0 must be"),
+    ("semiclassical dt tiny", '[semiclassical]\ndt = 1e-12\n', "work limit"),
+    ("semiclassical memory", "[semiclassical]\nhbar = [0.004]\nmemory_budget_gb = 1.0\n", "memory budget"),
+    ("max_seconds text", BASE + 'max_seconds = "long"\n', "run.max_seconds"),
 ]
 
 
@@ -125,6 +156,24 @@ def test_bad_configurations_exit_2_with_one_line(tmp_path, name, text, message):
     assert res.exit_code == 2, res.output
     assert message in res.output and "Traceback" not in res.output
     assert len(res.output.strip().splitlines()) == 1
+
+
+def test_a_byte_order_mark_is_read_as_text(tmp_path):
+    p = tmp_path / "bom.toml"
+    p.write_bytes("\ufeff".encode() + BASE.encode())
+    res = runner.invoke(app, ["validate", str(p)])
+    assert res.exit_code == 0 and "valid" in res.output, res.output
+
+
+def test_the_work_limit_is_lifted_by_allow_long(tmp_path):
+    """A run over the work limit is refused with the estimate and the override; --allow-long lifts it
+    (here it then fails later on memory, which shows the limit was passed)."""
+    p = tmp_path / "long.toml"
+    p.write_text(BASE + "max_seconds = 0.001\n")
+    res = runner.invoke(app, ["run", str(p), "--out", str(tmp_path / "o"), "--no-progress"])
+    assert res.exit_code == 2 and "work limit" in res.output and "--allow-long" in res.output
+    res = runner.invoke(app, ["run", str(p), "--out", str(tmp_path / "o"), "--no-progress", "--allow-long"])
+    assert res.exit_code == 0, res.output
 
 
 def test_validate_of_the_shipped_examples_is_fast():

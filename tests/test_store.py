@@ -171,3 +171,127 @@ def test_output_folder_checked_before_computing(cfg, tmp_path, monkeypatch):
         with pytest.raises(store.StoreError, match="cannot write"):
             pipeline.run_to_directory(cfg, ro)
     assert calls == []
+
+
+# ----------------------------------------------------------------------------- folders, locks, disks
+
+def test_a_steering_attribute_is_covered_by_the_checksum(cfg, tmp_path):
+    """Editing complex_part of a stored imaginary part (it decides how the file is read back) is
+    detected and the part recomputed, never reused with R^(1) off."""
+    import netCDF4
+
+    out = tmp_path / "out"
+    pipeline.run_to_directory(cfg, out)
+    part = _partials(out)["N3.nc"]
+    with netCDF4.Dataset(part, "a") as f:
+        f.variables["one_body_marginal_imag"].setncattr("complex_part", "real")
+    messages = []
+    pipeline.run_to_directory(cfg, out, log=messages.append)
+    assert any("N = 3" in m and "recomputing" in m for m in messages), messages
+
+
+def test_a_folder_qmeanfield_did_not_write_is_refused_without_force(cfg, tmp_path):
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "results.nc").write_text("a user's file")
+    with pytest.raises(store.StoreError, match="did not write.*--force"):
+        pipeline.run_to_directory(cfg, out)
+    assert (out / "results.nc").read_text() == "a user's file"
+    pipeline.run_to_directory(cfg, out, force=True)
+    assert store.read_manifest(out) is not None
+    pipeline.run_to_directory(cfg, out)           # its own folder now: no force needed
+
+
+def test_a_folder_in_use_is_refused_and_a_stale_lock_taken_over(cfg, tmp_path):
+    import socket
+    import subprocess
+    import sys
+
+    out = tmp_path / "out"
+    pipeline.run_to_directory(cfg, out)
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (out / store.LOCK).write_text(f"{sleeper.pid} {socket.gethostname()}")
+        with pytest.raises(store.StoreError, match=f"in use by process {sleeper.pid}"):
+            pipeline.run_to_directory(cfg, out)
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    pipeline.run_to_directory(cfg, out)           # the holder died: its lock is stale
+    assert not (out / store.LOCK).exists()
+
+
+def test_two_runs_into_one_folder_do_not_mix(cfg, tmp_path, monkeypatch):
+    """While one run computes, a second into the same folder is refused (the lock is held)."""
+    out = tmp_path / "out"
+    seen = []
+    real = studies.comparison.compare
+
+    def compare_and_intrude(*args, **kwargs):
+        if not seen:
+            seen.append(1)
+            with pytest.raises(store.StoreError, match="in use"):
+                pipeline.run_to_directory(cfg, out)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(studies.comparison, "compare", compare_and_intrude)
+    pipeline.run_to_directory(cfg, out)
+    assert seen and store.read_manifest(out) is not None
+
+
+def test_a_full_disk_is_one_line(cfg, tmp_path, monkeypatch):
+    """No space left (ENOSPC from the rename): a StoreError naming the file; what was written stays valid."""
+    import errno
+
+    out = tmp_path / "out"
+    pipeline.run_to_directory(cfg, out)
+    real = os.replace
+
+    def full(src, dst):
+        if str(dst).endswith("summary.json"):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(src, dst)
+
+    monkeypatch.setattr(os, "replace", full)
+    with pytest.raises(store.StoreError, match="summary.json: No space left"):
+        pipeline.run_to_directory(cfg, out)
+    monkeypatch.setattr(os, "replace", real)
+    store.load_dataset(out / "results.nc")
+    assert not list(out.glob("*.tmp"))
+
+
+@pytest.mark.parametrize("obstacle", ["part is a folder", "partial is a file", "report is a folder"])
+def test_something_in_the_way_is_one_line(cfg, tmp_path, obstacle):
+    out = tmp_path / "out"
+    pipeline.run_to_directory(cfg, out)
+    key = next((out / ".partial").iterdir()).name
+    if obstacle == "part is a folder":
+        part = out / ".partial" / key / "N3.nc"
+        part.unlink()
+        part.mkdir()
+    elif obstacle == "partial is a file":
+        import shutil
+
+        shutil.rmtree(out / ".partial")
+        (out / ".partial").write_text("x")
+    else:
+        (out / "report.html").unlink()
+        (out / "report.html").mkdir()
+    with pytest.raises(store.StoreError):
+        pipeline.run_to_directory(cfg, out)
+
+
+def test_a_partial_link_leading_outside_is_refused_and_stale_temporaries_removed(cfg, tmp_path):
+    out = tmp_path / "out"
+    pipeline.run_to_directory(cfg, out)
+    stale = out / "results.nc.abc123.tmp"
+    stale.write_text("left by a killed write")
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    import shutil
+
+    shutil.rmtree(out / ".partial")
+    (out / ".partial").symlink_to(outside)
+    with pytest.raises(store.StoreError, match="outside the output folder"):
+        pipeline.run_to_directory(cfg, out)
+    assert not stale.exists() and not list(outside.iterdir())

@@ -308,3 +308,29 @@ def test_status_of_a_damaged_folder_is_one_line(tmp_path, name, text):
 def test_dask_backend_describes_itself_before_it_starts():
     assert "LocalCluster, 2 worker" in DaskBackend(workers=2).describe()
     assert "scheduler at tcp://x:1" in DaskBackend(address="tcp://x:1").describe()
+
+
+def test_a_killed_local_worker_costs_only_a_resubmission(tmp_path):
+    """kill -9 of one worker of the local pool: the pool breaks, its pending tasks are resubmitted
+    on a fresh pool (not failed), and every point finishes."""
+    import os
+    import threading
+
+    data = {**BASE, "run": {**BASE["run"], "N": [2, 3, 4, 5, 6, 7, 8]},
+            "sweep": {"g": [0.25, 0.5, 1.0, 2.0], "hbar": [0.5, 1.0, 2.0]}}
+    backend = LocalBackend(2)
+    out = tmp_path / "out"
+    result, messages = {}, []
+    thread = threading.Thread(target=lambda: result.setdefault(
+        "ds", sweep(data, out, backend=backend, log=messages.append)))
+    thread.start()
+    t0 = time.time()
+    while len(list((out / "tasks").glob("*.nc"))) < 2 and time.time() - t0 < 120:
+        time.sleep(0.02)
+    pids = list(backend.pool._processes) if backend.pool is not None else []
+    assert pids
+    os.kill(pids[0], signal.SIGKILL)
+    thread.join(timeout=300)
+    ds = result["ds"]
+    assert (ds.status.values == "done").all(), json.loads((out / "failures.json").read_text())
+    assert any("resubmitted" in m for m in messages), messages

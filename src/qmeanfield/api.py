@@ -8,6 +8,7 @@ build the Dataset (:mod:`qmeanfield.results`). Nothing here touches files.
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from concurrent.futures import as_completed
@@ -20,7 +21,7 @@ from . import meanfield
 from ._checks import MAX_PERIODS, check_marginals, check_particle_numbers, check_times
 from ._parallel import process_pool
 from .blocks.space import BlockSpace
-from .certificate import eta_grid, eta_threshold, gronwall_bound, lambda_blocks
+from .certificate import estimate_bound, eta_grid, eta_threshold, gronwall_bound, lambda_blocks
 from .diagnostics import (
     clamp_product_roundoff,
     derivative_from_stencil,
@@ -33,7 +34,7 @@ from .diagnostics import (
 )
 from .engines import Engine, EngineSpec, PermutationalEngine, choose_engine, configure_engine
 from .errors import EngineError, QMeanFieldError
-from .estimates import Estimate, format_seconds
+from .estimates import MAX_SECONDS, Estimate, check_limits, format_seconds
 from .model import Model, require_model
 from .progress import progress_bar
 from .results import Variable, certificate_dataset, comparison_dataset, steady_dataset
@@ -56,7 +57,7 @@ CERTIFICATE_PARALLEL_MIN_N = 100
 
 def fastest_rate(model: Model) -> float:
     """The fastest rate of the model: (||h|| + ||V||)/hbar plus the jump rates (at least 1)."""
-    rate = (np.linalg.norm(model.h, 2) + np.linalg.norm(model.V, 2)) / model.hbar
+    rate = (model.norm_h + model.norm_V) / model.hbar
     rate += sum(np.linalg.norm(L, 2) ** 2 for L in (*model.jumps, *model.collective_jumps))
     return max(float(rate), 1.0)
 
@@ -133,9 +134,11 @@ def estimate_steady(model: Model, N: int, reference=None, *, gap: bool = False,
 
 
 def plan_comparison(model: Model, rho0, N, times, *, engine: EngineSpec = "auto", marginals=(1, 2),
-                    engine_options=None, entropy_identity: bool = True, max_periods: float = MAX_PERIODS
-                    ) -> ComparisonPlan:
-    """Check the arguments of :func:`compare` and choose every engine (raises before any work)."""
+                    engine_options=None, entropy_identity: bool = True, max_periods: float = MAX_PERIODS,
+                    max_seconds: float = MAX_SECONDS) -> ComparisonPlan:
+    """Check the arguments of :func:`compare` and choose every engine (raises before any work):
+    also refuses a comparison estimated over ``max_seconds`` or, for some N, over its engine's
+    memory budget."""
     model = require_model(model)
     rho0 = validate_density_matrix(rho0, "rho0", model.d)
     times = check_times(times)
@@ -150,9 +153,15 @@ def plan_comparison(model: Model, rho0, N, times, *, engine: EngineSpec = "auto"
         all_t, st_index, st_weights = stencil(times, step)
     else:
         all_t, st_index, st_weights = times, None, None
-    return ComparisonPlan(model=model, rho0=rho0, Ns=tuple(Ns), ks=tuple(ks), times=times, engines=engines, all_times=all_t,
+    plan = ComparisonPlan(model=model, rho0=rho0, Ns=tuple(Ns), ks=tuple(ks), times=times, engines=engines, all_times=all_t,
                           out_index=np.searchsorted(all_t, times), step=step, stencil_index=st_index,
                           stencil_weights=st_weights)
+    estimates = plan.estimates()
+    for est, eng in zip(estimates, engines):
+        check_limits(Estimate(0.0, est.estimate.bytes), f"N = {est.N} ({est.engine} engine)",
+                     memory_budget_gb=getattr(eng, "memory_budget_gb", None))
+    check_limits(sum(e.estimate for e in estimates), f"the comparison (N = {list(Ns)})", max_seconds=max_seconds)
+    return plan
 
 
 @dataclass(frozen=True)
@@ -249,7 +258,7 @@ def measure(model: Model, plan: ComparisonPlan, traj, rho_all: np.ndarray, two_b
 def compare(model: Model, rho0, N, times, *, engine: EngineSpec = "auto", marginals=(1, 2),
             engine_options: dict | None = None, progress: bool = False, entropy_identity: bool = True,
             mf_rtol: float = 1e-12, mf_atol: float = 1e-14, max_periods: float = MAX_PERIODS,
-            two_body: bool = False) -> xr.Dataset:
+            two_body: bool = False, max_seconds: float = MAX_SECONDS) -> xr.Dataset:
     r"""Evolve :math:`\rho_0^{\otimes N}` and the mean-field equation; measure their distance.
 
     Parameters
@@ -282,7 +291,7 @@ def compare(model: Model, rho0, N, times, *, engine: EngineSpec = "auto", margin
     (time, row, col), the model's operators, and attributes recording how it was made.
     """
     plan = plan_comparison(model, rho0, N, times, engine=engine, marginals=marginals, engine_options=engine_options,
-                           entropy_identity=entropy_identity, max_periods=max_periods)
+                           entropy_identity=entropy_identity, max_periods=max_periods, max_seconds=max_seconds)
     rows = []
     with progress_bar(progress) as prog:
         steps = plan.all_times.size
@@ -359,7 +368,7 @@ def _lambda_values(model: Model, Ns, rho_t, etas, golden_thompson, workers, prog
 
 def certify(model: Model, rho0, N, times, *, etas="auto", exact: bool = True, golden_thompson="auto",
             engine: EngineSpec = "auto", engine_options=None, marginals=(1, 2), workers: int | str = "auto",
-            threshold_N=None, progress: bool = False) -> xr.Dataset:
+            threshold_N=None, progress: bool = False, max_seconds: float = MAX_SECONDS) -> xr.Dataset:
     r"""Compute the entropy method's bound (:mod:`qmeanfield.certificate`) beside the exact :math:`H_N`.
 
     Returns a Dataset with ``lambda_N`` (N, eta, time), ``golden_thompson`` (N, eta, time; NaN
@@ -389,9 +398,11 @@ def certify(model: Model, rho0, N, times, *, etas="auto", exact: bool = True, go
         raise QMeanFieldError("etas must be 'auto' or a non-empty list of positive numbers")
     if threshold_N is not None:
         threshold_N = check_particle_numbers(threshold_N, "threshold_N")
+    work = estimate_bound(Ns, times.size, etas.size)
     if exact:  # fail now, not after the bound has been computed
-        plan_comparison(model, rho0, Ns, times, engine=engine, marginals=ks, engine_options=engine_options,
-                        entropy_identity=False)
+        work = work + plan_comparison(model, rho0, Ns, times, engine=engine, marginals=ks, engine_options=engine_options,
+                                      entropy_identity=False, max_seconds=max_seconds).estimate
+    check_limits(work, f"the certificate (N = {list(Ns)})", max_seconds=max_seconds)
     rho_t = meanfield.evolve(model, rho0, times)
     lam, gt, ynorm = _lambda_values(model, Ns, rho_t, etas, golden_thompson, workers, progress)
     bounds = [gronwall_bound(times, lam[a], etas, H0=0.0) for a in range(len(Ns))]  # product data: H_N(0) = 0
@@ -403,7 +414,7 @@ def certify(model: Model, rho0, N, times, *, etas="auto", exact: bool = True, go
                              eta_opt=np.stack([b.eta_opt for b in bounds]), marginal_bound=mb, threshold=threshold)
     if exact:
         ex = compare(model, rho0, Ns, times, engine=engine, engine_options=engine_options, marginals=tuple(ks),
-                     entropy_identity=False, progress=progress)
+                     entropy_identity=False, progress=progress, max_seconds=max_seconds)
         ds["relative_entropy"] = ex.relative_entropy
         ds["trace_distance"] = ex.trace_distance
         ds["engine"] = ex.engine
@@ -422,10 +433,15 @@ def certificate_scaling(model: Model, rho0, N: int, times, *, V_scales=(0.5, 1.0
     """
     model = require_model(model)
     times = check_times(times)
-    V_scales = np.asarray(V_scales, dtype=float)
-    hbars = np.asarray(hbars, dtype=float)
-    if np.any(V_scales <= 0) or np.any(hbars <= 0):
-        raise QMeanFieldError("V_scales and hbars must be positive")
+    try:
+        V_scales = np.asarray(V_scales, dtype=float)
+        hbars = np.asarray(hbars, dtype=float)
+    except (TypeError, ValueError):
+        raise QMeanFieldError("V_scales and hbars must be lists of positive numbers") from None
+    if V_scales.ndim != 1 or hbars.ndim != 1 or V_scales.size == 0 or hbars.size == 0:
+        raise QMeanFieldError("V_scales and hbars must be non-empty lists of positive numbers")
+    if not (np.all(np.isfinite(V_scales)) and np.all(np.isfinite(hbars))) or np.any(V_scales <= 0) or np.any(hbars <= 0):
+        raise QMeanFieldError("V_scales and hbars must be finite and positive")
     bound = np.empty((V_scales.size, hbars.size, times.size))
     eta_opt = np.empty_like(bound)
     for a, s in enumerate(V_scales):
@@ -444,7 +460,7 @@ def certificate_scaling(model: Model, rho0, N: int, times, *, V_scales=(0.5, 1.0
         coords={"V_scale": V_scales, "hbar": hbars, "time": times},
         attrs={"N": N, "exponent_V": float("nan") if fit_V is None else fit_V.exponent,
                "exponent_hbar": float("nan") if fit_h is None else fit_h.exponent,
-               "norm_V": float(np.linalg.norm(model.V, 2))},
+               "norm_V": model.norm_V},
     )
 
 
@@ -461,7 +477,8 @@ def _steady_engine(engine: EngineSpec, engine_options) -> PermutationalEngine:
 
 
 def steady_state_comparison(model: Model, N, *, progress: bool = False, fixed_points=None,
-                            engine: EngineSpec = "auto", engine_options=None, gap: bool = False) -> xr.Dataset:
+                            engine: EngineSpec = "auto", engine_options=None, gap: bool = False,
+                            max_seconds: float = MAX_SECONDS) -> xr.Dataset:
     r"""N-body steady states against the mean-field fixed point(s), for each N.
 
     Variables: ``fixed_point_state`` (fixed_point, row, col) with ``fixed_point_stable``,
@@ -484,6 +501,15 @@ def steady_state_comparison(model: Model, N, *, progress: bool = False, fixed_po
         raise QMeanFieldError("steady states need an open model (jumps or collective_jumps)")
     Ns = check_particle_numbers(N)
     eng = _steady_engine(engine, engine_options)
+    if fixed_points is not None and not (isinstance(fixed_points, meanfield.FixedPointSearch) or (
+            isinstance(fixed_points, (list, tuple)) and all(isinstance(f, meanfield.FixedPoint) for f in fixed_points))):
+        raise QMeanFieldError("fixed_points must be the result of qmeanfield.meanfield.fixed_points(model) (or None "
+                              f"to search here), got {type(fixed_points).__name__}")
+    for n in Ns:   # the block state alone (one complex vector) must fit before the fixed points are searched
+        size = math.comb(n + model.d**2 - 1, n)
+        if 16.0 * size > eng.memory_budget_gb * 2**30:
+            raise EngineError(f"the steady state at N = {n} has {size:.3g} block entries ({16.0 * size / 2**30:.3g} GiB "
+                              f"per vector), over the memory budget of {eng.memory_budget_gb:g} GiB; lower N")
     fps = meanfield.fixed_points(model) if fixed_points is None else fixed_points
     if not len(fps):
         raise QMeanFieldError("no mean-field fixed point found (every start kept moving: a limit cycle?)")
@@ -494,6 +520,8 @@ def steady_state_comparison(model: Model, N, *, progress: bool = False, fixed_po
             ok, why = eng.supports(model, n)
         if not ok:
             raise EngineError(why)
+    check_limits(sum(eng.estimate_steady(model, n, fps[0].rho, gap=gap) for n in Ns),
+                 f"the steady states (N = {list(Ns)})", max_seconds=max_seconds)
     d, F = model.d, len(fps)
     dist = np.full((len(Ns), 2, F), np.nan)
     H = np.full((len(Ns), F), np.nan)

@@ -84,7 +84,7 @@ def eta_grid(model: Model, count: int = 10) -> np.ndarray:
     The minimum over this grid is within about 10% of the minimum over a fine grid on the test
     models; pass ``etas=`` for a finer or wider search (the cost is proportional to its size).
     """
-    scale = model.hbar / max(float(np.linalg.norm(model.V, 2)), 1e-12)
+    scale = model.hbar / max(model.norm_V, 1e-12)
     return scale * np.geomspace(*ETA_GRID_RANGE, count)
 
 
@@ -273,6 +273,8 @@ def eta_threshold(model: Model, rho0, t: float, Ns=(10, 30, 100, 300, 1000), eta
     near 0, one growing like N has 1).
     """
     rho0 = validate_density_matrix(rho0, "rho0", model.d)
+    if isinstance(t, bool) or not isinstance(t, (int, float, np.integer, np.floating)) or not np.isfinite(t) or t < 0:
+        raise QMeanFieldError(f"eta_threshold: t must be a finite time >= 0, got {t!r}")
     etas = eta_grid(model, 16) if isinstance(etas, str) else np.asarray(etas, dtype=float)
     rho_t = meanfield.evolve(model, rho0, [0.0, float(t)])[-1] if t > 0 else rho0
     Ns = check_particle_numbers(Ns, "Ns")

@@ -119,6 +119,17 @@ def _guarded(out: Path, saved: str, work):
             raise
 
 
+def _allow_long(cfg, allow: bool):
+    """The configuration without its work limit (``--allow-long``)."""
+    from dataclasses import replace
+
+    if not allow:
+        return cfg
+    if hasattr(cfg, "options"):          # a semiclassical configuration
+        return replace(cfg, options=replace(cfg.options, max_seconds=float("inf")))
+    return replace(cfg, max_seconds=float("inf"))
+
+
 def _version_callback(value: bool) -> None:
     if value:
         from .results import package_version
@@ -138,13 +149,17 @@ def run(config: Path = typer.Argument(..., help="TOML configuration file."),
         out: Path = typer.Option(Path("out"), "--out", "-o", help="Output folder."),
         progress: bool = typer.Option(True, help="Show progress (a bar on a terminal, plain lines otherwise)."),
         resume: bool = typer.Option(True, help="Reuse particle numbers already computed in OUT for the same "
-                                               "model, state, times and engine (an interrupted run resumes).")):
+                                               "model, state, times and engine (an interrupted run resumes)."),
+        force: bool = typer.Option(False, "--force", help="Write into OUT even if it holds files qmeanfield did not write."),
+        allow_long: bool = typer.Option(False, "--allow-long", help="Run even if the estimate exceeds the work limit "
+                                                                 "(max_seconds, default 24 h).")):
     """Run CONFIG and write results.nc, summary.json, plots, report.html and manifest.json into OUT."""
     from .pipeline import run_to_directory
 
     saved = (f"particle numbers finished so far are saved under {out / '.partial'} and are reused when you run "
              "the same command again.")
-    _guarded(out, saved, lambda: run_to_directory(load_config(config), out, progress=progress, resume=resume, log=_say))
+    _guarded(out, saved, lambda: run_to_directory(_allow_long(load_config(config), allow_long), out, progress=progress, resume=resume, log=_say,
+                                                   force=force))
     typer.echo(f"report: {(out / 'report.html').resolve()}")
 
 
@@ -228,12 +243,16 @@ def certify(config: Path = typer.Argument(..., help="TOML configuration file (ti
             workers: int = typer.Option(0, min=0, help="Processes over (N, time) pairs (0: automatic)."),
             exact: bool = typer.Option(True, help="Also compute the exact H_N beside the bound (needs an engine "
                                                   "that runs the model at these N)."),
-            progress: bool = typer.Option(True, help="Show progress.")):
+            progress: bool = typer.Option(True, help="Show progress."),
+            force: bool = typer.Option(False, "--force", help="Write into OUT even if it holds files qmeanfield did not write."),
+            allow_long: bool = typer.Option(False, "--allow-long", help="Run even if the estimate exceeds the work limit "
+                                                                 "(max_seconds, default 24 h).")):
     """The entropy method's bound beside the exact H_N: certificate.nc, certificate.json, certificate.html."""
     from .pipeline import certify_to_directory
 
     summary = _guarded(out, "nothing of the certificate was saved.", lambda: certify_to_directory(
-        load_config(config), out, threshold=threshold, exact=exact, workers=workers or "auto", progress=progress, log=_say))
+        _allow_long(load_config(config), allow_long), out, threshold=threshold, exact=exact, workers=workers or "auto", progress=progress, log=_say,
+        force=force))
     bad = [row["N"] for row in summary["per_N"] if row.get("bound_holds") is False]
     if bad:
         _say(f"the bound is below the exact value for N = {bad}", style="bold red")
@@ -244,25 +263,33 @@ def certify(config: Path = typer.Argument(..., help="TOML configuration file (ti
 def steady(config: Path = typer.Argument(..., help="TOML configuration of an open model (run.N is used)."),
            out: Path = typer.Option(Path("out"), "--out", "-o", help="Output folder."),
            gap: bool = typer.Option(False, help="Also the Liouvillian gap (slowest relaxation rate) per N."),
-           progress: bool = typer.Option(True, help="Show progress.")):
+           progress: bool = typer.Option(True, help="Show progress."),
+           force: bool = typer.Option(False, "--force", help="Write into OUT even if it holds files qmeanfield did not write."),
+           allow_long: bool = typer.Option(False, "--allow-long", help="Run even if the estimate exceeds the work limit "
+                                                                 "(max_seconds, default 24 h).")):
     """N-body steady states against the mean-field fixed point(s): steady.nc, steady.json, steady.html."""
     from .pipeline import steady_to_directory
 
     _guarded(out, "nothing of the steady states was saved.",
-             lambda: steady_to_directory(load_config(config), out, progress=progress, log=_say, gap=gap))
+             lambda: steady_to_directory(_allow_long(load_config(config), allow_long), out, progress=progress, log=_say, gap=gap,
+                                         force=force))
     typer.echo(f"report: {(out / 'steady.html').resolve()}")
 
 
 @app.command()
 def semiclassical(config: Path = typer.Argument(..., help="TOML configuration with a [semiclassical] table."),
                   out: Path = typer.Option(Path("out"), "--out", "-o", help="Output folder."),
-                  progress: bool = typer.Option(True, help="Show progress.")):
+                  progress: bool = typer.Option(True, help="Show progress."),
+                  force: bool = typer.Option(False, "--force", help="Write into OUT even if it holds files qmeanfield did not write."),
+                  allow_long: bool = typer.Option(False, "--allow-long", help="Run even if the estimate exceeds the work limit "
+                                                                 "(max_seconds, default 24 h).")):
     """Hartree against Vlasov in W2 for several hbar: results.nc, summary.json, plots, semiclassical.html."""
     from .pipeline import semiclassical_to_directory
     from .semiclassical.config import load_semiclassical
 
     summary = _guarded(out, "nothing of the scan was saved.",
-                       lambda: semiclassical_to_directory(load_semiclassical(config), out, progress=progress, log=_say))
+                       lambda: semiclassical_to_directory(_allow_long(load_semiclassical(config), allow_long), out, progress=progress, log=_say,
+                                                                 force=force))
     if summary.get("w2_exponent_final") is not None:
         typer.echo(f"W2 ~ hbar^{summary['w2_exponent_final']:.3f} (+- {summary['w2_exponent_final_ci'] or 0:.2g}) "
                    f"at t = {summary['t_final']:g}")
@@ -276,7 +303,8 @@ def sweep(config: Path = typer.Argument(..., help="TOML configuration with [para
           dask_workers: int = typer.Option(0, "--dask-workers", min=0, help="Start a Dask LocalCluster of this "
                                                                             "many worker processes."),
           scheduler: str = typer.Option("", "--scheduler", help="Address of an existing Dask scheduler."),
-          progress: bool = typer.Option(True, help="Show progress.")):
+          progress: bool = typer.Option(True, help="Show progress."),
+          force: bool = typer.Option(False, "--force", help="Write into OUT even if it holds files qmeanfield did not write.")):
     """Run every grid point of CONFIG's [sweep] (resumable: finished points are never recomputed)."""
     from .sweep import DaskBackend, LocalBackend
     from .sweep import sweep as run_sweep
@@ -286,7 +314,7 @@ def sweep(config: Path = typer.Argument(..., help="TOML configuration with [para
     backend = (DaskBackend(address=scheduler) if scheduler else DaskBackend(workers=dask_workers) if dask_workers
                else LocalBackend(workers or None))
     ds = _guarded(out, f"finished points are saved under {out / 'tasks'} and are skipped when you rerun.",
-                  lambda: run_sweep(config, out, backend=backend, progress=progress, log=_say))
+                  lambda: run_sweep(config, out, backend=backend, progress=progress, log=_say, force=force))
     failed = int((ds.status.values != "done").sum())
     typer.echo(f"report: {(out / 'sweep.html').resolve()}")
     if failed:

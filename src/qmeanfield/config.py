@@ -27,6 +27,7 @@ Configuration layout (every key is checked; unknown keys are refused)::
     marginals = [1, 2]
     memory_budget_gb = 8.0                  # every engine's memory budget (GiB; the default)
     entropy_identity = true                 # false: skip dH/dt (cheaper large-N scans)
+    max_seconds = 86400                     # work limit: longer estimated runs are refused ("inf": none)
 
     [engine]                                # optional engine options
     truncation = 1e-12                      # symmetric: weight of R_N that may be dropped
@@ -51,6 +52,7 @@ from .errors import ConfigError, EngineError, QMeanFieldError
 from .expressions import RESERVED_NAMES, evaluate
 from ._checks import MAX_PERIODS, MAX_TIMES, check_marginals, check_particle_numbers, check_times
 from .engines import REGISTRY, accepted_options, configure_engine
+from .estimates import MAX_SECONDS
 from .model import COUPLINGS, Model
 from .operators import random_interaction, symmetrize_swap
 from .store import StoreError, is_file, read_text
@@ -60,7 +62,7 @@ __all__ = ["RunConfig", "load_config", "parse_config", "parameters_table", "read
 _MODEL_KEYS = {"d", "h", "V", "symmetrize_V", "jumps", "collective_jumps", "hbar", "coupling"}
 _INITIAL_KEYS = {"state", "h0", "beta", "bloch", "matrix"}
 _RUN_KEYS = {"N", "t_final", "n_times", "times", "engine", "marginals", "memory_budget_gb", "entropy_identity",
-             "max_periods"}
+             "max_periods", "max_seconds"}
 #: largest one-body dimension a configuration may ask for (V alone has d^4 entries)
 MAX_DIMENSION = 32
 _ENGINE_KEYS = set().union(*(accepted_options(name) for name in REGISTRY))
@@ -82,6 +84,7 @@ class RunConfig:
     engine_options: dict = field(default_factory=dict)
     entropy_identity: bool = True
     max_periods: float = MAX_PERIODS
+    max_seconds: float = MAX_SECONDS
     name: str = "run"
     description: str = ""
     source: str = ""          # the configuration text it was read from (stored with the results)
@@ -251,8 +254,11 @@ def _run(sec: dict) -> dict:
     if not isinstance(identity, bool):
         raise ConfigError("run.entropy_identity must be true or false")
     max_periods = number(sec.get("max_periods", MAX_PERIODS), "run.max_periods", positive=True)
+    max_seconds = sec.get("max_seconds", MAX_SECONDS)
+    max_seconds = math.inf if max_seconds == "inf" else number(max_seconds, "run.max_seconds", positive=True)
     return {"N": Ns, "times": times, "engine": engine, "marginals": tuple(int(k) for k in marg),
-            "engine_options": options, "entropy_identity": identity, "max_periods": max_periods}
+            "engine_options": options, "entropy_identity": identity, "max_periods": max_periods,
+            "max_seconds": max_seconds}
 
 
 def _checked(check, value, field: str):

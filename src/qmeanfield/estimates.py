@@ -11,10 +11,16 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-__all__ = ["Estimate", "format_seconds", "format_bytes", "scaled_seconds", "SECONDS_PER_N"]
+from .errors import QMeanFieldError
+
+__all__ = ["Estimate", "format_seconds", "format_bytes", "scaled_seconds", "check_limits", "check_max_seconds",
+           "SECONDS_PER_N", "MAX_SECONDS"]
 
 #: fixed cost of one particle number (blocks, diagnostics, mean-field bookkeeping), measured on small cases
 SECONDS_PER_N = 0.05
+#: the default work limit: a run estimated above it is refused before it starts (raise it with
+#: ``max_seconds=``, TOML ``max_seconds``, CLI ``--allow-long``)
+MAX_SECONDS = 24 * 3600.0
 
 
 @dataclass(frozen=True)
@@ -77,3 +83,27 @@ def scaled_seconds(seconds_per_cost: float, cost: float, evaluations: float, t_f
     ref_evaluations, ref_t = reference
     share = 0.3 + 0.35 * max(t_final, 1e-3) / ref_t + 0.35 * evaluations / ref_evaluations
     return float(seconds_per_cost * cost * share + SECONDS_PER_N)
+
+
+def check_max_seconds(value, field: str = "max_seconds") -> float:
+    """A work limit: a number > 0 (``math.inf`` for none)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value) or value <= 0:
+        raise QMeanFieldError(f"{field} must be a number of seconds > 0 (inf: no limit), got {value!r}")
+    return float(value)
+
+
+def check_limits(estimate: Estimate, what: str, *, max_seconds: float = MAX_SECONDS,
+                 memory_budget_gb: float | None = None) -> Estimate:
+    """Refuse, before any work, an ``estimate`` over the work limit ``max_seconds`` or (where given)
+    over ``memory_budget_gb``, with the estimate, the limit and the override in the message."""
+    max_seconds = check_max_seconds(max_seconds)
+    if estimate.seconds > max_seconds:
+        raise QMeanFieldError(
+            f"{what} is estimated at {format_seconds(estimate.seconds)} on 2 cores, over the work limit of "
+            f"{format_seconds(max_seconds)}; make it smaller, or raise the limit (Python: max_seconds=..., TOML: "
+            "max_seconds in [run] or [semiclassical], CLI: --allow-long)")
+    if memory_budget_gb is not None and estimate.bytes > memory_budget_gb * 2**30:
+        raise QMeanFieldError(
+            f"{what} needs about {format_bytes(estimate.bytes)} of memory, over the memory budget of "
+            f"{memory_budget_gb:g} GiB; make it smaller or raise memory_budget_gb")
+    return estimate

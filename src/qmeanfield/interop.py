@@ -6,12 +6,18 @@ import it when called.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .errors import QMeanFieldError
-from .model import Model
+from .model import Model, require_model
 
-__all__ = ["to_qutip", "from_qutip"]
+__all__ = ["to_qutip", "from_qutip", "TO_QUTIP_MAX_DIMENSION"]
+
+#: the largest N-body dimension d^N that :func:`to_qutip` builds (a density matrix of 2^16
+#: dimensions already takes 64 GiB)
+TO_QUTIP_MAX_DIMENSION = 2**14
 
 
 def _qutip():
@@ -29,9 +35,18 @@ def to_qutip(model: Model, N: int, rho0=None) -> dict:
     particle, ``rho0`` the product state if a one-body state is given; pass them to
     ``qutip.mesolve(H, rho0, times, c_ops)`` with ``hbar = 1`` time units (H is divided by hbar).
     """
+    from ._checks import check_particle_numbers
     from .engines.dense import embedded_jumps, many_body_hamiltonian
     from .states import validate_density_matrix
 
+    require_model(model)
+    N = check_particle_numbers(N)[0] if not isinstance(N, (list, tuple)) else None
+    if N is None:
+        raise QMeanFieldError("to_qutip: N must be one particle number")
+    if N * math.log(model.d) > math.log(TO_QUTIP_MAX_DIMENSION):
+        raise QMeanFieldError(f"to_qutip: the N-body space has d^N = {model.d}^{N} dimensions, over the limit of "
+                              f"{TO_QUTIP_MAX_DIMENSION} (QuTiP stores every operator on it); lower N - qmeanfield's "
+                              "engines run large N without it")
     qutip = _qutip()
     dims = [[model.d] * N, [model.d] * N]
     H = qutip.Qobj(many_body_hamiltonian(model, N) / model.hbar, dims=dims)

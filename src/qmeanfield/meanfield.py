@@ -250,6 +250,9 @@ def fixed_points(model: Model, starts=None, t_relax: float = 400.0, tol: float =
     positive) counts as unsettled.
     """
     require_model(model)
+    if starts is not None and (isinstance(starts, (str, bytes)) or not hasattr(starts, "__len__")
+                               or len(starts) == 0):
+        raise QMeanFieldError(f"fixed_points: starts must be None or a non-empty list of density matrices, got {starts!r}")
     d = model.d
     basis = _hermitian_basis(d)
     center = np.eye(d, dtype=complex) / d

@@ -13,6 +13,7 @@ mean-field equation (:mod:`qmeanfield.meanfield`); their one-body part vanishes 
 
 from __future__ import annotations
 
+from functools import cached_property
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -116,6 +117,16 @@ class Model:
         """One-body dimension."""
         return self.h.shape[0]
 
+    @cached_property
+    def norm_h(self) -> float:
+        """Operator norm of h (its largest eigenvalue in modulus; computed once)."""
+        return float(np.abs(np.linalg.eigvalsh(self.h)).max())
+
+    @cached_property
+    def norm_V(self) -> float:
+        """Operator norm of V (its largest eigenvalue in modulus: V is Hermitian; computed once)."""
+        return float(np.abs(np.linalg.eigvalsh(self.V)).max())
+
     @property
     def is_open(self) -> bool:
         """True when the model has Lindblad jumps (one-body or collective)."""
@@ -150,5 +161,5 @@ class Model:
             "n_collective_jumps": len(self.collective_jumps),
             "open": int(self.is_open),
             "norm_h": float(np.linalg.norm(self.h, 2)),
-            "norm_V": float(np.linalg.norm(self.V, 2)),
+            "norm_V": self.norm_V,
         }

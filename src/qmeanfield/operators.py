@@ -16,7 +16,7 @@ from functools import reduce
 
 import numpy as np
 
-from .errors import ModelError
+from .errors import ModelError, QMeanFieldError
 
 __all__ = [
     "pauli",
@@ -180,12 +180,25 @@ def random_hermitian(d: int, rng: np.random.Generator) -> np.ndarray:
     return (X + X.conj().T) / 2
 
 
+#: the largest one-body dimension of :func:`random_interaction` (V has d^4 entries: 16 MiB at d = 32)
+MAX_RANDOM_DIMENSION = 32
+
+
 def random_interaction(d: int, seed: int | None = 0, norm: float = 1.0) -> np.ndarray:
     r"""A reproducible random two-body interaction.
 
     Hermitian, swap-symmetric (:math:`S V S = V`), generically *not* a sum of products,
     scaled to operator norm ``norm`` (default 1). Same ``seed`` gives the same V.
+    ``d`` at most ``MAX_RANDOM_DIMENSION``; ``seed`` None or an integer >= 0.
     """
+    if isinstance(d, bool) or not isinstance(d, (int, np.integer)) or not 1 <= d <= MAX_RANDOM_DIMENSION:
+        raise QMeanFieldError(f"random_interaction: d must be an integer in 1..{MAX_RANDOM_DIMENSION} (V has d^4 "
+                              f"entries), got {d!r}")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
+        raise QMeanFieldError(f"random_interaction: seed must be None or an integer >= 0, got {seed!r}")
+    if isinstance(norm, bool) or not isinstance(norm, (int, float, np.integer, np.floating)) or not np.isfinite(norm) \
+            or norm < 0:
+        raise QMeanFieldError(f"random_interaction: norm must be a finite number >= 0, got {norm!r}")
     rng = np.random.default_rng(seed)
     V = symmetrize_swap(random_hermitian(d * d, rng))
     V = (V + V.conj().T) / 2

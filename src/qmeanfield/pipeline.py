@@ -22,8 +22,8 @@ from pathlib import Path
 
 from .config import RunConfig
 from .results import package_version
-from .store import (StoreError, begin_outputs, check_output_dir, load_dataset, load_if_present, save_dataset,
-                    write_json, write_manifest)
+from .store import (StoreError, begin_outputs, check_inside, check_output_dir, load_dataset, load_if_present,
+                    output_lock, save_dataset, write_json, write_manifest)
 from .studies import CertifyStudy, CompareStudy, SemiclassicalStudy, SteadyStudy, Study, fingerprint
 
 __all__ = ["run_study", "run_to_directory", "certify_to_directory", "steady_to_directory",
@@ -36,11 +36,13 @@ def _noop(_msg: str) -> None:
     pass
 
 
-def _partial_cache(folder: Path, key: str, resume: bool, log):
-    """The cache of :func:`run_study`: parts saved under ``folder``, verified before reuse."""
+def _partial_cache(out: Path, key: str, resume: bool, log):
+    """The cache of :func:`run_study`: parts saved under ``out/.partial/<key>``, verified before
+    reuse (and refused where a link leads outside ``out``)."""
+    folder = out / ".partial" / key
 
     def cache(part, compute, label=""):
-        path, part_key = folder / f"{part}.nc", f"{key}/{part}"
+        path, part_key = check_inside(out, folder / f"{part}.nc"), f"{key}/{part}"
         if resume:
             try:
                 saved = load_if_present(path, part_key)
@@ -56,21 +58,27 @@ def _partial_cache(folder: Path, key: str, resume: bool, log):
     return cache
 
 
-def run_study(study: Study, cfg, out_dir, *, progress: bool = False, resume: bool = True, log=None) -> dict:
+def run_study(study: Study, cfg, out_dir, *, progress: bool = False, resume: bool = True, log=None,
+              force: bool = False) -> dict:
     """Run ``study`` on its configuration ``cfg`` and write every output into ``out_dir``.
 
     Returns the summary (also written as the study's summary file). ``resume``: reuse parts
     already saved for the same key (verified). ``log`` (a callable taking a string) reports the
-    estimate, reuse and recomputation.
+    estimate, reuse and recomputation. ``out_dir`` must be new, empty or an earlier run's folder
+    (``force``: any folder); it is locked while the run writes into it.
     """
     log = log or _noop
     plan = study.plan(cfg)   # refuse early
     log(plan.describe())
-    out = check_output_dir(out_dir)
+    out = check_output_dir(out_dir, force=force)
+    with output_lock(out):
+        return _run_locked(study, cfg, plan, out, progress=progress, resume=resume, log=log)
+
+
+def _run_locked(study: Study, cfg, plan, out: Path, *, progress: bool, resume: bool, log) -> dict:
     begin_outputs(out)
     key = study.key(cfg)
-    result = study.run(cfg, plan, progress=progress, log=log,
-                       cache=_partial_cache(out / ".partial" / key, key, resume, log))
+    result = study.run(cfg, plan, progress=progress, log=log, cache=_partial_cache(out, key, resume, log))
     names = study.outputs
     save_dataset(result.dataset, out / names.dataset, key=key)
     for name, extra in result.extras.items():
@@ -85,27 +93,29 @@ def run_study(study: Study, cfg, out_dir, *, progress: bool = False, resume: boo
     return summary
 
 
-def run_to_directory(cfg: RunConfig, out_dir, progress: bool = False, resume: bool = True, log=None) -> dict:
+def run_to_directory(cfg: RunConfig, out_dir, progress: bool = False, resume: bool = True, log=None,
+                     force: bool = False) -> dict:
     """:func:`run_study` of :class:`~qmeanfield.studies.CompareStudy`: results.nc, summary.json,
     plots, report.html, manifest.json."""
-    return run_study(CompareStudy(), cfg, out_dir, progress=progress, resume=resume, log=log)
+    return run_study(CompareStudy(), cfg, out_dir, progress=progress, resume=resume, log=log, force=force)
 
 
 def certify_to_directory(cfg: RunConfig, out_dir, *, threshold: bool = False, exact: bool = True,
-                         workers: int | str = "auto", progress: bool = False, log=None) -> dict:
+                         workers: int | str = "auto", progress: bool = False, log=None, force: bool = False) -> dict:
     """:func:`run_study` of :class:`~qmeanfield.studies.CertifyStudy`: certificate.nc,
     certificate.json, plots and certificate.html."""
     return run_study(CertifyStudy(threshold=threshold, exact=exact, workers=workers), cfg, out_dir,
-                     progress=progress, log=log)
+                     progress=progress, log=log, force=force)
 
 
-def steady_to_directory(cfg: RunConfig, out_dir, *, progress: bool = False, log=None, gap: bool = False) -> dict:
+def steady_to_directory(cfg: RunConfig, out_dir, *, progress: bool = False, log=None, gap: bool = False,
+                        force: bool = False) -> dict:
     """:func:`run_study` of :class:`~qmeanfield.studies.SteadyStudy`: steady.nc, steady.json,
     steady.png, steady.html."""
-    return run_study(SteadyStudy(gap=gap), cfg, out_dir, progress=progress, log=log)
+    return run_study(SteadyStudy(gap=gap), cfg, out_dir, progress=progress, log=log, force=force)
 
 
-def semiclassical_to_directory(cfg, out_dir, *, progress: bool = False, log=None) -> dict:
+def semiclassical_to_directory(cfg, out_dir, *, progress: bool = False, log=None, force: bool = False) -> dict:
     """:func:`run_study` of :class:`~qmeanfield.studies.SemiclassicalStudy`: results.nc (and
     chain.nc), summary.json, plots, semiclassical.html and manifest.json."""
-    return run_study(SemiclassicalStudy(), cfg, out_dir, progress=progress, log=log)
+    return run_study(SemiclassicalStudy(), cfg, out_dir, progress=progress, log=log, force=force)

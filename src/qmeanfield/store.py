@@ -19,7 +19,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import socket
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +31,8 @@ from .errors import QMeanFieldError
 
 __all__ = ["StoreError", "atomic_write_bytes", "write_json", "save_dataset", "load_dataset", "load_if_present",
            "content_checksum", "check_output_dir", "begin_outputs", "write_manifest", "read_manifest", "file_checksum",
-           "read_text", "read_bytes", "read_json", "make_folder", "is_file", "MANIFEST"]
+           "read_text", "read_bytes", "read_json", "make_folder", "is_file", "output_lock", "check_inside",
+           "MANIFEST", "MARKER", "LOCK"]
 
 #: the file listing a finished run's outputs, written last
 MANIFEST = "manifest.json"
@@ -45,17 +48,41 @@ def _umask() -> int:
     return mask
 
 
+#: the suffix of the temporary files of atomic writes (removed when a run starts, see
+#: :func:`begin_outputs`)
+TMP_SUFFIX = ".tmp"
+
+
 def _atomic(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    """Write through a temporary file and a rename. A failure of the file system (no space, a
+    folder in the way, no permission) is a :class:`StoreError` naming the file; the previous
+    file, if any, is left as it was."""
+    tmp = None
     try:
+        if path.is_dir():
+            raise IsADirectoryError(21, "a folder is in the way")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=TMP_SUFFIX)
         os.close(fd)
         write(tmp)
         os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+    except BaseException as exc:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, (KeyboardInterrupt, SystemExit, StoreError)):
+            raise
+        if isinstance(exc, OSError) or _is_write_failure(exc):
+            why = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+            raise StoreError(f"cannot write {path}: {why}; free space, remove what is in the way or choose "
+                             "another output folder (files already written stay valid)") from None
         raise
+
+
+def _is_write_failure(exc: BaseException) -> bool:
+    """netCDF/HDF5 report a full disk or a vanished file as KeyError or RuntimeError from inside
+    their writer; an error raised while writing a temporary file is a write failure."""
+    return isinstance(exc, (KeyError, RuntimeError, PermissionError))
 
 
 def atomic_write_bytes(path, data: bytes) -> None:
@@ -75,12 +102,20 @@ def _json_default(x):
     raise TypeError(f"not JSON serialisable: {type(x).__name__}")
 
 
+#: attributes that decide how a stored variable is read back (complex parts): covered by the checksum
+LAYOUT_ATTRS = ("complex_part", "complex_of")
+
+
 def content_checksum(ds: xr.Dataset) -> str:
-    """SHA-256 of every variable and coordinate (name, dimensions, values), attributes excluded."""
+    """SHA-256 of every variable and coordinate (name, dimensions, values, and the attributes
+    that decide how it is read back, :data:`LAYOUT_ATTRS`); other attributes excluded."""
     h = hashlib.sha256()
     for name in sorted(ds.variables):
         var = ds.variables[name]
         h.update(f"{name}|{','.join(var.dims)}|".encode())
+        layout = [f"{k}={var.attrs[k]}" for k in LAYOUT_ATTRS if k in var.attrs]
+        if layout:
+            h.update(("|".join(layout) + "|").encode())
         values = np.asarray(var.values)
         if values.dtype.kind in "OUS":
             h.update("\x00".join(str(v) for v in values.ravel()).encode())
@@ -113,7 +148,9 @@ def _join_complex(ds: xr.Dataset) -> xr.Dataset:
     for name, var in ds.data_vars.items():
         part = var.attrs.get("complex_part")
         if part == "real":
-            base = var.attrs["complex_of"]
+            base = var.attrs.get("complex_of")
+            if not isinstance(base, str) or f"{base}_imag" not in ds:
+                raise StoreError(f"variable {name}: its imaginary part is missing; the file is damaged")
             attrs = {k: v for k, v in var.attrs.items() if k not in ("complex_part", "complex_of")}
             variables[base] = xr.Variable(var.dims, var.values + 1j * ds[f"{base}_imag"].values, attrs)
         elif part != "imag":
@@ -136,6 +173,8 @@ def _local_scheduler():
 
 def save_dataset(ds: xr.Dataset, path, key: str = "") -> None:
     """Write ``ds`` to netCDF atomically, with its ``store_key`` and content ``store_checksum``."""
+    if not isinstance(ds, xr.Dataset):
+        raise StoreError(f"save_dataset needs an xarray.Dataset, got {type(ds).__name__}")
     out = _split_complex(ds)
     out.attrs["store_key"] = key
     out.attrs["store_checksum"] = content_checksum(out)
@@ -166,7 +205,10 @@ def load_dataset(path, key: str | None = None) -> xr.Dataset:
     if key is not None and raw.attrs.get("store_key") != key:
         raise StoreError(f"{path}: holds key {raw.attrs.get('store_key')!r}, expected {key!r} (another "
                          "model, state, particle number or version)")
-    return _join_complex(raw)
+    try:
+        return _join_complex(raw)
+    except StoreError as exc:
+        raise StoreError(f"{path}: {exc}") from None
 
 
 def load_if_present(path, key: str) -> xr.Dataset | None:
@@ -197,7 +239,7 @@ def read_text(path) -> str:
     """The UTF-8 text of a file or a package resource (:class:`StoreError` if it cannot be read
     or is not UTF-8)."""
     try:
-        return (path if hasattr(path, "read_text") else Path(path)).read_text(encoding="utf-8")
+        return (path if hasattr(path, "read_text") else Path(path)).read_text(encoding="utf-8").removeprefix("\ufeff")
     except OSError as exc:
         raise StoreError(f"{path}: cannot be read ({exc.strerror or type(exc).__name__})") from None
     except UnicodeDecodeError:
@@ -234,14 +276,29 @@ def file_checksum(path) -> str:
     return h.hexdigest()
 
 
-def check_output_dir(path) -> Path:
-    """Create ``path`` if needed and check that files can be written there, before any computing."""
+#: the marker of a folder this project writes into (an existing folder without it is refused
+#: unless it is empty or ``force`` is given)
+MARKER = ".qmeanfield"
+#: the lock file of a folder a run is writing into (the process id and host)
+LOCK = ".qmeanfield.lock"
+
+
+def check_output_dir(path, force: bool = False) -> Path:
+    """Create ``path`` if needed and check, before any computing, that files can be written there
+    and that it is this project's: a new or empty folder, or one holding the marker of an earlier
+    run (else ``force``); then mark it."""
     path = Path(path)
     for p in (path, *path.parents):
         if p.exists():
             if not p.is_dir():
                 raise StoreError(f"--out {path}: {p} exists and is not a folder; choose another output folder")
             break
+    if path.is_dir() and not force and not (path / MARKER).is_file():
+        others = sorted(p.name for p in path.iterdir())
+        if others:
+            raise StoreError(f"--out {path} holds files qmeanfield did not write ({', '.join(others[:3])}"
+                             f"{', ...' if len(others) > 3 else ''}); choose a new or empty folder, or pass --force "
+                             "(Python: force=True) to write into it")
     try:
         path.mkdir(parents=True, exist_ok=True)
         fd, probe = tempfile.mkstemp(dir=path, prefix=".write-test.")
@@ -249,12 +306,76 @@ def check_output_dir(path) -> Path:
         os.unlink(probe)
     except OSError as exc:
         raise StoreError(f"--out {path}: cannot write there ({exc.strerror}); choose a writable folder") from None
+    if not (path / MARKER).is_file():
+        atomic_write_bytes(path / MARKER, b"written by qmeanfield\n")
     return path
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@contextmanager
+def output_lock(out_dir):
+    """Hold ``out_dir`` for one run: a lock file with this process's id and host, refused while
+    another live process holds it; a lock left by a process that died (on this host) is taken
+    over. Removed when the run ends, however it ends."""
+    lock = Path(out_dir) / LOCK
+    me = f"{os.getpid()} {socket.gethostname()}"
+    for _ in range(2):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666 & ~_umask())
+        except FileExistsError:
+            try:
+                pid, host = lock.read_text().split(maxsplit=1)
+                pid = int(pid)
+            except (OSError, ValueError):
+                pid, host = -1, ""
+            if host.strip() == socket.gethostname() and pid > 0 and not _alive(pid):
+                lock.unlink(missing_ok=True)        # stale: its process is gone
+                continue
+            raise StoreError(f"--out {out_dir} is in use by process {pid} on {host.strip() or 'an unknown host'} "
+                             f"(lock file {lock}); wait for it to finish or choose another folder (remove the lock "
+                             "file if that process is gone)") from None
+        except OSError as exc:
+            raise StoreError(f"--out {out_dir}: cannot create the lock file ({exc.strerror})") from None
+        with os.fdopen(fd, "w") as f:
+            f.write(me)
+        break
+    try:
+        yield Path(out_dir)
+    finally:
+        try:
+            if lock.read_text() == me:
+                lock.unlink()
+        except OSError:
+            pass
+
+
+def check_inside(out_dir, path) -> Path:
+    """``path`` itself, refused (:class:`StoreError`) where it leads outside ``out_dir`` (a link)."""
+    root, target = Path(out_dir).resolve(), Path(path).resolve()
+    if target != root and root not in target.parents:
+        raise StoreError(f"{path} leads outside the output folder {out_dir} (a link?); remove it and run again")
+    return Path(path)
+
+
 def begin_outputs(out_dir) -> None:
-    """Mark a run's outputs in ``out_dir`` as in progress (remove the previous manifest)."""
-    (Path(out_dir) / MANIFEST).unlink(missing_ok=True)
+    """Mark a run's outputs in ``out_dir`` as in progress (remove the previous manifest) and remove
+    temporary files that an interrupted write left (call it while holding :func:`output_lock`)."""
+    out_dir = Path(out_dir)
+    (out_dir / MANIFEST).unlink(missing_ok=True)
+    for folder in (out_dir, out_dir / "tasks", *(out_dir / ".partial").glob("*")):
+        if folder.is_dir() and not folder.is_symlink():
+            for tmp in folder.glob(f"*.*{TMP_SUFFIX}"):
+                if tmp.is_file():
+                    tmp.unlink(missing_ok=True)
 
 
 def write_manifest(out_dir, files, info: dict | None = None) -> Path:

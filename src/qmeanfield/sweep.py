@@ -44,6 +44,7 @@ import math
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from concurrent.futures import as_completed as local_as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,6 +65,7 @@ from .store import (
     is_file,
     load_dataset,
     make_folder,
+    output_lock,
     read_json,
     save_dataset,
     write_json,
@@ -80,6 +82,8 @@ SWEEP_KEYS = {"hbar": ("model", "hbar"), "seed": ("model", "V", "random_seed"), 
 MODES = ("product", "zip")
 #: most grid points of one sweep
 MAX_POINTS = 100_000
+#: how often the tasks lost with a dead local worker are resubmitted on a fresh pool
+POOL_RETRIES = 2
 
 
 @dataclass(frozen=True)
@@ -269,6 +273,11 @@ class LocalBackend:
     def __exit__(self, *exc):
         self.pool.shutdown(wait=exc[0] is None, cancel_futures=exc[0] is not None)
 
+    def restart(self) -> None:
+        """A fresh pool after a worker died (the old one is broken)."""
+        self.pool.shutdown(wait=False, cancel_futures=True)
+        self.pool = ProcessPoolExecutor(max_workers=self.workers, initializer=single_blas_thread)
+
     def submit(self, fn, *args):
         return self.pool.submit(fn, *args)
 
@@ -307,6 +316,9 @@ class DaskBackend:
             self._own.close()
             if cluster is not None and not self.address:
                 cluster.close()
+
+    def restart(self) -> None:
+        """Nothing to do: Dask retries a task whose worker died by itself."""
 
     def submit(self, fn, *args):
         return self.client.submit(fn, *args, pure=False, retries=2)
@@ -360,13 +372,19 @@ def _worker_memory_gb(workers: int) -> float:
 
 
 def sweep(config, out, *, backend=None, workers: int | None = None, client=None, progress: bool = False,
-          log=None) -> xr.Dataset:
+          log=None, force: bool = False) -> xr.Dataset:
     """Run the sweep of ``config`` (a TOML path or a mapping) into ``out``; return the consolidated Dataset.
 
     ``backend``: a :class:`LocalBackend` / :class:`DaskBackend`, or None (a ``client`` gives Dask on it;
     otherwise a local pool of ``workers``, default all cores). Finished, verified tasks are never
-    recomputed. Failures are recorded in ``failures.json`` and the Dataset's ``status``.
+    recomputed. Failures are recorded in ``failures.json`` and the Dataset's ``status``. ``out``
+    must be new, empty or an earlier sweep's folder (``force``: any folder); it is locked while
+    the sweep writes into it.
     """
+    if backend is not None and not hasattr(backend, "submit"):
+        raise QMeanFieldError(f"backend must be a LocalBackend or a DaskBackend, got {backend!r}")
+    if not isinstance(config, (str, Path, dict)):
+        raise QMeanFieldError(f"config must be a TOML path or a mapping, got {type(config).__name__}")
     log = log or (lambda msg: None)
     if backend is None:
         backend = DaskBackend(client=client) if client is not None else LocalBackend(workers)
@@ -374,7 +392,12 @@ def sweep(config, out, *, backend=None, workers: int | None = None, client=None,
     mem = _worker_memory_gb(n_workers)
     plan = (load_sweep_config(config, check_memory_gb=mem) if isinstance(config, (str, Path))
             else plan_sweep(config, check_memory_gb=mem))
-    out = check_output_dir(out)
+    out = check_output_dir(out, force=force)
+    with output_lock(out):
+        return _sweep_locked(plan, out, backend, progress, log)
+
+
+def _sweep_locked(plan: SweepPlan, out: Path, backend, progress: bool, log) -> xr.Dataset:
     begin_outputs(out)
     make_folder(out / "tasks")
     write_json(out / "sweep.json", _plan_json(plan))
@@ -392,21 +415,37 @@ def sweep(config, out, *, backend=None, workers: int | None = None, client=None,
             "(rough, within a factor of about 3; divide by the workers)")
         with backend, progress_bar(progress) as prog:
             task = prog.add_task("sweep", total=len(pending)) if prog else None
-            futures = {backend.submit(run_task, plan.study, p.raw, plan.name, p.key, str(_task_path(out, p.key))): p
-                       for p in pending}
-            for fut in backend.as_completed(list(futures)):
-                p = futures[fut]
-                try:
-                    res = fut.result()
-                except Exception as exc:  # noqa: BLE001 - a lost worker after retries
-                    res = {"key": p.key, "status": "failed", "error_type": type(exc).__name__, "message": str(exc)}
-                if res["status"] != "done":
-                    failures[p.key] = {**res, "values": p.values}
-                    log(f"point {p.values}: failed ({res.get('error_type')}: {res.get('message')})")
+            for attempt in range(POOL_RETRIES + 1):
+                futures = {backend.submit(run_task, plan.study, p.raw, plan.name, p.key,
+                                          str(_task_path(out, p.key))): p for p in pending}
+                lost = []
+                for fut in backend.as_completed(list(futures)):
+                    p = futures[fut]
+                    try:
+                        res = fut.result()
+                    except BrokenProcessPool:    # a worker died: every task of the pool is lost, not failed
+                        lost.append(p)
+                        continue
+                    except Exception as exc:  # noqa: BLE001 - a lost worker after retries
+                        res = {"key": p.key, "status": "failed", "error_type": type(exc).__name__, "message": str(exc)}
+                    if res["status"] != "done":
+                        failures[p.key] = {**res, "values": p.values}
+                        log(f"point {p.values}: failed ({res.get('error_type')}: {res.get('message')})")
+                    else:
+                        seconds.append(res["seconds"])
+                    if prog:
+                        prog.update(task, advance=1)
+                if not lost:
+                    break
+                if attempt < POOL_RETRIES:
+                    log(f"a worker process died: {len(lost)} task(s) resubmitted on a fresh pool")
+                    backend.restart()
+                    pending = lost
                 else:
-                    seconds.append(res["seconds"])
-                if prog:
-                    prog.update(task, advance=1)
+                    for p in lost:
+                        failures[p.key] = {"key": p.key, "status": "failed", "error_type": "BrokenProcessPool",
+                                           "message": f"a worker process died {POOL_RETRIES + 1} times while this "
+                                                      "point was pending", "values": p.values}
     for key, item in failures.items():
         item.setdefault("values", next(p.values for p in plan.points if p.key == key))
     write_json(out / "failures.json", list(failures.values()))

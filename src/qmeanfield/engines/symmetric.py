@@ -642,7 +642,7 @@ class SymmetricEngine:
         logws = [log_vector_weights(weight_multiset(lam), logm, logp) for lam, logm in candidates]
         logcut = _weight_cut(logws, self.truncation - skipped_bound)
         jobs, costs, vectors = [], [], []
-        h_eigenvalues, norm_V = np.linalg.eigvalsh(h), float(np.linalg.norm(V, 2))
+        h_eigenvalues, norm_V = np.linalg.eigvalsh(h), model.norm_V
         discarded_blocks = 0.0  # blocks none of whose vectors reach the cut
         for (lam, logm), logw in zip(candidates, logws):
             n, r = logw.size, int(np.count_nonzero(logw >= logcut))
@@ -674,12 +674,12 @@ class SymmetricEngine:
         ``_STATES_BYTES``."""
         return min(_STATES_BYTES, self.memory_budget_gb * 2**30 / (3 * workers))
 
-    def estimated_memory(self, model: Model, rho0: np.ndarray, N: int, evaluations: int) -> float:
+    def estimated_memory(self, model: Model, rho0: np.ndarray, N: int, evaluations: int, plan=None) -> float:
         """Peak bytes for this rho0 and number of evaluation times: per worker, its largest block's
         dense Hamiltonian and eigenvectors (where it may be diagonalised) and its states (the
         column groups stay within the worker's state budget), times the workers running at once
         (spin-1, d = 3, N = 32, 105 times: 2.5 GiB estimated, two workers of 1.44 GiB measured)."""
-        plan = self._plan(model, np.asarray(rho0), N)
+        plan = plan or self._plan(model, np.asarray(rho0), N)
         workers = self._workers(plan.costs, len(plan.jobs))
         budget = self._states_bytes(workers)
         per_block = [(0.0 if krylov else _block_bytes(n)) + min(budget, 16.0 * n * r * (evaluations + 60))
@@ -695,8 +695,9 @@ class SymmetricEngine:
         if rho0 is None:
             cost, need = self.cost(model, N), self.memory_estimate(model, N)
         else:
-            cost = self.estimated_cost(model, rho0, N)
-            need = self.estimated_memory(model, rho0, N, evaluations)
+            plan = self._plan(model, np.asarray(rho0), N)     # once: the blocks and vectors rho0 needs
+            cost = float(sum(plan.costs))
+            need = self.estimated_memory(model, rho0, N, evaluations, plan=plan)
         weighted = evaluations if outputs is None else outputs + (evaluations - outputs) * STENCIL_SHARE
         seconds = scaled_seconds(SECONDS_PER_COST, cost * (model.d / 2) ** 3, weighted, t_final, CALIBRATION)
         return Estimate(seconds, need)

@@ -16,6 +16,7 @@ p_range = [-5.0, 5.0]          # optional: momentum window (default: energy boun
 emd_cells = 32                 # optional: cells per side of POT's cross-check (0: skip)
 w2_cells = 64                  # optional: cells per side of the W2 solver (the grid is merged down to it)
 memory_budget_gb = 8.0         # optional: refuse scans whose estimated peak memory exceeds this
+max_seconds = 86400            # optional: the work limit (longer estimated scans are refused; "inf": none)
 [semiclassical.initial]
 kind = "gaussian"              # gaussian | hmf_thermal | waterbag | expression | thermal
 x0 = 0.0
@@ -43,7 +44,7 @@ from .scan import ScanOptions
 __all__ = ["SemiclassicalConfig", "ChainRequest", "parse_semiclassical", "load_semiclassical"]
 
 _KEYS = {"domain", "length", "external", "pair", "hbar", "t_final", "n_times", "cells", "dt", "p_range", "emd_cells",
-         "w2_cells", "memory_budget_gb",
+         "w2_cells", "memory_budget_gb", "max_seconds",
          "initial", "chain"}
 _CHAIN_KEYS = {"hbar", "modes", "N"}
 _INITIAL_KEYS = {"kind", "x0", "p0", "sigma_x", "sigma_p", "temperature", "amplitude", "mode", "p_max", "f",
@@ -127,6 +128,8 @@ def parse_semiclassical(data: dict, name: str = "semiclassical") -> Semiclassica
         opts["w2_cells"] = _num(sec["w2_cells"], "w2_cells", True)
     if "memory_budget_gb" in sec:
         opts["memory_budget_gb"] = _num(sec["memory_budget_gb"], "memory_budget_gb")
+    if "max_seconds" in sec:
+        opts["max_seconds"] = float("inf") if sec["max_seconds"] == "inf" else _num(sec["max_seconds"], "max_seconds")
     chain = None
     if "chain" in sec:
         ch = sec["chain"]

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.fft import next_fast_len
 
+from ..errors import ConfigError
 from .problem import SemiclassicalProblem
 
 __all__ = ["Grid", "MeanField", "momentum_bound", "momentum_window", "HUSIMI_MARGIN", "quantum_grid", "classical_grid", "edges",
@@ -73,6 +74,10 @@ def momentum_bound(problem: SemiclassicalProblem, samples: int = 512) -> tuple[f
         lo, hi = -50.0, 50.0
     p = np.linspace(lo, hi, 801)
     f = problem.initial.density(x, p)
+    if not np.all(np.isfinite(f)) or f.min() < -1e-12 * max(float(np.abs(f).max()), 1e-300) or not f.max() > 0:
+        raise ConfigError(f"semiclassical.initial: f0 must be finite, >= 0 and positive somewhere on x in "
+                          f"[{-problem.length / 2:.3g}, {problem.length / 2:.3g}), p in [{lo:.3g}, {hi:.3g}] (a "
+                          "probability density before normalisation); check f or the initial parameters")
     rows, cols = np.nonzero(f > 1e-14 * f.max())
     U = problem.external_potential(x)
     if problem.pair == "poisson":  # |phi| <= L^2/8 for a unit mean density
@@ -105,7 +110,7 @@ def quantum_grid(problem: SemiclassicalProblem, hbar: float) -> Grid:
     dx = min(dx_p, dx_c)
     n = next_fast_len(int(math.ceil(problem.length / dx)))
     if n > MAX_QUANTUM_POINTS:
-        from ..errors import ConfigError
+        from ..errors import ConfigError, ConfigError
 
         raise ConfigError(f"semiclassical: hbar = {hbar:g} needs {n} grid points (over the limit of "
                           f"{MAX_QUANTUM_POINTS}); raise hbar or shorten the domain")

@@ -20,7 +20,7 @@ import xarray as xr
 
 from .._checks import MEMORY_BUDGET_GB
 from ..diagnostics.rates import fit_power_law
-from ..estimates import Estimate
+from ..estimates import MAX_SECONDS, Estimate, check_limits, check_max_seconds
 from ..errors import QMeanFieldError
 from ..progress import progress_bar
 from ..results import package_version
@@ -50,7 +50,8 @@ class ScanOptions:
     solvers (None: min(0.05, t_final / 100)); emd_cells : cells per side for POT's cross-check,
     computed at the snapshot times (0 skips it); snapshots : phase-space snapshots stored per hbar;
     w2_cells : largest cells per side of the W2 solver (the comparison grid is merged in pairs down to it);
-    memory_budget_gb : refuse scans whose estimated peak memory exceeds this (GiB)."""
+    memory_budget_gb : refuse scans whose estimated peak memory exceeds this (GiB); max_seconds :
+    refuse scans estimated above this many seconds (the work limit)."""
 
     cells: tuple[int, int] = (256, 256)
     dt: float | None = None
@@ -58,8 +59,10 @@ class ScanOptions:
     snapshots: int = 4
     w2_cells: int = W2_MAX_CELLS
     memory_budget_gb: float = MEMORY_BUDGET_GB
+    max_seconds: float = MAX_SECONDS
 
     def __post_init__(self):
+        check_max_seconds(self.max_seconds, "semiclassical max_seconds")
         nx, n_p = self.cells
         if not (isinstance(self.memory_budget_gb, (int, float)) and math.isfinite(self.memory_budget_gb)
                 and self.memory_budget_gb > 0):
@@ -120,6 +123,8 @@ def plan_scan(problem: SemiclassicalProblem, options: ScanOptions = ScanOptions(
             f"semiclassical: the scan needs about {need / 2**30:.3g} GiB (the Hartree grid of {max(points)} points at "
             f"hbar = {min(problem.hbars):g}), over the memory budget of {options.memory_budget_gb:g} GiB; raise the "
             "smallest hbar or semiclassical.memory_budget_gb")
+    check_limits(Estimate(cost * SECONDS_PER_UNIT + w2_seconds, need), f"the semiclassical scan (dt = {dt:g})",
+                 max_seconds=options.max_seconds)
     return ScanPlan(classical_cells=(nx, n_p), p_range=(float(p[0] - (p[1] - p[0]) / 2), float(p[-1] + (p[1] - p[0]) / 2)),
                     quantum_points=tuple(points), quantum_reasons=tuple(reasons), dt=dt,
                     estimated_seconds=cost * SECONDS_PER_UNIT + w2_seconds, estimated_bytes=need)

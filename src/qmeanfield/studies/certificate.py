@@ -9,7 +9,7 @@ import xarray as xr
 from ..api import certify
 from ..certificate import estimate_bound, eta_grid
 from ..config import RunConfig, parse_config
-from ..estimates import Estimate
+from ..estimates import Estimate, check_limits
 from ..report import CERTIFICATE_PLOTS, write_certificate_report
 from ..results import summarize_certificate
 from .base import Cache, Outputs, StudyPlan, StudyResult, compute_only
@@ -44,7 +44,8 @@ class CertifyStudy:
             plan = comparison_plan(cfg, entropy_identity=False)
             exact = plan.estimate
             lines += comparison_lines(plan)
-        return StudyPlan(bound + exact, lines)
+        return StudyPlan(check_limits(bound + exact, f"the certificate (N = {list(cfg.N)})",
+                                      max_seconds=cfg.max_seconds), lines)
 
     def key(self, cfg: RunConfig) -> str:
         return fingerprint(cfg)
@@ -55,7 +56,7 @@ class CertifyStudy:
             threshold_N = THRESHOLD_N.get(cfg.model.d, THRESHOLD_N["other"])
         ds = certify(cfg.model, cfg.rho0, list(cfg.N), cfg.times, engine=cfg.engine, engine_options=cfg.engine_options,
                      marginals=cfg.marginals, workers=self.workers, exact=self.exact, threshold_N=threshold_N,
-                     progress=progress)
+                     progress=progress, max_seconds=cfg.max_seconds)
         return StudyResult(ds)
 
     def summarize(self, result: StudyResult) -> dict:

@@ -34,7 +34,7 @@ def fingerprint(cfg: RunConfig) -> str:
 
 def comparison_plan(cfg: RunConfig, Ns=None, **changes):
     args = dict(engine=cfg.engine, marginals=cfg.marginals, engine_options=cfg.engine_options,
-                entropy_identity=cfg.entropy_identity, max_periods=cfg.max_periods)
+                entropy_identity=cfg.entropy_identity, max_periods=cfg.max_periods, max_seconds=cfg.max_seconds)
     args.update(changes)
     return plan_comparison(cfg.model, cfg.rho0, list(cfg.N if Ns is None else Ns), cfg.times, **args)
 
@@ -67,7 +67,8 @@ class CompareStudy:
         parts = [cache(f"N{n}", lambda n=n: compare(cfg.model, cfg.rho0, [n], cfg.times, engine=cfg.engine,
                                                      marginals=cfg.marginals, engine_options=cfg.engine_options,
                                                      progress=progress, entropy_identity=cfg.entropy_identity,
-                                                     max_periods=cfg.max_periods), f"N = {n}")
+                                                     max_periods=cfg.max_periods, max_seconds=cfg.max_seconds),
+                       f"N = {n}")
                  for n in cfg.N]
         ds = xr.concat(parts, dim="N", data_vars="minimal", coords="minimal", compat="override",
                        combine_attrs="override")

@@ -11,7 +11,7 @@ from ..api import estimate_steady, steady_state_comparison
 from ..config import RunConfig, parse_config
 from ..engines import configure_engine
 from ..errors import QMeanFieldError
-from ..estimates import Estimate, format_bytes, format_seconds
+from ..estimates import Estimate, check_limits, format_bytes, format_seconds
 from ..report import STEADY_PLOTS, write_steady_report
 from ..results import summarize_steady
 from .base import Cache, Outputs, StudyPlan, StudyResult, compute_only
@@ -44,7 +44,9 @@ class SteadyStudy:
         engine = configure_engine("permutational", cfg.engine_options)
         per_N = {n: estimate_steady(cfg.model, n, reference, gap=self.gap, engine=engine) for n in cfg.N}
         lines = tuple(f"N = {n}: {format_seconds(e.seconds)}, {format_bytes(e.bytes)}" for n, e in per_N.items())
-        return StudyPlan(sum(per_N.values(), Estimate(0.0)), lines, fps)
+        total = check_limits(sum(per_N.values(), Estimate(0.0)), f"the steady states (N = {list(cfg.N)})",
+                             max_seconds=cfg.max_seconds)
+        return StudyPlan(total, lines, fps)
 
     def key(self, cfg: RunConfig) -> str:
         return fingerprint(cfg)
@@ -53,7 +55,7 @@ class SteadyStudy:
         ds = steady_state_comparison(cfg.model, list(cfg.N), progress=progress, gap=self.gap,
                                      fixed_points=plan.detail if plan is not None else self._fixed_points(cfg),
                                      engine=cfg.engine,
-                                     engine_options=cfg.engine_options)
+                                     engine_options=cfg.engine_options, max_seconds=cfg.max_seconds)
         return StudyResult(ds)
 
     def summarize(self, result: StudyResult) -> dict:
