@@ -69,3 +69,20 @@ def test_interop_round_trip_and_mesolve():
     np.testing.assert_allclose(traj.marginals[1][-1], res.states[-1].ptrace([0]).full(), atol=1e-7)
     with pytest.raises(qmf.QMeanFieldError, match="qutip.Qobj"):
         qmf.interop.from_qutip(np.eye(2))
+
+
+def test_qobj_inputs_are_taken_as_their_matrices():
+    """A QuTiP user's objects work as they are: Qobj h, V, jumps and rho0 give the same Dataset
+    as their numpy matrices; trace distances say their convention (twice qutip.tracedist)."""
+    h, V = qutip.sigmax() * 0.5, qutip.tensor(qutip.sigmaz(), qutip.sigmaz())
+    rho0 = qutip.Qobj(np.diag([0.7, 0.3]))
+    model = qmf.Model(h=h, V=V, jumps=[0.3 * qutip.sigmam()])
+    ref = qmf.Model(h=h.full(), V=V.full(), jumps=[0.3 * qutip.sigmam().full()])
+    a = qmf.compare(model, rho0, [3], [0.0, 0.5], entropy_identity=False)
+    b = qmf.compare(ref, rho0.full(), [3], [0.0, 0.5], entropy_identity=False)
+    np.testing.assert_array_equal(a.trace_distance.values, b.trace_distance.values)
+    assert "qutip.tracedist" in a.trace_distance.attrs["convention"]
+    R1 = qutip.Qobj(a.one_body_marginal.values[0, -1])
+    rho = qutip.Qobj(a.meanfield_state.values[-1])
+    assert a.trace_distance.values[0, 0, -1] == pytest.approx(2 * qutip.tracedist(R1, rho), rel=1e-10)
+    assert "host" not in a.attrs and a.time.attrs["units"]

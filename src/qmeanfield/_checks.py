@@ -8,7 +8,10 @@ from .errors import QMeanFieldError
 
 
 def as_square_matrix(x, field: str, dim: int | None = None, error=QMeanFieldError) -> np.ndarray:
-    """Convert to a complex square matrix, checking shape (and dimension if given)."""
+    """Convert to a complex square matrix, checking shape (and dimension if given). A QuTiP
+    ``Qobj`` (anything with ``.full()`` and ``.dims``) is taken as its dense matrix."""
+    if hasattr(x, "full") and hasattr(x, "dims") and callable(x.full):
+        x = x.full()
     try:
         A = np.array(x, dtype=complex)
     except (TypeError, ValueError) as exc:

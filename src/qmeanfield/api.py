@@ -36,7 +36,7 @@ from .engines import Engine, EngineSpec, PermutationalEngine, choose_engine, con
 from .errors import EngineError, QMeanFieldError
 from .estimates import MAX_SECONDS, Estimate, check_limits, format_seconds
 from .model import Model, require_model
-from .progress import progress_bar
+from .progress import progress_bar, wants_progress
 from .results import Variable, certificate_dataset, comparison_dataset, steady_dataset
 from .states import is_full_rank, validate_density_matrix
 
@@ -185,13 +185,19 @@ class Measurement:
     infinite_reason: str
 
 
+#: how trace distances are reported (QuTiP's tracedist is half of it)
+TRACE_NORM_CONVENTION = "trace norm ||A - B||_1 = sum of |eigenvalues|, in [0, 2]; qutip.tracedist(A, B) is half of it"
+#: the unit of time of every Dataset (hbar and h set the scale)
+TIME_UNITS = "hbar / [h]: time in the units in which the model's h and hbar are given"
+
 #: the per-N variables of :func:`compare`'s Dataset, declared once: a new diagnostic is a field of
 #: :class:`Measurement`, computed in :func:`measure`, and a row here
 COMPARISON_VARIABLES = (
     Variable("relative_entropy", ("time",), {"long_name": "H(R_N | rho^(x)N)",
                                             "formula": "-S(R_N) - N Tr(R^(1) log rho)"}),
     Variable("entropy", ("time",), {"long_name": "von Neumann entropy S(R_N)"}),
-    Variable("trace_distance", ("k", "time"), {"long_name": "|| R^(k) - rho^(x)k ||_1", "note": "NaN where k > N"}),
+    Variable("trace_distance", ("k", "time"), {"long_name": "|| R^(k) - rho^(x)k ||_1", "note": "NaN where k > N",
+                                               "convention": TRACE_NORM_CONVENTION}),
     Variable("marginal_bound", ("k", "time"), {"long_name": "Pinsker marginal bound",
                                                "formula": "sqrt(2 H_N / floor(N/k))"}),
     Variable("entropy_production", ("time",), {
@@ -256,7 +262,7 @@ def measure(model: Model, plan: ComparisonPlan, traj, rho_all: np.ndarray, two_b
 
 
 def compare(model: Model, rho0, N, times, *, engine: EngineSpec = "auto", marginals=(1, 2),
-            engine_options: dict | None = None, progress: bool = False, entropy_identity: bool = True,
+            engine_options: dict | None = None, progress: bool | None = None, entropy_identity: bool = True,
             mf_rtol: float = 1e-12, mf_atol: float = 1e-14, max_periods: float = MAX_PERIODS,
             two_body: bool = False, max_seconds: float = MAX_SECONDS) -> xr.Dataset:
     r"""Evolve :math:`\rho_0^{\otimes N}` and the mean-field equation; measure their distance.
@@ -272,7 +278,8 @@ def compare(model: Model, rho0, N, times, *, engine: EngineSpec = "auto", margin
     marginals : which k-particle marginals (1 <= k <= 3) to compare with :math:`\rho^{\otimes k}`.
     engine_options : keyword options for a named engine (e.g. ``{"memory_budget_gb": 8}``);
         with ``"auto"`` each engine takes those it accepts; an option no engine accepts is refused.
-    progress : show progress (a bar on a terminal, plain lines otherwise).
+    progress : show progress (a bar on a terminal, plain lines otherwise); None (default): only for
+        work estimated over 5 s.
     entropy_identity : measure dH_N/dt (finite differences: the engine also runs at four extra
         times around each output time) for the identity residual / dissipation. ``False`` skips
         it (those variables are then NaN), for large-N scans where only H_N and marginals matter.
@@ -292,6 +299,7 @@ def compare(model: Model, rho0, N, times, *, engine: EngineSpec = "auto", margin
     """
     plan = plan_comparison(model, rho0, N, times, engine=engine, marginals=marginals, engine_options=engine_options,
                            entropy_identity=entropy_identity, max_periods=max_periods, max_seconds=max_seconds)
+    progress = wants_progress(progress, plan.estimate.seconds)
     rows = []
     with progress_bar(progress) as prog:
         steps = plan.all_times.size
@@ -315,6 +323,7 @@ def compare(model: Model, rho0, N, times, *, engine: EngineSpec = "auto", margin
                "entropy_identity": int(entropy_identity)})
     ds.relative_entropy.attrs["note"] = (next((r.infinite_reason for r in rows if r.infinite_reason), "")
                                          or "finite wherever rho(t) is full rank")
+    ds.time.attrs.update(long_name="time", units=TIME_UNITS)
     ds.entropy_derivative.attrs["step"] = plan.step if entropy_identity else 0.0
     return ds
 
@@ -368,7 +377,7 @@ def _lambda_values(model: Model, Ns, rho_t, etas, golden_thompson, workers, prog
 
 def certify(model: Model, rho0, N, times, *, etas="auto", exact: bool = True, golden_thompson="auto",
             engine: EngineSpec = "auto", engine_options=None, marginals=(1, 2), workers: int | str = "auto",
-            threshold_N=None, progress: bool = False, max_seconds: float = MAX_SECONDS) -> xr.Dataset:
+            threshold_N=None, progress: bool | None = None, max_seconds: float = MAX_SECONDS) -> xr.Dataset:
     r"""Compute the entropy method's bound (:mod:`qmeanfield.certificate`) beside the exact :math:`H_N`.
 
     Returns a Dataset with ``lambda_N`` (N, eta, time), ``golden_thompson`` (N, eta, time; NaN
@@ -403,6 +412,7 @@ def certify(model: Model, rho0, N, times, *, etas="auto", exact: bool = True, go
         work = work + plan_comparison(model, rho0, Ns, times, engine=engine, marginals=ks, engine_options=engine_options,
                                       entropy_identity=False, max_seconds=max_seconds).estimate
     check_limits(work, f"the certificate (N = {list(Ns)})", max_seconds=max_seconds)
+    progress = wants_progress(progress, work.seconds)
     rho_t = meanfield.evolve(model, rho0, times)
     lam, gt, ynorm = _lambda_values(model, Ns, rho_t, etas, golden_thompson, workers, progress)
     bounds = [gronwall_bound(times, lam[a], etas, H0=0.0) for a in range(len(Ns))]  # product data: H_N(0) = 0
@@ -476,7 +486,7 @@ def _steady_engine(engine: EngineSpec, engine_options) -> PermutationalEngine:
     return configure_engine("permutational", engine_options)
 
 
-def steady_state_comparison(model: Model, N, *, progress: bool = False, fixed_points=None,
+def steady_state_comparison(model: Model, N, *, progress: bool | None = None, fixed_points=None,
                             engine: EngineSpec = "auto", engine_options=None, gap: bool = False,
                             max_seconds: float = MAX_SECONDS) -> xr.Dataset:
     r"""N-body steady states against the mean-field fixed point(s), for each N.
@@ -520,8 +530,9 @@ def steady_state_comparison(model: Model, N, *, progress: bool = False, fixed_po
             ok, why = eng.supports(model, n)
         if not ok:
             raise EngineError(why)
-    check_limits(sum(eng.estimate_steady(model, n, fps[0].rho, gap=gap) for n in Ns),
-                 f"the steady states (N = {list(Ns)})", max_seconds=max_seconds)
+    work = check_limits(sum(eng.estimate_steady(model, n, fps[0].rho, gap=gap) for n in Ns),
+                        f"the steady states (N = {list(Ns)})", max_seconds=max_seconds)
+    progress = wants_progress(progress, work.seconds)
     d, F = model.d, len(fps)
     dist = np.full((len(Ns), 2, F), np.nan)
     H = np.full((len(Ns), F), np.nan)

@@ -57,6 +57,22 @@ def _plain():
     yield PlainProgress()
 
 
+#: ``progress=None`` (the default of the verbs) shows progress for work estimated above this many seconds
+PROGRESS_AUTO_SECONDS = 5.0
+
+
+def wants_progress(progress, estimated_seconds: float) -> bool:
+    """``progress`` as given (True/False), or for None whether the work is estimated long enough
+    (over :data:`PROGRESS_AUTO_SECONDS`) to deserve a progress display."""
+    if progress is None:
+        return bool(estimated_seconds > PROGRESS_AUTO_SECONDS)
+    if not isinstance(progress, (bool, int)):
+        from .errors import QMeanFieldError
+
+        raise QMeanFieldError(f"progress must be True, False or None (automatic), got {progress!r}")
+    return bool(progress)
+
+
 def progress_bar(enabled: bool):
     """A context manager yielding a progress object, or None when ``enabled`` is false."""
     if not enabled:

@@ -37,14 +37,17 @@ BOUND_SLACK = 1e-10
 DISSIPATION_RTOL = 1e-8
 
 
-def provenance() -> dict:
-    """Where and with what a result was made: creation time (UTC), host, Python and the versions of
-    the numerical dependencies (as Dataset attributes)."""
+def provenance(host: bool = False) -> dict:
+    """With what and when a result was made: creation time (UTC), Python, platform and the versions
+    of the numerical dependencies (as Dataset attributes); the host name only with ``host=True``
+    (Datasets are shared: a machine's name is not written into them unasked)."""
     import datetime
     import platform
 
     out = {"created_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-           "host": platform.node(), "python": platform.python_version(), "platform": platform.platform()}
+           "python": platform.python_version(), "platform": platform.platform()}
+    if host:
+        out["host"] = platform.node()
     for dist in ("numpy", "scipy", "xarray", "netCDF4", "qutip", "pot", "dask"):
         try:
             out[f"version_{dist}"] = version(dist)

@@ -132,6 +132,15 @@ def make_plots(ds: xr.Dataset, out_dir) -> dict[str, bytes]:
 
     is_open = bool(int(ds.attrs.get("model_open", 0)))
     fig, ax = figure(figsize=(6.4, 4.2))
+    shown = ds.dissipation if is_open else ds.identity_residual
+    if not np.isfinite(shown.values).any():
+        why = ("it was not computed (entropy_identity = false)" if not int(ds.attrs.get("entropy_identity", 1))
+               else "it is not defined for this model (collective jumps)")
+        ax.text(0.5, 0.5, f"The entropy production identity is not shown:\n{why}.", ha="center", va="center",
+                transform=ax.transAxes, fontsize=10)
+        ax.set_axis_off()
+        pngs["entropy_identity.png"] = save_png(fig, out_dir / "entropy_identity.png")
+        return pngs
     for c, n in zip(cols, Ns):
         if is_open:
             ax.plot(t, ds.dissipation.sel(N=n), color=c, label=f"N = {n}")

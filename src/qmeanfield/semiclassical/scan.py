@@ -22,7 +22,7 @@ from .._checks import MEMORY_BUDGET_GB
 from ..diagnostics.rates import fit_power_law
 from ..estimates import MAX_SECONDS, Estimate, check_limits, check_max_seconds
 from ..errors import QMeanFieldError
-from ..progress import progress_bar
+from ..progress import progress_bar, wants_progress
 from ..results import package_version
 from .grid import classical_grid, edges, initial_density, make_grid, quantum_grid
 from .hartree import HartreeSolver, initial_state
@@ -190,7 +190,7 @@ def _snapshot_indices(T: int, count: int) -> np.ndarray:
     return np.unique(np.linspace(0, T - 1, max(1, min(count, T))).round().astype(int))
 
 
-def scan(problem: SemiclassicalProblem, *, options: ScanOptions = ScanOptions(), progress: bool = False,
+def scan(problem: SemiclassicalProblem, *, options: ScanOptions = ScanOptions(), progress: bool | None = None,
          log=None) -> xr.Dataset:
     r"""Hartree (from :math:`T(f_0)`) against Vlasov (from :math:`f_0`) for every hbar of ``problem``.
 
@@ -204,6 +204,7 @@ def scan(problem: SemiclassicalProblem, *, options: ScanOptions = ScanOptions(),
     if not isinstance(problem, SemiclassicalProblem):
         raise QMeanFieldError(f"problem must be a SemiclassicalProblem, got {type(problem).__name__}")
     plan = plan_scan(problem, options)
+    progress = wants_progress(progress, plan.estimated_seconds)
     if log:
         log(plan.describe(problem.hbars))
     times = problem.times

@@ -54,6 +54,9 @@ class CertifyStudy:
         threshold_N = None
         if self.threshold:
             threshold_N = THRESHOLD_N.get(cfg.model.d, THRESHOLD_N["other"])
+            if log:
+                log(f"after the bound: the eta threshold from N = {list(threshold_N)} at t = {cfg.times[-1]:g} "
+                    "(a few minutes at d = 2)")
         ds = certify(cfg.model, cfg.rho0, list(cfg.N), cfg.times, engine=cfg.engine, engine_options=cfg.engine_options,
                      marginals=cfg.marginals, workers=self.workers, exact=self.exact, threshold_N=threshold_N,
                      progress=progress, max_seconds=cfg.max_seconds)

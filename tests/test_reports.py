@@ -1,0 +1,75 @@
+"""Report defects, each checked on the drawn figures (captured as matplotlib objects) or the HTML."""
+
+import json
+
+import numpy as np
+import pytest
+
+import qmeanfield as qmf
+from qmeanfield import pipeline
+from qmeanfield.config import parse_config
+from qmeanfield.report import comparison as report_comparison
+from qmeanfield.report import sweep as report_sweep
+
+CONFIG = {
+    "name": "reports",
+    "model": {"h": "0.5*sx + 0.3*sz", "V": {"random_seed": 3}, "jumps": ["sqrt(0.2)*sm"]},
+    "initial": {"state": "bloch", "bloch": [0.3, 0.1, 0.5]},
+    "run": {"N": [2, 3, 4], "t_final": 0.8, "n_times": 5, "entropy_identity": False},
+}
+
+
+def _capture(monkeypatch, module):
+    """The figures a report module saves, by file name."""
+    figures = {}
+    real = module.save_png
+
+    def keep(fig, path):
+        figures[path.name] = fig
+        return real(fig, path)
+
+    monkeypatch.setattr(module, "save_png", keep)
+    return figures
+
+
+def test_no_empty_identity_panel_when_the_identity_was_not_computed(tmp_path, monkeypatch):
+    figures = _capture(monkeypatch, report_comparison)
+    pipeline.run_to_directory(parse_config(CONFIG), tmp_path / "out")
+    ax = figures["entropy_identity.png"].axes[0]
+    assert ax.get_legend() is None and not ax.lines
+    assert any("not computed" in t.get_text() for t in ax.texts)
+
+
+def test_sweep_panels_have_their_own_titles_and_labels(tmp_path, monkeypatch):
+    from qmeanfield.sweep import LocalBackend, sweep
+
+    figures = _capture(monkeypatch, report_sweep)
+    data = {**{k: v for k, v in CONFIG.items() if k != "run"}, "parameters": {"g": 0.5},
+            "model": {"h": "0.5*sx + 0.3*sz", "V": "g*kron(sz, sz)"}, "run": {"N": [2, 3], "t_final": 0.5,
+                                                                               "n_times": 3},
+            "sweep": {"g": [0.25, 1.0]}}
+    sweep(data, tmp_path / "out", backend=LocalBackend(1))
+    axes = figures["sweep.png"].axes
+    titles = [ax.get_title() for ax in axes]
+    assert len(set(titles)) == len(titles) == 3 and all(titles)
+    assert "max_t H_N" in titles[0] and "N = 3" in titles[0]
+    assert all(ax.get_ylabel() for ax in axes)
+
+
+def test_a_certificate_without_exact_values_has_no_empty_columns(tmp_path):
+    cfg = parse_config({**CONFIG, "model": {"h": "0.5*sx + 0.3*sz", "V": {"random_seed": 3}}})
+    pipeline.certify_to_directory(cfg, tmp_path / "out", exact=False)
+    page = (tmp_path / "out" / "certificate.html").read_text()
+    assert "exact H_N(t_final)" not in page and "bound alone" in page
+
+
+def test_the_landing_page_claims_no_limit_from_a_poor_fit():
+    from qmeanfield.report.landing import _headline
+
+    summary = {"N": [2, 3, 4], "per_N": [{"N": 4, "engine": "symmetric", "relative_entropy_final": 0.4,
+                                           "trace_distance_k1_max": 0.1}],
+               "relative_entropy_limit_at_t_final": {"limit": 0.4411, "limit_ci": 0.136, "poor": True}}
+    text = _headline(summary)
+    assert "0.4411" not in text and "poor" in text
+    summary["relative_entropy_limit_at_t_final"]["poor"] = False
+    assert "0.4411" in _headline(summary)
