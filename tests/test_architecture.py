@@ -193,3 +193,12 @@ def test_comparison_variables_are_declared_once():
     assert per_N == declared
     for var in COMPARISON_VARIABLES:
         assert ds[var.name].dims == ("N", *var.dims)
+
+
+def test_import_is_light():
+    """``import qmeanfield`` loads neither SciPy, xarray, matplotlib nor Dask (the verbs load them
+    on first use), and the lazy names resolve."""
+    code = ("import sys, qmeanfield as qmf; heavy = [m for m in ('scipy', 'xarray', 'matplotlib', 'dask', 'netCDF4') "
+            "if m in sys.modules]; print(heavy); assert callable(qmf.compare) and qmf.StoreError and qmf.engines")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout

@@ -73,3 +73,29 @@ def test_the_landing_page_claims_no_limit_from_a_poor_fit():
     assert "0.4411" not in text and "poor" in text
     summary["relative_entropy_limit_at_t_final"]["poor"] = False
     assert "0.4411" in _headline(summary)
+
+
+def test_semiclassical_report_tables_fit_and_plots_are_readable(tmp_path, monkeypatch):
+    """The problem table names f0 by its parameters (no repr dump); the headline table has at most
+    7 columns; W2 against hbar labels its hbar values; the chain plot has a y label and leaves the
+    round-off at t = 0 out of its log axis."""
+    import re
+
+    from qmeanfield.report import semiclassical as report_semiclassical
+    from qmeanfield.semiclassical.config import parse_semiclassical
+
+    figures = _capture(monkeypatch, report_semiclassical)
+    cfg = parse_semiclassical({"name": "tiny", "semiclassical": {
+        "hbar": [0.4, 0.2], "t_final": 0.5, "n_times": 3, "cells": [64, 64], "emd_cells": 0, "w2_cells": 32,
+        "initial": {"kind": "hmf_thermal", "temperature": 0.25, "amplitude": 0.05},
+        "chain": {"hbar": 1.0, "modes": 2, "N": [2, 3]}}})
+    pipeline.semiclassical_to_directory(cfg, tmp_path / "out")
+    page = (tmp_path / "out" / "semiclassical.html").read_text()
+    assert "InitialData(" not in page and "hmf_thermal: temperature = 0.25" in page
+    for table in re.findall(r"<table>(.*?)</table>", page, flags=re.S):
+        first_row = table.split("</tr>")[0]
+        assert first_row.count("<th>") <= 7, first_row
+    labels = [t.get_text() for t in figures["w2_vs_hbar.png"].axes[0].get_xticklabels()]
+    assert {"0.4", "0.2"} <= set(labels)
+    chain_ax = figures["chain.png"].axes[0]
+    assert chain_ax.get_ylabel() and chain_ax.get_ylim()[0] > 1e-12

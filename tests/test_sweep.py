@@ -257,7 +257,7 @@ def test_a_semiclassical_sweep_over_a_dotted_path(tmp_path):
 
     data = {"name": "sc-sweep",
             "semiclassical": {"domain": "periodic", "length": 6.283185307179586, "external": "0", "pair": "-cos(x)",
-                              "hbar": [0.4, 0.2], "t_final": 0.5, "n_times": 3, "cells": [64, 64], "emd_cells": 0,
+                              "hbar": [0.4, 0.2], "t_final": 0.5, "n_times": 3, "cells": [64, 64], "emd_cells": 0, "w2_cells": 32,
                               "initial": {"kind": "hmf_thermal", "temperature": 0.25, "amplitude": 0.05}},
             "sweep": {"semiclassical.initial.temperature": [0.25, 0.5]}}
     ds = sweep(data, tmp_path / "out", backend=LocalBackend(2))

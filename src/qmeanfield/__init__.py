@@ -9,16 +9,45 @@ The verbs are flat: ``qmf.compare``, ``qmf.certify``, ``qmf.steady_state_compari
 dataclasses. ``docs/architecture.md`` maps the modules.
 """
 
-from . import certificate, diagnostics, engines, interop, meanfield, operators, states, store
-from .api import certificate_scaling, certify, compare, steady_state_comparison
-from .certificate import eta_threshold
-from .errors import ConfigError, DriftWarning, EngineError, ModelError, PerformanceWarning, QMeanFieldError, StateError
-from .meanfield import fixed_points as meanfield_fixed_points
-from .model import Model
-from .results import package_version
-from .store import StoreError, load_dataset, save_dataset
+from importlib import import_module
+from importlib.metadata import PackageNotFoundError, version
 
-__version__ = package_version()
+from . import operators, states
+from .errors import ConfigError, DriftWarning, EngineError, ModelError, PerformanceWarning, QMeanFieldError, StateError
+from .model import Model
+
+try:
+    __version__ = version("qmeanfield")
+except PackageNotFoundError:  # pragma: no cover - a source tree without installation
+    __version__ = "0+unknown"
+
+#: names loaded on first use (PEP 562), so that ``import qmeanfield`` stays light: the verbs pull
+#: in SciPy's solvers, xarray and netCDF only when called
+_LAZY = {
+    "compare": ("api", "compare"), "certify": ("api", "certify"), "certificate_scaling": ("api", "certificate_scaling"),
+    "steady_state_comparison": ("api", "steady_state_comparison"), "eta_threshold": ("certificate", "eta_threshold"),
+    "meanfield_fixed_points": ("meanfield", "fixed_points"), "save_dataset": ("store", "save_dataset"),
+    "load_dataset": ("store", "load_dataset"), "StoreError": ("store", "StoreError"),
+}
+_MODULES = {"meanfield", "certificate", "engines", "diagnostics", "store", "interop", "api", "studies", "pipeline",
+            "sweep", "semiclassical", "results", "estimates"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        module, attr = _LAZY[name]
+        value = getattr(import_module(f".{module}", __name__), attr)
+    elif name in _MODULES:
+        value = import_module(f".{name}", __name__)
+    else:
+        raise AttributeError(f"module 'qmeanfield' has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY) | _MODULES)
+
 
 __all__ = [
     "Model",

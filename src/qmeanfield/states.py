@@ -8,7 +8,6 @@ A density matrix is Hermitian, positive semi-definite and has trace one. The rel
 from __future__ import annotations
 
 import numpy as np
-from scipy.linalg import expm
 
 from ._checks import as_square_matrix, require_hermitian
 from .errors import StateError
@@ -55,8 +54,8 @@ def thermal(h0, beta: float) -> np.ndarray:
         raise StateError(f"beta must be a number >= 0, got {beta!r}")
     if not np.isfinite(beta) or beta < 0:
         raise StateError(f"beta must be a finite number >= 0, got {beta!r}")
-    w = np.linalg.eigvalsh(H)
-    G = expm(-beta * (H - w[0] * np.eye(H.shape[0])))
+    w, U = np.linalg.eigh(H)                       # H is Hermitian: exp through its eigenbasis
+    G = (U * np.exp(-beta * (w - w[0]))) @ U.conj().T
     G = G / np.trace(G).real
     return (G + G.conj().T) / 2
 

@@ -7,6 +7,7 @@ import html
 from pathlib import Path
 
 import numpy as np
+from matplotlib.ticker import NullFormatter
 import xarray as xr
 
 from ..diagnostics.rates import fit_power_law
@@ -61,6 +62,9 @@ def _w2_vs_hbar(ds, out_dir):
         ax.errorbar(hb, y, yerr=[y - lo, up - y], fmt="o-", color=c, ms=4, capsize=2, label=lab)
     ax.set_xscale("log")
     ax.set_yscale("log")
+    ax.set_xticks(hb, [f"{h:g}" for h in hb])           # the hbar values themselves, no crowded minor labels
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.tick_params(axis="x", labelrotation=30)
     ax.set_xlabel("hbar")
     ax.set_ylabel("W2")
     ax.set_title("Rate in hbar (1 expected for smooth data)")
@@ -102,17 +106,28 @@ def _magnetisation(ds, out_dir):
     return save_png(fig, out_dir / "magnetisation.png")
 
 
+#: values below this are round-off (the links vanish at t = 0) and are left out of the log axis
+CHAIN_FLOOR = 1e-10
+
+
 def _chain_plot(chain: xr.Dataset, out_dir):
     t = chain.time.values
     fig, ax = figure(figsize=(7.2, 4.4))
     cols = colormap("viridis", chain.sizes["N"], 0.05, 0.85)
+    def visible(y):   # round-off at t = 0 (1e-16) would stretch the log axis over 17 decades
+        y = np.asarray(y, dtype=float)
+        return np.where(y > CHAIN_FLOOR, y, np.nan)
+
     for c, (a, n) in zip(cols, enumerate(chain.N.values)):
-        ax.plot(t, chain.trace_distance_nbody.values[a], "o-", color=c, ms=3, label=f"N = {n}: ||R1_N - rho||_1 (exact)")
-        ax.plot(t, chain.composed_bound.values[a], ":", color=c, label=f"N = {n}: composed bound on W2")
-    ax.plot(t, chain.trace_distance_truncation.values, "k-s", ms=3, label="||rho_modes - R_grid||_1 (truncation)")
+        ax.plot(t, visible(chain.trace_distance_nbody.values[a]), "o-", color=c, ms=3,
+                label=f"N = {n}: ||R1_N - rho||_1 (exact)")
+        ax.plot(t, visible(chain.composed_bound.values[a]), ":", color=c, label=f"N = {n}: composed bound on W2")
+    ax.plot(t, visible(chain.trace_distance_truncation.values), "k-s", ms=3,
+            label="||rho_modes - R_grid||_1 (truncation)")
     ax.fill_between(t, chain.w2_lower.values, chain.w2_upper.values, color="C3", alpha=0.3, label="W2(Husimi, Vlasov)")
     ax.set_yscale("log")
     ax.set_xlabel("time t")
+    ax.set_ylabel(f"distance (values below {CHAIN_FLOOR:g}, round-off at t = 0, not drawn)")
     ax.set_title(f"Chain to N bodies at hbar = {chain.attrs['hbar']:g}, {chain.attrs['modes']} modes")
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=7)
@@ -142,16 +157,19 @@ def write_semiclassical_report(ds: xr.Dataset, summary: dict, out_dir, title: st
         parts.append(f"<p>W2(Husimi(R(t_final)), f(t_final)) ~ hbar<sup>p</sup> with <b>p = {fmt(exp)}</b> "
                      f"&plusmn; {fmt(ci)} (95 %); at t = 0, p = {fmt(summary.get('w2_exponent_initial'))}. "
                      "Smooth data are expected near 1, concentrated data near 1/2.</p>")
-    parts.append("<table><tr><th>hbar</th><th>quantum grid</th><th>orbitals</th><th>W2(0)</th><th>W2(t_final)</th>"
-                 "<th>bracket at t_final</th><th>bracket narrower than W2</th><th>B(t_final)</th><th>W2 &le; B</th>"
-                 "<th>trace error</th><th>orthonormality error</th><th>energy drift</th><th>seconds</th></tr>")
+    parts.append("<table><tr><th>hbar</th><th>W2(0)</th><th>W2(t_final)</th><th>interval at t_final</th>"
+                 "<th>interval narrower than W2</th><th>B(t_final)</th><th>W2 &le; B</th></tr>")
     for row in summary["per_hbar"]:
         br = row["bracket_final"]
         parts.append("<tr>" + "".join(f"<td>{fmt(v)}</td>" for v in (
-            row["hbar"], row["quantum_points"], row["orbitals"], row["w2_initial"], row["w2_final"],
-            f"[{fmt(br[0])}, {fmt(br[1])}]", row["bracket_narrower_than_value"], row["bound_final"],
-            row["bound_holds"], row["trace_error_max"], row["spectrum_error_max"], row["energy_drift_max"],
-            row["seconds"])) + "</tr>")
+            row["hbar"], row["w2_initial"], row["w2_final"], f"[{fmt(br[0])}, {fmt(br[1])}]",
+            row["bracket_narrower_than_value"], row["bound_final"], row["bound_holds"])) + "</tr>")
+    parts.append("</table><h3>Solver checks</h3><table><tr><th>hbar</th><th>quantum grid</th><th>orbitals</th>"
+                 "<th>trace error</th><th>orthonormality error</th><th>energy drift</th><th>seconds</th></tr>")
+    for row in summary["per_hbar"]:
+        parts.append("<tr>" + "".join(f"<td>{fmt(v)}</td>" for v in (
+            row["hbar"], row["quantum_points"], row["orbitals"], row["trace_error_max"], row["spectrum_error_max"],
+            row["energy_drift_max"], row["seconds"])) + "</tr>")
     parts.append("</table><p class='note'>W2: debiased Sinkhorn divergence on the grid; its interval holds the solver, epsilon and grid errors, intersected with the bracket: lower = exact W2 of the x- and p-marginals, upper = cost of "
                  "the Knothe-Rosenblatt coupling, both widened by the estimated grid error. "
                  + html.escape(str(ds.attrs.get("w2_note", ""))) + ". The certificate B(t) = sqrt(hbar (1 + "

@@ -60,6 +60,16 @@ class InitialData:
     reference: str = "x**2/2"
     beta: float = 1.0
 
+    #: the parameters each kind reads
+    PARAMETERS = {"gaussian": ("x0", "p0", "sigma_x", "sigma_p"), "hmf_thermal": ("temperature", "amplitude", "mode"),
+                  "waterbag": ("p_max", "amplitude", "mode"), "expression": ("f",), "thermal": ("reference", "beta")}
+
+    def describe(self) -> str:
+        """'hmf_thermal: temperature = 0.25, amplitude = 0.05, mode = 1' (the parameters its kind reads)."""
+        names = self.PARAMETERS.get(self.kind, ())
+        return f"{self.kind}: " + ", ".join(f"{n} = {getattr(self, n):g}" if not isinstance(getattr(self, n), str)
+                                           else f"{n} = {getattr(self, n)}" for n in names)
+
     def __post_init__(self):
         if self.kind not in INITIAL_KINDS:
             raise ConfigError(f"semiclassical.initial.kind must be one of {list(INITIAL_KINDS)}, got {self.kind!r}")

@@ -329,7 +329,7 @@ def _dataset(problem, plan, hbars, times, cg, p, snaps, out, bound, exponent, ex
                 "hbar_pair": out["local"][0],
                 "snapshot_time": (("snapshot",), times[snaps])},
         attrs={"domain": problem.domain, "length": problem.length, "external": problem.external,
-               "pair": problem.pair, "initial_kind": init.kind, "initial": repr(init),
+               "pair": problem.pair, "initial_kind": init.kind, "initial": init.describe(),
                "certificate_rate": problem.certificate_rate(), "dt": plan.dt,
                "vlasov_edge_mass": monitor.edge_mass, "classical_cells": list(plan.classical_cells),
                "quantum_grid_reasons": list(plan.quantum_reasons),
