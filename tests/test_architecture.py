@@ -188,7 +188,7 @@ def test_comparison_variables_are_declared_once():
     declared = {v.name for v in COMPARISON_VARIABLES}
     assert declared == {f.name for f in fields(Measurement)} - {"infinite_reason"}
     ds = qmf.compare(qmf.Model(h=np.array([[0, 1], [1, 0]]), V=random_interaction(2, seed=1)), np.diag([0.7, 0.3]),
-                     [2, 3], [0.0, 0.5], two_body=True)
+                     [2, 3], [0.0, 0.5], two_body=True, observables=["jz"])
     per_N = {name for name, v in ds.data_vars.items() if "N" in v.dims}
     assert per_N == declared
     for var in COMPARISON_VARIABLES:

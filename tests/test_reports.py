@@ -99,3 +99,22 @@ def test_semiclassical_report_tables_fit_and_plots_are_readable(tmp_path, monkey
     assert {"0.4", "0.2"} <= set(labels)
     chain_ax = figures["chain.png"].axes[0]
     assert chain_ax.get_ylabel() and chain_ax.get_ylim()[0] > 1e-12
+
+
+def test_observables_from_toml_are_stored_drawn_and_listed(tmp_path, monkeypatch):
+    """[run] observables = ["jz", "sx + sz"]: the Dataset holds them over `observable` (labels as
+    given), the report draws them and the manifest lists the plot; a bad one is refused naming it."""
+    figures = _capture(monkeypatch, report_comparison)
+    data = {**CONFIG, "run": {**CONFIG["run"], "observables": ["jz", "sx + sz"]}}
+    out = tmp_path / "out"
+    pipeline.run_to_directory(parse_config(data), out)
+    ds = qmf.load_dataset(out / "results.nc")
+    assert list(ds.observable.values) == ["jz", "sx + sz"]
+    assert ds.observable_mean.dims == ("N", "observable", "time")
+    np.testing.assert_allclose(ds.observable_mean.sel(observable="jz").values[:, 0],
+                               ds.observable_meanfield.sel(observable="jz").values[0], atol=1e-12)  # product at t = 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert "observables.png" in manifest["files"]
+    assert len(figures["observables.png"].axes) == 4
+    with pytest.raises(qmf.ConfigError, match="run.observables"):
+        parse_config({**CONFIG, "run": {**CONFIG["run"], "observables": ["jz", "3"]}})

@@ -81,6 +81,43 @@ def check_time_span(model: Model, times: np.ndarray, max_periods: float) -> None
 
 
 # ----------------------------------------------------------------------------- compare
+#: the most collective observables of one comparison
+MAX_OBSERVABLES = 64
+
+
+def check_observables(observables, d: int) -> tuple[tuple[str, ...], tuple[np.ndarray, ...]]:
+    r"""Labels and (d, d) matrices of the one-body operators A whose collective observables
+    :math:`J_A = \sum_j A_j` are measured: names or expressions of the operator language
+    (``"jz"``, ``"sx + 0.5*sz"``; the label is the text), matrices or QuTiP ``Qobj`` (labels
+    ``"A0"``, ``"A1"``, ...), or a mapping label -> either. Hermitian operators only (their
+    means and variances are real)."""
+    from .expressions import evaluate
+    from ._checks import as_square_matrix, require_hermitian
+
+    if observables is None:
+        return (), ()
+    if isinstance(observables, str) or hasattr(observables, "full") or (
+            isinstance(observables, np.ndarray) and observables.ndim == 2):
+        observables = [observables]
+    items = list(observables.items()) if isinstance(observables, dict) else [(None, o) for o in observables]
+    if not items or len(items) > MAX_OBSERVABLES:
+        raise QMeanFieldError(f"observables must be 1 to {MAX_OBSERVABLES} operators (names such as 'jz', "
+                              f"expressions, (d, d) matrices or Qobj), got {len(items)}")
+    labels, mats = [], []
+    for i, (label, op) in enumerate(items):
+        if isinstance(op, str):
+            label = label or op
+            op = evaluate(op, d, f"observables[{i}]")
+        field = f"observables[{label or i}]"
+        A = require_hermitian(as_square_matrix(op, field, d), field)
+        labels.append(str(label) if label is not None else f"A{i}")
+        mats.append(A)
+    if len(set(labels)) != len(labels):
+        raise QMeanFieldError(f"observables: the labels {labels} repeat; give each operator once (or a mapping "
+                              "label -> operator)")
+    return tuple(labels), tuple(mats)
+
+
 @dataclass(frozen=True)
 class ComparisonPlan:
     """Everything decided before the first evolution: the checked inputs, the engine per N and
@@ -97,6 +134,8 @@ class ComparisonPlan:
     step: float
     stencil_index: np.ndarray | None
     stencil_weights: np.ndarray | None
+    observables: tuple[np.ndarray, ...] = ()
+    observable_labels: tuple[str, ...] = ()
 
     @property
     def kmax(self) -> int:
@@ -135,7 +174,7 @@ def estimate_steady(model: Model, N: int, reference=None, *, gap: bool = False,
 
 def plan_comparison(model: Model, rho0, N, times, *, engine: EngineSpec = "auto", marginals=(1, 2),
                     engine_options=None, entropy_identity: bool = True, max_periods: float = MAX_PERIODS,
-                    max_seconds: float = MAX_SECONDS) -> ComparisonPlan:
+                    max_seconds: float = MAX_SECONDS, observables=None) -> ComparisonPlan:
     """Check the arguments of :func:`compare` and choose every engine (raises before any work):
     also refuses a comparison estimated over ``max_seconds`` or, for some N, over its engine's
     memory budget."""
@@ -147,6 +186,7 @@ def plan_comparison(model: Model, rho0, N, times, *, engine: EngineSpec = "auto"
         raise QMeanFieldError(f"entropy_identity must be True or False, got {entropy_identity!r}")
     Ns = check_particle_numbers(N)
     ks = check_marginals(marginals)
+    obs_labels, obs = check_observables(observables, model.d)
     engines = tuple(choose_engine(model, n, engine, engine_options) for n in Ns)
     step = derivative_step(model, times)
     if entropy_identity:
@@ -155,7 +195,7 @@ def plan_comparison(model: Model, rho0, N, times, *, engine: EngineSpec = "auto"
         all_t, st_index, st_weights = times, None, None
     plan = ComparisonPlan(model=model, rho0=rho0, Ns=tuple(Ns), ks=tuple(ks), times=times, engines=engines, all_times=all_t,
                           out_index=np.searchsorted(all_t, times), step=step, stencil_index=st_index,
-                          stencil_weights=st_weights)
+                          stencil_weights=st_weights, observables=obs, observable_labels=obs_labels)
     estimates = plan.estimates()
     for est, eng in zip(estimates, engines):
         check_limits(Estimate(0.0, est.estimate.bytes), f"N = {est.N} ({est.engine} engine)",
@@ -179,6 +219,8 @@ class Measurement:
     marginal_bound: np.ndarray
     one_body_marginal: np.ndarray
     two_body_marginal: np.ndarray | None
+    observable_mean: np.ndarray | None
+    observable_variance: np.ndarray | None
     engine: str
     discarded_weight: float
     wall_seconds: float
@@ -211,6 +253,12 @@ COMPARISON_VARIABLES = (
                      "and for models with collective jumps)"}),
     Variable("one_body_marginal", ("time", "row", "col"), {"long_name": "R^(1)(t)"}),
     Variable("two_body_marginal", ("time", "pair_row", "pair_col"), {"long_name": "R^(2)(t)"}, optional=True),
+    Variable("observable_mean", ("observable", "time"), {
+        "long_name": "<J_A>/N: the collective observable J_A = sum_j A_j per particle", "formula": "Tr(R^(1) A)"},
+        optional=True),
+    Variable("observable_variance", ("observable", "time"), {
+        "long_name": "Var(J_A)/N", "formula": "Tr(R^(1) A^2) + (N-1) Tr(R^(2) A(x)A) - N Tr(R^(1) A)^2"},
+        optional=True),
     Variable("engine", (), {"long_name": "engine used for each N"}),
     Variable("discarded_weight", (), {
         "long_name": "weight of R_N dropped by the engine (bounds the trace-norm error of every marginal)"}),
@@ -245,6 +293,16 @@ def measure(model: Model, plan: ComparisonPlan, traj, rho_all: np.ndarray, two_b
             if k <= n:
                 dist[b, m] = marginal_trace_distance(traj.marginals[k][i], rho_all[i], k)
     bound = np.stack([pinsker_marginal_bound(H_all[out], n, k) for k in plan.ks])
+    obs_mean = obs_var = None
+    if plan.observables:
+        A = np.stack(plan.observables)                                          # (o, d, d)
+        R1 = np.asarray(traj.marginals[1])[out]                                  # (t, d, d)
+        R2 = np.asarray(traj.marginals[2])[out]                                  # (t, d^2, d^2)
+        AA = np.stack([np.kron(a, a) for a in A])
+        obs_mean = np.einsum("tij,oji->ot", R1, A).real
+        second = np.einsum("tij,oji->ot", R1, A @ A).real
+        pair = np.einsum("tij,oji->ot", R2, AA).real
+        obs_var = second + (n - 1) * pair - n * obs_mean**2
     nan = np.full(T, np.nan)
     if model.collective_jumps:      # the identity's right side is derived for one-body jumps only
         dissipation, residual = nan, nan
@@ -256,7 +314,8 @@ def measure(model: Model, plan: ComparisonPlan, traj, rho_all: np.ndarray, two_b
         relative_entropy=H_all[out], entropy=np.asarray(traj.entropy)[out], entropy_derivative=dHdt,
         entropy_production=production, identity_residual=residual, dissipation=dissipation, trace_distance=dist,
         marginal_bound=bound, one_body_marginal=np.asarray(traj.marginals[1])[out],
-        two_body_marginal=np.asarray(traj.marginals[2])[out] if two_body else None, engine=traj.engine,
+        two_body_marginal=np.asarray(traj.marginals[2])[out] if two_body else None, observable_mean=obs_mean,
+        observable_variance=obs_var, engine=traj.engine,
         discarded_weight=float(traj.discarded_weight),
         wall_seconds=float("nan") if started is None else time.perf_counter() - started, infinite_reason=reason)
 
@@ -264,7 +323,7 @@ def measure(model: Model, plan: ComparisonPlan, traj, rho_all: np.ndarray, two_b
 def compare(model: Model, rho0, N, times, *, engine: EngineSpec = "auto", marginals=(1, 2),
             engine_options: dict | None = None, progress: bool | None = None, entropy_identity: bool = True,
             mf_rtol: float = 1e-12, mf_atol: float = 1e-14, max_periods: float = MAX_PERIODS,
-            two_body: bool = False, max_seconds: float = MAX_SECONDS) -> xr.Dataset:
+            two_body: bool = False, max_seconds: float = MAX_SECONDS, observables=None) -> xr.Dataset:
     r"""Evolve :math:`\rho_0^{\otimes N}` and the mean-field equation; measure their distance.
 
     Parameters
@@ -288,6 +347,12 @@ def compare(model: Model, rho0, N, times, *, engine: EngineSpec = "auto", margin
         work grows with the span; raise it for long runs).
     two_body : also store the two-body marginal ``two_body_marginal`` (N, time, pair_row,
         pair_col), e.g. for <Jz^2> = N Tr(R1 jz^2) + N(N-1) Tr(R2 jz (x) jz).
+    observables : one-body operators A whose collective observables :math:`J_A = \sum_j A_j`
+        are measured (:func:`check_observables`: names such as ``"jz"``, expressions, matrices,
+        Qobj, or a mapping label -> operator): ``observable_mean`` = <J_A>/N and
+        ``observable_variance`` = Var(J_A)/N over (N, observable, time), beside the mean-field
+        product state's ``observable_meanfield`` and ``observable_variance_meanfield``.
+    max_seconds : the work limit: a comparison estimated longer is refused before it starts.
 
     Returns
     -------
@@ -298,7 +363,8 @@ def compare(model: Model, rho0, N, times, *, engine: EngineSpec = "auto", margin
     (time, row, col), the model's operators, and attributes recording how it was made.
     """
     plan = plan_comparison(model, rho0, N, times, engine=engine, marginals=marginals, engine_options=engine_options,
-                           entropy_identity=entropy_identity, max_periods=max_periods, max_seconds=max_seconds)
+                           entropy_identity=entropy_identity, max_periods=max_periods, max_seconds=max_seconds,
+                           observables=observables)
     progress = wants_progress(progress, plan.estimate.seconds)
     rows = []
     with progress_bar(progress) as prog:
@@ -325,6 +391,17 @@ def compare(model: Model, rho0, N, times, *, engine: EngineSpec = "auto", margin
                                          or "finite wherever rho(t) is full rank")
     ds.time.attrs.update(long_name="time", units=TIME_UNITS)
     ds.entropy_derivative.attrs["step"] = plan.step if entropy_identity else 0.0
+    if plan.observables:
+        rho_t = rho_all[plan.out_index]
+        A = np.stack(plan.observables)
+        mean = np.einsum("tij,oji->ot", rho_t, A).real
+        ds = ds.assign_coords(observable=list(plan.observable_labels))
+        ds["observable_operator"] = (("observable", "row", "col"), A, {"long_name": "the one-body operator A"})
+        ds["observable_meanfield"] = (("observable", "time"), mean, {
+            "long_name": "Tr(rho(t) A): <J_A>/N of the mean-field product state"})
+        ds["observable_variance_meanfield"] = (("observable", "time"),
+                                               np.einsum("tij,oji->ot", rho_t, A @ A).real - mean**2, {
+            "long_name": "Var(J_A)/N of rho(t)^(x)N: Tr(rho A^2) - Tr(rho A)^2"})
     return ds
 
 

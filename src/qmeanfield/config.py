@@ -28,6 +28,7 @@ Configuration layout (every key is checked; unknown keys are refused)::
     memory_budget_gb = 8.0                  # every engine's memory budget (GiB; the default)
     entropy_identity = true                 # false: skip dH/dt (cheaper large-N scans)
     max_seconds = 86400                     # work limit: longer estimated runs are refused ("inf": none)
+    observables = ["jz", "jx"]              # collective observables J_A = sum_j A_j: mean and variance per particle
 
     [engine]                                # optional engine options
     truncation = 1e-12                      # symmetric: weight of R_N that may be dropped
@@ -62,7 +63,7 @@ __all__ = ["RunConfig", "load_config", "parse_config", "parameters_table", "read
 _MODEL_KEYS = {"d", "h", "V", "symmetrize_V", "jumps", "collective_jumps", "hbar", "coupling"}
 _INITIAL_KEYS = {"state", "h0", "beta", "bloch", "matrix"}
 _RUN_KEYS = {"N", "t_final", "n_times", "times", "engine", "marginals", "memory_budget_gb", "entropy_identity",
-             "max_periods", "max_seconds"}
+             "max_periods", "max_seconds", "observables"}
 #: largest one-body dimension a configuration may ask for (V alone has d^4 entries)
 MAX_DIMENSION = 32
 _ENGINE_KEYS = set().union(*(accepted_options(name) for name in REGISTRY))
@@ -85,6 +86,7 @@ class RunConfig:
     entropy_identity: bool = True
     max_periods: float = MAX_PERIODS
     max_seconds: float = MAX_SECONDS
+    observables: tuple[str, ...] = ()
     name: str = "run"
     description: str = ""
     source: str = ""          # the configuration text it was read from (stored with the results)
@@ -256,9 +258,13 @@ def _run(sec: dict) -> dict:
     max_periods = number(sec.get("max_periods", MAX_PERIODS), "run.max_periods", positive=True)
     max_seconds = sec.get("max_seconds", MAX_SECONDS)
     max_seconds = math.inf if max_seconds == "inf" else number(max_seconds, "run.max_seconds", positive=True)
+    observables = sec.get("observables", [])
+    if not isinstance(observables, list) or not all(isinstance(o, str) for o in observables):
+        raise ConfigError(f"run.observables must be a list of operator expressions such as [\"jz\", \"jx\"], "
+                          f"got {observables!r}")
     return {"N": Ns, "times": times, "engine": engine, "marginals": tuple(int(k) for k in marg),
             "engine_options": options, "entropy_identity": identity, "max_periods": max_periods,
-            "max_seconds": max_seconds}
+            "max_seconds": max_seconds, "observables": tuple(observables)}
 
 
 def _checked(check, value, field: str):
@@ -329,6 +335,11 @@ def _parse_config(data: dict, name: str) -> RunConfig:
         raise ConfigError(f"[{section}] {exc}") from None
     run = _run(_table(data, "run", required=False))
     run["engine_options"].update(_engine_options(_table(data, "engine", required=False)))
+    for i, text in enumerate(run["observables"]):   # each an operator of this d (checked again when planned)
+        value = evaluate(text, model.d, f"run.observables[{i}]", parameters=_PARAMETERS.get())
+        if not (isinstance(value, np.ndarray) and value.shape == (model.d, model.d)):
+            raise ConfigError(f"run.observables[{i}] = {text!r} must be a one-body operator ({model.d} x {model.d}), "
+                              "e.g. \"jz\" or \"sx + sz\"")
     return RunConfig(model=model, rho0=rho0, name=str(data.get("name", name)),
                      description=str(data.get("description", "")), **run)
 

@@ -32,7 +32,7 @@ from ._common import (
     save_png,
 )
 
-__all__ = ["make_plots", "write_report", "PLOTS"]
+__all__ = ["make_plots", "write_report", "plot_names", "PLOTS", "OBSERVABLE_PLOTS"]
 
 #: file name -> caption
 PLOTS = {
@@ -45,6 +45,37 @@ PLOTS = {
                           "for up to four N (smallest, largest and between), log scale.",
     "entropy_identity.png": "Entropy production identity: the residual |dH/dt - identity| (closed) or the dissipation D_N >= 0 (open).",
 }
+#: drawn where the comparison measured collective observables (``observables=``)
+OBSERVABLE_PLOTS = {
+    "observables.png": "Collective observables: <J_A>/N (top) and Var(J_A)/N (bottom) against time for each N "
+                       "(solid) and for the mean-field product state (black, dashed).",
+}
+
+
+def plot_names(ds: xr.Dataset) -> list[str]:
+    """The plot files :func:`make_plots` writes for this Dataset."""
+    return [*PLOTS, *(OBSERVABLE_PLOTS if "observable_mean" in ds else {})]
+
+
+def _observables_plot(ds: xr.Dataset, out_dir: Path) -> bytes:
+    labels = [str(v) for v in ds.observable.values]
+    t, Ns = ds.time.values, ds.N.values
+    fig, axes = figure(2, len(labels), figsize=(4.2 * len(labels) + 1, 6.4), squeeze=False)
+    cols = colors(len(Ns))
+    for j, label in enumerate(labels):
+        for row, (var, mf, ylabel) in enumerate((("observable_mean", "observable_meanfield", "<J_A>/N"),
+                                                  ("observable_variance", "observable_variance_meanfield",
+                                                   "Var(J_A)/N"))):
+            ax = axes[row][j]
+            for c, n in zip(cols, Ns):
+                ax.plot(t, ds[var].sel(N=n, observable=label), color=c, label=f"N = {n}")
+            ax.plot(t, ds[mf].sel(observable=label), "k--", label="mean field")
+            ax.set_title(f"A = {label}", fontsize=10)
+            ax.set_ylabel(ylabel)
+            ax.set_xlabel("time t")
+            ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=7)
+    return save_png(fig, out_dir / "observables.png")
 
 
 def make_plots(ds: xr.Dataset, out_dir) -> dict[str, bytes]:
@@ -130,6 +161,8 @@ def make_plots(ds: xr.Dataset, out_dir) -> dict[str, bytes]:
         ax.grid(alpha=0.3, which="both")
     pngs["trace_distance.png"] = save_png(fig, out_dir / "trace_distance.png")
 
+    if "observable_mean" in ds:
+        pngs["observables.png"] = _observables_plot(ds, out_dir)
     is_open = bool(int(ds.attrs.get("model_open", 0)))
     fig, ax = figure(figsize=(6.4, 4.2))
     shown = ds.dissipation if is_open else ds.identity_residual
@@ -243,9 +276,10 @@ def write_report(ds: xr.Dataset, summary: dict, out_dir, title: str = "qmeanfiel
         parts.append(f"<p class='note'>Relative entropy: {html.escape(note)}</p>")
 
     parts.append("<h2>Plots</h2>")
-    for name, caption in PLOTS.items():
-        parts.append(embed_png(name, pngs[name], caption))
-    parts.append("<h2>Files</h2>" + links_html({**(files or {}), **{n: n for n in PLOTS}}))
+    for name, caption in {**PLOTS, **OBSERVABLE_PLOTS}.items():
+        if name in pngs:
+            parts.append(embed_png(name, pngs[name], caption))
+    parts.append("<h2>Files</h2>" + links_html({**(files or {}), **{n: n for n in pngs}}))
     parts.append("<h2>Definitions</h2><ul>"
                  "<li>H_N = H(R_N | rho^(x)N) = -S(R_N) - N Tr(R<sup>(1)</sup> log rho), natural log.</li>"
                  "<li>Pinsker marginal bound: sqrt(2 H_N / floor(N/k)).</li>"

@@ -15,6 +15,7 @@ from ..config import RunConfig, parse_config
 from ..diagnostics.rates import fit_power_law
 from ..estimates import format_bytes, format_seconds
 from ..report import PLOTS, write_report
+from ..report.comparison import plot_names
 from ..results import package_version, summarize_comparison
 from .base import Cache, Outputs, StudyPlan, StudyResult, compute_only
 
@@ -28,13 +29,14 @@ def fingerprint(cfg: RunConfig) -> str:
         h.update(np.ascontiguousarray(arr).tobytes())
     h.update(json.dumps([cfg.model.hbar, cfg.model.coupling, len(cfg.model.jumps), len(cfg.model.collective_jumps),
                          cfg.engine, list(cfg.marginals), sorted(cfg.engine_options.items()), cfg.entropy_identity,
-                         package_version()]).encode())
+                         list(cfg.observables), package_version()]).encode())
     return h.hexdigest()[:16]
 
 
 def comparison_plan(cfg: RunConfig, Ns=None, **changes):
     args = dict(engine=cfg.engine, marginals=cfg.marginals, engine_options=cfg.engine_options,
-                entropy_identity=cfg.entropy_identity, max_periods=cfg.max_periods, max_seconds=cfg.max_seconds)
+                entropy_identity=cfg.entropy_identity, max_periods=cfg.max_periods, max_seconds=cfg.max_seconds,
+                observables=list(cfg.observables) or None)
     args.update(changes)
     return plan_comparison(cfg.model, cfg.rho0, list(cfg.N if Ns is None else Ns), cfg.times, **args)
 
@@ -67,7 +69,8 @@ class CompareStudy:
         parts = [cache(f"N{n}", lambda n=n: compare(cfg.model, cfg.rho0, [n], cfg.times, engine=cfg.engine,
                                                      marginals=cfg.marginals, engine_options=cfg.engine_options,
                                                      progress=progress, entropy_identity=cfg.entropy_identity,
-                                                     max_periods=cfg.max_periods, max_seconds=cfg.max_seconds),
+                                                     max_periods=cfg.max_periods, max_seconds=cfg.max_seconds,
+                                                     observables=list(cfg.observables) or None),
                        f"N = {n}")
                  for n in cfg.N]
         ds = xr.concat(parts, dim="N", data_vars="minimal", coords="minimal", compat="override",
@@ -88,7 +91,7 @@ class CompareStudy:
         write_report(result.dataset, summary, out, title=title, description=description,
                      files={"results.nc (netCDF, all variables)": self.outputs.dataset,
                             self.outputs.summary: self.outputs.summary})
-        return [self.outputs.report, *self.outputs.plots]
+        return [self.outputs.report, *plot_names(result.dataset)]
 
     def sweep_view(self, ds: xr.Dataset) -> xr.Dataset:
         """H_N, the marginal distances and bounds, with the largest H_N over time, H_N(t_final)
