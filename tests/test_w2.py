@@ -122,3 +122,25 @@ def test_lambda_uses_the_whole_range_of_x_minus_y():
                                    initial=sc.InitialData(kind="gaussian", sigma_x=0.1, sigma_p=0.1),
                                    hbars=(0.01,), t_final=1.0, n_times=2)
     assert prob.lipschitz_constants()[1] == pytest.approx(4.0, rel=1e-3)
+
+
+def _w2_of_two_gaussians(_=None):
+    from qmeanfield.semiclassical.wasserstein import w2_grid
+
+    x = np.linspace(-3, 3, 33)
+    X, Pm = np.meshgrid(0.5 * (x[1:] + x[:-1]), 0.5 * (x[1:] + x[:-1]), indexing="ij")
+    area = (x[1] - x[0]) ** 2
+    f = np.exp(-(X**2 + Pm**2) / 0.5)
+    g = np.exp(-((X - 0.3) ** 2 + Pm**2) / 0.5)
+    return w2_grid(x, x, f / (f.sum() * area), g / (g.sum() * area)).value
+
+
+def test_the_parallel_kernel_survives_fork():
+    """After the W2 kernel ran its threads here, a forked process pool can run it too (GNU
+    OpenMP would abort the children: the sweep of semiclassical scans lost its workers)."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    here = _w2_of_two_gaussians()
+    with ProcessPoolExecutor(2) as pool:
+        there = list(pool.map(_w2_of_two_gaussians, range(2)))
+    assert there == [here, here]

@@ -414,8 +414,8 @@ def _lambda_task(args):
 def _lambda_values(model: Model, Ns, rho_t, etas, golden_thompson, workers, progress):
     """Lambda_N (and Golden-Thompson, ||Y_N||) for every (N, time), in processes when asked."""
     d, T = model.d, rho_t.shape[0]
-    lam = np.full((len(Ns), etas.size, T), np.nan)
-    gt = np.full_like(lam, np.nan)
+    lambda_N = np.full((len(Ns), etas.size, T), np.nan)
+    gt = np.full_like(lambda_N, np.nan)
     ynorm = np.full((len(Ns), T), np.nan)
     V = np.asarray(model.V)
     tasks = []
@@ -445,11 +445,11 @@ def _lambda_values(model: Model, Ns, rho_t, etas, golden_thompson, workers, prog
                     if prog:
                         prog.update(bar, advance=1)
     for a, i, res in results:
-        lam[a, :, i] = res.lambda_N
+        lambda_N[a, :, i] = res.lambda_N
         ynorm[a, i] = res.y_norm
         if res.golden_thompson is not None:
             gt[a, :, i] = res.golden_thompson
-    return lam, gt, ynorm
+    return lambda_N, gt, ynorm
 
 
 def certify(model: Model, rho0, N, times, *, etas="auto", exact: bool = True, golden_thompson="auto",
@@ -491,13 +491,13 @@ def certify(model: Model, rho0, N, times, *, etas="auto", exact: bool = True, go
     check_limits(work, f"the certificate (N = {list(Ns)})", max_seconds=max_seconds)
     progress = wants_progress(progress, work.seconds)
     rho_t = meanfield.evolve(model, rho0, times)
-    lam, gt, ynorm = _lambda_values(model, Ns, rho_t, etas, golden_thompson, workers, progress)
-    bounds = [gronwall_bound(times, lam[a], etas, H0=0.0) for a in range(len(Ns))]  # product data: H_N(0) = 0
+    lambda_N, gt, ynorm = _lambda_values(model, Ns, rho_t, etas, golden_thompson, workers, progress)
+    bounds = [gronwall_bound(times, lambda_N[a], etas, H0=0.0) for a in range(len(Ns))]  # product data: H_N(0) = 0
     bound = np.stack([b.bound for b in bounds])
     mb = np.stack([np.stack([pinsker_marginal_bound(bound[a], n, k) for k in ks]) for a, n in enumerate(Ns)])
     threshold = (eta_threshold(model, rho0, float(times[-1]), Ns=threshold_N)
                  if threshold_N is not None else None)
-    ds = certificate_dataset(model, Ns, etas, times, ks, lam=lam, gt=gt, ynorm=ynorm, bound=bound,
+    ds = certificate_dataset(model, Ns, etas, times, ks, lambda_N=lambda_N, gt=gt, ynorm=ynorm, bound=bound,
                              eta_opt=np.stack([b.eta_opt for b in bounds]), marginal_bound=mb, threshold=threshold)
     if exact:
         ex = compare(model, rho0, Ns, times, engine=engine, engine_options=engine_options, marginals=tuple(ks),

@@ -207,10 +207,10 @@ def lambda_blocks(blocks: BlockSpace, rho: np.ndarray, V: np.ndarray, kappa: flo
     else:
         for i in range(nb):
             visit(i)
-    lam = logsumexp(contrib, axis=1)
+    lambda_N = logsumexp(contrib, axis=1)
     # Lambda_N >= 0 (convex in eta, zero value and zero slope at eta = 0): clear round-off below zero
-    lam = np.where((lam < 0) & (lam > -1e-9), 0.0, lam)
-    return LambdaBlocks(lambda_N=lam, y_norm=ynorm if (y_norm or golden_thompson) else float("nan"),
+    lambda_N = np.where((lambda_N < 0) & (lambda_N > -1e-9), 0.0, lambda_N)
+    return LambdaBlocks(lambda_N=lambda_N, y_norm=ynorm if (y_norm or golden_thompson) else float("nan"),
                         golden_thompson=logsumexp(gt, axis=1) if golden_thompson else None,
                         blocks_visited=int(np.sum(np.isfinite(contrib[0]))))
 

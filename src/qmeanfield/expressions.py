@@ -173,12 +173,6 @@ FUNCTIONS = {
 _BINOPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Div: operator.truediv}
 
 
-#: names no parameter may take (operators, functions and variables of the expression languages)
-RESERVED_NAMES = frozenset({"id", "jx", "jy", "jz", "jp", "jm", "swap", "pi", "sx", "sy", "sz", "sp", "sm", "kron",
-                            "dag", "E", "proj", "sqrt", "exp", "cos", "sin", "x", "p", "log", "tan", "cosh", "sinh",
-                            "tanh", "arctan"})
-
-
 def evaluate(text: str, d: int, field: str = "expression", parameters: dict | None = None):
     """Evaluate an operator expression for one-body dimension ``d``; return a number or a complex matrix.
     ``parameters`` (name -> number) are available as names."""
@@ -295,6 +289,13 @@ def evaluate(text: str, d: int, field: str = "expression", parameters: dict | No
 FIELD_FUNCTIONS = {"sqrt": np.sqrt, "exp": np.exp, "log": np.log, "cos": np.cos, "sin": np.sin, "tan": np.tan,
                    "cosh": np.cosh, "sinh": np.sinh, "tanh": np.tanh, "arctan": np.arctan}
 _FIELD_BINOPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv}
+#: the variables of the function language (:func:`evaluate_function`)
+FIELD_VARIABLES = ("x", "p")
+
+#: names no parameter may take: derived from both languages (operators and constants of
+#: :func:`names_for`, the functions, the variables), so a new name is reserved where it is defined
+RESERVED_NAMES = frozenset(names_for(2)) | frozenset(FUNCTIONS) | {"E", "proj"} | frozenset(FIELD_FUNCTIONS) \
+    | frozenset(FIELD_VARIABLES)
 
 
 def evaluate_function(text: str, variables: dict, field: str = "expression", parameters: dict | None = None):

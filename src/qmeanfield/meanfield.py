@@ -58,7 +58,7 @@ def rhs(model: Model, rho: np.ndarray) -> np.ndarray:
     return out
 
 
-def _relax(model: Model, rhos: list[np.ndarray], t_relax: float) -> np.ndarray:
+def _relax_starts(model: Model, rhos: list[np.ndarray], t_relax: float) -> np.ndarray:
     """Let every start relax under the mean-field flow at once (one ODE for the stack), each in
     chunks of growing length until its ||rho_dot||_F is below RELAX_TOL or t_relax has passed.
     One integration for all starts instead of one per start and chunk (d = 2, seven starts:
@@ -269,7 +269,7 @@ def fixed_points(model: Model, starts=None, t_relax: float = 400.0, tol: float =
     found: list[dict] = []
     unsettled = 0
     starts = [validate_density_matrix(rho, "start", d) for rho in (_starts(d) if starts is None else starts)]
-    for rho in (_relax(model, starts, t_relax) if starts else []):
+    for rho in (_relax_starts(model, starts, t_relax) if starts else []):
         sol = root(F, to_vec(rho), tol=1e-14)
         rho_star = to_rho(sol.x)
         rho_star = (rho_star + rho_star.conj().T) / 2

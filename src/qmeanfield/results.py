@@ -132,13 +132,13 @@ def comparison_dataset(model: Model, rho0: np.ndarray, table, rows, *, Ns, ks, t
                       attrs={**model_attrs(model), **attrs, **provenance(), "qmeanfield_version": package_version()})
 
 
-def certificate_dataset(model: Model, Ns, etas, times, ks, *, lam, gt, ynorm, bound, eta_opt, marginal_bound,
+def certificate_dataset(model: Model, Ns, etas, times, ks, *, lambda_N, gt, ynorm, bound, eta_opt, marginal_bound,
                         threshold=None) -> xr.Dataset:
     """The Dataset of :func:`qmeanfield.certify`; with ``threshold`` (an
     :class:`~qmeanfield.certificate.EtaThreshold`) also its scan, so the report reads only the Dataset."""
     ds = xr.Dataset(
         {
-            "lambda_N": (("N", "eta", "time"), lam, {"long_name": "log Tr exp(log rho^(x)N + eta Y_N)"}),
+            "lambda_N": (("N", "eta", "time"), lambda_N, {"long_name": "log Tr exp(log rho^(x)N + eta Y_N)"}),
             "golden_thompson": (("N", "eta", "time"), gt, {"long_name": "log Tr(rho^(x)N exp(eta Y_N)) >= lambda_N"}),
             "Y_norm": (("N", "time"), ynorm, {"long_name": "||Y_N|| (NaN for N > 200)"}),
             "bound": (("N", "time"), bound, {"long_name": "Gronwall certificate for H_N, minimised over eta"}),

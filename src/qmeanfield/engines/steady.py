@@ -414,7 +414,7 @@ def _steady_state(engine, model: Model, N: int, tol: float, t_max: float, on_ite
     finally:
         product.close()
     if method == "bicgstab" and not residual < tol:
-        x = _relax(engine, space, A, x if np.isfinite(x).all() else None, scale, tol, t_max)
+        x = _relax_to_stationarity(engine, space, A, x if np.isfinite(x).all() else None, scale, tol, t_max)
         method = "bicgstab+relaxation"
         x = x / (trace_row @ x)
         residual = float(np.abs(A @ x).sum() / scale)
@@ -547,7 +547,7 @@ def _bicgstab(product, trace_row: np.ndarray, u: np.ndarray, pre, scale: float, 
     return x, pre.calls // 2
 
 
-def _relax(engine, space: BlockSpace, A, x, scale: float, tol: float, t_max: float) -> np.ndarray:
+def _relax_to_stationarity(engine, space: BlockSpace, A, x, scale: float, tol: float, t_max: float) -> np.ndarray:
     """Propagate x (default: the maximally mixed state) until ||L x||_1 / ||L||_1 < tol."""
     prop = engine.propagator(A)
     if x is None:

@@ -135,9 +135,9 @@ def certificate_bound(problem: SemiclassicalProblem, hbar: float, times: np.ndar
     NaN for a thermal initial state (not a Toeplitz state: the bound's initial term is not known)."""
     if problem.initial.kind == "thermal":
         return np.full(np.shape(times), np.nan)
-    lam = problem.certificate_rate()
+    rate = problem.certificate_rate()
     with np.errstate(over="ignore"):
-        return np.sqrt(hbar * (1.0 + np.exp(lam * np.asarray(times))))
+        return np.sqrt(hbar * (1.0 + np.exp(rate * np.asarray(times))))
 
 
 def magnetisation(rho: np.ndarray, x: np.ndarray, dx: float, mode: int = 1) -> float:
@@ -215,14 +215,14 @@ def scan(problem: SemiclassicalProblem, *, options: ScanOptions = ScanOptions(),
     periodic = problem.domain == "periodic"
     snaps = _snapshot_indices(T, options.snapshots)
     hbars = np.array(problem.hbars, dtype=float)
-    H_n = hbars.size
-    out = {name: np.full((H_n, T), np.nan) for name in (
+    n_hbar = hbars.size
+    out = {name: np.full((n_hbar, T), np.nan) for name in (
         "w2", "lower", "upper", "marginal", "knothe", "emd", "emd_grid", "mag_q", "trace", "spectrum", "energy",
         "grid_error", "eps_error", "solver_error")}
-    husimi_snap = np.zeros((H_n, snaps.size, nx, n_p))
+    husimi_snap = np.zeros((n_hbar, snaps.size, nx, n_p))
     orbit_counts, dropped, seconds = [], [], []
     with progress_bar(progress) as prog:
-        task = prog.add_task("Vlasov", total=T * (1 + H_n)) if prog else None
+        task = prog.add_task("Vlasov", total=T * (1 + n_hbar)) if prog else None
         tick = (lambda n: prog.update(task, advance=1)) if prog else None
         f0 = initial_density(problem, cg, p)
         vs = VlasovSolver(problem, cg, p, plan.dt)
@@ -274,12 +274,12 @@ def scan(problem: SemiclassicalProblem, *, options: ScanOptions = ScanOptions(),
             "scaling or a sign), please report it with the configuration")
     exponent = np.full(T, np.nan)
     exponent_ci = np.full(T, np.nan)
-    if H_n >= 2:
+    if n_hbar >= 2:
         for n in range(T):
             fit = fit_power_law(hbars, out["w2"][:, n])
             if fit is not None:
                 exponent[n], exponent_ci[n] = fit.exponent, fit.exponent_ci
-    out["local"] = local_exponents(hbars, out["w2"]) if H_n >= 2 else (np.zeros(0), np.zeros((0, T)))
+    out["local"] = local_exponents(hbars, out["w2"]) if n_hbar >= 2 else (np.zeros(0), np.zeros((0, T)))
     return _dataset(problem, plan, hbars, times, cg, p, snaps, out, bound, exponent, exponent_ci, mag_c,
                     monitor, husimi_snap, f_t[snaps], orbit_counts, dropped, seconds)
 

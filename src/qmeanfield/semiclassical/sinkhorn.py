@@ -131,10 +131,21 @@ def _softmin_rows(H, c, eps, need, margin, out):  # pragma: no cover - compiled 
     return out
 
 
+#: Numba's threading layer for the parallel kernel, unless the user chose one (NUMBA_THREADING_LAYER):
+#: GNU OpenMP aborts a process that forks after using it ("fork() called from a process already
+#: using GNU OpenMP"), which kills the workers of a process pool (a sweep of semiclassical scans);
+#: the workqueue layer survives fork and is as fast on a few cores
+THREADING_LAYER = "workqueue"
+
+
 @functools.cache
 def _kernel():
+    import os
+
     import numba
 
+    if "NUMBA_THREADING_LAYER" not in os.environ:
+        numba.config.THREADING_LAYER = THREADING_LAYER
     globals()["numba"] = numba
     return numba.njit(cache=True, parallel=True, fastmath=False)(_softmin_rows)
 
