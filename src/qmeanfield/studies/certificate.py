@@ -8,12 +8,12 @@ import xarray as xr
 
 from ..api import certify
 from ..certificate import estimate_bound, eta_grid
-from ..config import RunConfig, parse_config
+from ..config import RunConfig
 from ..estimates import Estimate, check_limits
 from ..report import CERTIFICATE_PLOTS, write_certificate_report
 from ..results import summarize_certificate
 from .base import Cache, Outputs, StudyPlan, StudyResult, compute_only
-from .comparison import comparison_plan, comparison_lines, fingerprint
+from .comparison import NBodyStudy, comparison_lines, comparison_plan
 
 __all__ = ["CertifyStudy", "THRESHOLD_N"]
 
@@ -22,7 +22,7 @@ THRESHOLD_N = {2: (10, 30, 100, 300, 1000), "other": (4, 6, 8, 10)}
 
 
 @dataclass(frozen=True)
-class CertifyStudy:
+class CertifyStudy(NBodyStudy):
     """The certificate (:func:`qmeanfield.certify`): ``threshold`` adds the eta-threshold scan,
     ``exact`` the exact H_N, ``workers`` the processes over (N, time) pairs (``"auto"``)."""
 
@@ -32,9 +32,6 @@ class CertifyStudy:
     name: str = "certify"
     outputs: Outputs = Outputs("certificate.nc", "certificate.json", "certificate.html", tuple(CERTIFICATE_PLOTS))
     headline: tuple[str, ...] = ("bound_final", "relative_entropy_final")
-
-    def load(self, data: dict, name: str) -> RunConfig:
-        return parse_config(data, name=name)
 
     def plan(self, cfg: RunConfig) -> StudyPlan:
         bound = estimate_bound(cfg.N, cfg.times.size, eta_grid(cfg.model).size)
@@ -46,9 +43,6 @@ class CertifyStudy:
             lines += comparison_lines(plan)
         return StudyPlan(check_limits(bound + exact, f"the certificate (N = {list(cfg.N)})",
                                       max_seconds=cfg.max_seconds), lines)
-
-    def key(self, cfg: RunConfig) -> str:
-        return fingerprint(cfg)
 
     def run(self, cfg: RunConfig, plan: StudyPlan | None = None, *, progress: bool = False, log=None, cache: Cache = compute_only) -> StudyResult:
         threshold_N = None

@@ -19,7 +19,7 @@ from ..report.comparison import plot_names
 from ..results import package_version, summarize_comparison
 from .base import Cache, Outputs, StudyPlan, StudyResult, compute_only
 
-__all__ = ["CompareStudy", "fingerprint", "comparison_plan", "comparison_lines"]
+__all__ = ["CompareStudy", "NBodyStudy", "fingerprint", "comparison_plan", "comparison_lines"]
 
 
 def fingerprint(cfg: RunConfig) -> str:
@@ -47,23 +47,28 @@ def comparison_lines(plan) -> tuple[str, ...]:
                  for e in plan.estimates())
 
 
+class NBodyStudy:
+    """What the N-body studies share: a ``[model]``/``[initial]``/``[run]`` configuration
+    (:class:`~qmeanfield.config.RunConfig`) and its fingerprint as the store key."""
+
+    def load(self, data: dict, name: str) -> RunConfig:
+        return parse_config(data, name=name)
+
+    def key(self, cfg: RunConfig) -> str:
+        return fingerprint(cfg)
+
+
 @dataclass(frozen=True)
-class CompareStudy:
+class CompareStudy(NBodyStudy):
     """The exact N-body state against the mean-field product state (:func:`qmeanfield.compare`)."""
 
     name: str = "compare"
     outputs: Outputs = Outputs("results.nc", "summary.json", "report.html", tuple(PLOTS))
     headline: tuple[str, ...] = ("relative_entropy_max", "relative_entropy_final", "distance_exponent")
 
-    def load(self, data: dict, name: str) -> RunConfig:
-        return parse_config(data, name=name)
-
     def plan(self, cfg: RunConfig) -> StudyPlan:
         plan = comparison_plan(cfg)
         return StudyPlan(plan.estimate, comparison_lines(plan), plan)
-
-    def key(self, cfg: RunConfig) -> str:
-        return fingerprint(cfg)
 
     def run(self, cfg: RunConfig, plan: StudyPlan | None = None, *, progress: bool = False, log=None, cache: Cache = compute_only) -> StudyResult:
         parts = [cache(f"N{n}", lambda n=n: compare(cfg.model, cfg.rho0, [n], cfg.times, engine=cfg.engine,

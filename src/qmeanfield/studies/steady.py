@@ -8,29 +8,26 @@ import xarray as xr
 
 from .. import meanfield
 from ..api import estimate_steady, steady_state_comparison
-from ..config import RunConfig, parse_config
+from ..config import RunConfig
 from ..engines import configure_engine
 from ..errors import QMeanFieldError
 from ..estimates import Estimate, check_limits, format_bytes, format_seconds
 from ..report import STEADY_PLOTS, write_steady_report
 from ..results import summarize_steady
 from .base import Cache, Outputs, StudyPlan, StudyResult, compute_only
-from .comparison import fingerprint
+from .comparison import NBodyStudy
 
 __all__ = ["SteadyStudy"]
 
 
 @dataclass(frozen=True)
-class SteadyStudy:
+class SteadyStudy(NBodyStudy):
     """Steady states (:func:`qmeanfield.steady_state_comparison`); ``gap`` adds the Liouvillian gap."""
 
     gap: bool = False
     name: str = "steady"
     outputs: Outputs = Outputs("steady.nc", "steady.json", "steady.html", STEADY_PLOTS)
     headline: tuple[str, ...] = ("distance_one_body", "relative_entropy_first")
-
-    def load(self, data: dict, name: str) -> RunConfig:
-        return parse_config(data, name=name)
 
     def _fixed_points(self, cfg: RunConfig):
         if not cfg.model.is_open:
@@ -47,9 +44,6 @@ class SteadyStudy:
         total = check_limits(sum(per_N.values(), Estimate(0.0)), f"the steady states (N = {list(cfg.N)})",
                              max_seconds=cfg.max_seconds)
         return StudyPlan(total, lines, fps)
-
-    def key(self, cfg: RunConfig) -> str:
-        return fingerprint(cfg)
 
     def run(self, cfg: RunConfig, plan: StudyPlan | None = None, *, progress: bool = False, log=None, cache: Cache = compute_only) -> StudyResult:
         ds = steady_state_comparison(cfg.model, list(cfg.N), progress=progress, gap=self.gap,
