@@ -55,22 +55,36 @@ Y_NORM_MAX_N = 200
 CERTIFICATE_PARALLEL_MIN_N = 100
 
 
-def fastest_rate(model: Model) -> float:
-    """The fastest rate of the model: (||h|| + ||V||)/hbar plus the jump rates (at least 1)."""
+#: a drive's amplitude is sampled at this many times of the span
+DRIVE_SAMPLES = 257
+
+
+def fastest_rate(model: Model, times=None) -> float:
+    """The fastest rate of the model: (||h|| + ||V||)/hbar plus the jump rates (at least 1); for a
+    driven model also sum_k ||A_k|| max |f_k| over [0, t_final] of ``times`` (sampled) / hbar and
+    the fastest change of the coefficients, max |f_k'| / max |f_k|."""
     rate = (model.norm_h + model.norm_V) / model.hbar
+    if model.is_driven:
+        span = float(np.max(times)) if times is not None and np.size(times) else 1.0
+        grid = np.linspace(0.0, max(span, 1e-12), DRIVE_SAMPLES)
+        c = np.array([model.drive_coefficients(t) for t in grid])                 # (samples, terms)
+        norms = np.array([np.abs(np.linalg.eigvalsh(A)).max() for A, _ in model.drive])
+        rate += float(np.abs(c).max(axis=0) @ norms) / model.hbar
+        change = np.abs(np.diff(c, axis=0)).max(axis=0) / (grid[1] - grid[0])
+        rate += float(np.max(change / np.maximum(np.abs(c).max(axis=0), 1e-300), initial=0.0))
     rate += sum(np.linalg.norm(L, 2) ** 2 for L in (*model.jumps, *model.collective_jumps))
     return max(float(rate), 1.0)
 
 
 def derivative_step(model: Model, times: np.ndarray) -> float:
     """Step of the finite-difference stencil for dH_N/dt: small against the fastest time scale."""
-    return DERIVATIVE_STEP_SCALE / fastest_rate(model)
+    return DERIVATIVE_STEP_SCALE / fastest_rate(model, times)
 
 
 def check_time_span(model: Model, times: np.ndarray, max_periods: float) -> None:
     """Refuse time spans of more than ``max_periods`` periods of the fastest time scale (the work
     grows with it), naming the limit and how to raise it."""
-    periods = float(times[-1]) * fastest_rate(model) / (2 * np.pi)
+    periods = float(times[-1]) * fastest_rate(model, times) / (2 * np.pi)
     if not (isinstance(max_periods, (int, float)) and max_periods > 0):
         raise QMeanFieldError(f"max_periods must be a number > 0, got {max_periods!r}")
     if periods > max_periods:
@@ -586,6 +600,9 @@ def steady_state_comparison(model: Model, N, *, progress: bool | None = None, fi
     model = require_model(model)
     if not model.is_open:
         raise QMeanFieldError("steady states need an open model (jumps or collective_jumps)")
+    if model.is_driven:
+        raise QMeanFieldError("steady states: a driven model (drive=...) has no stationary state; a periodic "
+                              "(Floquet) state is not computed here - use compare() to long times")
     Ns = check_particle_numbers(N)
     eng = _steady_engine(engine, engine_options)
     if fixed_points is not None and not (isinstance(fixed_points, meanfield.FixedPointSearch) or (

@@ -4,7 +4,8 @@ Configuration layout (every key is checked; unknown keys are refused)::
 
     [model]
     d = 2                                   # one-body dimension (default 2)
-    h = "0.5*sx + 0.3*sz"                   # expression, or {re = [[...]], im = [[...]]}
+    h = "0.5*sx + 0.3*sz"                   # expression, or {re = [[...]], im = [[...]]}; an expression in t
+                                            # (e.g. "0.3*sz + 0.5*cos(3*t)*sx") is a drive
     V = "kron(sz, sz) + 0.2*kron(sx, sx)"   # expression, explicit, or {random_seed = 1, norm = 1.0}
     symmetrize_V = false                    # replace V by (V + S V S)/2 before validation
     jumps = ["sqrt(0.3)*sm"]                # optional list of expressions / explicit matrices
@@ -159,6 +160,41 @@ def _operator(value, d: int, field: str, shape: tuple[int, int]) -> np.ndarray:
     return out
 
 
+#: the name of time in model expressions (``h = "0.3*sz + 0.5*cos(3*t)*sx"``)
+TIME_NAME = "t"
+
+
+def _names_in(text: str) -> set[str]:
+    """The names an expression uses (a syntax error is left to the evaluator to report)."""
+    import ast
+
+    try:
+        return {n.id for n in ast.walk(ast.parse(text, mode="eval")) if isinstance(n, ast.Name)}
+    except (SyntaxError, ValueError, RecursionError):
+        return set()
+
+
+def _operator_at(text: str, d: int, field: str, t: float) -> np.ndarray:
+    """A (d, d) operator expression evaluated at time t."""
+    out = evaluate(text, d, field, parameters={**_PARAMETERS.get(), TIME_NAME: t})
+    if not isinstance(out, np.ndarray) or out.shape != (d, d):
+        raise ConfigError(f"{field}: the expression {text!r} must be a {d} x {d} matrix at every t")
+    return out
+
+
+def _time_dependent(text: str, d: int, field: str):
+    """The time-dependent part ``t -> h(t) - h(0)`` of an expression in t (the [parameters] of the
+    configuration bound now); checked at t = 0 and t = 1."""
+    params = dict(_PARAMETERS.get())
+    h0 = _operator_at(text, d, field, 0.0)
+    _operator_at(text, d, field, 1.0)
+
+    def drive(t: float) -> np.ndarray:
+        return evaluate(text, d, field, parameters={**params, TIME_NAME: float(t)}) - h0
+
+    return drive
+
+
 def _model(sec: dict) -> Model:
     refuse_unknown(sec, _MODEL_KEYS, "model")
     d = number(sec.get("d", 2), "model.d", positive=True, integer=True)
@@ -168,7 +204,12 @@ def _model(sec: dict) -> Model:
         raise ConfigError("model.d must be >= 2")
     if "h" not in sec or "V" not in sec:
         raise ConfigError("[model] needs both 'h' (one-body Hamiltonian) and 'V' (two-body interaction)")
-    h = _operator(sec["h"], d, "model.h", (d, d))
+    drive = None
+    if isinstance(sec["h"], str) and TIME_NAME in _names_in(sec["h"]):
+        drive = _time_dependent(sec["h"], d, "model.h")
+        h = _operator_at(sec["h"], d, "model.h", 0.0)
+    else:
+        h = _operator(sec["h"], d, "model.h", (d, d))
     Vspec = sec["V"]
     if isinstance(Vspec, dict) and "random_seed" in Vspec:
         refuse_unknown(Vspec, {"random_seed", "norm"}, "model.V")
@@ -194,7 +235,7 @@ def _model(sec: dict) -> Model:
     if not isinstance(coupling, str) or coupling not in COUPLINGS:
         raise ConfigError(f"model.coupling must be one of {sorted(COUPLINGS)}, got {coupling!r}")
     return Model(h=h, V=V, jumps=ops["jumps"], hbar=hbar, coupling=coupling,
-                 collective_jumps=ops["collective_jumps"])
+                 collective_jumps=ops["collective_jumps"], drive=drive)
 
 
 def _initial(sec: dict, d: int) -> np.ndarray:
@@ -298,9 +339,9 @@ def parameters_table(data: dict) -> dict[str, float]:
     for key, value in sec.items():
         if not key.isidentifier() or key.startswith("_"):
             raise ConfigError(f"parameters.{key}: a parameter name must be a plain identifier (letters, digits, _)")
-        if key in RESERVED_NAMES:
-            raise ConfigError(f"parameters.{key}: the name {key!r} shadows an operator or function of the expression "
-                              "language; choose another name")
+        if key in RESERVED_NAMES or key == TIME_NAME:
+            raise ConfigError(f"parameters.{key}: the name {key!r} shadows an operator, a function or the time t of the "
+                              "expression language; choose another name")
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
             raise ConfigError(f"parameters.{key} must be a finite number, got {value!r}")
         out[key] = float(value)

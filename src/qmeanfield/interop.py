@@ -34,6 +34,8 @@ def to_qutip(model: Model, N: int, rho0=None) -> dict:
     H is :math:`\\sum_j h_j + \\kappa_N \\sum_{i<j} V_{ij}` (sparse), ``c_ops`` every jump on every
     particle, ``rho0`` the product state if a one-body state is given; pass them to
     ``qutip.mesolve(H, rho0, times, c_ops)`` with ``hbar = 1`` time units (H is divided by hbar).
+    For a driven model H is a ``qutip.QobjEvo``: the static part plus ``[J_k, f_k]`` for each drive
+    term, :math:`J_k = \\sum_j (A_k)_j / \\hbar`.
     """
     from ._checks import check_particle_numbers
     from .engines.dense import embedded_jumps, many_body_hamiltonian
@@ -50,6 +52,11 @@ def to_qutip(model: Model, N: int, rho0=None) -> dict:
     qutip = _qutip()
     dims = [[model.d] * N, [model.d] * N]
     H = qutip.Qobj(many_body_hamiltonian(model, N) / model.hbar, dims=dims)
+    if model.is_driven:
+        from .engines.dense import collective_operator
+
+        H = qutip.QobjEvo([H, *[[qutip.Qobj(collective_operator(A, N, model.d) / model.hbar, dims=dims),
+                                  (lambda t, f=f: f(t))] for A, f in model.drive]])
     c_ops = [qutip.Qobj(L, dims=dims) for L in embedded_jumps(model, N)]
     R0 = None
     if rho0 is not None:

@@ -45,10 +45,10 @@ def _dissipator(L: np.ndarray, rho: np.ndarray) -> np.ndarray:
     return L @ rho @ L.conj().T - 0.5 * (LdL @ rho + rho @ LdL)
 
 
-def rhs(model: Model, rho: np.ndarray) -> np.ndarray:
+def rhs(model: Model, rho: np.ndarray, t: float = 0.0) -> np.ndarray:
     r"""Right side :math:`\dot\rho` of the mean-field equation at state ``rho`` (or at each of a
-    stack of states, shape (..., d, d))."""
-    Heff = model.h + mean_field_potential(model.V, rho)
+    stack of states, shape (..., d, d)) at time ``t`` (it matters for a driven model only)."""
+    Heff = model.h_at(t) + mean_field_potential(model.V, rho)
     out = -1j / model.hbar * (Heff @ rho - rho @ Heff)
     for L in model.jumps:
         out = out + _dissipator(L, rho)
@@ -109,10 +109,10 @@ def evolve(model: Model, rho0, times, *, rtol: float = 1e-12, atol: float = 1e-1
     rho0 = validate_density_matrix(rho0, "rho0", d)
     t = check_times(times)
     if not model.is_open:
-        def fun(_, y):
+        def fun(time, y):
             U = y.reshape(d, d)
             rho = U @ rho0 @ U.conj().T
-            Heff = model.h + mean_field_potential(model.V, rho)
+            Heff = model.h_at(time) + mean_field_potential(model.V, rho)
             return (-1j / model.hbar * (Heff @ U)).ravel()
 
         Y = _solve(fun, np.eye(d, dtype=complex).ravel(), t, rtol, atol)
@@ -130,8 +130,8 @@ def evolve(model: Model, rho0, times, *, rtol: float = 1e-12, atol: float = 1e-1
             warnings.warn(f"mean-field propagator lost unitarity by {defect:.3g} (> {DRIFT_TOL:g}) before "
                           "projection; tighten rtol/atol", DriftWarning, stacklevel=2)
     else:
-        def fun(_, y):
-            return rhs(model, y.reshape(d, d)).ravel()
+        def fun(time, y):
+            return rhs(model, y.reshape(d, d), time).ravel()
 
         Y = _solve(fun, rho0.ravel(), t, rtol, atol)
         out = Y.reshape(t.size, d, d)
@@ -250,6 +250,9 @@ def fixed_points(model: Model, starts=None, t_relax: float = 400.0, tol: float =
     positive) counts as unsettled.
     """
     require_model(model)
+    if model.is_driven:
+        raise QMeanFieldError("fixed_points: a driven model (drive=...) has no stationary states; a periodic "
+                              "(Floquet) state is not computed here")
     if starts is not None and (isinstance(starts, (str, bytes)) or not hasattr(starts, "__len__")
                                or len(starts) == 0):
         raise QMeanFieldError(f"fixed_points: starts must be None or a non-empty list of density matrices, got {starts!r}")

@@ -44,6 +44,75 @@ def _operator_list(value, name: str, d: int) -> tuple:
     return tuple(_freeze(as_square_matrix(L, f"{name}[{k}]", d, ModelError)) for k, L in enumerate(items))
 
 
+def _hermitian_basis(d: int) -> list[np.ndarray]:
+    """An orthonormal basis (Hilbert-Schmidt) of the traceless Hermitian d x d matrices."""
+    out = []
+    for a in range(d):
+        for b in range(a + 1, d):
+            E = np.zeros((d, d), dtype=complex)
+            E[a, b] = E[b, a] = 1 / np.sqrt(2)
+            out.append(E)
+            F = np.zeros((d, d), dtype=complex)
+            F[a, b], F[b, a] = -1j / np.sqrt(2), 1j / np.sqrt(2)
+            out.append(F)
+    for k in range(1, d):
+        D = np.zeros((d, d), dtype=complex)
+        D[np.arange(k), np.arange(k)] = 1.0
+        D[k, k] = -k
+        out.append(D / np.sqrt(k * (k + 1)))
+    return out
+
+
+def _coefficient(f, name: str):
+    """A real coefficient function of t, checked at t = 0."""
+    if not callable(f):
+        raise ModelError(f"{name} must be a function of t (a callable returning a real number), got {f!r}")
+    try:
+        value = f(0.0)
+    except Exception as exc:  # noqa: BLE001 - the user's function: say where it failed
+        raise ModelError(f"{name}(0.0) raised {type(exc).__name__}: {exc}") from None
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)) \
+            or not np.isfinite(value):
+        raise ModelError(f"{name}(0.0) must be a finite real number, got {value!r}")
+    return f
+
+
+def _drive_terms(drive, d: int) -> tuple:
+    """``drive`` as a tuple of (A_k frozen Hermitian matrix, f_k function): from pairs as given, or
+    from a matrix-valued function decomposed on :func:`_hermitian_basis` (its trace part commutes
+    with everything and is dropped)."""
+    if drive is None:
+        return ()
+    if isinstance(drive, tuple) and all(isinstance(x, tuple) and len(x) == 2 and isinstance(x[0], np.ndarray)
+                                        and not x[0].flags.writeable for x in drive):
+        return drive                       # already checked (dataclasses.replace)
+    if callable(drive):
+        try:
+            H0 = as_square_matrix(drive(0.0), "drive(0.0)", d, ModelError)
+        except ModelError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the user's function
+            raise ModelError(f"drive(0.0) raised {type(exc).__name__}: {exc}") from None
+        require_hermitian(H0, "drive(0.0)", ModelError)
+        basis = _hermitian_basis(d)
+
+        def component(B):
+            return lambda t: float(np.real(np.trace(B.conj().T @ np.asarray(drive(t), dtype=complex))))
+
+        return tuple((_freeze(B), component(B)) for B in basis)
+    try:
+        pairs = list(drive)
+    except TypeError:
+        raise ModelError("drive must be a list of (A, f) pairs or a function t -> (d, d) matrix") from None
+    out = []
+    for k, pair in enumerate(pairs):
+        if not (isinstance(pair, (tuple, list)) and len(pair) == 2):
+            raise ModelError(f"drive[{k}] must be a pair (A, f): a Hermitian (d, d) matrix and a function of t")
+        A = require_hermitian(as_square_matrix(pair[0], f"drive[{k}][0]", d, ModelError), f"drive[{k}][0]", ModelError)
+        out.append((_freeze(A), _coefficient(pair[1], f"drive[{k}][1]")))
+    return tuple(out)
+
+
 def require_model(model) -> "Model":
     """``model`` itself if it is a :class:`Model`, else a QMeanFieldError naming the field."""
     from .errors import QMeanFieldError
@@ -69,6 +138,12 @@ class Model:
         (rates go into C, like for ``jumps``). Optional.
     hbar : Planck constant, > 0.
     coupling : ``"1/(N-1)"`` (default) or ``"1/N"``: the interaction strength kappa_N.
+    drive : a time-dependent part of the one-body Hamiltonian, :math:`h(t) = h + \sum_k f_k(t) A_k`:
+        a list of pairs ``(A_k, f_k)`` (A_k a Hermitian (d, d) matrix or Qobj, f_k a real function
+        of t), or one function ``t -> (d, d)`` Hermitian matrix (decomposed on an orthonormal
+        Hermitian basis). None (default): a time-independent model. The drive must be smooth on
+        each output interval (the integrators are of order 4); a pulse switched on abruptly
+        should put an output time at the switch.
     """
 
     h: np.ndarray
@@ -77,6 +152,7 @@ class Model:
     hbar: float = 1.0
     coupling: str = "1/(N-1)"
     collective_jumps: tuple = field(default=())
+    drive: object = None
 
     def __post_init__(self):
         h = as_square_matrix(self.h, "h", error=ModelError)
@@ -111,6 +187,22 @@ class Model:
         object.__setattr__(self, "jumps", jumps)
         object.__setattr__(self, "collective_jumps", collective)
         object.__setattr__(self, "hbar", hbar)
+        object.__setattr__(self, "drive", _drive_terms(self.drive, d))
+
+    @property
+    def is_driven(self) -> bool:
+        """True when the one-body Hamiltonian depends on time (``drive``)."""
+        return len(self.drive) > 0
+
+    def drive_coefficients(self, t: float) -> np.ndarray:
+        """The drive's coefficients f_k(t), one per term of ``drive`` (real)."""
+        return np.array([f(t) for _, f in self.drive], dtype=float)
+
+    def h_at(self, t: float) -> np.ndarray:
+        r"""The one-body Hamiltonian at time t: :math:`h + \sum_k f_k(t) A_k`."""
+        if not self.drive:
+            return self.h
+        return self.h + sum(c * A for c, (A, _) in zip(self.drive_coefficients(t), self.drive))
 
     @property
     def d(self) -> int:
@@ -149,7 +241,8 @@ class Model:
         WW = np.kron(W, W)
         return Model(h=W.conj().T @ self.h @ W, V=WW.conj().T @ self.V @ WW,
                      jumps=tuple(W.conj().T @ L @ W for L in self.jumps), hbar=self.hbar, coupling=self.coupling,
-                     collective_jumps=tuple(W.conj().T @ C @ W for C in self.collective_jumps))
+                     collective_jumps=tuple(W.conj().T @ C @ W for C in self.collective_jumps),
+                     drive=[(W.conj().T @ A @ W, f) for A, f in self.drive] or None)
 
     def describe(self) -> dict:
         """Plain-number summary (for reports and dataset attributes)."""
@@ -160,6 +253,8 @@ class Model:
             "n_jumps": len(self.jumps),
             "n_collective_jumps": len(self.collective_jumps),
             "open": int(self.is_open),
+            "driven": int(self.is_driven),
+            "n_drive_terms": len(self.drive),
             "norm_h": float(np.linalg.norm(self.h, 2)),
             "norm_V": self.norm_V,
         }

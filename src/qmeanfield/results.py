@@ -76,9 +76,12 @@ def model_variables(model: Model) -> tuple[dict, dict]:
         "model_V": (("pair_row", "pair_col"), np.asarray(model.V)),
         "model_jumps": (("jump", "row", "col"), stack(model.jumps)),
         "model_collective_jumps": (("collective_jump", "row", "col"), stack(model.collective_jumps)),
+        "model_drive_operators": (("drive_term", "row", "col"), stack([A for A, _ in model.drive]),
+                                  {"long_name": "A_k of the drive h(t) = h + sum_k f_k(t) A_k (empty: not driven)"}),
     }
     coords = {"row": np.arange(d), "col": np.arange(d), "pair_row": np.arange(d * d), "pair_col": np.arange(d * d),
-              "jump": np.arange(len(model.jumps)), "collective_jump": np.arange(len(model.collective_jumps))}
+              "jump": np.arange(len(model.jumps)), "collective_jump": np.arange(len(model.collective_jumps)),
+              "drive_term": np.arange(len(model.drive))}
     return data, coords
 
 

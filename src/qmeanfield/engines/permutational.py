@@ -51,7 +51,7 @@ from ..blocks.space import BlockMeasurement, BlockSpace
 from ..errors import EngineError
 from ..estimates import Estimate, scaled_seconds
 from ..model import Model
-from ..propagators import KrylovPropagator
+from ..propagators import DrivenPropagator, KrylovPropagator
 from . import steady
 from .base import ProgressCallback, Trajectory, higher_marginal_mask
 from .steady import NoJumpPreconditioner, SteadyState, steady_windows
@@ -148,6 +148,14 @@ class PermutationalEngine:
                               threads=self.threads())
         return space, A
 
+    def drive_generators(self, model: Model, N: int, real: bool = True) -> list[sp.csr_matrix]:
+        r"""For each drive term :math:`f_k(t) A_k`: the commutator with :math:`J(A_k)` on the blocks
+        (the generator of a driven model is :meth:`generator` plus :math:`\sum_k f_k(t)` times these)."""
+        space = BlockSpace(N, model.d)
+        zero = np.zeros((model.d**2, model.d**2), dtype=complex)
+        return [block_liouvillian(space, np.asarray(A), zero, [], [], model.kappa(N), model.hbar, real=real,
+                                  threads=self.threads()) for A, _ in model.drive]
+
     def block_states(self, model: Model, rho0: np.ndarray, N: int, times: np.ndarray, real: bool = False):
         """Yield the state vector (concatenated blocks P_lambda, see :class:`BlockSpace`) at each time
         (``real``: its real coordinates, :meth:`BlockSpace.to_real`).
@@ -157,7 +165,11 @@ class PermutationalEngine:
         about 2x faster than the complex one, measured at d = 2, N = 80).
         """
         space, A = self.generator(model, N, real=True)
-        prop = self.propagator(A)
+        if model.is_driven:
+            prop = DrivenPropagator([A, *self.drive_generators(model, N)], model.drive_coefficients,
+                                    threads=self.threads())
+        else:
+            prop = self.propagator(A)
         del A
         yield space, prop
         z = space.to_real(space.product_state_vector(np.asarray(rho0)))

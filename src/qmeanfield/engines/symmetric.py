@@ -594,6 +594,9 @@ class SymmetricEngine:
         if model.is_open:
             return False, ("the symmetric engine runs closed systems only (one-body jumps mix the blocks); "
                            "use engine='permutational' (or 'auto') for open systems")
+        if model.is_driven:
+            return False, ("the symmetric engine diagonalises a time-independent Hamiltonian; a driven model runs on "
+                           "engine='permutational' (closed or open) or 'dense' (or 'auto')")
         return self._fits(weyl_dimension((N,) + (0,) * (model.d - 1)), N, model.d)
 
     def _fits(self, n: int, N: int, d: int, what: str = "its symmetric block") -> tuple[bool, str]:

@@ -22,11 +22,19 @@ from .base import Cache, Outputs, StudyPlan, StudyResult, compute_only
 __all__ = ["CompareStudy", "NBodyStudy", "fingerprint", "comparison_plan", "comparison_lines"]
 
 
+#: a driven model's coefficients enter the fingerprint at this many times of the span
+DRIVE_FINGERPRINT_POINTS = 257
+
+
 def fingerprint(cfg: RunConfig) -> str:
     """A short hash of everything that determines the results of ``cfg`` (not its name or N list)."""
     h = hashlib.sha256()
     for arr in (cfg.model.h, cfg.model.V, *cfg.model.jumps, *cfg.model.collective_jumps, cfg.rho0, cfg.times):
         h.update(np.ascontiguousarray(arr).tobytes())
+    if cfg.model.is_driven:   # the drive's operators and its coefficients on a fine grid of the span
+        grid = np.linspace(0.0, float(cfg.times[-1]), DRIVE_FINGERPRINT_POINTS)
+        h.update(np.ascontiguousarray([A for A, _ in cfg.model.drive]).tobytes())
+        h.update(np.ascontiguousarray([cfg.model.drive_coefficients(t) for t in grid]).tobytes())
     h.update(json.dumps([cfg.model.hbar, cfg.model.coupling, len(cfg.model.jumps), len(cfg.model.collective_jumps),
                          cfg.engine, list(cfg.marginals), sorted(cfg.engine_options.items()), cfg.entropy_identity,
                          list(cfg.observables), package_version()]).encode())
