@@ -745,15 +745,24 @@ class DrivenPropagator:
         self.steps = self.rejected = self.exponentials = self.matvecs = 0
         self.nnz = int(sum(P.nnz for P in self.pieces))
         self.alpha = float("nan")        # no single generator norm
+        self._norms = np.array([abs(P).sum(axis=0).max() if P.nnz else 0.0 for P in self.pieces], dtype=float)
+        self._weights = (1.0, np.zeros(len(self.pieces) - 1))
 
     def _combination(self, t: float, h: float, weights) -> sp.csr_matrix:
         c = [np.asarray(self.coefficients(t + node * h)) for node in CF4_NODES]
+        w = [weights[0] * c[0][k] + weights[1] * c[1][k] for k in range(len(self.pieces) - 1)]
         A = (weights[0] + weights[1]) * self.pieces[0]
-        for k, P in enumerate(self.pieces[1:]):
-            w = weights[0] * c[0][k] + weights[1] * c[1][k]
-            if w != 0:
-                A = A + w * P
+        for wk, P in zip(w, self.pieces[1:]):
+            if wk != 0:
+                A = A + wk * P
+        self._weights = (weights[0] + weights[1], np.abs(np.asarray(w, dtype=float)))
         return A.tocsr()
+
+    def _basis_size(self, h: float) -> int:
+        """Krylov basis for a step of h: about ||h A||_1 + 10 vectors (the Taylor remainder of a
+        norm-0.5 step falls below 1e-13 by 12), at most KRYLOV_DIM."""
+        norm = self._weights[0] * self._norms[0] + float(self._weights[1] @ self._norms[1:])
+        return int(min(KRYLOV_DIM, max(10, math.ceil(1.5 * norm * h) + 10)))
 
     def _exp(self, A: sp.csr_matrix, v: np.ndarray, h: float) -> np.ndarray:
         if self.conjugate:
@@ -763,7 +772,7 @@ class DrivenPropagator:
         if A.shape[0] <= DRIVEN_DENSE_MAX:          # small: one dense exponential beats the Krylov basis
             self.exponentials += 1
             return scipy.linalg.expm(h * A.toarray()) @ v
-        prop = KrylovPropagator(A, threads=self.threads)
+        prop = KrylovPropagator(A, threads=self.threads, m=self._basis_size(h))
         try:
             self.exponentials += 1
             return prop(v, h)
