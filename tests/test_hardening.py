@@ -326,3 +326,18 @@ def test_fuzzing_in_a_limited_subprocess():
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600,
                          env={**os.environ, "QMF_FUZZ_EXAMPLES": os.environ.get("QMF_FUZZ_EXAMPLES", "150")})
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-2000:]
+
+
+def test_a_chain_to_too_many_particles_is_refused_before_the_scan():
+    """[semiclassical.chain] N = [1000000] (or 13 modes at N = 200) is refused when planned, naming
+    the particle number, instead of after the whole scan."""
+    from qmeanfield.studies import SemiclassicalStudy
+
+    study = SemiclassicalStudy()
+    for chain, message in (({"hbar": 1.0, "modes": 2, "N": [1000000]}, "1000000"),
+                           ({"hbar": 1.0, "modes": 6, "N": [200]}, "N = 200")):
+        cfg = study.load({"semiclassical": {"hbar": [0.4, 0.2], "t_final": 0.5, "n_times": 3, "chain": chain}}, "c")
+        t0 = time.perf_counter()
+        with pytest.raises(qmf.QMeanFieldError, match=message):
+            study.plan(cfg)
+        assert time.perf_counter() - t0 < 10

@@ -73,7 +73,7 @@ def _gaussian_problem(external, hbar, t_final=3.0):
 @pytest.mark.parametrize("external, flow", [("0", lambda t: np.array([[1, t], [0, 1]])),
                                             ("x**2/2", lambda t: np.array([[np.cos(t), np.sin(t)],
                                                                            [-np.sin(t), np.cos(t)]]))])
-@pytest.mark.parametrize("hbar", [0.1, 0.025])
+@pytest.mark.parametrize("hbar", [0.1, pytest.param(0.025, marks=pytest.mark.slow)])   # 0.025: ~40 s each
 def test_quadratic_hamiltonians_match_the_closed_form(external, flow, hbar):
     """Free motion and a harmonic trap move the Wigner function along the linear flow A(t):
     f(t) = N(0, A S0 A^T), Husimi(R(t)) = N(0, A (S0 + hbar/2) A^T + hbar/2), W2 in closed form."""

@@ -106,6 +106,29 @@ def _second_moment_fourth(H: np.ndarray, x: np.ndarray, p: np.ndarray, dx: float
     return float(np.sum(H * (X**2 + P**2) ** 2) * dx * dp)
 
 
+def _mode_problem(problem: SemiclassicalProblem, hbar: float, K: int, options: ScanOptions):
+    """The mode projection, the grids and the projected initial state of the chain at ``hbar``."""
+    proj = ModeProjection(problem, hbar, K)
+    nx, n_p = options.cells
+    cg, p = classical_grid(problem, nx, n_p)
+    plan = plan_scan(SemiclassicalProblem(**{**problem.__dict__, "hbars": (hbar,)}), options)
+    qg = make_grid(problem.length, plan.quantum_points[0], plan.quantum_reasons[0])
+    orb = initial_state(problem, hbar, qg, p)
+    rho0, outside = proj.project(orb.weights, orb.psi, qg.dx)
+    return proj, cg, p, plan, qg, orb, rho0, outside
+
+
+def plan_chain(problem: SemiclassicalProblem, hbar: float, K: int, N, *, options: ScanOptions = ScanOptions(),
+               engine="auto"):
+    """The N-body comparison the chain will run (:func:`qmeanfield.api.plan_comparison` of the
+    mode model from the projected initial state): every N checked before the scan starts."""
+    from ..api import plan_comparison
+
+    proj, *_, rho0, _ = _mode_problem(problem, hbar, K, options)
+    return plan_comparison(proj.model(), rho0, N, problem.times, engine=engine, marginals=(1,),
+                           entropy_identity=False, max_seconds=options.max_seconds)
+
+
 def chain(problem: SemiclassicalProblem, hbar: float, K: int, N, *, options: ScanOptions = ScanOptions(),
           engine="auto", progress: bool = False) -> xr.Dataset:
     """The three links of the chain (see the module docstring) at one hbar, over ``problem.times``.
@@ -117,15 +140,9 @@ def chain(problem: SemiclassicalProblem, hbar: float, K: int, N, *, options: Sca
     from ..api import compare
     from .wasserstein import w2_bracket
 
-    proj = ModeProjection(problem, hbar, K)
     times = problem.times
-    nx, n_p = options.cells
-    cg, p = classical_grid(problem, nx, n_p)
+    proj, cg, p, plan, qg, orb, rho0, outside = _mode_problem(problem, hbar, K, options)
     dp = p[1] - p[0]
-    plan = plan_scan(SemiclassicalProblem(**{**problem.__dict__, "hbars": (hbar,)}), options)
-    qg = make_grid(problem.length, plan.quantum_points[0], plan.quantum_reasons[0])
-    orb = initial_state(problem, hbar, qg, p)
-    rho0, outside = proj.project(orb.weights, orb.psi, qg.dx)
     model = proj.model()
     ds_n = compare(model, rho0, N, times, engine=engine, marginals=(1,), entropy_identity=False, progress=progress)
     rho_modes = ds_n.meanfield_state.values

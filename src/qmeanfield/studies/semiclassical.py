@@ -11,7 +11,7 @@ import xarray as xr
 from ..report import SEMICLASSICAL_PLOTS, write_semiclassical_report
 from ..results import package_version, summarize_chain, summarize_semiclassical
 from ..semiclassical import scan
-from ..semiclassical.chain import chain
+from ..semiclassical.chain import chain, plan_chain
 from ..semiclassical.config import SemiclassicalConfig, parse_semiclassical
 from ..semiclassical.scan import plan_scan
 from .base import Cache, Outputs, StudyPlan, StudyResult, compute_only
@@ -41,10 +41,14 @@ class SemiclassicalStudy:
     def plan(self, cfg: SemiclassicalConfig) -> StudyPlan:
         plan = plan_scan(cfg.problem, cfg.options)
         lines = tuple(plan.describe(cfg.problem.hbars).splitlines()[:-1])
-        if cfg.chain is not None:
+        estimate = plan.estimate
+        if cfg.chain is not None:   # every N of the chain checked now, not after the scan
+            nbody = plan_chain(cfg.problem, cfg.chain.hbar, cfg.chain.modes, list(cfg.chain.N), options=cfg.options)
+            estimate = estimate + nbody.estimate
             lines += (f"chain to N bodies: hbar = {cfg.chain.hbar:g}, {2 * cfg.chain.modes + 1} modes, "
-                      f"N = {list(cfg.chain.N)} (not in the estimate)",)
-        return StudyPlan(plan.estimate, lines, plan)
+                      f"N = {list(cfg.chain.N)}: " + ", ".join(f"{e.engine} {e.estimate.describe()}"
+                                                              for e in nbody.estimates()),)
+        return StudyPlan(estimate, lines, plan)
 
     def key(self, cfg: SemiclassicalConfig) -> str:
         return _hash(cfg.problem, cfg.options, cfg.chain)
