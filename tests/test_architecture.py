@@ -202,3 +202,20 @@ def test_import_is_light():
             "if m in sys.modules]; print(heavy); assert callable(qmf.compare) and qmf.StoreError and qmf.engines")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]", out.stdout
+
+
+def test_docstrings_are_markdown():
+    """The reference renders docstrings as Markdown (mkdocstrings, arithmatex): no reStructuredText
+    role (:math:, :func:, ...) or directive (.. math::) is left in a docstring, where it would show
+    verbatim."""
+    import re
+
+    rst = re.compile(r":(math|func|class|meth|mod|data|attr|obj):`|^\s*\.\. math::", re.M)
+    bad = []
+    for rel, tree in _modules():
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+                doc = ast.get_docstring(node, clean=False)
+                if doc and rst.search(doc):
+                    bad.append(f"{rel}:{getattr(node, 'lineno', 1)} {getattr(node, 'name', '<module>')}")
+    assert not bad, bad

@@ -4,9 +4,9 @@ Exact N-body dynamics (closed or Lindblad) from a product state, the mean-field 
 dynamics, and the distance between them through the quantum relative entropy
 H(R_N | rho^(x)N), marginal trace distances and the entropy production identity.
 
-The verbs are flat: ``qmf.compare``, ``qmf.certify``, ``qmf.steady_state_comparison``,
-``qmf.meanfield_fixed_points``, ``qmf.eta_threshold``; results are xarray Datasets or frozen
-dataclasses. ``docs/architecture.md`` maps the modules.
+The verbs are flat: `qmf.compare`, `qmf.certify`, `qmf.steady_state_comparison`,
+`qmf.meanfield_fixed_points`, `qmf.eta_threshold`; results are xarray Datasets or frozen
+dataclasses. `docs/architecture.md` maps the modules.
 """
 
 from importlib import import_module

@@ -9,7 +9,7 @@ from .errors import QMeanFieldError
 
 def as_square_matrix(x, field: str, dim: int | None = None, error=QMeanFieldError) -> np.ndarray:
     """Convert to a complex square matrix, checking shape (and dimension if given). A QuTiP
-    ``Qobj`` (anything with ``.full()`` and ``.dims``) is taken as its dense matrix."""
+    `Qobj` (anything with `.full()` and `.dims`) is taken as its dense matrix."""
     if hasattr(x, "full") and hasattr(x, "dims") and callable(x.full):
         x = x.full()
     try:
@@ -30,7 +30,7 @@ def hermiticity_defect(A: np.ndarray) -> float:
 
 
 def require_hermitian(A: np.ndarray, field: str, error=QMeanFieldError, rtol: float = 1e-10) -> np.ndarray:
-    """Raise if ``A`` is not Hermitian to ``rtol`` relative to its largest entry; return (A + A^+)/2."""
+    """Raise if `A` is not Hermitian to `rtol` relative to its largest entry; return (A + A^+)/2."""
     defect = hermiticity_defect(A)
     scale = max(1.0, float(np.max(np.abs(A))) if A.size else 1.0)
     if defect > rtol * scale:
@@ -121,7 +121,7 @@ def check_positive_number(value, field: str, error=QMeanFieldError) -> float:
 
 
 def check_workers(value, field: str = "workers", error=QMeanFieldError) -> int | str:
-    """``"auto"`` or a positive integer."""
+    """`"auto"` or a positive integer."""
     if value == "auto":
         return "auto"
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < 1:
@@ -130,7 +130,7 @@ def check_workers(value, field: str = "workers", error=QMeanFieldError) -> int |
 
 
 def check_choice(value, choices, field: str, error=QMeanFieldError):
-    """One of ``choices`` (compared as given)."""
+    """One of `choices` (compared as given)."""
     if not isinstance(value, str) or value not in choices:
         raise error(f"{field} must be one of {list(choices)}, got {value!r}")
     return value

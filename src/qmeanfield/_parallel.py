@@ -58,7 +58,7 @@ def _exit_with_parent(parent: int) -> None:
 
 def single_blas_thread() -> None:
     """Worker initialiser: one BLAS thread per process; Ctrl-C is the parent's to handle; the
-    worker exits within ``PARENT_CHECK_SECONDS`` of its parent's death (a task it was running is
+    worker exits within `PARENT_CHECK_SECONDS` of its parent's death (a task it was running is
     lost, as the parent's are: results are written atomically)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     threadpool_limits(1)
@@ -91,20 +91,20 @@ def process_pool(workers: int):
 
 
 class SharedThreads:
-    """``threads`` threads for work that releases the GIL (LAPACK through ``ctypes``, NumPy and
-    SciPy array operations): the calling thread and ``threads - 1`` pooled ones. :meth:`map`
+    """`threads` threads for work that releases the GIL (LAPACK through `ctypes`, NumPy and
+    SciPy array operations): the calling thread and `threads - 1` pooled ones. `map`
     hands out items in order, each thread taking the next as soon as it is free, so a thread
     slowed by another process on its core takes fewer (a fixed split made the others wait for
-    it: 10% slower than one thread with one core busy, d = 2, N = 80). Call :meth:`close` (or use
-    ``with``) when done."""
+    it: 10% slower than one thread with one core busy, d = 2, N = 80). Call `close` (or use
+    `with`) when done."""
 
     def __init__(self, threads: int = 1):
         self.threads = max(1, int(threads))
         self._pool = ThreadPoolExecutor(self.threads - 1) if self.threads > 1 else None
 
     def map(self, fn, items, split: bool = True) -> list:
-        """``[fn(item) for item in items]`` on the threads (``split=False``: in the calling thread
-        only); give the costliest items first. The results in the order of ``items``."""
+        """`[fn(item) for item in items]` on the threads (`split=False`: in the calling thread
+        only); give the costliest items first. The results in the order of `items`."""
         items = list(items)
         results: list = [None] * len(items)
         if self._pool is None or not split or len(items) <= 1:
@@ -148,10 +148,10 @@ class SharedThreads:
 
 
 def consume_behind(items, fn, threads: int = 1, depth: int = 8, done=None) -> None:
-    """``fn(k, item)`` for each item of the iterator ``items``, on ``threads`` background threads,
+    """`fn(k, item)` for each item of the iterator `items`, on `threads` background threads,
     while the calling thread produces the next items (for a producer that releases the GIL, such
     as a single-threaded propagation, and a consumer that does too: LAPACK, NumPy); calls for
-    different items may run at once. At most ``depth`` items wait. ``done(count)`` is called in
+    different items may run at once. At most `depth` items wait. `done(count)` is called in
     the calling thread as items finish, in order. An error on either side stops both and is
     raised here."""
     pending: deque = deque()

@@ -1,9 +1,9 @@
-r"""The public verbs: :func:`compare`, :func:`certify` (and :func:`certificate_scaling`),
-:func:`steady_state_comparison`.
+r"""The public verbs: `compare`, `certify` (and `certificate_scaling`),
+`steady_state_comparison`.
 
 Each is a thin sequence of visible stages: check the input -> plan (engines, extra times,
 sizes; everything that can fail fails here, before any long work) -> evolve -> measure ->
-build the Dataset (:mod:`qmeanfield.results`). Nothing here touches files.
+build the Dataset (`qmeanfield.results`). Nothing here touches files.
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ DRIVE_SAMPLES = 257
 
 def fastest_rate(model: Model, times=None) -> float:
     """The fastest rate of the model: (||h|| + ||V||)/hbar plus the jump rates (at least 1); for a
-    driven model also sum_k ||A_k|| max |f_k| over [0, t_final] of ``times`` (sampled) / hbar and
+    driven model also sum_k ||A_k|| max |f_k| over [0, t_final] of `times` (sampled) / hbar and
     the fastest change of the coefficients, max |f_k'| / max |f_k|."""
     rate = (model.norm_h + model.norm_V) / model.hbar
     if model.is_driven:
@@ -82,7 +82,7 @@ def derivative_step(model: Model, times: np.ndarray) -> float:
 
 
 def check_time_span(model: Model, times: np.ndarray, max_periods: float) -> None:
-    """Refuse time spans of more than ``max_periods`` periods of the fastest time scale (the work
+    """Refuse time spans of more than `max_periods` periods of the fastest time scale (the work
     grows with it), naming the limit and how to raise it."""
     periods = float(times[-1]) * fastest_rate(model, times) / (2 * np.pi)
     if not (isinstance(max_periods, (int, float)) and max_periods > 0):
@@ -101,9 +101,9 @@ MAX_OBSERVABLES = 64
 
 def check_observables(observables, d: int) -> tuple[tuple[str, ...], tuple[np.ndarray, ...]]:
     r"""Labels and (d, d) matrices of the one-body operators A whose collective observables
-    :math:`J_A = \sum_j A_j` are measured: names or expressions of the operator language
-    (``"jz"``, ``"sx + 0.5*sz"``; the label is the text), matrices or QuTiP ``Qobj`` (labels
-    ``"A0"``, ``"A1"``, ...), or a mapping label -> either. Hermitian operators only (their
+    $J_A = \sum_j A_j$ are measured: names or expressions of the operator language
+    (`"jz"`, `"sx + 0.5*sz"`; the label is the text), matrices or QuTiP `Qobj` (labels
+    `"A0"`, `"A1"`, ...), or a mapping label -> either. Hermitian operators only (their
     means and variances are real)."""
     from .expressions import evaluate
     from ._checks import as_square_matrix, require_hermitian
@@ -156,7 +156,7 @@ class ComparisonPlan:
         return max(max(self.ks), 2)
 
     def estimates(self) -> tuple[RunEstimate, ...]:
-        """Per N: the engine and its estimate (:meth:`~qmeanfield.engines.Engine.estimate` at this
+        """Per N: the engine and its estimate (`estimate` at this
         plan's evaluation times, for the blocks this rho0 needs)."""
         return tuple(RunEstimate(n, eng.name, eng.estimate(self.model, n, rho0=self.rho0,
                                                            evaluations=self.all_times.size,
@@ -171,7 +171,7 @@ class ComparisonPlan:
 
 @dataclass(frozen=True)
 class RunEstimate:
-    """The plan of one particle number: the engine that runs it and its :class:`Estimate`."""
+    """The plan of one particle number: the engine that runs it and its `Estimate`."""
 
     N: int
     engine: str
@@ -180,17 +180,17 @@ class RunEstimate:
 
 def estimate_steady(model: Model, N: int, reference=None, *, gap: bool = False,
                     engine: PermutationalEngine | None = None) -> Estimate:
-    """Wall time (2 cores) and peak memory of one N-body steady state from ``reference`` (the one-body
-    state the solver starts from, e.g. the mean-field fixed point), and with ``gap`` the Liouvillian
-    gap's (:meth:`~qmeanfield.engines.PermutationalEngine.estimate_steady`)."""
+    """Wall time (2 cores) and peak memory of one N-body steady state from `reference` (the one-body
+    state the solver starts from, e.g. the mean-field fixed point), and with `gap` the Liouvillian
+    gap's (`estimate_steady`)."""
     return (engine or PermutationalEngine()).estimate_steady(model, N, reference, gap=gap)
 
 
 def plan_comparison(model: Model, rho0, N, times, *, engine: EngineSpec = "auto", marginals=(1, 2),
                     engine_options=None, entropy_identity: bool = True, max_periods: float = MAX_PERIODS,
                     max_seconds: float = MAX_SECONDS, observables=None) -> ComparisonPlan:
-    """Check the arguments of :func:`compare` and choose every engine (raises before any work):
-    also refuses a comparison estimated over ``max_seconds`` or, for some N, over its engine's
+    """Check the arguments of `compare` and choose every engine (raises before any work):
+    also refuses a comparison estimated over `max_seconds` or, for some N, over its engine's
     memory budget."""
     model = require_model(model)
     rho0 = validate_density_matrix(rho0, "rho0", model.d)
@@ -221,7 +221,7 @@ def plan_comparison(model: Model, rho0, N, times, *, engine: EngineSpec = "auto"
 @dataclass(frozen=True)
 class Measurement:
     """The diagnostics of one N at the output times; each field is the variable of the same name
-    in :data:`COMPARISON_VARIABLES` (arrays over the output times, k first where it applies)."""
+    in `COMPARISON_VARIABLES` (arrays over the output times, k first where it applies)."""
 
     relative_entropy: np.ndarray
     entropy: np.ndarray
@@ -283,7 +283,7 @@ COMPARISON_VARIABLES = (
 def measure(model: Model, plan: ComparisonPlan, traj, rho_all: np.ndarray, two_body: bool = False,
             started: float | None = None) -> Measurement:
     """H_N, dH_N/dt, the identity's two sides and the marginal distances of one trajectory
-    (``started``: the ``time.perf_counter()`` at which its evolution began, for ``wall_seconds``)."""
+    (`started`: the `time.perf_counter()` at which its evolution began, for `wall_seconds`)."""
     n = traj.N
     T = plan.times.size
     reason = ""
@@ -338,42 +338,42 @@ def compare(model: Model, rho0, N, times, *, engine: EngineSpec = "auto", margin
             engine_options: dict | None = None, progress: bool | None = None, entropy_identity: bool = True,
             mf_rtol: float = 1e-12, mf_atol: float = 1e-14, max_periods: float = MAX_PERIODS,
             two_body: bool = False, max_seconds: float = MAX_SECONDS, observables=None) -> xr.Dataset:
-    r"""Evolve :math:`\rho_0^{\otimes N}` and the mean-field equation; measure their distance.
+    r"""Evolve $\rho_0^{\otimes N}$ and the mean-field equation; measure their distance.
 
     Parameters
     ----------
-    model : the validated :class:`~qmeanfield.Model`.
+    model : the validated `Model`.
     rho0 : (d, d) initial one-body density matrix (full rank for a finite relative entropy).
     N : particle number(s), each >= 2, distinct.
     times : increasing output times >= 0.
-    engine : ``"auto"``, a registered engine name (``"dense"``, ``"symmetric"``,
-        ``"permutational"``) or an engine object (``qmf.engines.SymmetricEngine(truncation=1e-9)``).
-    marginals : which k-particle marginals (1 <= k <= 3) to compare with :math:`\rho^{\otimes k}`.
-    engine_options : keyword options for a named engine (e.g. ``{"memory_budget_gb": 8}``);
-        with ``"auto"`` each engine takes those it accepts; an option no engine accepts is refused.
+    engine : `"auto"`, a registered engine name (`"dense"`, `"symmetric"`,
+        `"permutational"`) or an engine object (`qmf.engines.SymmetricEngine(truncation=1e-9)`).
+    marginals : which k-particle marginals (1 <= k <= 3) to compare with $\rho^{\otimes k}$.
+    engine_options : keyword options for a named engine (e.g. `{"memory_budget_gb": 8}`);
+        with `"auto"` each engine takes those it accepts; an option no engine accepts is refused.
     progress : show progress (a bar on a terminal, plain lines otherwise); None (default): only for
         work estimated over 5 s.
     entropy_identity : measure dH_N/dt (finite differences: the engine also runs at four extra
-        times around each output time) for the identity residual / dissipation. ``False`` skips
+        times around each output time) for the identity residual / dissipation. `False` skips
         it (those variables are then NaN), for large-N scans where only H_N and marginals matter.
     mf_rtol, mf_atol : tolerances of the mean-field integrator (DOP853).
     max_periods : refuse times beyond this many periods of the model's fastest time scale (the
         work grows with the span; raise it for long runs).
-    two_body : also store the two-body marginal ``two_body_marginal`` (N, time, pair_row,
+    two_body : also store the two-body marginal `two_body_marginal` (N, time, pair_row,
         pair_col), e.g. for <Jz^2> = N Tr(R1 jz^2) + N(N-1) Tr(R2 jz (x) jz).
-    observables : one-body operators A whose collective observables :math:`J_A = \sum_j A_j`
-        are measured (:func:`check_observables`: names such as ``"jz"``, expressions, matrices,
-        Qobj, or a mapping label -> operator): ``observable_mean`` = <J_A>/N and
-        ``observable_variance`` = Var(J_A)/N over (N, observable, time), beside the mean-field
-        product state's ``observable_meanfield`` and ``observable_variance_meanfield``.
+    observables : one-body operators A whose collective observables $J_A = \sum_j A_j$
+        are measured (`check_observables`: names such as `"jz"`, expressions, matrices,
+        Qobj, or a mapping label -> operator): `observable_mean` = <J_A>/N and
+        `observable_variance` = Var(J_A)/N over (N, observable, time), beside the mean-field
+        product state's `observable_meanfield` and `observable_variance_meanfield`.
     max_seconds : the work limit: a comparison estimated longer is refused before it starts.
 
     Returns
     -------
     xarray.Dataset with variables (see the README for the formulas):
-    ``relative_entropy`` (N, time), ``trace_distance`` and ``marginal_bound`` (N, k, time),
-    ``entropy_production``, ``entropy_derivative``, ``identity_residual``, ``dissipation``,
-    ``entropy`` (N, time), ``one_body_marginal`` (N, time, row, col), ``meanfield_state``
+    `relative_entropy` (N, time), `trace_distance` and `marginal_bound` (N, k, time),
+    `entropy_production`, `entropy_derivative`, `identity_residual`, `dissipation`,
+    `entropy` (N, time), `one_body_marginal` (N, time, row, col), `meanfield_state`
     (time, row, col), the model's operators, and attributes recording how it was made.
     """
     plan = plan_comparison(model, rho0, N, times, engine=engine, marginals=marginals, engine_options=engine_options,
@@ -469,19 +469,19 @@ def _lambda_values(model: Model, Ns, rho_t, etas, golden_thompson, workers, prog
 def certify(model: Model, rho0, N, times, *, etas="auto", exact: bool = True, golden_thompson="auto",
             engine: EngineSpec = "auto", engine_options=None, marginals=(1, 2), workers: int | str = "auto",
             threshold_N=None, progress: bool | None = None, max_seconds: float = MAX_SECONDS) -> xr.Dataset:
-    r"""Compute the entropy method's bound (:mod:`qmeanfield.certificate`) beside the exact :math:`H_N`.
+    r"""Compute the entropy method's bound (`qmeanfield.certificate`) beside the exact $H_N$.
 
-    Returns a Dataset with ``lambda_N`` (N, eta, time), ``golden_thompson`` (N, eta, time; NaN
-    where not computed), ``Y_norm`` (N, time), ``bound`` and ``eta_opt`` (N, time),
-    ``certified_marginal_bound`` (N, k, time) = sqrt(2 bound / floor(N/k)), and, with ``exact``,
-    ``relative_entropy`` (N, time) and ``trace_distance`` (N, k, time) from :func:`compare`.
-    ``golden_thompson="auto"`` computes it for N <= 100 (it needs every block's eigenvectors).
-    ``workers`` > 1 spreads the (N, time) pairs over processes; ``"auto"`` uses every core when
-    some N >= 100. ``threshold_N`` (a list of N) adds the eta-threshold scan at the final time
-    (variables ``threshold_*``, attribute ``eta_threshold``).
+    Returns a Dataset with `lambda_N` (N, eta, time), `golden_thompson` (N, eta, time; NaN
+    where not computed), `Y_norm` (N, time), `bound` and `eta_opt` (N, time),
+    `certified_marginal_bound` (N, k, time) = sqrt(2 bound / floor(N/k)), and, with `exact`,
+    `relative_entropy` (N, time) and `trace_distance` (N, k, time) from `compare`.
+    `golden_thompson="auto"` computes it for N <= 100 (it needs every block's eigenvectors).
+    `workers` > 1 spreads the (N, time) pairs over processes; `"auto"` uses every core when
+    some N >= 100. `threshold_N` (a list of N) adds the eta-threshold scan at the final time
+    (variables `threshold_*`, attribute `eta_threshold`).
 
-    Every stage is checked before the first starts: with ``exact``, an N that no engine can run
-    is refused at once (pass ``exact=False`` for the bound alone).
+    Every stage is checked before the first starts: with `exact`, an N that no engine can run
+    is refused at once (pass `exact=False` for the bound alone).
     """
     model = require_model(model)
     if model.collective_jumps:
@@ -524,12 +524,12 @@ def certify(model: Model, rho0, N, times, *, etas="auto", exact: bool = True, go
 
 def certificate_scaling(model: Model, rho0, N: int, times, *, V_scales=(0.5, 1.0, 2.0), hbars=(0.5, 1.0, 2.0),
                         etas="auto", workers: int = 1) -> xr.Dataset:
-    r"""How the certificate's constants depend on :math:`\|V\|` and :math:`\hbar`.
+    r"""How the certificate's constants depend on $\|V\|$ and $\hbar$.
 
     Recomputes the certificate (bound only) for the model with V scaled by each of
-    ``V_scales`` and each :math:`\hbar` in ``hbars`` (the eta grid follows
-    :math:`\hbar/\|V\|`). Returns ``bound`` (V_scale, hbar, time) and ``eta_opt``, with attributes
-    ``exponent_V`` and ``exponent_hbar``: fitted log-log slopes of bound(t_final) against the
+    `V_scales` and each $\hbar$ in `hbars` (the eta grid follows
+    $\hbar/\|V\|$). Returns `bound` (V_scale, hbar, time) and `eta_opt`, with attributes
+    `exponent_V` and `exponent_hbar`: fitted log-log slopes of bound(t_final) against the
     scale (at the model's hbar) and against hbar (at scale 1 if present).
     """
     model = require_model(model)
@@ -582,18 +582,18 @@ def steady_state_comparison(model: Model, N, *, progress: bool | None = None, fi
                             max_seconds: float = MAX_SECONDS) -> xr.Dataset:
     r"""N-body steady states against the mean-field fixed point(s), for each N.
 
-    Variables: ``fixed_point_state`` (fixed_point, row, col) with ``fixed_point_stable``,
-    ``fixed_point_residual``, ``fixed_point_max_real_eigenvalue``; per N: ``one_body_marginal``,
-    ``trace_distance`` (N, k, fixed_point) = :math:`\|R^{(k)}_{ss} - \rho^{*\otimes k}\|_1` for k = 1, 2,
-    ``relative_entropy`` (N, fixed_point) = :math:`H(R^{ss}_N | \rho^{*\otimes N})`, ``entropy`` and
-    ``residual`` (N). Attributes: ``unique_fixed_point`` (exactly one stable fixed point found),
-    ``exponent_one_body`` (log-log slope in N of the distance to the first fixed point).
-    ``engine`` / ``engine_options`` configure the permutational engine (options meant for other
-    engines, as in a shared ``[engine]`` table, are left out).
-    ``gap=True`` adds ``liouvillian_gap`` (N): the slowest relaxation rate of the N-body generator
-    in the symmetric sector (:meth:`~qmeanfield.engines.PermutationalEngine.liouvillian_gap`; it costs
+    Variables: `fixed_point_state` (fixed_point, row, col) with `fixed_point_stable`,
+    `fixed_point_residual`, `fixed_point_max_real_eigenvalue`; per N: `one_body_marginal`,
+    `trace_distance` (N, k, fixed_point) = $\|R^{(k)}_{ss} - \rho^{*\otimes k}\|_1$ for k = 1, 2,
+    `relative_entropy` (N, fixed_point) = $H(R^{ss}_N | \rho^{*\otimes N})$, `entropy` and
+    `residual` (N). Attributes: `unique_fixed_point` (exactly one stable fixed point found),
+    `exponent_one_body` (log-log slope in N of the distance to the first fixed point).
+    `engine` / `engine_options` configure the permutational engine (options meant for other
+    engines, as in a shared `[engine]` table, are left out).
+    `gap=True` adds `liouvillian_gap` (N): the slowest relaxation rate of the N-body generator
+    in the symmetric sector (`liouvillian_gap`; it costs
     about 15 steady states), to read beside the fixed points' linear stability
-    (``fixed_point_max_real_eigenvalue``).
+    (`fixed_point_max_real_eigenvalue`).
     """
     if not isinstance(gap, (bool, np.bool_)):
         raise QMeanFieldError(f"gap must be True or False, got {gap!r}")

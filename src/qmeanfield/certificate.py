@@ -1,32 +1,35 @@
 r"""The entropy method's a-priori bound, computed (docs/theory.md, The certificate).
 
-With :math:`A = [\log\rho \otimes 1, V]` and :math:`A_1 = \mathrm{Tr}_2[(1\otimes\rho)A]`, the
-entropy production is :math:`dH_N/dt = \mathrm{Tr}(R_N Y_N)` with the permutation-symmetric
+With $A = [\log\rho \otimes 1, V]$ and $A_1 = \mathrm{Tr}_2[(1\otimes\rho)A]$, the
+entropy production is $dH_N/dt = \mathrm{Tr}(R_N Y_N)$ with the permutation-symmetric
 
-.. math::
-    Y_N = \frac{i}{\hbar}\Big[\kappa_N \sum_{i\ne j} A_{ij} - \sum_j (A_1)_j\Big],
+$$
+Y_N = \frac{i}{\hbar}\Big[\kappa_N \sum_{i\ne j} A_{ij} - \sum_j (A_1)_j\Big],
+$$
 
-which for :math:`\kappa_N = 1/(N-1)` is the centred form of docs/theory.md,
-:math:`\tfrac{i}{\hbar}\tfrac{1}{N-1}\sum_{i\ne j}(A_c)_{ij}` (here :math:`A_2 = 0` and
-:math:`\mathrm{Tr}((\rho\otimes\rho)A) = 0` because :math:`[\rho, \log\rho] = 0`). The Gibbs
-variational principle gives, for :math:`\eta > 0`,
-:math:`\mathrm{Tr}(R_N Y_N) \le (H_N + \Lambda_N(\eta, t))/\eta` with
+which for $\kappa_N = 1/(N-1)$ is the centred form of docs/theory.md,
+$\tfrac{i}{\hbar}\tfrac{1}{N-1}\sum_{i\ne j}(A_c)_{ij}$ (here $A_2 = 0$ and
+$\mathrm{Tr}((\rho\otimes\rho)A) = 0$ because $[\rho, \log\rho] = 0$). The Gibbs
+variational principle gives, for $\eta > 0$,
+$\mathrm{Tr}(R_N Y_N) \le (H_N + \Lambda_N(\eta, t))/\eta$ with
 
-.. math::
-    \Lambda_N(\eta, t) = \log \mathrm{Tr}\exp\big(\log\rho(t)^{\otimes N} + \eta Y_N(t)\big) \;\ge 0,
+$$
+\Lambda_N(\eta, t) = \log \mathrm{Tr}\exp\big(\log\rho(t)^{\otimes N} + \eta Y_N(t)\big) \;\ge 0,
+$$
 
 and Gronwall's lemma the certificate
 
-.. math::
-    H_N(t) \le e^{t/\eta} H_N(0) + \frac1\eta \int_0^t e^{(t-s)/\eta}\Lambda_N(\eta, s)\,ds,
+$$
+H_N(t) \le e^{t/\eta} H_N(0) + \frac1\eta \int_0^t e^{(t-s)/\eta}\Lambda_N(\eta, s)\,ds,
+$$
 
-minimised over the grid of :math:`\eta`. The time integral is the trapezoidal rule on the
+minimised over the grid of $\eta$. The time integral is the trapezoidal rule on the
 given times, so the certificate is as accurate as that quadrature. Open systems obey the same
-bound (the dissipation only helps). :math:`\Lambda_N` is computed block by block on the
-Schur-Weyl decomposition (both operators are symmetric): in the eigenbasis of :math:`\rho(t)`,
-:math:`\log\rho^{\otimes N}` is diagonal on each Gelfand-Tsetlin basis and :math:`Y_N` is a
+bound (the dissipation only helps). $\Lambda_N$ is computed block by block on the
+Schur-Weyl decomposition (both operators are symmetric): in the eigenbasis of $\rho(t)$,
+$\log\rho^{\otimes N}$ is diagonal on each Gelfand-Tsetlin basis and $Y_N$ is a
 polynomial in the collective generators. The Golden-Thompson upper bound
-:math:`\log\mathrm{Tr}(\rho^{\otimes N} e^{\eta Y_N})` is a second column.
+$\log\mathrm{Tr}(\rho^{\otimes N} e^{\eta Y_N})$ is a second column.
 """
 
 from __future__ import annotations
@@ -82,14 +85,14 @@ def eta_grid(model: Model, count: int = 10) -> np.ndarray:
     """Default eta values: log-spaced over [0.03, 2.5] in units of hbar / ||V||.
 
     The minimum over this grid is within about 10% of the minimum over a fine grid on the test
-    models; pass ``etas=`` for a finer or wider search (the cost is proportional to its size).
+    models; pass `etas=` for a finer or wider search (the cost is proportional to its size).
     """
     scale = model.hbar / max(model.norm_V, 1e-12)
     return scale * np.geomspace(*ETA_GRID_RANGE, count)
 
 
 def fluctuation_parts(rho: np.ndarray, V: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    r"""``(A, A1)``: :math:`A = [\log\rho\otimes 1, V]`, :math:`A_1 = \mathrm{Tr}_2[(1\otimes\rho)A]` (rho full rank)."""
+    r"""`(A, A1)`: $A = [\log\rho\otimes 1, V]$, $A_1 = \mathrm{Tr}_2[(1\otimes\rho)A]$ (rho full rank)."""
     L = log_density(rho)
     if L is None:
         raise QMeanFieldError("the certificate needs a full-rank rho(t): log rho is undefined for a singular state")
@@ -141,11 +144,11 @@ def _block_operators(irrep: Irrep, logp, A, A1, kappa, hbar):
 
 @dataclass(frozen=True)
 class LambdaBlocks:
-    r""":math:`\Lambda_N(\eta, t)` at one time, for each eta of the grid.
+    r"""$\Lambda_N(\eta, t)$ at one time, for each eta of the grid.
 
     lambda_N : (eta,) the values (>= 0).
-    y_norm : :math:`\|Y_N\|` (NaN when not computed).
-    golden_thompson : (eta,) :math:`\log\mathrm{Tr}(\rho^{\otimes N} e^{\eta Y_N})` or None when not computed.
+    y_norm : $\|Y_N\|$ (NaN when not computed).
+    golden_thompson : (eta,) $\log\mathrm{Tr}(\rho^{\otimes N} e^{\eta Y_N})$ or None when not computed.
     blocks_visited : how many Schur-Weyl blocks were computed.
     """
 
@@ -157,11 +160,11 @@ class LambdaBlocks:
 
 def lambda_blocks(blocks: BlockSpace, rho: np.ndarray, V: np.ndarray, kappa: float, hbar: float,
                   etas: np.ndarray, golden_thompson: bool = False, y_norm: bool = True) -> LambdaBlocks:
-    r""":math:`\Lambda_N(\eta)` for each eta at one time (and optionally Golden-Thompson and :math:`\|Y_N\|`).
+    r"""$\Lambda_N(\eta)$ for each eta at one time (and optionally Golden-Thompson and $\|Y_N\|$).
 
     For d = 2 the blocks are visited outwards from the most probable one and a direction is
-    abandoned after ``TAIL_QUIET_BLOCKS`` consecutive blocks contribute less than
-    :math:`e^{-25}` of the running total (``TAIL_CUT``); for d > 2 every block is computed.
+    abandoned after `TAIL_QUIET_BLOCKS` consecutive blocks contribute less than
+    $e^{-25}$ of the running total (`TAIL_CUT`); for d > 2 every block is computed.
     """
     d = blocks.d
     p, _, Vr = eigenbasis(rho, V)
@@ -217,8 +220,8 @@ def lambda_blocks(blocks: BlockSpace, rho: np.ndarray, V: np.ndarray, kappa: flo
 
 @dataclass(frozen=True)
 class GronwallBound:
-    """The Gronwall certificate minimised over eta: ``bound`` and ``eta_opt`` (time,), and the
-    bound for every eta, ``per_eta`` (eta, time)."""
+    """The Gronwall certificate minimised over eta: `bound` and `eta_opt` (time,), and the
+    bound for every eta, `per_eta` (eta, time)."""
 
     bound: np.ndarray
     eta_opt: np.ndarray
@@ -226,10 +229,10 @@ class GronwallBound:
 
 
 def gronwall_bound(times: np.ndarray, lam: np.ndarray, etas: np.ndarray, H0: float = 0.0) -> GronwallBound:
-    r"""Minimise over eta the Gronwall bound; ``lam`` has shape (eta, time).
+    r"""Minimise over eta the Gronwall bound; `lam` has shape (eta, time).
 
-    :math:`B_\eta(t_n) = e^{t_n/\eta}\big(H_0 + \tfrac1\eta\int_0^{t_n} e^{-s/\eta}\Lambda(\eta,s)ds\big)`
-    (trapezoidal rule on ``times``, which must start at 0).
+    $B_\eta(t_n) = e^{t_n/\eta}\big(H_0 + \tfrac1\eta\int_0^{t_n} e^{-s/\eta}\Lambda(\eta,s)ds\big)$
+    (trapezoidal rule on `times`, which must start at 0).
     """
     times = np.asarray(times, dtype=float)
     if times[0] != 0:
@@ -247,10 +250,10 @@ def gronwall_bound(times: np.ndarray, lam: np.ndarray, etas: np.ndarray, H0: flo
 
 @dataclass(frozen=True)
 class EtaThreshold:
-    r"""Where :math:`\Lambda_N(\eta, t)` stops being bounded in N.
+    r"""Where $\Lambda_N(\eta, t)$ stops being bounded in N.
 
     etas : the grid; N : the particle numbers; lambda_N : (N, eta) values; exponents : (eta,)
-    fitted log-log slope of :math:`\Lambda_N` against N (NaN where not all positive);
+    fitted log-log slope of $\Lambda_N$ against N (NaN where not all positive);
     eta_threshold : the largest eta below the first unbounded one; growth_cutoff : the slope
     above which eta counts as unbounded; time : t.
     """
@@ -266,10 +269,10 @@ class EtaThreshold:
 
 def eta_threshold(model: Model, rho0, t: float, Ns=(10, 30, 100, 300, 1000), etas="auto",
                   growth_cutoff: float = 0.2) -> EtaThreshold:
-    r"""Estimate the largest eta for which :math:`\Lambda_N(\eta, t)` stays bounded as N grows.
+    r"""Estimate the largest eta for which $\Lambda_N(\eta, t)$ stays bounded as N grows.
 
-    For each eta, the exponent of :math:`\Lambda_N` against N is fitted over ``Ns``; eta counts
-    as bounded when the exponent is below ``growth_cutoff`` (a bounded sequence has exponent
+    For each eta, the exponent of $\Lambda_N$ against N is fitted over `Ns`; eta counts
+    as bounded when the exponent is below `growth_cutoff` (a bounded sequence has exponent
     near 0, one growing like N has 1).
     """
     rho0 = validate_density_matrix(rho0, "rho0", model.d)

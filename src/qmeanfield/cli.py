@@ -1,5 +1,5 @@
-"""Command line: ``qmeanfield run | demo | validate | certify | steady | semiclassical | sweep | status``. Thin: each command
-loads a configuration and calls :mod:`qmeanfield.pipeline`; errors are one line, exit code 2."""
+"""Command line: `qmeanfield run | demo | validate | certify | steady | semiclassical | sweep | status`. Thin: each command
+loads a configuration and calls `qmeanfield.pipeline`; errors are one line, exit code 2."""
 
 from __future__ import annotations
 
@@ -52,9 +52,9 @@ def _stop_promptly(out: Path, what: str):
     the process STOP_DEADLINE_S after the interrupt. Every saved file is complete (atomic writes),
     so ending it is safe.
 
-    System calls interrupted by SIGINT are restarted (``siginterrupt(SIGINT, False)``): a C library
+    System calls interrupted by SIGINT are restarted (`siginterrupt(SIGINT, False)`): a C library
     reading or writing a file (HDF5 under netCDF) would otherwise see EINTR and fail with its own
-    error in place of the interrupt. Yields a dict whose ``"interrupted"`` is set by Ctrl-C, so an
+    error in place of the interrupt. Yields a dict whose `"interrupted"` is set by Ctrl-C, so an
     error raised after it is reported as the interruption it follows."""
     import os
     import signal
@@ -103,8 +103,8 @@ def _stop_promptly(out: Path, what: str):
 
 
 def _guarded(out: Path, saved: str, work):
-    """Run ``work()`` for a command writing into ``out``: input errors end with a clean message
-    (exit 2), Ctrl-C says what was saved (exit 130, see :func:`_stop_promptly`), also when the
+    """Run `work()` for a command writing into `out`: input errors end with a clean message
+    (exit 2), Ctrl-C says what was saved (exit 130, see `_stop_promptly`), also when the
     interrupt surfaces as another error (a library that turned it into its own)."""
     with _stop_promptly(out, saved) as state:
         try:
@@ -120,7 +120,7 @@ def _guarded(out: Path, saved: str, work):
 
 
 def _allow_long(cfg, allow: bool):
-    """The configuration without its work limit (``--allow-long``)."""
+    """The configuration without its work limit (`--allow-long`)."""
     from dataclasses import replace
 
     if not allow:

@@ -1,4 +1,4 @@
-"""Configuration files (TOML) to a checked :class:`RunConfig`.
+"""Configuration files (TOML) to a checked `RunConfig`.
 
 Configuration layout (every key is checked; unknown keys are refused)::
 
@@ -36,7 +36,7 @@ Configuration layout (every key is checked; unknown keys are refused)::
     workers = "auto"                        # symmetric: processes over blocks; permutational: threads
     method = "auto"                         # symmetric: per block "eigh" | "krylov" | "auto"
 
-The configuration text is read through :mod:`qmeanfield.store` (the one module touching files).
+The configuration text is read through `qmeanfield.store` (the one module touching files).
 """
 
 from __future__ import annotations
@@ -94,7 +94,7 @@ class RunConfig:
 
 
 def refuse_unknown(section: dict, allowed: set, where: str) -> None:
-    """Refuse keys of a TOML table outside ``allowed``, naming them and the allowed ones."""
+    """Refuse keys of a TOML table outside `allowed`, naming them and the allowed ones."""
     unknown = set(section) - allowed
     if unknown:
         raise ConfigError(f"[{where}]: unknown key(s) {sorted(unknown)}; allowed keys: {sorted(allowed)}")
@@ -111,7 +111,7 @@ def _table(data: dict, key: str, required: bool = True) -> dict:
 
 
 def number(value, field: str, positive: bool = False, integer: bool = False):
-    """A finite real (or integer) configuration value named ``field``; with ``[parameters]`` active,
+    """A finite real (or integer) configuration value named `field`; with `[parameters]` active,
     a string is evaluated as an expression of them. Raises ConfigError naming the field."""
     params = _PARAMETERS.get()
     if isinstance(value, str) and params:
@@ -183,7 +183,7 @@ def _operator_at(text: str, d: int, field: str, t: float) -> np.ndarray:
 
 
 def _time_dependent(text: str, d: int, field: str):
-    """The time-dependent part ``t -> h(t) - h(0)`` of an expression in t (the [parameters] of the
+    """The time-dependent part `t -> h(t) - h(0)` of an expression in t (the [parameters] of the
     configuration bound now); checked at t = 0 and t = 1."""
     params = dict(_PARAMETERS.get())
     h0 = _operator_at(text, d, field, 0.0)
@@ -309,7 +309,7 @@ def _run(sec: dict) -> dict:
 
 
 def _checked(check, value, field: str):
-    """``check(value, field)`` (a :mod:`qmeanfield._checks` function) with its error as a ConfigError."""
+    """`check(value, field)` (a `qmeanfield._checks` function) with its error as a ConfigError."""
     try:
         return check(value, field)
     except ConfigError:
@@ -349,7 +349,7 @@ def parameters_table(data: dict) -> dict[str, float]:
 
 
 def parse_config(data: dict, name: str = "run") -> RunConfig:
-    """Validate a configuration mapping (as read from TOML) into a :class:`RunConfig`; names of the
+    """Validate a configuration mapping (as read from TOML) into a `RunConfig`; names of the
     [parameters] table may be used in every expression and numeric field."""
     if not isinstance(data, dict):
         raise ConfigError("the configuration must be a table")
@@ -408,7 +408,7 @@ def parse_toml(text: str, where: str = "the configuration") -> dict:
 
 
 def load_config(path) -> RunConfig:
-    """Read and validate a TOML configuration file (a [sweep] table is refused: use ``qmeanfield sweep``)."""
+    """Read and validate a TOML configuration file (a [sweep] table is refused: use `qmeanfield sweep`)."""
     data = read_toml(path)
     if "sweep" in data:
         raise ConfigError(f"{Path(path).name} has a [sweep] table: run it with `qmeanfield sweep`")

@@ -1,6 +1,6 @@
 """Exceptions and warnings raised by qmeanfield.
 
-Every error raised on bad input is a :class:`QMeanFieldError` whose message names the
+Every error raised on bad input is a `QMeanFieldError` whose message names the
 offending field and says how to fix it.
 """
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 
 class QMeanFieldError(ValueError):
-    """Base class of all qmeanfield errors (a ``ValueError``)."""
+    """Base class of all qmeanfield errors (a `ValueError`)."""
 
 
 class ModelError(QMeanFieldError):

@@ -1,9 +1,9 @@
 """Typed estimates of work before it starts: wall time (seconds on the reference machine, 2 cores)
 and peak memory (bytes).
 
-Every plan reports an :class:`Estimate`; engines make theirs with ``engine.estimate(...)`` from
+Every plan reports an `Estimate`; engines make theirs with `engine.estimate(...)` from
 their own calibration (no table keyed by engine name). Estimates are rough: within a factor of
-about 3 of the measured runs listed in ``benchmarks/README.md``.
+about 3 of the measured runs listed in `benchmarks/README.md`.
 """
 
 from __future__ import annotations
@@ -77,16 +77,16 @@ def format_bytes(nbytes: float) -> str:
 
 def scaled_seconds(seconds_per_cost: float, cost: float, evaluations: float, t_final: float,
                    reference: tuple[float, float]) -> float:
-    """Seconds of one engine run from its cost estimate: ``seconds_per_cost * cost`` at the
-    calibration runs' ``reference = (evaluation times, final time)``, scaled with the number of
-    evaluation times and the span (30 % fixed, 35 % each), plus :data:`SECONDS_PER_N`."""
+    """Seconds of one engine run from its cost estimate: `seconds_per_cost * cost` at the
+    calibration runs' `reference = (evaluation times, final time)`, scaled with the number of
+    evaluation times and the span (30 % fixed, 35 % each), plus `SECONDS_PER_N`."""
     ref_evaluations, ref_t = reference
     share = 0.3 + 0.35 * max(t_final, 1e-3) / ref_t + 0.35 * evaluations / ref_evaluations
     return float(seconds_per_cost * cost * share + SECONDS_PER_N)
 
 
 def check_max_seconds(value, field: str = "max_seconds") -> float:
-    """A work limit: a number > 0 (``math.inf`` for none)."""
+    """A work limit: a number > 0 (`math.inf` for none)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value) or value <= 0:
         raise QMeanFieldError(f"{field} must be a number of seconds > 0 (inf: no limit), got {value!r}")
     return float(value)
@@ -94,8 +94,8 @@ def check_max_seconds(value, field: str = "max_seconds") -> float:
 
 def check_limits(estimate: Estimate, what: str, *, max_seconds: float = MAX_SECONDS,
                  memory_budget_gb: float | None = None) -> Estimate:
-    """Refuse, before any work, an ``estimate`` over the work limit ``max_seconds`` or (where given)
-    over ``memory_budget_gb``, with the estimate, the limit and the override in the message."""
+    """Refuse, before any work, an `estimate` over the work limit `max_seconds` or (where given)
+    over `memory_budget_gb`, with the estimate, the limit and the override in the message."""
     max_seconds = check_max_seconds(max_seconds)
     if estimate.seconds > max_seconds:
         raise QMeanFieldError(

@@ -1,18 +1,18 @@
 r"""Safe operator expressions for configuration files.
 
-An expression such as ``"0.5*sx + 0.3*sz"`` or ``"kron(sz, sz) + 0.2*kron(sx, sx)"`` is parsed
-with Python's :mod:`ast` into a syntax tree and evaluated by walking a *whitelist* of node
-types: numbers, the names and functions listed below, ``+ - * / **`` and ``@``. Nothing is
-ever passed to ``eval``; attribute access, indexing, strings, keywords, lambdas and any other
-construct are refused with a :class:`~qmeanfield.errors.ConfigError`.
+An expression such as `"0.5*sx + 0.3*sz"` or `"kron(sz, sz) + 0.2*kron(sx, sx)"` is parsed
+with Python's `ast` into a syntax tree and evaluated by walking a *whitelist* of node
+types: numbers, the names and functions listed below, `+ - * / **` and `@`. Nothing is
+ever passed to `eval`; attribute access, indexing, strings, keywords, lambdas and any other
+construct are refused with a `ConfigError`.
 
 Names (one-body dimension d):
-    ``id`` identity; ``jx jy jz jp jm`` spin-(d-1)/2 matrices; ``swap`` (two-body);
-    ``pi``; for d = 2 also the Pauli matrices ``sx sy sz`` and ``sp`` (sigma_+), ``sm`` (sigma_-).
+    `id` identity; `jx jy jz jp jm` spin-(d-1)/2 matrices; `swap` (two-body);
+    `pi`; for d = 2 also the Pauli matrices `sx sy sz` and `sp` (sigma_+), `sm` (sigma_-).
 Functions:
-    ``kron(A, B, ...)``, ``dag(A)`` (adjoint), ``E(a, b)`` (matrix unit), ``proj(a)`` (= E(a, a)),
-    ``sqrt, exp, cos, sin`` (of numbers).
-``*`` between two matrices is the matrix product (as is ``@``); ``number * matrix`` scales.
+    `kron(A, B, ...)`, `dag(A)` (adjoint), `E(a, b)` (matrix unit), `proj(a)` (= E(a, a)),
+    `sqrt, exp, cos, sin` (of numbers).
+`*` between two matrices is the matrix product (as is `@`); `number * matrix` scales.
 """
 
 from __future__ import annotations
@@ -101,7 +101,7 @@ class _Names(dict):
 
 
 def names_for(d: int) -> dict[str, object]:
-    """The names an expression may use for one-body dimension ``d`` (values built on first use)."""
+    """The names an expression may use for one-body dimension `d` (values built on first use)."""
     spin = {}
 
     def sm(key):
@@ -174,8 +174,8 @@ _BINOPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Div: operator.trued
 
 
 def evaluate(text: str, d: int, field: str = "expression", parameters: dict | None = None):
-    """Evaluate an operator expression for one-body dimension ``d``; return a number or a complex matrix.
-    ``parameters`` (name -> number) are available as names."""
+    """Evaluate an operator expression for one-body dimension `d`; return a number or a complex matrix.
+    `parameters` (name -> number) are available as names."""
     tree = _parse(text, field)
     names = names_for(d)
     for key, value in (parameters or {}).items():
@@ -299,12 +299,12 @@ RESERVED_NAMES = frozenset(names_for(2)) | frozenset(FUNCTIONS) | {"E", "proj"} 
 
 
 def evaluate_function(text: str, variables: dict, field: str = "expression", parameters: dict | None = None):
-    """Evaluate an expression of array variables (e.g. ``"-cos(x)"``, ``"exp(-x**2/2)"``) elementwise.
+    """Evaluate an expression of array variables (e.g. `"-cos(x)"`, `"exp(-x**2/2)"`) elementwise.
 
-    Numbers, the variables, ``pi``, named ``parameters`` (numbers), ``+ - * / **`` and the smooth
-    functions of ``FIELD_FUNCTIONS``; complex variables are allowed (complex-step derivatives).
-    The same limits as :func:`evaluate` apply (length, nesting, magnitudes); nothing is ever
-    passed to ``eval``. Returns an array broadcast to the variables' shape.
+    Numbers, the variables, `pi`, named `parameters` (numbers), `+ - * / **` and the smooth
+    functions of `FIELD_FUNCTIONS`; complex variables are allowed (complex-step derivatives).
+    The same limits as `evaluate` apply (length, nesting, magnitudes); nothing is ever
+    passed to `eval`. Returns an array broadcast to the variables' shape.
     """
     tree = _parse(text, field)
     names = {"pi": math.pi, **(parameters or {}), **variables}

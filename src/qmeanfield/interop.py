@@ -1,6 +1,6 @@
 """QuTiP interoperability: the N-body problem of a Model as QuTiP objects, and operators back.
 
-QuTiP is an optional dependency (``pip install qmeanfield[test]`` brings it); these functions
+QuTiP is an optional dependency (`pip install qmeanfield[test]` brings it); these functions
 import it when called.
 """
 
@@ -29,13 +29,13 @@ def _qutip():
 
 
 def to_qutip(model: Model, N: int, rho0=None) -> dict:
-    """``{"H": Qobj, "c_ops": [Qobj], "rho0": Qobj | None}`` for the N-body problem of ``model``.
+    """`{"H": Qobj, "c_ops": [Qobj], "rho0": Qobj | None}` for the N-body problem of `model`.
 
-    H is :math:`\\sum_j h_j + \\kappa_N \\sum_{i<j} V_{ij}` (sparse), ``c_ops`` every jump on every
-    particle, ``rho0`` the product state if a one-body state is given; pass them to
-    ``qutip.mesolve(H, rho0, times, c_ops)`` with ``hbar = 1`` time units (H is divided by hbar).
-    For a driven model H is a ``qutip.QobjEvo``: the static part plus ``[J_k, f_k]`` for each drive
-    term, :math:`J_k = \\sum_j (A_k)_j / \\hbar`.
+    H is $\\sum_j h_j + \\kappa_N \\sum_{i<j} V_{ij}$ (sparse), `c_ops` every jump on every
+    particle, `rho0` the product state if a one-body state is given; pass them to
+    `qutip.mesolve(H, rho0, times, c_ops)` with `hbar = 1` time units (H is divided by hbar).
+    For a driven model H is a `qutip.QobjEvo`: the static part plus `[J_k, f_k]` for each drive
+    term, $J_k = \\sum_j (A_k)_j / \\hbar$.
     """
     from ._checks import check_particle_numbers
     from .engines.dense import embedded_jumps, many_body_hamiltonian
@@ -65,7 +65,7 @@ def to_qutip(model: Model, N: int, rho0=None) -> dict:
 
 
 def from_qutip(op) -> np.ndarray:
-    """A QuTiP ``Qobj`` (or anything with ``.full()``) as a dense complex numpy array."""
+    """A QuTiP `Qobj` (or anything with `.full()`) as a dense complex numpy array."""
     if not hasattr(op, "full"):
         raise QMeanFieldError(f"expected a qutip.Qobj, got {type(op).__name__}")
     return np.asarray(op.full(), dtype=complex)

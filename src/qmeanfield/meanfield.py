@@ -1,20 +1,21 @@
 r"""Mean-field (Hartree) dynamics, closed and open (docs/theory.md, Models).
 
-.. math::
-    i\hbar\,\dot\rho = [h + V_\rho, \rho] \quad\text{(closed)}, \qquad
-    \dot\rho = -\tfrac{i}{\hbar}[h + V_\rho, \rho] + \sum_k \mathcal D_{L_k}(\rho)
-        - i \sum_c [H_{C_c}(\rho), \rho] \quad\text{(open)},
+$$
+i\hbar\,\dot\rho = [h + V_\rho, \rho] \quad\text{(closed)}, \qquad
+\dot\rho = -\tfrac{i}{\hbar}[h + V_\rho, \rho] + \sum_k \mathcal D_{L_k}(\rho)
+    - i \sum_c [H_{C_c}(\rho), \rho] \quad\text{(open)},
+$$
 
-with :math:`V_\rho = \mathrm{Tr}_2[V(1 \otimes \rho)]` and, for collective jumps C,
-:math:`H_C(\rho) = \tfrac{i}{2}(\langle C^\dagger\rangle_\rho C - \langle C\rangle_\rho C^\dagger)` (the limit
-of the cross terms of :math:`\kappa_N \mathcal D_{J(C)}`; see :class:`~qmeanfield.Model`).
+with $V_\rho = \mathrm{Tr}_2[V(1 \otimes \rho)]$ and, for collective jumps C,
+$H_C(\rho) = \tfrac{i}{2}(\langle C^\dagger\rangle_\rho C - \langle C\rangle_\rho C^\dagger)$ (the limit
+of the cross terms of $\kappa_N \mathcal D_{J(C)}$; see `Model`).
 
 Closed systems are integrated through the self-consistent unitary
-:math:`i\hbar \dot U = (h + V_{U\rho_0U^\dagger}) U` with an adaptive 8th-order Runge-Kutta
+$i\hbar \dot U = (h + V_{U\rho_0U^\dagger}) U$ with an adaptive 8th-order Runge-Kutta
 method (DOP853); each saved U is projected onto the unitary group (polar factor), so the
-spectrum of :math:`\rho(t) = U \rho_0 U^\dagger` is preserved to machine precision. Open
-systems integrate the nonlinear Lindblad equation for :math:`\rho` directly. Trace,
-Hermiticity and positivity are monitored and a :class:`~qmeanfield.errors.DriftWarning` is
+spectrum of $\rho(t) = U \rho_0 U^\dagger$ is preserved to machine precision. Open
+systems integrate the nonlinear Lindblad equation for $\rho$ directly. Trace,
+Hermiticity and positivity are monitored and a `DriftWarning` is
 issued on drift.
 """
 
@@ -46,8 +47,8 @@ def _dissipator(L: np.ndarray, rho: np.ndarray) -> np.ndarray:
 
 
 def rhs(model: Model, rho: np.ndarray, t: float = 0.0) -> np.ndarray:
-    r"""Right side :math:`\dot\rho` of the mean-field equation at state ``rho`` (or at each of a
-    stack of states, shape (..., d, d)) at time ``t`` (it matters for a driven model only)."""
+    r"""Right side $\dot\rho$ of the mean-field equation at state `rho` (or at each of a
+    stack of states, shape (..., d, d)) at time `t` (it matters for a driven model only)."""
     Heff = model.h_at(t) + mean_field_potential(model.V, rho)
     out = -1j / model.hbar * (Heff @ rho - rho @ Heff)
     for L in model.jumps:
@@ -81,7 +82,7 @@ def _relax_starts(model: Model, rhos: list[np.ndarray], t_relax: float) -> np.nd
 
 
 def collective_hamiltonian(C: np.ndarray, rho: np.ndarray) -> np.ndarray:
-    r"""Mean-field Hamiltonian of a collective jump, :math:`\tfrac{i}{2}(\langle C^\dagger\rangle C - \langle C\rangle C^\dagger)`
+    r"""Mean-field Hamiltonian of a collective jump, $\tfrac{i}{2}(\langle C^\dagger\rangle C - \langle C\rangle C^\dagger)$
     (for a stack of states, shape (..., d, d), the stack of Hamiltonians)."""
     c = np.einsum("...ab,ba->...", rho, C)[..., None, None]
     return 0.5j * (np.conj(c) * C - c * C.conj().T)
@@ -99,10 +100,10 @@ def _solve(fun, y0, t_eval, rtol, atol):
 
 
 def evolve(model: Model, rho0, times, *, rtol: float = 1e-12, atol: float = 1e-14) -> np.ndarray:
-    r"""Solve the mean-field equation; return :math:`\rho(t)` at ``times``, shape ``(len(times), d, d)``.
+    r"""Solve the mean-field equation; return $\rho(t)$ at `times`, shape `(len(times), d, d)`.
 
-    ``rho0`` must be a density matrix (it need not be full rank). ``times`` must be
-    increasing and >= 0; the state at t = 0 is ``rho0``.
+    `rho0` must be a density matrix (it need not be full rank). `times` must be
+    increasing and >= 0; the state at t = 0 is `rho0`.
     """
     require_model(model)
     d = model.d
@@ -169,12 +170,12 @@ POSITIVITY_TOL = 1e-10
 
 @dataclass(frozen=True)
 class FixedPoint:
-    r"""A stationary state :math:`\rho^*` of the mean-field equation.
+    r"""A stationary state $\rho^*$ of the mean-field equation.
 
     rho : (d, d) the fixed point.
-    residual : :math:`\|\dot\rho(\rho^*)\|_F`.
+    residual : $\|\dot\rho(\rho^*)\|_F$.
     max_real_eigenvalue : largest real part of the linearised flow (traceless Hermitian directions).
-    stable : ``max_real_eigenvalue < -STABILITY_MARGIN``.
+    stable : `max_real_eigenvalue < -STABILITY_MARGIN`.
     starts : how many starting states reached it.
     """
 
@@ -189,7 +190,7 @@ class FixedPoint:
 class FixedPointSearch:
     """The distinct fixed points found (stable ones first, then by how many starts reached them)
     and the number of starts that did not settle (limit cycles, very slow relaxation).
-    Iterating over it, ``len`` and indexing refer to ``points``."""
+    Iterating over it, `len` and indexing refer to `points`."""
 
     points: tuple[FixedPoint, ...]
     unsettled_starts: int = 0
@@ -243,10 +244,10 @@ def fixed_points(model: Model, starts=None, t_relax: float = 400.0, tol: float =
                  distinct: float = 1e-6) -> FixedPointSearch:
     r"""Stationary states of the mean-field equation.
 
-    Each start relaxes under the mean-field flow for up to ``t_relax`` (in growing chunks,
-    stopping once :math:`\|\dot\rho\|_F` is below ``RELAX_TOL``), then a root finder solves
-    :math:`\dot\rho = 0` on trace-one Hermitian matrices. Fixed points closer than ``distinct``
-    in trace distance are merged. A start whose result has residual above ``tol`` (or is not
+    Each start relaxes under the mean-field flow for up to `t_relax` (in growing chunks,
+    stopping once $\|\dot\rho\|_F$ is below `RELAX_TOL`), then a root finder solves
+    $\dot\rho = 0$ on trace-one Hermitian matrices. Fixed points closer than `distinct`
+    in trace distance are merged. A start whose result has residual above `tol` (or is not
     positive) counts as unsettled.
     """
     require_model(model)

@@ -1,14 +1,15 @@
-r"""The validated, immutable :class:`Model` (docs/theory.md, Models).
+r"""The validated, immutable `Model` (docs/theory.md, Models).
 
-.. math::
-    H_N = \sum_j h_j + \kappa_N \sum_{i<j} V_{ij}, \qquad
-    \dot R_N = -\tfrac{i}{\hbar}[H_N, R_N] + \sum_j \sum_k \mathcal D_{L_k, j}(R_N)
-        + \kappa_N \sum_c \mathcal D_{J(C_c)}(R_N), \qquad J(C) = \sum_j C_j.
+$$
+H_N = \sum_j h_j + \kappa_N \sum_{i<j} V_{ij}, \qquad
+\dot R_N = -\tfrac{i}{\hbar}[H_N, R_N] + \sum_j \sum_k \mathcal D_{L_k, j}(R_N)
+    + \kappa_N \sum_c \mathcal D_{J(C_c)}(R_N), \qquad J(C) = \sum_j C_j.
+$$
 
-Collective jumps :math:`\sqrt{\kappa_N} J(C)` carry the interaction's scaling, so they have a mean-field
+Collective jumps $\sqrt{\kappa_N} J(C)$ carry the interaction's scaling, so they have a mean-field
 limit: the cross terms give the nonlinear Hamiltonian
-:math:`H_C(\rho) = \tfrac{i}{2}(\langle C^\dagger\rangle_\rho C - \langle C\rangle_\rho C^\dagger)` in the
-mean-field equation (:mod:`qmeanfield.meanfield`); their one-body part vanishes like kappa_N.
+$H_C(\rho) = \tfrac{i}{2}(\langle C^\dagger\rangle_\rho C - \langle C\rangle_\rho C^\dagger)$ in the
+mean-field equation (`qmeanfield.meanfield`); their one-body part vanishes like kappa_N.
 """
 
 from __future__ import annotations
@@ -78,8 +79,8 @@ def _coefficient(f, name: str):
 
 
 def _drive_terms(drive, d: int) -> tuple:
-    """``drive`` as a tuple of (A_k frozen Hermitian matrix, f_k function): from pairs as given, or
-    from a matrix-valued function decomposed on :func:`_hermitian_basis` (its trace part commutes
+    """`drive` as a tuple of (A_k frozen Hermitian matrix, f_k function): from pairs as given, or
+    from a matrix-valued function decomposed on `_hermitian_basis` (its trace part commutes
     with everything and is dropped)."""
     if drive is None:
         return ()
@@ -114,7 +115,7 @@ def _drive_terms(drive, d: int) -> tuple:
 
 
 def require_model(model) -> "Model":
-    """``model`` itself if it is a :class:`Model`, else a QMeanFieldError naming the field."""
+    """`model` itself if it is a `Model`, else a QMeanFieldError naming the field."""
     from .errors import QMeanFieldError
 
     if not isinstance(model, Model):
@@ -129,18 +130,18 @@ class Model:
     Parameters
     ----------
     h : (d, d) Hermitian one-body Hamiltonian.
-    V : (d^2, d^2) Hermitian, swap-symmetric two-body interaction (``S V S = V``), not
-        necessarily a sum of products. Use :func:`qmeanfield.operators.symmetrize_swap` to
+    V : (d^2, d^2) Hermitian, swap-symmetric two-body interaction (`S V S = V`), not
+        necessarily a sum of products. Use `qmeanfield.operators.symmetrize_swap` to
         symmetrise an arbitrary operator.
     jumps : one-body Lindblad operators (each d x d, arbitrary), acting on every particle; empty
         for closed systems.
-    collective_jumps : d x d matrices C; each gives the N-body jump :math:`\sqrt{\kappa_N}\sum_j C_j`
-        (rates go into C, like for ``jumps``). Optional.
+    collective_jumps : d x d matrices C; each gives the N-body jump $\sqrt{\kappa_N}\sum_j C_j$
+        (rates go into C, like for `jumps`). Optional.
     hbar : Planck constant, > 0.
-    coupling : ``"1/(N-1)"`` (default) or ``"1/N"``: the interaction strength kappa_N.
-    drive : a time-dependent part of the one-body Hamiltonian, :math:`h(t) = h + \sum_k f_k(t) A_k`:
-        a list of pairs ``(A_k, f_k)`` (A_k a Hermitian (d, d) matrix or Qobj, f_k a real function
-        of t), or one function ``t -> (d, d)`` Hermitian matrix (decomposed on an orthonormal
+    coupling : `"1/(N-1)"` (default) or `"1/N"`: the interaction strength kappa_N.
+    drive : a time-dependent part of the one-body Hamiltonian, $h(t) = h + \sum_k f_k(t) A_k$:
+        a list of pairs `(A_k, f_k)` (A_k a Hermitian (d, d) matrix or Qobj, f_k a real function
+        of t), or one function `t -> (d, d)` Hermitian matrix (decomposed on an orthonormal
         Hermitian basis). None (default): a time-independent model. The drive must be smooth on
         each output interval (the integrators are of order 4); a pulse switched on abruptly
         should put an output time at the switch.
@@ -191,15 +192,15 @@ class Model:
 
     @property
     def is_driven(self) -> bool:
-        """True when the one-body Hamiltonian depends on time (``drive``)."""
+        """True when the one-body Hamiltonian depends on time (`drive`)."""
         return len(self.drive) > 0
 
     def drive_coefficients(self, t: float) -> np.ndarray:
-        """The drive's coefficients f_k(t), one per term of ``drive`` (real)."""
+        """The drive's coefficients f_k(t), one per term of `drive` (real)."""
         return np.array([f(t) for _, f in self.drive], dtype=float)
 
     def h_at(self, t: float) -> np.ndarray:
-        r"""The one-body Hamiltonian at time t: :math:`h + \sum_k f_k(t) A_k`."""
+        r"""The one-body Hamiltonian at time t: $h + \sum_k f_k(t) A_k$."""
         if not self.drive:
             return self.h
         return self.h + sum(c * A for c, (A, _) in zip(self.drive_coefficients(t), self.drive))
@@ -232,9 +233,9 @@ class Model:
 
     def rotated(self, W: np.ndarray) -> "Model":
         r"""The same model in the one-body basis given by the columns of the unitary W:
-        :math:`h \to W^\dagger h W`, :math:`V \to (W\otimes W)^\dagger V (W \otimes W)`, each jump
-        :math:`L \to W^\dagger L W`. A state :math:`\rho` of this model is :math:`W^\dagger \rho W`
-        of the rotated one (the N-body dynamics are conjugated by :math:`W^{\otimes N}`)."""
+        $h \to W^\dagger h W$, $V \to (W\otimes W)^\dagger V (W \otimes W)$, each jump
+        $L \to W^\dagger L W$. A state $\rho$ of this model is $W^\dagger \rho W$
+        of the rotated one (the N-body dynamics are conjugated by $W^{\otimes N}$)."""
         W = np.asarray(W, dtype=complex)
         if W.shape != (self.d, self.d) or not np.allclose(W.conj().T @ W, np.eye(self.d), atol=1e-12):
             raise ModelError(f"rotated: W must be a unitary {self.d} x {self.d} matrix")

@@ -2,12 +2,12 @@ r"""Operators on one- and two-particle spaces.
 
 Conventions
 -----------
-* Basis of :math:`\mathbb{C}^d`: :math:`|0\rangle, \dots, |d-1\rangle`; for spins,
-  :math:`|0\rangle` is the highest weight state :math:`m = s`.
-* Two-body operators act on :math:`\mathbb{C}^d \otimes \mathbb{C}^d` with row index
-  :math:`(a, c) \mapsto a d + c` (numpy's ``kron`` order), so
-  :math:`V_{ab,cd} = \langle a c | V | b d \rangle` is ``V.reshape(d, d, d, d)[a, c, b, d]``.
-* ``sigma_minus`` lowers :math:`|0\rangle` (up) to :math:`|1\rangle` (down), as in QuTiP.
+* Basis of $\mathbb{C}^d$: $|0\rangle, \dots, |d-1\rangle$; for spins,
+  $|0\rangle$ is the highest weight state $m = s$.
+* Two-body operators act on $\mathbb{C}^d \otimes \mathbb{C}^d$ with row index
+  $(a, c) \mapsto a d + c$ (numpy's `kron` order), so
+  $V_{ab,cd} = \langle a c | V | b d \rangle$ is `V.reshape(d, d, d, d)[a, c, b, d]`.
+* `sigma_minus` lowers $|0\rangle$ (up) to $|1\rangle$ (down), as in QuTiP.
 """
 
 from __future__ import annotations
@@ -41,8 +41,8 @@ __all__ = [
 
 
 def pauli() -> dict[str, np.ndarray]:
-    """The Pauli matrices under ``"x", "y", "z"`` and, as in expressions, ``"sx", "sy", "sz"``, and
-    the identity ``"id"`` (2 x 2, complex)."""
+    """The Pauli matrices under `"x", "y", "z"` and, as in expressions, `"sx", "sy", "sz"`, and
+    the identity `"id"` (2 x 2, complex)."""
     out = {
         "id": np.eye(2, dtype=complex),
         "x": np.array([[0, 1], [1, 0]], dtype=complex),
@@ -54,19 +54,19 @@ def pauli() -> dict[str, np.ndarray]:
 
 
 def sigma_minus() -> np.ndarray:
-    r""":math:`\sigma_- = |1\rangle\langle 0|` (QuTiP's ``sigmam``)."""
+    r"""$\sigma_- = |1\rangle\langle 0|$ (QuTiP's `sigmam`)."""
     return np.array([[0, 0], [1, 0]], dtype=complex)
 
 
 def sigma_plus() -> np.ndarray:
-    r""":math:`\sigma_+ = |0\rangle\langle 1|`."""
+    r"""$\sigma_+ = |0\rangle\langle 1|$."""
     return sigma_minus().T.copy()
 
 
 def spin_matrices(d: int) -> dict[str, np.ndarray]:
-    r"""Spin-:math:`s` matrices for :math:`d = 2s + 1`: ``jx, jy, jz, jp, jm`` (and ``id``).
+    r"""Spin-$s$ matrices for $d = 2s + 1$: `jx, jy, jz, jp, jm` (and `id`).
 
-    Basis ordered :math:`m = s, s-1, \dots, -s`; :math:`[j_x, j_y] = i j_z`.
+    Basis ordered $m = s, s-1, \dots, -s$; $[j_x, j_y] = i j_z$.
     """
     if int(d) != d or d < 1:
         raise ModelError(f"spin_matrices: d must be a positive integer, got {d!r}")
@@ -89,7 +89,7 @@ def spin_matrices(d: int) -> dict[str, np.ndarray]:
 
 
 def matrix_unit(d: int, a: int, b: int) -> np.ndarray:
-    r""":math:`E_{ab} = |a\rangle\langle b|` in dimension d."""
+    r"""$E_{ab} = |a\rangle\langle b|$ in dimension d."""
     if not (0 <= a < d and 0 <= b < d):
         raise ModelError(f"matrix_unit: indices ({a}, {b}) out of range for d = {d}")
     E = np.zeros((d, d), dtype=complex)
@@ -98,7 +98,7 @@ def matrix_unit(d: int, a: int, b: int) -> np.ndarray:
 
 
 def swap(d: int) -> np.ndarray:
-    r"""The swap :math:`S |a c\rangle = |c a\rangle` on :math:`\mathbb{C}^d \otimes \mathbb{C}^d`."""
+    r"""The swap $S |a c\rangle = |c a\rangle$ on $\mathbb{C}^d \otimes \mathbb{C}^d$."""
     S = np.zeros((d * d, d * d), dtype=complex)
     for a in range(d):
         for c in range(d):
@@ -114,20 +114,20 @@ def kron_all(*ops: np.ndarray) -> np.ndarray:
 
 
 def kron_sum(A: np.ndarray, B: np.ndarray) -> np.ndarray:
-    r"""Kronecker sum :math:`A \otimes 1 + 1 \otimes B`."""
+    r"""Kronecker sum $A \otimes 1 + 1 \otimes B$."""
     return np.kron(A, np.eye(B.shape[0])) + np.kron(np.eye(A.shape[0]), B)
 
 
 def embed(op: np.ndarray, site: int, N: int) -> np.ndarray:
-    r"""One-body ``op`` acting on particle ``site`` of N: :math:`1^{\otimes site} \otimes op \otimes 1^{\otimes (N - site - 1)}`."""
+    r"""One-body `op` acting on particle `site` of N: $1^{\otimes site} \otimes op \otimes 1^{\otimes (N - site - 1)}$."""
     d = op.shape[0]
     return np.kron(np.kron(np.eye(d**site), op), np.eye(d ** (N - site - 1)))
 
 
 def partial_trace(R: np.ndarray, dims: tuple[int, ...], keep: tuple[int, ...] | list[int]) -> np.ndarray:
-    """Partial trace of ``R`` on a tensor product with factor dimensions ``dims``, keeping ``keep``.
+    """Partial trace of `R` on a tensor product with factor dimensions `dims`, keeping `keep`.
 
-    The kept factors stay in increasing order. Shapes: ``R`` is ``(prod(dims), prod(dims))``.
+    The kept factors stay in increasing order. Shapes: `R` is `(prod(dims), prod(dims))`.
     """
     dims = tuple(int(x) for x in dims)
     n = len(dims)
@@ -143,19 +143,19 @@ def partial_trace(R: np.ndarray, dims: tuple[int, ...], keep: tuple[int, ...] | 
 
 
 def partial_trace_second(X: np.ndarray, d: int) -> np.ndarray:
-    r""":math:`\mathrm{Tr}_2 X` for X on :math:`\mathbb{C}^d \otimes \mathbb{C}^d`."""
+    r"""$\mathrm{Tr}_2 X$ for X on $\mathbb{C}^d \otimes \mathbb{C}^d$."""
     return np.einsum("acbc->ab", X.reshape(d, d, d, d))
 
 
 def swap_asymmetry(V: np.ndarray) -> float:
-    r""":math:`\max |S V S - V|` for a two-body operator V."""
+    r"""$\max |S V S - V|$ for a two-body operator V."""
     d = int(round(np.sqrt(V.shape[0])))
     W = V.reshape(d, d, d, d).transpose(1, 0, 3, 2).reshape(d * d, d * d)
     return float(np.max(np.abs(W - V))) if V.size else 0.0
 
 
 def symmetrize_swap(V: np.ndarray) -> np.ndarray:
-    r"""Swap-symmetric part :math:`(V + S V S) / 2` of a two-body operator."""
+    r"""Swap-symmetric part $(V + S V S) / 2$ of a two-body operator."""
     V = np.asarray(V, dtype=complex)
     d = int(round(np.sqrt(V.shape[0])))
     if V.ndim != 2 or V.shape != (d * d, d * d):
@@ -165,7 +165,7 @@ def symmetrize_swap(V: np.ndarray) -> np.ndarray:
 
 
 def operator_schmidt(V: np.ndarray, d: int, tol: float = 1e-14) -> list[tuple[np.ndarray, np.ndarray]]:
-    r"""Operator Schmidt decomposition :math:`V = \sum_s A_s \otimes B_s` (at most :math:`d^2` terms)."""
+    r"""Operator Schmidt decomposition $V = \sum_s A_s \otimes B_s$ (at most $d^2$ terms)."""
     M = V.reshape(d, d, d, d).transpose(0, 2, 1, 3).reshape(d * d, d * d)  # [(a,b),(c,d)]
     U, s, Wh = np.linalg.svd(M)
     keep = s > tol * max(s[0] if s.size else 0.0, 1e-300)
@@ -187,9 +187,9 @@ MAX_RANDOM_DIMENSION = 32
 def random_interaction(d: int, seed: int | None = 0, norm: float = 1.0) -> np.ndarray:
     r"""A reproducible random two-body interaction.
 
-    Hermitian, swap-symmetric (:math:`S V S = V`), generically *not* a sum of products,
-    scaled to operator norm ``norm`` (default 1). Same ``seed`` gives the same V.
-    ``d`` at most ``MAX_RANDOM_DIMENSION``; ``seed`` None or an integer >= 0.
+    Hermitian, swap-symmetric ($S V S = V$), generically *not* a sum of products,
+    scaled to operator norm `norm` (default 1). Same `seed` gives the same V.
+    `d` at most `MAX_RANDOM_DIMENSION`; `seed` None or an integer >= 0.
     """
     if isinstance(d, bool) or not isinstance(d, (int, np.integer)) or not 1 <= d <= MAX_RANDOM_DIMENSION:
         raise QMeanFieldError(f"random_interaction: d must be an integer in 1..{MAX_RANDOM_DIMENSION} (V has d^4 "
@@ -216,9 +216,9 @@ def random_density_matrix(d: int, seed: int | None = 0, min_eigenvalue: float = 
 
 
 def mean_field_potential(V: np.ndarray, rho: np.ndarray) -> np.ndarray:
-    r"""Mean-field potential :math:`V_\rho = \mathrm{Tr}_2[V (1 \otimes \rho)]`, shape (d, d).
+    r"""Mean-field potential $V_\rho = \mathrm{Tr}_2[V (1 \otimes \rho)]$, shape (d, d).
 
-    Componentwise :math:`(V_\rho)_{ab} = \sum_{c,e} V_{(a c),(b e)} \rho_{e c}`. A stack of states
+    Componentwise $(V_\rho)_{ab} = \sum_{c,e} V_{(a c),(b e)} \rho_{e c}$. A stack of states
     (shape (..., d, d)) gives the stack of potentials.
     """
     d = rho.shape[-1]

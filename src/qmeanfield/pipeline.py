@@ -1,19 +1,19 @@
-"""Any study into a folder: :func:`run_study` (plan -> check the folder -> run -> save -> summary ->
+"""Any study into a folder: `run_study` (plan -> check the folder -> run -> save -> summary ->
 report -> manifest), resumable where the study saves parts.
 
 Every run checks everything before computing (the study's plan: configuration, engines, sizes;
-the output folder), marks the folder's outputs as in progress (removes ``manifest.json``), writes
-each file atomically through :mod:`qmeanfield.store`, and writes the manifest last, so a folder
+the output folder), marks the folder's outputs as in progress (removes `manifest.json`), writes
+each file atomically through `qmeanfield.store`, and writes the manifest last, so a folder
 holds either a complete, listed run or visibly incomplete outputs.
 
-A study that works in parts (``compare``: one particle number at a time) saves each part under
-``OUT/.partial/<key>/<part>.nc`` with the key ``<key>/<part>`` before the next starts; the key
+A study that works in parts (`compare`: one particle number at a time) saves each part under
+`OUT/.partial/<key>/<part>.nc` with the key `<key>/<part>` before the next starts; the key
 hashes everything that determines the numbers (model, initial state, times, engine and options,
 package version). A rerun reuses a saved part only after verifying its checksum and key; a
 corrupted, truncated or foreign file is reported in one line and recomputed.
 
-``run_to_directory``, ``certify_to_directory``, ``steady_to_directory`` and
-``semiclassical_to_directory`` are :func:`run_study` with the matching study.
+`run_to_directory`, `certify_to_directory`, `steady_to_directory` and
+`semiclassical_to_directory` are `run_study` with the matching study.
 """
 
 from __future__ import annotations
@@ -37,8 +37,8 @@ def _noop(_msg: str) -> None:
 
 
 def _partial_cache(out: Path, key: str, resume: bool, log):
-    """The cache of :func:`run_study`: parts saved under ``out/.partial/<key>``, verified before
-    reuse (and refused where a link leads outside ``out``)."""
+    """The cache of `run_study`: parts saved under `out/.partial/<key>`, verified before
+    reuse (and refused where a link leads outside `out`)."""
     folder = out / ".partial" / key
 
     def cache(part, compute, label=""):
@@ -60,12 +60,12 @@ def _partial_cache(out: Path, key: str, resume: bool, log):
 
 def run_study(study: Study, cfg, out_dir, *, progress: bool = False, resume: bool = True, log=None,
               force: bool = False) -> dict:
-    """Run ``study`` on its configuration ``cfg`` and write every output into ``out_dir``.
+    """Run `study` on its configuration `cfg` and write every output into `out_dir`.
 
-    Returns the summary (also written as the study's summary file). ``resume``: reuse parts
-    already saved for the same key (verified). ``log`` (a callable taking a string) reports the
-    estimate, reuse and recomputation. ``out_dir`` must be new, empty or an earlier run's folder
-    (``force``: any folder); it is locked while the run writes into it.
+    Returns the summary (also written as the study's summary file). `resume`: reuse parts
+    already saved for the same key (verified). `log` (a callable taking a string) reports the
+    estimate, reuse and recomputation. `out_dir` must be new, empty or an earlier run's folder
+    (`force`: any folder); it is locked while the run writes into it.
     """
     log = log or _noop
     plan = study.plan(cfg)   # refuse early
@@ -95,14 +95,14 @@ def _run_locked(study: Study, cfg, plan, out: Path, *, progress: bool, resume: b
 
 def run_to_directory(cfg: RunConfig, out_dir, progress: bool = False, resume: bool = True, log=None,
                      force: bool = False) -> dict:
-    """:func:`run_study` of :class:`~qmeanfield.studies.CompareStudy`: results.nc, summary.json,
+    """`run_study` of `CompareStudy`: results.nc, summary.json,
     plots, report.html, manifest.json."""
     return run_study(CompareStudy(), cfg, out_dir, progress=progress, resume=resume, log=log, force=force)
 
 
 def certify_to_directory(cfg: RunConfig, out_dir, *, threshold: bool = False, exact: bool = True,
                          workers: int | str = "auto", progress: bool = False, log=None, force: bool = False) -> dict:
-    """:func:`run_study` of :class:`~qmeanfield.studies.CertifyStudy`: certificate.nc,
+    """`run_study` of `CertifyStudy`: certificate.nc,
     certificate.json, plots and certificate.html."""
     return run_study(CertifyStudy(threshold=threshold, exact=exact, workers=workers), cfg, out_dir,
                      progress=progress, log=log, force=force)
@@ -110,12 +110,12 @@ def certify_to_directory(cfg: RunConfig, out_dir, *, threshold: bool = False, ex
 
 def steady_to_directory(cfg: RunConfig, out_dir, *, progress: bool = False, log=None, gap: bool = False,
                         force: bool = False) -> dict:
-    """:func:`run_study` of :class:`~qmeanfield.studies.SteadyStudy`: steady.nc, steady.json,
+    """`run_study` of `SteadyStudy`: steady.nc, steady.json,
     steady.png, steady.html."""
     return run_study(SteadyStudy(gap=gap), cfg, out_dir, progress=progress, log=log, force=force)
 
 
 def semiclassical_to_directory(cfg, out_dir, *, progress: bool = False, log=None, force: bool = False) -> dict:
-    """:func:`run_study` of :class:`~qmeanfield.studies.SemiclassicalStudy`: results.nc (and
+    """`run_study` of `SemiclassicalStudy`: results.nc (and
     chain.nc), summary.json, plots, semiclassical.html and manifest.json."""
     return run_study(SemiclassicalStudy(), cfg, out_dir, progress=progress, log=log, force=force)

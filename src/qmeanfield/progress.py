@@ -1,9 +1,9 @@
 """Progress reporting for long work: a rich bar on a terminal, plain periodic lines elsewhere.
 
-``progress_bar(enabled)`` is a context manager yielding ``None`` (disabled) or an object with
-rich's ``add_task(description, total=...)`` and ``update(task, completed=..., advance=...,
+`progress_bar(enabled)` is a context manager yielding `None` (disabled) or an object with
+rich's `add_task(description, total=...)` and ``update(task, completed=..., advance=...,
 description=...)``. When standard error is not a terminal (logs, batch jobs) the plain variant
-prints one line per ``PLAIN_INTERVAL_S`` seconds (and at the end of each task) instead of
+prints one line per `PLAIN_INTERVAL_S` seconds (and at the end of each task) instead of
 redrawing a bar.
 """
 
@@ -62,8 +62,8 @@ PROGRESS_AUTO_SECONDS = 5.0
 
 
 def wants_progress(progress, estimated_seconds: float) -> bool:
-    """``progress`` as given (True/False), or for None whether the work is estimated long enough
-    (over :data:`PROGRESS_AUTO_SECONDS`) to deserve a progress display."""
+    """`progress` as given (True/False), or for None whether the work is estimated long enough
+    (over `PROGRESS_AUTO_SECONDS`) to deserve a progress display."""
     if progress is None:
         return bool(estimated_seconds > PROGRESS_AUTO_SECONDS)
     if not isinstance(progress, (bool, int)):
@@ -74,7 +74,7 @@ def wants_progress(progress, estimated_seconds: float) -> bool:
 
 
 def progress_bar(enabled: bool):
-    """A context manager yielding a progress object, or None when ``enabled`` is false."""
+    """A context manager yielding a progress object, or None when `enabled` is false."""
     if not enabled:
         return nullcontext(None)
     if not sys.stderr.isatty():

@@ -60,7 +60,7 @@ ROW_SPLIT_MIN = 50_000
 
 
 class _RowSplit:
-    """A sparse generator whose products are split over ``threads`` row blocks (SciPy releases
+    """A sparse generator whose products are split over `threads` row blocks (SciPy releases
     the GIL in them); only generators of at least 50 000 rows per thread are split."""
 
     def __init__(self, A: sp.csr_matrix, threads: int):
@@ -75,13 +75,13 @@ class _RowSplit:
         self._workers = SharedThreads(self.threads)
 
     def _each_rows(self, fn, *args) -> list:
-        """``fn(part, a, b, *args)`` for each row block (rows a:b, ``part`` its rows of A), on the
+        """`fn(part, a, b, *args)` for each row block (rows a:b, `part` its rows of A), on the
         threads; the results in row order."""
         return self._workers.map(lambda k: fn(self._parts[k], *self._cuts[k], *args), range(self.threads))
 
     def column_norm(self) -> float:
         """||A||_1, the largest column sum of |A|, each row block's sums on a thread (NumPy's
-        ``bincount`` releases the GIL: d = 2, N = 400, 3.8 s on one thread)."""
+        `bincount` releases the GIL: d = 2, N = 400, 3.8 s on one thread)."""
         sums = self._each_rows(lambda P, a, b: _column_sums(P))
         return float(np.max(sum(sums))) if self.A.shape[1] else 0.0
 
@@ -90,8 +90,8 @@ class _RowSplit:
 
 
 class ThreadedProduct(_RowSplit):
-    """``A @ v`` with the product split over ``threads`` row blocks (as the propagators do; only
-    for at least 50 000 rows per thread), for iterative solvers. Call :meth:`close` when done."""
+    """`A @ v` with the product split over `threads` row blocks (as the propagators do; only
+    for at least 50 000 rows per thread), for iterative solvers. Call `close` when done."""
 
     def __call__(self, v: np.ndarray) -> np.ndarray:
         self.matvecs += 1
@@ -105,13 +105,13 @@ class ThreadedProduct(_RowSplit):
 
 
 class TaylorPropagator(_RowSplit):
-    r""":math:`e^{\tau A} v` by truncated Taylor series on substeps (Al-Mohy and Higham's method).
+    r"""$e^{\tau A} v$ by truncated Taylor series on substeps (Al-Mohy and Higham's method).
 
-    The substep count and degree are chosen once from estimates of :math:`\|A^p\|_1^{1/p}`
-    (p = 2, 3; for these generators 8-10% below :math:`\|A\|_1`, and p = 4, 5 would gain another
+    The substep count and degree are chosen once from estimates of $\|A^p\|_1^{1/p}$
+    (p = 2, 3; for these generators 8-10% below $\|A\|_1$, and p = 4, 5 would gain another
     6% for 1.5x their estimation cost, measured at d = 2, N = 80); each substep's series
-    stops early once two consecutive terms fall below ``tol`` relative to the sum. The sparse
-    product is split over ``threads`` row blocks (SciPy releases the GIL in it).
+    stops early once two consecutive terms fall below `tol` relative to the sum. The sparse
+    product is split over `threads` row blocks (SciPy releases the GIL in it).
     """
 
     def __init__(self, A: sp.csr_matrix, threads: int = 1, tol: float = 2.0**-53):
@@ -150,7 +150,7 @@ class TaylorPropagator(_RowSplit):
         return best
 
     def _substep(self, v: np.ndarray, h: float, degree: int, fractions=()) -> tuple[np.ndarray, list]:
-        """e^{hA} v, and e^{f h A} v for each f in ``fractions`` (0 < f <= 1) from the same terms."""
+        """e^{hA} v, and e^{f h A} v for each f in `fractions` (0 < f <= 1) from the same terms."""
         term = v
         out = v.copy()
         fractions = np.asarray(fractions, dtype=float)
@@ -192,7 +192,7 @@ class TaylorPropagator(_RowSplit):
         return v
 
     def trajectory(self, v: np.ndarray, times, t0: float = 0.0):
-        """Yield :math:`e^{(t - t_0)A} v` for each of the increasing ``times`` (>= t0).
+        """Yield $e^{(t - t_0)A} v$ for each of the increasing `times` (>= t0).
 
         The substeps are planned for the whole span, and every output time inside a substep is
         read off the same Taylor terms (its powers of the fraction of the step), so the cost
@@ -236,19 +236,19 @@ def _expm_column(H: np.ndarray, t: float) -> np.ndarray:
 
 
 class KrylovPropagator(_RowSplit):
-    r""":math:`e^{tA} v` by Arnoldi steps (Saad 1992; step control after Sidje's Expokit).
+    r"""$e^{tA} v$ by Arnoldi steps (Saad 1992; step control after Sidje's Expokit).
 
-    Each step builds the Krylov basis :math:`V = [v_1, \dots, v_m]` of A at the current state
+    Each step builds the Krylov basis $V = [v_1, \dots, v_m]$ of A at the current state
     (m products; classical Gram-Schmidt, the product and both projections of each row block on
-    one thread) and takes :math:`e^{\tau A} v \approx \beta V e^{\tau H_m} e_1` with the
-    projected Hessenberg :math:`H_m`. The step is the longest whose error estimate
-    :math:`\beta h_{m+1,m} |\tau e_m^T \varphi_1(\tau H_m) e_1|` (from the exponential of
-    :math:`H_m` bordered by :math:`h_{m+1,m}`) stays below ``tol`` times :math:`\beta\tau/T`
+    one thread) and takes $e^{\tau A} v \approx \beta V e^{\tau H_m} e_1$ with the
+    projected Hessenberg $H_m$. The step is the longest whose error estimate
+    $\beta h_{m+1,m} |\tau e_m^T \varphi_1(\tau H_m) e_1|$ (from the exponential of
+    $H_m$ bordered by $h_{m+1,m}$) stays below `tol` times $\beta\tau/T$
     (T the span); a rejected step is retried shorter on the same basis (no products), and
-    output times inside a step are read off the same basis. Against :class:`TaylorPropagator`
+    output times inside a step are read off the same basis. Against `TaylorPropagator`
     on the open generators (d = 2, general jumps, t = 2, 105 output times): 1.5-1.7x fewer
     products (N = 120: 456 against 721), about 1.2x less time after the Gram-Schmidt passes.
-    A basis that closes (:math:`h_{j+1,j} \approx 0`) is exact for any step.
+    A basis that closes ($h_{j+1,j} \approx 0$) is exact for any step.
     """
 
     def __init__(self, A: sp.csr_matrix, threads: int = 1, m: int = KRYLOV_DIM, tol: float = KRYLOV_TOL):
@@ -300,7 +300,7 @@ class KrylovPropagator(_RowSplit):
         return last
 
     def trajectory(self, v: np.ndarray, times, t0: float = 0.0):
-        """Yield :math:`e^{(t - t_0)A} v` for each of the increasing ``times`` (>= t0)."""
+        """Yield $e^{(t - t_0)A} v$ for each of the increasing `times` (>= t0)."""
         times = np.asarray(times, dtype=float)
         if times.size == 0:
             return
@@ -373,7 +373,7 @@ def gershgorin_interval(H: sp.csr_matrix) -> tuple[float, float]:
 def spectral_interval(H: sp.csr_matrix, margin: float = 0.02, max_steps: int = 300) -> tuple[float, float]:
     """An interval holding the spectrum of the Hermitian H: exact eigenvalues for n <= 500;
     otherwise the extreme Ritz values of a Lanczos run (from a fixed random vector, until they
-    move by less than 1e-3 of the width over 10 steps) widened by ``margin`` of the width,
+    move by less than 1e-3 of the width over 10 steps) widened by `margin` of the width,
     clipped to Gershgorin's enclosure (which is guaranteed but about twice as wide for these
     block Hamiltonians, and used if Lanczos stops early). Ritz values lie inside the spectrum
     and approach its ends from within; the margin covers what is left."""
@@ -415,10 +415,10 @@ def spectral_interval(H: sp.csr_matrix, margin: float = 0.02, max_steps: int = 3
 
 
 class _Accumulator:
-    """``acc[j] += coef[j] * scale * vec`` for every row j of ``acc`` (complex or real, shape
-    (g, L)), with real coefficients and a scalar ``scale`` (complex only for a complex ``acc``),
-    ``batch`` vectors at a time as one real matrix product on the real and imaginary parts (BLAS
-    dgemm, in place): one pass over ``acc`` per batch instead of one per vector and row."""
+    """`acc[j] += coef[j] * scale * vec` for every row j of `acc` (complex or real, shape
+    (g, L)), with real coefficients and a scalar `scale` (complex only for a complex `acc`),
+    `batch` vectors at a time as one real matrix product on the real and imaginary parts (BLAS
+    dgemm, in place): one pass over `acc` per batch instead of one per vector and row."""
 
     def __init__(self, acc: np.ndarray, batch: int, negligible: float = 0.0):
         self.acc, self.batch, self.negligible = acc, batch, negligible
@@ -453,16 +453,16 @@ class _Accumulator:
 
 def hermitian_trajectory(H: sp.csr_matrix, v: np.ndarray, times, hbar: float = 1.0, tol: float = 1e-15,
                          group_bytes: float = 256 * 2**20, interval: tuple[float, float] | None = None):
-    r"""Yield :math:`e^{-iHt/\hbar} v` for the increasing ``times`` (>= 0), H Hermitian and sparse.
+    r"""Yield $e^{-iHt/\hbar} v$ for the increasing `times` (>= 0), H Hermitian and sparse.
 
-    Chebyshev expansion on the spectral interval :math:`[c - R, c + R]` of
-    :func:`spectral_interval`:
-    :math:`e^{-iHt} = e^{-ict} \sum_k (2 - \delta_{k0}) (-i)^k J_k(Rt)\, T_k((H - c)/R)`.
-    The vectors :math:`T_k v` are shared by every output time of a group (as many as fit in
-    ``group_bytes``); the series stops once the Bessel factors fall below ``tol`` past
-    :math:`k > Rt`. Each group restarts from the state at its start. About :math:`R t` products
-    in all, against several times that for a Taylor series on the same interval. ``interval``
-    (from :func:`spectral_interval`) saves recomputing it when one H propagates several states.
+    Chebyshev expansion on the spectral interval $[c - R, c + R]$ of
+    `spectral_interval`:
+    $e^{-iHt} = e^{-ict} \sum_k (2 - \delta_{k0}) (-i)^k J_k(Rt)\, T_k((H - c)/R)$.
+    The vectors $T_k v$ are shared by every output time of a group (as many as fit in
+    `group_bytes`); the series stops once the Bessel factors fall below `tol` past
+    $k > Rt$. Each group restarts from the state at its start. About $R t$ products
+    in all, against several times that for a Taylor series on the same interval. `interval`
+    (from `spectral_interval`) saves recomputing it when one H propagates several states.
     A group whose norms drift by more than 1e-9 (an interval that misses part of the spectrum)
     is redone on Gershgorin's enclosure.
     """
@@ -495,13 +495,13 @@ def hermitian_trajectory(H: sp.csr_matrix, v: np.ndarray, times, hbar: float = 1
 
 
 class HermitianOffsets:
-    r"""The states :math:`e^{-iHs/\hbar} v` for a few short offsets s of either sign (e.g. the
+    r"""The states $e^{-iHs/\hbar} v$ for a few short offsets s of either sign (e.g. the
     stencil points around a time whose state v is known), for many v and one sparse Hermitian H.
 
-    One Chebyshev series per v serves every offset (:math:`J_k(-x) = (-1)^k J_k(x)`): its
-    :math:`K \approx R \max|s|/\hbar + 15` vectors :math:`T_k v` are kept and combined with
-    all the offsets' Bessel coefficients in one matrix product. ``interval`` must hold the
-    spectrum of H (e.g. its exact eigenvalue range; default :func:`spectral_interval`). A call
+    One Chebyshev series per v serves every offset ($J_k(-x) = (-1)^k J_k(x)$): its
+    $K \approx R \max|s|/\hbar + 15$ vectors $T_k v$ are kept and combined with
+    all the offsets' Bessel coefficients in one matrix product. `interval` must hold the
+    spectrum of H (e.g. its exact eigenvalue range; default `spectral_interval`). A call
     raises if the norms drift by more than 1e-9 (an interval that misses part of the spectrum)."""
 
     def __init__(self, H: sp.csr_matrix, interval: tuple[float, float] | None = None, hbar: float = 1.0,
@@ -513,8 +513,8 @@ class HermitianOffsets:
 
     def coefficients(self, offsets: np.ndarray) -> np.ndarray:
         """(K, offsets) real Chebyshev coefficients (2 - delta_k0) J_k(R s / hbar) of the vectors
-        (-i)^k T_k v, up to the first order past R max|s| / hbar where all are below ``tol``
-        (:func:`_series_coefficients`)."""
+        (-i)^k T_k v, up to the first order past R max|s| / hbar where all are below `tol`
+        (`_series_coefficients`)."""
         x = self.R * offsets / self.hbar
         xmax = float(np.abs(x).max(initial=0.0))
         if xmax > 1900:
@@ -563,7 +563,7 @@ def _product_into(P: sp.csr_matrix, x: np.ndarray, out: np.ndarray) -> None:
 
 def _recurrence_step(A: sp.csr_matrix, x: np.ndarray, y_prev: np.ndarray, out: np.ndarray) -> None:
     """out = A x + y_prev (x, y_prev and out C-contiguous of one shape, out distinct from x): a copy
-    and SciPy's in-place CSR kernel, one pass fewer than ``A @ x + y_prev`` and no temporary
+    and SciPy's in-place CSR kernel, one pass fewer than `A @ x + y_prev` and no temporary
     (1.1-1.3x per step on pentadiagonal blocks with 4-60 columns, measured)."""
     if (_csr_matvecs is None or not A.dtype == x.dtype == out.dtype
             or not (x.flags.c_contiguous and out.flags.c_contiguous)):
@@ -591,15 +591,15 @@ BESSEL_START_MARGIN = 24
 
 
 def bessel_table(x: np.ndarray, K: int) -> np.ndarray:
-    r"""Bessel functions :math:`J_k(x)` for k = 0..K-1 and real x, shape (K, x.size).
+    r"""Bessel functions $J_k(x)$ for k = 0..K-1 and real x, shape (K, x.size).
 
-    Miller's algorithm, vectorised over x: the recurrence :math:`J_{k-1} = (2k/x) J_k - J_{k+1}`
-    run downwards (stable that way) from zero above order K + ``BESSEL_START_MARGIN``, scaled by
-    :math:`J_0 + 2\sum_k J_{2k} = 1`; negative x by :math:`J_k(-x) = (-1)^k J_k(x)`. Meant for
+    Miller's algorithm, vectorised over x: the recurrence $J_{k-1} = (2k/x) J_k - J_{k+1}$
+    run downwards (stable that way) from zero above order K + `BESSEL_START_MARGIN`, scaled by
+    $J_0 + 2\sum_k J_{2k} = 1$; negative x by $J_k(-x) = (-1)^k J_k(x)$. Meant for
     the orders a Chebyshev series needs (K past |x| and its tail), where J_K is negligible: one
     vector operation per order instead of one special-function evaluation per order and x
-    (SciPy's ``jv``: 20-30x slower for x in the hundreds), and as accurate: within 5e-14 of ``jv``
-    up to x = 3000, and :math:`J_0^2 + 2\sum_k J_k^2 = 1` holds to 1e-14 where ``jv``'s values
+    (SciPy's `jv`: 20-30x slower for x in the hundreds), and as accurate: within 5e-14 of `jv`
+    up to x = 3000, and $J_0^2 + 2\sum_k J_k^2 = 1$ holds to 1e-14 where `jv`'s values
     miss it by 3e-13 at x = 3000."""
     x = np.asarray(x, dtype=float).reshape(-1)
     ax = np.abs(x)
@@ -644,7 +644,7 @@ CHEBYSHEV_BATCH = 8
 
 def _series_coefficients(x: np.ndarray, tol: float) -> np.ndarray:
     """The real coefficients (2 - delta_k0) J_k(x) of a Chebyshev series, (K, x.size), up to the
-    first order past max|x| where all fall below ``tol`` (that order included)."""
+    first order past max|x| where all fall below `tol` (that order included)."""
     xmax = float(np.abs(x).max(initial=0.0))
     K = int(xmax + 12.0 * np.cbrt(xmax) + 40)          # well past the decay of J_k(xmax)
     while True:
@@ -659,12 +659,12 @@ def _series_coefficients(x: np.ndarray, tol: float) -> np.ndarray:
 
 
 def _chebyshev_group(operator, v, dts, hbar, tol):
-    """The states e^{-iH dt/hbar} v for the ``dts`` (any sign, any order), one Chebyshev series.
+    """The states e^{-iH dt/hbar} v for the `dts` (any sign, any order), one Chebyshev series.
 
-    The vectors S_k = (-i)^k T_k v live in a ring of ``batch`` rows, each written once by the
+    The vectors S_k = (-i)^k T_k v live in a ring of `batch` rows, each written once by the
     recurrence S_{k+1} = (-2i Ht) S_k + S_{k-1} (the factor folded into the matrix), so that
-    their coefficients (2 - delta_k0) J_k(x) are real (:func:`bessel_table`, all at once); every
-    ``batch`` terms they are added to the states in one real BLAS call on the real and imaginary
+    their coefficients (2 - delta_k0) J_k(x) are real (`bessel_table`, all at once); every
+    `batch` terms they are added to the states in one real BLAS call on the real and imaginary
     parts (dgemm, in place, skipping the leading states whose coefficients are all negligible)."""
     Hs, c, R = operator            # from _chebyshev_operator
     x = R * dts / hbar
@@ -720,21 +720,22 @@ DRIVEN_FIRST_STEPS, DRIVEN_MAX_STEPS = 4, 200_000
 
 
 class DrivenPropagator:
-    r""":math:`y' = A(t) y` for :math:`A(t) = A_0 + \sum_k c_k(t) A_k` (sparse pieces, real or
-    complex coefficients from ``coefficients(t)``), by the commutator-free Magnus integrator of
+    r"""$y' = A(t) y$ for $A(t) = A_0 + \sum_k c_k(t) A_k$ (sparse pieces, real or
+    complex coefficients from `coefficients(t)`), by the commutator-free Magnus integrator of
     order 4: per step of length h,
 
-    .. math::
-        y \leftarrow e^{h(b_1 A(t + c_1 h) + b_2 A(t + c_2 h))}\,e^{h(a_1 A(t + c_1 h) + a_2 A(t + c_2 h))}\,y
+    $$
+    y \leftarrow e^{h(b_1 A(t + c_1 h) + b_2 A(t + c_2 h))}\,e^{h(a_1 A(t + c_1 h) + a_2 A(t + c_2 h))}\,y
+    $$
 
-    (:data:`CF4_NODES`, :data:`CF4_FIRST` = a, :data:`CF4_SECOND` = b), each exponential by the
+    (`CF4_NODES`, `CF4_FIRST` = a, `CF4_SECOND` = b), each exponential by the
     Krylov propagator of that combination of the pieces (assembled once; a combination is one
     sparse sum). The step is controlled by step doubling: one step of h against two of h/2, the
-    error of the better one estimated as their difference / 15 (order 4), kept below ``tol``
+    error of the better one estimated as their difference / 15 (order 4), kept below `tol`
     times h / span of the state's 1-norm; the next step grows or shrinks as the fifth root.
-    Output times are hit exactly. ``steps``, ``rejected`` and ``exponentials`` count the work.
-    ``conjugate``: the state is a matrix R moved as :math:`R \to E R E^\dagger` by each exponential E
-    (a closed system's density matrix under :math:`A = -iH/\hbar`, without the superoperator).
+    Output times are hit exactly. `steps`, `rejected` and `exponentials` count the work.
+    `conjugate`: the state is a matrix R moved as $R \to E R E^\dagger$ by each exponential E
+    (a closed system's density matrix under $A = -iH/\hbar$, without the superoperator).
     """
 
     def __init__(self, pieces, coefficients, threads: int = 1, tol: float = DRIVEN_TOL, conjugate: bool = False):
@@ -786,7 +787,7 @@ class DrivenPropagator:
         return self._exp(self._combination(t, h, CF4_SECOND), v, h)
 
     def trajectory(self, v: np.ndarray, times, t0: float = 0.0):
-        """Yield the state at each of the increasing ``times`` (>= t0)."""
+        """Yield the state at each of the increasing `times` (>= t0)."""
         times = np.asarray(times, dtype=float)
         if times.size == 0:
             return

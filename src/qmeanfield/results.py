@@ -1,13 +1,13 @@
 """Datasets and summaries of the N-body verbs (the semiclassical scan builds its own Dataset).
 
-* ``*_dataset`` functions assemble the xarray Datasets returned by :func:`qmeanfield.compare`
-  (from a declared table of :class:`Variable`), :func:`qmeanfield.certify` and
-  :func:`qmeanfield.steady_state_comparison` from their measured arrays, with coordinates, units
+* `*_dataset` functions assemble the xarray Datasets returned by `qmeanfield.compare`
+  (from a declared table of `Variable`), `qmeanfield.certify` and
+  `qmeanfield.steady_state_comparison` from their measured arrays, with coordinates, units
   and the attributes that say how they were made.
-* ``summarize_*`` functions read only a Dataset and return the key numbers as plain JSON-able
-  values (``summary.json`` and the reports use them). One extrapolation to N = infinity is used
-  everywhere: the least-squares fit a + b/N with its 95 % interval, flagged ``poor`` when its
-  R^2 is below ``POOR_FIT_R2``.
+* `summarize_*` functions read only a Dataset and return the key numbers as plain JSON-able
+  values (`summary.json` and the reports use them). One extrapolation to N = infinity is used
+  everywhere: the least-squares fit a + b/N with its 95 % interval, flagged `poor` when its
+  R^2 is below `POOR_FIT_R2`.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ DISSIPATION_RTOL = 1e-8
 
 def provenance(host: bool = False) -> dict:
     """With what and when a result was made: creation time (UTC), Python, platform and the versions
-    of the numerical dependencies (as Dataset attributes); the host name only with ``host=True``
+    of the numerical dependencies (as Dataset attributes); the host name only with `host=True`
     (Datasets are shared: a machine's name is not written into them unasked)."""
     import datetime
     import platform
@@ -95,9 +95,9 @@ class Variable:
     name : str
         The variable's name, also the field of the per-N measurement that holds its values.
     dims : tuple of str
-        Its dimensions after the leading ``N``.
+        Its dimensions after the leading `N`.
     attrs : Mapping
-        Its netCDF attributes (``long_name``, ``formula``, ``note``, ``units``).
+        Its netCDF attributes (`long_name`, `formula`, `note`, `units`).
     optional : bool
         Left out of the Dataset where no measurement holds it (the field is None).
     """
@@ -109,7 +109,7 @@ class Variable:
 
 
 def per_N_variables(table, rows) -> dict:
-    """Dataset variables ``(N, *dims)`` from a declared ``table`` of :class:`Variable` and one
+    """Dataset variables `(N, *dims)` from a declared `table` of `Variable` and one
     measurement per N (an object whose fields carry the variables' names)."""
     data = {}
     for var in table:
@@ -123,8 +123,8 @@ def per_N_variables(table, rows) -> dict:
 
 def comparison_dataset(model: Model, rho0: np.ndarray, table, rows, *, Ns, ks, times, rho_t,
                        attrs: dict) -> xr.Dataset:
-    """The Dataset of :func:`qmeanfield.compare`: the variables of ``table`` (declared once, beside
-    the measurement, :data:`qmeanfield.api.COMPARISON_VARIABLES`) from one measurement per N, the
+    """The Dataset of `qmeanfield.compare`: the variables of `table` (declared once, beside
+    the measurement, `qmeanfield.api.COMPARISON_VARIABLES`) from one measurement per N, the
     mean-field state, the initial state and the model's operators."""
     data, coords = model_variables(model)
     data.update(per_N_variables(table, rows))
@@ -137,8 +137,8 @@ def comparison_dataset(model: Model, rho0: np.ndarray, table, rows, *, Ns, ks, t
 
 def certificate_dataset(model: Model, Ns, etas, times, ks, *, lambda_N, gt, ynorm, bound, eta_opt, marginal_bound,
                         threshold=None) -> xr.Dataset:
-    """The Dataset of :func:`qmeanfield.certify`; with ``threshold`` (an
-    :class:`~qmeanfield.certificate.EtaThreshold`) also its scan, so the report reads only the Dataset."""
+    """The Dataset of `qmeanfield.certify`; with `threshold` (an
+    `EtaThreshold`) also its scan, so the report reads only the Dataset."""
     ds = xr.Dataset(
         {
             "lambda_N": (("N", "eta", "time"), lambda_N, {"long_name": "log Tr exp(log rho^(x)N + eta Y_N)"}),
@@ -157,7 +157,7 @@ def certificate_dataset(model: Model, Ns, etas, times, ks, *, lambda_N, gt, ynor
 
 
 def add_threshold(ds: xr.Dataset, threshold) -> xr.Dataset:
-    """Store an eta-threshold scan in a certificate Dataset (variables ``threshold_*``)."""
+    """Store an eta-threshold scan in a certificate Dataset (variables `threshold_*`)."""
     ds = ds.copy()
     ds["threshold_lambda_N"] = (("threshold_N", "threshold_eta"), threshold.lambda_N,
                                 {"long_name": "Lambda_N(eta, t) over the threshold scan"})
@@ -171,7 +171,7 @@ def add_threshold(ds: xr.Dataset, threshold) -> xr.Dataset:
 
 def steady_dataset(model: Model, Ns, fixed_points, *, dist, H, S, residual, R1, methods, iterations, wall_seconds,
                    gaps) -> xr.Dataset:
-    """The Dataset of :func:`qmeanfield.steady_state_comparison`."""
+    """The Dataset of `qmeanfield.steady_state_comparison`."""
     fps = list(fixed_points)
     d = model.d
     n_stable = sum(1 for fp in fps if fp.stable)
@@ -227,7 +227,7 @@ def _nan_reduce(fn, values):
 
 
 def fit_to_json(fit) -> dict | None:
-    """A fit result as a JSON dict (NaN -> None), with ``poor`` for a + b/N fits."""
+    """A fit result as a JSON dict (NaN -> None), with `poor` for a + b/N fits."""
     if fit is None:
         return None
     out = {k: json_number(v) if isinstance(v, float) else v for k, v in asdict(fit).items()}
@@ -425,8 +425,8 @@ def headline_value(point: xr.Dataset, name: str) -> tuple[float, str]:
 
 def summarize_sweep(ds: xr.Dataset) -> dict:
     """Key numbers of a consolidated sweep (any study): counts by status, and per point its values,
-    status, wall time and each headline variable (``ds.attrs["headline"]``) as one number
-    (:func:`headline_value`)."""
+    status, wall time and each headline variable (`ds.attrs["headline"]`) as one number
+    (`headline_value`)."""
     status = ds.status.values.ravel()
     dims = list(ds.status.dims)
     axes = json.loads(ds.attrs.get("axes", "{}"))

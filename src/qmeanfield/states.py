@@ -1,8 +1,8 @@
 r"""One-body density matrices: constructors and validation.
 
 A density matrix is Hermitian, positive semi-definite and has trace one. The relative entropy
-:math:`H(R_N | \rho^{\otimes N})` is finite only when :math:`\rho` is full rank (or the support of
-:math:`R_N` lies inside that of :math:`\rho^{\otimes N}`); :func:`is_full_rank` tells which.
+$H(R_N | \rho^{\otimes N})$ is finite only when $\rho$ is full rank (or the support of
+$R_N$ lies inside that of $\rho^{\otimes N}$); `is_full_rank` tells which.
 """
 
 from __future__ import annotations
@@ -21,10 +21,10 @@ RANK_TOL = 1e-12
 
 
 def validate_density_matrix(rho, field: str = "rho0", dim: int | None = None, atol: float = 1e-8) -> np.ndarray:
-    """Check that ``rho`` is a density matrix and return it as a Hermitian complex array.
+    """Check that `rho` is a density matrix and return it as a Hermitian complex array.
 
-    Raises :class:`StateError` naming ``field`` when the shape is wrong, or when ``rho`` is not
-    Hermitian, not of trace one, or has a negative eigenvalue (beyond ``atol``).
+    Raises `StateError` naming `field` when the shape is wrong, or when `rho` is not
+    Hermitian, not of trace one, or has a negative eigenvalue (beyond `atol`).
     """
     R = as_square_matrix(rho, field, dim, StateError)
     R = require_hermitian(R, field, StateError, rtol=atol)
@@ -41,14 +41,14 @@ def validate_density_matrix(rho, field: str = "rho0", dim: int | None = None, at
 
 
 def is_full_rank(rho: np.ndarray, tol: float = RANK_TOL) -> bool:
-    """True when every eigenvalue of ``rho`` exceeds ``tol`` (``RANK_TOL``, the criterion the
-    relative entropies use for their support: ``H_N`` is finite for all t exactly when rho(t) is
+    """True when every eigenvalue of `rho` exceeds `tol` (`RANK_TOL`, the criterion the
+    relative entropies use for their support: `H_N` is finite for all t exactly when rho(t) is
     full rank in this sense, closed dynamics keeping the spectrum)."""
     return bool(np.linalg.eigvalsh(rho)[0] > tol)
 
 
 def thermal(h0, beta: float) -> np.ndarray:
-    r"""Gibbs state :math:`e^{-\beta h_0} / \mathrm{Tr}\, e^{-\beta h_0}` (full rank for finite beta)."""
+    r"""Gibbs state $e^{-\beta h_0} / \mathrm{Tr}\, e^{-\beta h_0}$ (full rank for finite beta)."""
     H = require_hermitian(as_square_matrix(h0, "h0", error=StateError), "h0", StateError)
     if isinstance(beta, (bool, np.bool_)) or not isinstance(beta, (int, float, np.integer, np.floating)):
         raise StateError(f"beta must be a number >= 0, got {beta!r}")
@@ -61,9 +61,9 @@ def thermal(h0, beta: float) -> np.ndarray:
 
 
 def from_bloch(x, y: float | None = None, z: float | None = None) -> np.ndarray:
-    r"""Qubit state :math:`(1 + x\sigma_x + y\sigma_y + z\sigma_z)/2`, requiring :math:`x^2+y^2+z^2 \le 1`.
+    r"""Qubit state $(1 + x\sigma_x + y\sigma_y + z\sigma_z)/2$, requiring $x^2+y^2+z^2 \le 1$.
 
-    Takes three numbers or one sequence ``[x, y, z]`` (as the TOML ``initial.bloch``). The state is
+    Takes three numbers or one sequence `[x, y, z]` (as the TOML `initial.bloch`). The state is
     full rank exactly when the Bloch vector lies strictly inside the unit ball.
     """
     if y is None and z is None:
@@ -83,7 +83,7 @@ def from_bloch(x, y: float | None = None, z: float | None = None) -> np.ndarray:
 
 
 def pure(psi) -> np.ndarray:
-    r""":math:`|\psi\rangle\langle\psi|` for a (normalised here) vector ``psi``."""
+    r"""$|\psi\rangle\langle\psi|$ for a (normalised here) vector `psi`."""
     v = np.asarray(psi, dtype=complex).ravel()
     n = np.linalg.norm(v)
     if n == 0 or not np.isfinite(n):

@@ -3,14 +3,14 @@
 * Every write goes through a temporary file in the same folder and a rename, so a file is
   either the old one or the complete new one, never a torn write; files get the permissions
   the umask allows (not the temporary file's 0600).
-* :func:`save_dataset` writes netCDF (complex variables as ``<name>_real`` / ``<name>_imag``)
-  with two attributes: ``store_key`` (what the file holds, given by the caller: a hash of
-  model, state, times, engine and options, package version) and ``store_checksum`` (SHA-256 of
-  every variable's name, dimensions and values). :func:`load_dataset` recomputes the checksum
-  and compares the key; a mismatch or an unreadable file is a :class:`StoreError`, one line
+* `save_dataset` writes netCDF (complex variables as `<name>_real` / `<name>_imag`)
+  with two attributes: `store_key` (what the file holds, given by the caller: a hash of
+  model, state, times, engine and options, package version) and `store_checksum` (SHA-256 of
+  every variable's name, dimensions and values). `load_dataset` recomputes the checksum
+  and compares the key; a mismatch or an unreadable file is a `StoreError`, one line
   saying what is wrong, never a netCDF traceback.
-* :func:`write_manifest` lists a run's output files with their checksums and is written
-  last; :func:`begin_outputs` removes it first, so a run that stopped half way is visibly
+* `write_manifest` lists a run's output files with their checksums and is written
+  last; `begin_outputs` removes it first, so a run that stopped half way is visibly
   incomplete (no manifest) rather than stale next to fresh.
 """
 
@@ -55,7 +55,7 @@ TMP_SUFFIX = ".tmp"
 
 def _atomic(path: Path, write) -> None:
     """Write through a temporary file and a rename. A failure of the file system (no space, a
-    folder in the way, no permission) is a :class:`StoreError` naming the file; the previous
+    folder in the way, no permission) is a `StoreError` naming the file; the previous
     file, if any, is left as it was."""
     tmp = None
     try:
@@ -86,7 +86,7 @@ def _is_write_failure(exc: BaseException) -> bool:
 
 
 def atomic_write_bytes(path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename."""
+    """Write `data` to `path` through a temporary file in the same folder and a rename."""
     _atomic(Path(path), lambda tmp: Path(tmp).write_bytes(data))
 
 
@@ -108,7 +108,7 @@ LAYOUT_ATTRS = ("complex_part", "complex_of")
 
 def content_checksum(ds: xr.Dataset) -> str:
     """SHA-256 of every variable and coordinate (name, dimensions, values, and the attributes
-    that decide how it is read back, :data:`LAYOUT_ATTRS`); other attributes excluded."""
+    that decide how it is read back, `LAYOUT_ATTRS`); other attributes excluded."""
     h = hashlib.sha256()
     for name in sorted(ds.variables):
         var = ds.variables[name]
@@ -172,7 +172,7 @@ def _local_scheduler():
 
 
 def save_dataset(ds: xr.Dataset, path, key: str = "") -> None:
-    """Write ``ds`` to netCDF atomically, with its ``store_key`` and content ``store_checksum``."""
+    """Write `ds` to netCDF atomically, with its `store_key` and content `store_checksum`."""
     if not isinstance(ds, xr.Dataset):
         raise StoreError(f"save_dataset needs an xarray.Dataset, got {type(ds).__name__}")
     out = _split_complex(ds)
@@ -187,8 +187,8 @@ def save_dataset(ds: xr.Dataset, path, key: str = "") -> None:
 
 
 def load_dataset(path, key: str | None = None) -> xr.Dataset:
-    """Read a file written by :func:`save_dataset`, verified: its checksum must match its content
-    and, if ``key`` is given, its ``store_key`` must equal it. Raises :class:`StoreError` otherwise."""
+    """Read a file written by `save_dataset`, verified: its checksum must match its content
+    and, if `key` is given, its `store_key` must equal it. Raises `StoreError` otherwise."""
     path = Path(path)
     try:
         with xr.open_dataset(path, engine="netcdf4") as f:
@@ -212,8 +212,8 @@ def load_dataset(path, key: str | None = None) -> xr.Dataset:
 
 
 def load_if_present(path, key: str) -> xr.Dataset | None:
-    """:func:`load_dataset` of ``path`` verified against ``key``, or None where nothing was saved
-    yet; a corrupted or foreign file is a :class:`StoreError` (the caller recomputes it)."""
+    """`load_dataset` of `path` verified against `key`, or None where nothing was saved
+    yet; a corrupted or foreign file is a `StoreError` (the caller recomputes it)."""
     path = Path(path)
     if not path.exists():
         return None
@@ -223,12 +223,12 @@ def load_if_present(path, key: str) -> xr.Dataset | None:
 
 
 def is_file(path) -> bool:
-    """Whether ``path`` is an existing file."""
+    """Whether `path` is an existing file."""
     return Path(path).is_file()
 
 
 def read_bytes(path) -> bytes:
-    """The bytes of a file (:class:`StoreError` if it cannot be read)."""
+    """The bytes of a file (`StoreError` if it cannot be read)."""
     try:
         return Path(path).read_bytes()
     except OSError as exc:
@@ -236,7 +236,7 @@ def read_bytes(path) -> bytes:
 
 
 def read_text(path) -> str:
-    """The UTF-8 text of a file or a package resource (:class:`StoreError` if it cannot be read
+    """The UTF-8 text of a file or a package resource (`StoreError` if it cannot be read
     or is not UTF-8)."""
     try:
         return (path if hasattr(path, "read_text") else Path(path)).read_text(encoding="utf-8").removeprefix("\ufeff")
@@ -247,7 +247,7 @@ def read_text(path) -> str:
 
 
 def read_json(path):
-    """The JSON value of a file (:class:`StoreError` if it is missing or not JSON)."""
+    """The JSON value of a file (`StoreError` if it is missing or not JSON)."""
     try:
         return json.loads(read_text(path))
     except ValueError:
@@ -257,7 +257,7 @@ def read_json(path):
 
 
 def make_folder(path) -> Path:
-    """Create the folder ``path`` (and its parents) if needed (:class:`StoreError` if a file is in the way)."""
+    """Create the folder `path` (and its parents) if needed (`StoreError` if a file is in the way)."""
     path = Path(path)
     try:
         path.mkdir(parents=True, exist_ok=True)
@@ -284,9 +284,9 @@ LOCK = ".qmeanfield.lock"
 
 
 def check_output_dir(path, force: bool = False) -> Path:
-    """Create ``path`` if needed and check, before any computing, that files can be written there
+    """Create `path` if needed and check, before any computing, that files can be written there
     and that it is this project's: a new or empty folder, or one holding the marker of an earlier
-    run (else ``force``); then mark it."""
+    run (else `force`); then mark it."""
     path = Path(path)
     for p in (path, *path.parents):
         if p.exists():
@@ -323,7 +323,7 @@ def _alive(pid: int) -> bool:
 
 @contextmanager
 def output_lock(out_dir):
-    """Hold ``out_dir`` for one run: a lock file with this process's id and host, refused while
+    """Hold `out_dir` for one run: a lock file with this process's id and host, refused while
     another live process holds it; a lock left by a process that died (on this host) is taken
     over. Removed when the run ends, however it ends."""
     lock = Path(out_dir) / LOCK
@@ -359,7 +359,7 @@ def output_lock(out_dir):
 
 
 def check_inside(out_dir, path) -> Path:
-    """``path`` itself, refused (:class:`StoreError`) where it leads outside ``out_dir`` (a link)."""
+    """`path` itself, refused (`StoreError`) where it leads outside `out_dir` (a link)."""
     root, target = Path(out_dir).resolve(), Path(path).resolve()
     if target != root and root not in target.parents:
         raise StoreError(f"{path} leads outside the output folder {out_dir} (a link?); remove it and run again")
@@ -367,8 +367,8 @@ def check_inside(out_dir, path) -> Path:
 
 
 def begin_outputs(out_dir) -> None:
-    """Mark a run's outputs in ``out_dir`` as in progress (remove the previous manifest) and remove
-    temporary files that an interrupted write left (call it while holding :func:`output_lock`)."""
+    """Mark a run's outputs in `out_dir` as in progress (remove the previous manifest) and remove
+    temporary files that an interrupted write left (call it while holding `output_lock`)."""
     out_dir = Path(out_dir)
     (out_dir / MANIFEST).unlink(missing_ok=True)
     for folder in (out_dir, out_dir / "tasks", *(out_dir / ".partial").glob("*")):
@@ -379,7 +379,7 @@ def begin_outputs(out_dir) -> None:
 
 
 def write_manifest(out_dir, files, info: dict | None = None) -> Path:
-    """Write ``manifest.json`` last: each output file (relative to ``out_dir``) with size and checksum."""
+    """Write `manifest.json` last: each output file (relative to `out_dir`) with size and checksum."""
     out_dir = Path(out_dir)
     entries = {}
     for rel in files:
@@ -391,7 +391,7 @@ def write_manifest(out_dir, files, info: dict | None = None) -> Path:
 
 
 def read_manifest(out_dir) -> dict | None:
-    """The manifest of ``out_dir``, or None if the run there is not complete."""
+    """The manifest of `out_dir`, or None if the run there is not complete."""
     p = Path(out_dir) / MANIFEST
     if not p.is_file():
         return None

@@ -2,7 +2,7 @@ r"""Parameter studies: a grid of configurations, run as independent tasks on a l
 or on Dask (a LocalCluster, an existing scheduler, dask-jobqueue clusters), resumable and
 fault-isolated, consolidated into one Dataset.
 
-A configuration with a ``[sweep]`` table::
+A configuration with a `[sweep]` table::
 
     [parameters]
     g = 0.5
@@ -16,21 +16,21 @@ A configuration with a ``[sweep]`` table::
     engine = ["dense", "auto"]    # run.engine
     mode = "product"              # or "zip" (all lists of one length, taken together)
 
-``study`` names the verb each point runs: ``"compare"`` (the default), ``"certify"``, ``"steady"``
-or ``"semiclassical"`` (:mod:`qmeanfield.studies`), with ``study_options`` its options (e.g.
-``{exact = false}`` for certify, ``{gap = true}`` for steady). A key with dots is a path into the
-configuration (``"semiclassical.initial.temperature" = [0.2, 0.3]``).
+`study` names the verb each point runs: `"compare"` (the default), `"certify"`, `"steady"`
+or `"semiclassical"` (`qmeanfield.studies`), with `study_options` its options (e.g.
+`{exact = false}` for certify, `{gap = true}` for steady). A key with dots is a path into the
+configuration (`"semiclassical.initial.temperature" = [0.2, 0.3]`).
 
-Every grid point runs all of ``run.N``. A task is one grid point; its key hashes everything that
+Every grid point runs all of `run.N`. A task is one grid point; its key hashes everything that
 determines its result (model, state, times, engine and options, N, package version). The worker
-writes ``DIR/tasks/<key>.nc`` atomically (with key and checksum, :mod:`qmeanfield.store`); a rerun
+writes `DIR/tasks/<key>.nc` atomically (with key and checksum, `qmeanfield.store`); a rerun
 skips verified task files, recomputes corrupted or foreign ones, and reuses points shared with a
-grown grid. A failing task is recorded (``failures.json``, ``status`` in the Dataset) and the
-others finish. ``DIR/results.nc`` has the sweep axes as dimensions.
+grown grid. A failing task is recorded (`failures.json`, `status` in the Dataset) and the
+others finish. `DIR/results.nc` has the sweep axes as dimensions.
 
-Backends share one code path (futures and ``as_completed``): ``LocalBackend`` (a process pool,
-no server) and ``DaskBackend`` (``dask.distributed.Client``: a LocalCluster, a scheduler address
-or a client you made, e.g. on a ``dask_jobqueue.SLURMCluster``). The task files are written by
+Backends share one code path (futures and `as_completed`): `LocalBackend` (a process pool,
+no server) and `DaskBackend` (`dask.distributed.Client`: a LocalCluster, a scheduler address
+or a client you made, e.g. on a `dask_jobqueue.SLURMCluster`). The task files are written by
 the workers, so a cluster needs a file system shared with the driver.
 """
 
@@ -114,8 +114,8 @@ class SweepPlan:
     estimated_seconds: dict = field(default_factory=dict)   # point key -> rough time of one task (2 cores)
 
     def estimated_work(self, points=None) -> float:
-        """Rough seconds on one worker (2-core machine) of ``points`` (default: every point not
-        refused), each its study's estimate plus ``TASK_OVERHEAD_SECONDS``."""
+        """Rough seconds on one worker (2-core machine) of `points` (default: every point not
+        refused), each its study's estimate plus `TASK_OVERHEAD_SECONDS`."""
         points = [p for p in self.points if p.key not in self.refused] if points is None else points
         return sum(TASK_OVERHEAD_SECONDS + self.estimated_seconds.get(p.key, 0.0) for p in points)
 
@@ -134,13 +134,13 @@ def _set(raw: dict, path: tuple[str, ...], value) -> None:
 
 
 def task_key(study: Study, cfg) -> str:
-    """The key of one grid point: the study with its options, its key of ``cfg`` and the particle numbers."""
+    """The key of one grid point: the study with its options, its key of `cfg` and the particle numbers."""
     h = hashlib.sha256(f"{study!r}|{study.key(cfg)}|{list(getattr(cfg, 'N', ()))}|{package_version()}".encode())
     return h.hexdigest()[:20]
 
 
 def _study(sec: dict) -> Study:
-    """The study named by ``sweep.study`` (default: from the configuration) with ``sweep.study_options``."""
+    """The study named by `sweep.study` (default: from the configuration) with `sweep.study_options`."""
     options = sec.pop("study_options", {})
     if not isinstance(options, dict):
         raise ConfigError("sweep.study_options must be a table, e.g. study_options = {exact = false}")
@@ -193,7 +193,7 @@ def _axes(data: dict) -> tuple[dict, str, Study]:
 
 def plan_sweep(data: dict, name: str = "sweep", check_memory_gb: float | None = None) -> SweepPlan:
     """Expand the grid, parse and plan every point's configuration (before any work). With
-    ``check_memory_gb``, a point whose estimated peak memory exceeds it is refused."""
+    `check_memory_gb`, a point whose estimated peak memory exceeds it is refused."""
     axes, mode, study = _axes(data)
     count = math.prod(len(v) for v in axes.values()) if mode == "product" else len(next(iter(axes.values())))
     if count > MAX_POINTS:
@@ -244,8 +244,8 @@ def load_sweep_config(path, check_memory_gb: float | None = None) -> SweepPlan:
 # ----------------------------------------------------------------------------- the task
 
 def run_task(study: Study, raw: dict, name: str, key: str, path: str) -> dict:
-    """One grid point, in a worker: the study's run, its Dataset written atomically to ``path`` with
-    ``key``. Returns a small status dict; exceptions are caught and reported, never raised."""
+    """One grid point, in a worker: the study's run, its Dataset written atomically to `path` with
+    `key`. Returns a small status dict; exceptions are caught and reported, never raised."""
     t0 = time.perf_counter()
     try:
         ds = study.run(study.load(raw, name)).dataset
@@ -289,8 +289,8 @@ class LocalBackend:
 
 
 class DaskBackend:
-    """Dask: ``client`` (a ``dask.distributed.Client``), or ``address`` of a scheduler, or a
-    ``LocalCluster`` of ``workers`` processes (one thread each)."""
+    """Dask: `client` (a `dask.distributed.Client`), or `address` of a scheduler, or a
+    `LocalCluster` of `workers` processes (one thread each)."""
 
     def __init__(self, client=None, address: str | None = None, workers: int | None = None):
         self.client, self.address, self.workers = client, address, workers
@@ -351,7 +351,7 @@ def _task_view(study: Study, ds: xr.Dataset) -> xr.Dataset:
 
 
 def _verified(out: Path, study: Study, key: str, log) -> xr.Dataset | None:
-    """The finished task's view (:func:`_task_view`), read and verified (key and checksum), or
+    """The finished task's view (`_task_view`), read and verified (key and checksum), or
     None when it must be computed."""
     path = _task_path(out, key)
     if not is_file(path):
@@ -373,12 +373,12 @@ def _worker_memory_gb(workers: int) -> float:
 
 def sweep(config, out, *, backend=None, workers: int | None = None, client=None, progress: bool = False,
           log=None, force: bool = False) -> xr.Dataset:
-    """Run the sweep of ``config`` (a TOML path or a mapping) into ``out``; return the consolidated Dataset.
+    """Run the sweep of `config` (a TOML path or a mapping) into `out`; return the consolidated Dataset.
 
-    ``backend``: a :class:`LocalBackend` / :class:`DaskBackend`, or None (a ``client`` gives Dask on it;
-    otherwise a local pool of ``workers``, default all cores). Finished, verified tasks are never
-    recomputed. Failures are recorded in ``failures.json`` and the Dataset's ``status``. ``out``
-    must be new, empty or an earlier sweep's folder (``force``: any folder); it is locked while
+    `backend`: a `LocalBackend` / `DaskBackend`, or None (a `client` gives Dask on it;
+    otherwise a local pool of `workers`, default all cores). Finished, verified tasks are never
+    recomputed. Failures are recorded in `failures.json` and the Dataset's `status`. `out`
+    must be new, empty or an earlier sweep's folder (`force`: any folder); it is locked while
     the sweep writes into it.
     """
     if backend is not None and not hasattr(backend, "submit"):
@@ -468,9 +468,9 @@ def _plan_json(plan: SweepPlan) -> dict:
 
 
 def consolidate(plan: SweepPlan, out: Path, failures: dict, finished: dict | None = None) -> xr.Dataset:
-    """One Dataset: the sweep axes (or ``point`` for zip) beside each task's own dimensions (its
-    study's sweep view), NaN and ``status`` for the points without a result.
-    ``finished``: task views already read and verified (key -> Dataset), not read again."""
+    """One Dataset: the sweep axes (or `point` for zip) beside each task's own dimensions (its
+    study's sweep view), NaN and `status` for the points without a result.
+    `finished`: task views already read and verified (key -> Dataset), not read again."""
     finished = dict(finished or {})
     status = {}
     for p in plan.points:

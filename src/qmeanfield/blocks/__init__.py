@@ -1,10 +1,10 @@
 """Schur-Weyl machinery shared by the engines and the certificate.
 
-* :mod:`.irreps`: Young diagrams, Gelfand-Tsetlin patterns, gl(d) irreps and branching isometries.
-* :mod:`.collective`: collective two-body operators, block Hamiltonians, marginals from moments.
-* :mod:`.space`: :class:`BlockSpace` (the blocks of N particles and the state layout),
-  :class:`BlockWindows` (a square window of each block: a smaller layout) and
-  :class:`BlockMeasurement` (entropy and moments of block states).
+* `.irreps`: Young diagrams, Gelfand-Tsetlin patterns, gl(d) irreps and branching isometries.
+* `.collective`: collective two-body operators, block Hamiltonians, marginals from moments.
+* `.space`: `BlockSpace` (the blocks of N particles and the state layout),
+  `BlockWindows` (a square window of each block: a smaller layout) and
+  `BlockMeasurement` (entropy and moments of block states).
 """
 
 from .collective import block_hamiltonian, collective_two_body, moments_to_marginals

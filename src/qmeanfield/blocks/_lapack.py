@@ -1,13 +1,13 @@
 """Eigenvalues of Hermitian blocks and triangular Sylvester solves by LAPACK calls that release the GIL.
 
-SciPy's Python wrappers of LAPACK (``scipy.linalg.lapack``) and NumPy's ``eigvalsh`` keep the
+SciPy's Python wrappers of LAPACK (`scipy.linalg.lapack`) and NumPy's `eigvalsh` keep the
 GIL for the whole call, so two threads computing the eigenvalues of different blocks run one
 after the other (measured: no gain on 2 cores). SciPy also exports every LAPACK routine for
-compiled code (``scipy.linalg.cython_lapack``, the function pointers in its ``__pyx_capi__``
-capsules); a call through :mod:`ctypes` releases the GIL, so the blocks of one state split over
+compiled code (`scipy.linalg.cython_lapack`, the function pointers in its `__pyx_capi__`
+capsules); a call through `ctypes` releases the GIL, so the blocks of one state split over
 two threads take half the time (d = 2, blocks n = 1..201: 0.22 s -> 0.11 s on 2 cores).
 
-:func:`eigenvalues_function` returns ``None`` where the capsules are not available (another
+`eigenvalues_function` returns `None` where the capsules are not available (another
 SciPy build); the caller then keeps SciPy's wrappers.
 """
 
@@ -38,9 +38,9 @@ def _routine(name: str, nargs: int):
 
 
 class _Eigenvalues:
-    """``(A) -> w``: the eigenvalues (ascending) of a Hermitian / real symmetric, Fortran-ordered
+    """`(A) -> w`: the eigenvalues (ascending) of a Hermitian / real symmetric, Fortran-ordered
     A (complex128 or float64; overwritten), by zheev / dsyev ("N": values only, lower triangle),
-    with the optimal workspace queried once per dimension. Returns ``None`` when LAPACK reports
+    with the optimal workspace queried once per dimension. Returns `None` when LAPACK reports
     a failure."""
 
     def __init__(self):
@@ -84,7 +84,7 @@ def _dtype(kind: str):
 
 
 def eigenvalues_function():
-    """The GIL-releasing eigenvalue routine (:class:`_Eigenvalues`), or ``None`` where SciPy's
+    """The GIL-releasing eigenvalue routine (`_Eigenvalues`), or `None` where SciPy's
     compiled LAPACK exports cannot be reached."""
     try:
         return _Eigenvalues()
@@ -93,14 +93,14 @@ def eigenvalues_function():
 
 
 class _TriangularSylvester:
-    r"""``(Sa, Sb, C) -> scale``: LAPACK ztrsyl on C-ordered views, the GIL released.
+    r"""`(Sa, Sb, C) -> scale`: LAPACK ztrsyl on C-ordered views, the GIL released.
 
-    Solves :math:`T_a Y + Y T_b^\dagger = \mathrm{scale}\cdot C` in place of C for upper
-    triangular :math:`T_a, T_b`, given ``Sa`` = :math:`T_a^\dagger` and ``Sb`` = :math:`T_b^\dagger`
+    Solves $T_a Y + Y T_b^\dagger = \mathrm{scale}\cdot C$ in place of C for upper
+    triangular $T_a, T_b$, given `Sa` = $T_a^\dagger$ and `Sb` = $T_b^\dagger$
     as C-ordered (row stride arbitrary, unit column stride) complex views. Fortran reads a C-ordered
-    matrix as its transpose, so it sees :math:`\bar T_a`, :math:`\bar T_b` (upper triangular) and
-    :math:`C^T`, and the transposed equation :math:`\bar T_b Z + Z \bar T_a^\dagger = C^T`
-    (:math:`Z = Y^T`) is ztrsyl("N", "C") with A = :math:`\bar T_b`, B = :math:`\bar T_a`."""
+    matrix as its transpose, so it sees $\bar T_a$, $\bar T_b$ (upper triangular) and
+    $C^T$, and the transposed equation $\bar T_b Z + Z \bar T_a^\dagger = C^T$
+    ($Z = Y^T$) is ztrsyl("N", "C") with A = $\bar T_b$, B = $\bar T_a$."""
 
     def __init__(self):
         self.ztrsyl = _routine("ztrsyl", 13)
@@ -120,7 +120,7 @@ class _TriangularSylvester:
 
 
 def triangular_sylvester_function():
-    """The GIL-releasing triangular Sylvester routine (:class:`_TriangularSylvester`), or ``None``
+    """The GIL-releasing triangular Sylvester routine (`_TriangularSylvester`), or `None`
     where SciPy's compiled LAPACK exports cannot be reached."""
     try:
         return _TriangularSylvester()

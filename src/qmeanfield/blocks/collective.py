@@ -14,12 +14,12 @@ __all__ = ["collective_two_body", "block_hamiltonian", "moments_to_marginals"]
 
 
 def collective_two_body(irrep: Irrep, one: np.ndarray, two: np.ndarray, scale: float) -> sp.csr_matrix:
-    r""":math:`J(X) + s \sum_s [J(A_s) J(B_s) - J(A_s B_s)]` on one irrep, for a one-body X and a
-    two-body :math:`T = \sum_s A_s \otimes B_s` (any d^2 x d^2 matrix), sparse, not symmetrised.
+    r"""$J(X) + s \sum_s [J(A_s) J(B_s) - J(A_s B_s)]$ on one irrep, for a one-body X and a
+    two-body $T = \sum_s A_s \otimes B_s$ (any d^2 x d^2 matrix), sparse, not symmetrised.
 
-    Expanded over the generators: :math:`J(X - s Q) + s \sum_{xy} C_{xy} J_x J_y` with
-    :math:`C_{(ab),(cd)} = T_{(ac),(bd)}` and :math:`Q_{ad} = \sum_b T_{(ab),(bd)}`; the quadratic
-    part is one sparse product :math:`[J_1 \cdots J_{d^2}]\,(C \otimes 1)\,[J_1; \dots; J_{d^2}]`."""
+    Expanded over the generators: $J(X - s Q) + s \sum_{xy} C_{xy} J_x J_y$ with
+    $C_{(ab),(cd)} = T_{(ac),(bd)}$ and $Q_{ad} = \sum_b T_{(ab),(bd)}$; the quadratic
+    part is one sparse product $[J_1 \cdots J_{d^2}]\,(C \otimes 1)\,[J_1; \dots; J_{d^2}]$."""
     d, n = irrep.d, irrep.dim
     J = irrep.generators()
     T4 = np.asarray(two).reshape(d, d, d, d)
@@ -30,8 +30,8 @@ def collective_two_body(irrep: Irrep, one: np.ndarray, two: np.ndarray, scale: f
 
 
 def block_hamiltonian(irrep: Irrep, h: np.ndarray, V: np.ndarray, kappa: float, sparse: bool = False):
-    r""":math:`H_\lambda = J(h) + \tfrac{\kappa}{2}\sum_s [J(A_s)J(B_s) - J(A_s B_s)]` on one irrep
-    (:func:`collective_two_body` with scale :math:`\kappa/2`, Hermitian part), dense or sparse (CSR)."""
+    r"""$H_\lambda = J(h) + \tfrac{\kappa}{2}\sum_s [J(A_s)J(B_s) - J(A_s B_s)]$ on one irrep
+    (`collective_two_body` with scale $\kappa/2$, Hermitian part), dense or sparse (CSR)."""
     H = collective_two_body(irrep, h, V, kappa / 2)
     H = ((H + H.conj().T) / 2).tocsr()
     if sparse:

@@ -1,32 +1,34 @@
-r"""Schur-Weyl blocks of :math:`(\mathbb C^d)^{\otimes N}` (docs/theory.md, Schur-Weyl blocks).
+r"""Schur-Weyl blocks of $(\mathbb C^d)^{\otimes N}$ (docs/theory.md, Schur-Weyl blocks).
 
-.. math::
-    (\mathbb C^d)^{\otimes N} = \bigoplus_\lambda U_\lambda \otimes S_\lambda,
+$$
+(\mathbb C^d)^{\otimes N} = \bigoplus_\lambda U_\lambda \otimes S_\lambda,
+$$
 
-over Young diagrams :math:`\lambda` with N boxes and at most d rows. A permutation-symmetric
-operator acts as :math:`X_\lambda \otimes 1` on each block. ``dim U_lambda`` is given by Weyl's
-formula, the multiplicity ``dim S_lambda`` by the hook-length formula (exact integers, and in
-log space for weights). The collective generators :math:`J_{ab} = \sum_j (E_{ab})_j` act on
-:math:`U_\lambda` as the irreducible representation of :math:`\mathfrak{gl}(d)` of highest weight
-:math:`\lambda`, built here in the orthonormal Gelfand-Tsetlin basis.
+over Young diagrams $\lambda$ with N boxes and at most d rows. A permutation-symmetric
+operator acts as $X_\lambda \otimes 1$ on each block. `dim U_lambda` is given by Weyl's
+formula, the multiplicity `dim S_lambda` by the hook-length formula (exact integers, and in
+log space for weights). The collective generators $J_{ab} = \sum_j (E_{ab})_j$ act on
+$U_\lambda$ as the irreducible representation of $\mathfrak{gl}(d)$ of highest weight
+$\lambda$, built here in the orthonormal Gelfand-Tsetlin basis.
 
-Gelfand-Tsetlin patterns have rows :math:`\lambda_{k,1} \ge \dots \ge \lambda_{k,k}` for
-k = 1..d, top row :math:`\lambda`, interlacing :math:`\lambda_{k+1,i} \ge \lambda_{k,i} \ge
-\lambda_{k+1,i+1}`. With :math:`l_{ki} = \lambda_{ki} - i + 1`, the (non-normalised) formulas
+Gelfand-Tsetlin patterns have rows $\lambda_{k,1} \ge \dots \ge \lambda_{k,k}$ for
+k = 1..d, top row $\lambda$, interlacing $\lambda_{k+1,i} \ge \lambda_{k,i} \ge
+\lambda_{k+1,i+1}$. With $l_{ki} = \lambda_{ki} - i + 1$, the (non-normalised) formulas
 (Gelfand-Tsetlin 1950; Molev, *Gelfand-Tsetlin bases for classical Lie algebras*, 2006):
 
-.. math::
-    E_{kk}\xi_\Lambda = \Big(\sum_i \lambda_{ki} - \sum_i \lambda_{k-1,i}\Big)\xi_\Lambda,\quad
-    E_{k,k+1}\xi_\Lambda = -\sum_i \frac{\prod_{j=1}^{k+1}(l_{ki}-l_{k+1,j})}{\prod_{j\ne i}(l_{ki}-l_{kj})}
-        \xi_{\Lambda+\delta_{ki}},\quad
-    E_{k+1,k}\xi_\Lambda = \sum_i \frac{\prod_{j=1}^{k-1}(l_{ki}-l_{k-1,j})}{\prod_{j\ne i}(l_{ki}-l_{kj})}
-        \xi_{\Lambda-\delta_{ki}}.
+$$
+E_{kk}\xi_\Lambda = \Big(\sum_i \lambda_{ki} - \sum_i \lambda_{k-1,i}\Big)\xi_\Lambda,\quad
+E_{k,k+1}\xi_\Lambda = -\sum_i \frac{\prod_{j=1}^{k+1}(l_{ki}-l_{k+1,j})}{\prod_{j\ne i}(l_{ki}-l_{kj})}
+    \xi_{\Lambda+\delta_{ki}},\quad
+E_{k+1,k}\xi_\Lambda = \sum_i \frac{\prod_{j=1}^{k-1}(l_{ki}-l_{k-1,j})}{\prod_{j\ne i}(l_{ki}-l_{kj})}
+    \xi_{\Lambda-\delta_{ki}}.
+$$
 
-Rescaling to an orthonormal basis makes :math:`E_{k+1,k} = E_{k,k+1}^\dagger` with elements
-:math:`\mathrm{sign}(A)\sqrt{AB}` (A the raising, B the lowering coefficient on the same edge).
-Other generators follow from :math:`E_{ac} = [E_{ab}, E_{bc}]`. Basis vector
-:math:`|a\rangle` of :math:`\mathbb C^d` corresponds to index a + 1; the highest weight vector
-has all particles in :math:`|0\rangle`.
+Rescaling to an orthonormal basis makes $E_{k+1,k} = E_{k,k+1}^\dagger$ with elements
+$\mathrm{sign}(A)\sqrt{AB}$ (A the raising, B the lowering coefficient on the same edge).
+Other generators follow from $E_{ac} = [E_{ab}, E_{bc}]$. Basis vector
+$|a\rangle$ of $\mathbb C^d$ corresponds to index a + 1; the highest weight vector
+has all particles in $|0\rangle$.
 """
 
 from __future__ import annotations
@@ -75,7 +77,7 @@ def partitions(N: int, d: int) -> list[tuple[int, ...]]:
 
 
 def weyl_dimension(lam) -> int:
-    r"""Dimension of the :math:`\mathfrak{gl}(d)` irrep :math:`\prod_{i<j} (\lambda_i - \lambda_j + j - i)/(j - i)`, exact."""
+    r"""Dimension of the $\mathfrak{gl}(d)$ irrep $\prod_{i<j} (\lambda_i - \lambda_j + j - i)/(j - i)$, exact."""
     d = len(lam)
     num, den = 1, 1
     for i in range(d):
@@ -103,9 +105,9 @@ def multiplicity(lam) -> int:
 
 
 def log_multiplicity(lam) -> float:
-    r"""Natural log of :func:`multiplicity`, without overflow for large N: Frobenius' form of the
-    hook-length formula, :math:`\dim S_\lambda = N! \prod_{i<j} (l_i - l_j) / \prod_i l_i!` with the
-    strictly decreasing :math:`l_i = \lambda_i + k - i` (k parts, i = 1..k), O(k^2) terms instead of
+    r"""Natural log of `multiplicity`, without overflow for large N: Frobenius' form of the
+    hook-length formula, $\dim S_\lambda = N! \prod_{i<j} (l_i - l_j) / \prod_i l_i!$ with the
+    strictly decreasing $l_i = \lambda_i + k - i$ (k parts, i = 1..k), O(k^2) terms instead of
     one per box."""
     lam = [int(x) for x in lam if x > 0]
     k = len(lam)
@@ -119,7 +121,7 @@ def log_multiplicity(lam) -> float:
 
 @lru_cache(maxsize=64)
 def gt_patterns(lam: tuple[int, ...]) -> tuple[tuple[tuple[int, ...], ...], ...]:
-    """All Gelfand-Tsetlin patterns with top row ``lam``; each is (row_1, row_2, ..., row_d), row_k of length k."""
+    """All Gelfand-Tsetlin patterns with top row `lam`; each is (row_1, row_2, ..., row_d), row_k of length k."""
 
     def below(row):
         ranges = [range(row[i], row[i + 1] - 1, -1) for i in range(len(row) - 1)]  # highest weight first
@@ -148,7 +150,7 @@ def pattern_weights(patterns) -> np.ndarray:
 
 
 def _ragged_range(lo: np.ndarray, hi: np.ndarray, descending: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """For each m, the integers lo[m]..hi[m] (``descending``: hi[m]..lo[m]): (owner index, value)
+    """For each m, the integers lo[m]..hi[m] (`descending`: hi[m]..lo[m]): (owner index, value)
     arrays, concatenated."""
     counts = hi - lo + 1
     owner = np.repeat(np.arange(lo.size), counts)
@@ -158,10 +160,10 @@ def _ragged_range(lo: np.ndarray, hi: np.ndarray, descending: bool = False) -> t
 
 
 def weight_multiset(lam, gt_order: bool = False) -> np.ndarray:
-    """The weights of every Gelfand-Tsetlin pattern with top row ``lam`` (shape (dim, d)), as
-    :func:`pattern_weights` gives them but without building the patterns: the interlacing rows
-    are enumerated with numpy, row by row (for planning at large N). ``gt_order``: in the order
-    of :func:`gt_patterns` (the blocks' basis order; each row's entries descending, the rows
+    """The weights of every Gelfand-Tsetlin pattern with top row `lam` (shape (dim, d)), as
+    `pattern_weights` gives them but without building the patterns: the interlacing rows
+    are enumerated with numpy, row by row (for planning at large N). `gt_order`: in the order
+    of `gt_patterns` (the blocks' basis order; each row's entries descending, the rows
     nested from the top down), else in another order."""
     lam = np.asarray(lam, dtype=np.int64)
     d = lam.size
@@ -180,18 +182,18 @@ def weight_multiset(lam, gt_order: bool = False) -> np.ndarray:
 
 @lru_cache(maxsize=1024)   # every block of d = 2 up to N = 2046; about 16 MiB at N = 2000
 def gt_weights(lam: tuple[int, ...]) -> np.ndarray:
-    """:func:`pattern_weights` of :func:`gt_patterns` (the weights in the blocks' basis order),
-    enumerated with numpy (:func:`weight_multiset`); read-only (cached)."""
+    """`pattern_weights` of `gt_patterns` (the weights in the blocks' basis order),
+    enumerated with numpy (`weight_multiset`); read-only (cached)."""
     out = weight_multiset(lam, gt_order=True)
     out.setflags(write=False)
     return out
 
 
 class Irrep:
-    """The irrep of :math:`\\mathfrak{gl}(d)` with highest weight ``lam`` in the orthonormal GT basis.
+    """The irrep of $\\mathfrak{gl}(d)$ with highest weight `lam` in the orthonormal GT basis.
 
-    ``J(a, b)`` returns the sparse (n x n) matrix of the collective generator :math:`J_{ab}`
-    (a, b in 0..d-1); ``weights`` the occupation numbers of each basis vector.
+    `J(a, b)` returns the sparse (n x n) matrix of the collective generator $J_{ab}$
+    (a, b in 0..d-1); `weights` the occupation numbers of each basis vector.
     """
 
     def __init__(self, lam):
@@ -241,7 +243,7 @@ class Irrep:
                              shape=(n, n), dtype=float)
 
     def J(self, a: int, b: int) -> sp.csr_matrix:
-        """Collective generator :math:`J_{ab} = \\sum_j (|a\\rangle\\langle b|)_j` restricted to this irrep."""
+        """Collective generator $J_{ab} = \\sum_j (|a\\rangle\\langle b|)_j$ restricted to this irrep."""
         key = (a, b)
         if key in self._cache:
             return self._cache[key]
@@ -256,16 +258,16 @@ class Irrep:
         return M
 
     def generators(self) -> list[sp.csr_matrix]:
-        """All :math:`J_{ab}`, index a * d + b."""
+        """All $J_{ab}$, index a * d + b."""
         return [self.J(a, b) for a in range(self.d) for b in range(self.d)]
 
     def collective(self, X: np.ndarray) -> sp.csr_matrix:
-        r""":math:`J(X) = \sum_{ab} X_{ab} J_{ab}`: the one-body operator X summed over particles, on this irrep."""
+        r"""$J(X) = \sum_{ab} X_{ab} J_{ab}$: the one-body operator X summed over particles, on this irrep."""
         return combine(self.generators(), np.asarray(X).reshape(-1))
 
 
 def combine(mats: list[sp.csr_matrix], coef) -> sp.csr_matrix:
-    r""":math:`\sum_x c_x M_x` for sparse matrices of one shape, in one pass (zero coefficients skipped)."""
+    r"""$\sum_x c_x M_x$ for sparse matrices of one shape, in one pass (zero coefficients skipped)."""
     parts = [(c, M.tocoo()) for c, M in zip(coef, mats) if c != 0]
     shape = mats[0].shape
     if not parts:
@@ -277,8 +279,8 @@ def combine(mats: list[sp.csr_matrix], coef) -> sp.csr_matrix:
 
 
 def eigenbasis(rho: np.ndarray, V: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    r"""``(p, W, V_W)``: eigenvalues of rho in decreasing order, its eigenvectors (columns) and
-    the two-body operator V in that basis, :math:`(W \otimes W)^\dagger V (W \otimes W)`."""
+    r"""`(p, W, V_W)`: eigenvalues of rho in decreasing order, its eigenvectors (columns) and
+    the two-body operator V in that basis, $(W \otimes W)^\dagger V (W \otimes W)$."""
     p, W = np.linalg.eigh((rho + rho.conj().T) / 2)
     p, W = p[::-1], W[:, ::-1]
     WW = np.kron(W, W)
@@ -292,14 +294,14 @@ def log_highest_weight(lam, logp) -> float:
 
 
 def log_vector_weights(weights: np.ndarray, logm: float, logp: np.ndarray) -> np.ndarray:
-    """log of dim S_lambda * prod_a p_a^{w_a} for each GT basis vector (rows of ``weights``),
+    """log of dim S_lambda * prod_a p_a^{w_a} for each GT basis vector (rows of `weights`),
     with 0 log 0 = 0: the weight of each basis vector of rho^(x)N (rho = diag(p)) on its block."""
     occ = weights > 0
     return logm + np.where(occ, weights * np.where(occ, logp[None, :], 0.0), 0.0).sum(axis=1)
 
 
 def _product_generator(mu: Irrep, a: int, b: int) -> sp.csr_matrix:
-    """:math:`J_{ab}` on :math:`U_\\mu \\otimes \\mathbb C^d` (index alpha * d + c)."""
+    """$J_{ab}$ on $U_\\mu \\otimes \\mathbb C^d$ (index alpha * d + c)."""
     d = mu.d
     E = sp.csr_matrix(([1.0], ([a], [b])), shape=(d, d))
     return (sp.kron(mu.J(a, b), sp.identity(d), format="csr")
@@ -307,11 +309,11 @@ def _product_generator(mu: Irrep, a: int, b: int) -> sp.csr_matrix:
 
 
 def _spin_half_coupling(mu: Irrep, lam: Irrep) -> sp.csr_matrix:
-    r"""d = 2: the Clebsch-Gordan coefficients of spin :math:`j_1 = (\mu_1 - \mu_2)/2` with spin 1/2
-    in closed form (Condon-Shortley phases, which the Gelfand-Tsetlin basis of :class:`Irrep` has
-    for d = 2: |0> is spin up, basis vector i has m = j - i). For :math:`j = j_1 + 1/2`,
-    :math:`|j m\rangle = \sqrt{(j_1+m+1/2)/(2j_1+1)}\,|j_1, m-1/2\rangle|{\uparrow}\rangle +
-    \sqrt{(j_1-m+1/2)/(2j_1+1)}\,|j_1, m+1/2\rangle|{\downarrow}\rangle`; for :math:`j = j_1 - 1/2`
+    r"""d = 2: the Clebsch-Gordan coefficients of spin $j_1 = (\mu_1 - \mu_2)/2$ with spin 1/2
+    in closed form (Condon-Shortley phases, which the Gelfand-Tsetlin basis of `Irrep` has
+    for d = 2: |0> is spin up, basis vector i has m = j - i). For $j = j_1 + 1/2$,
+    $|j m\rangle = \sqrt{(j_1+m+1/2)/(2j_1+1)}\,|j_1, m-1/2\rangle|{\uparrow}\rangle +
+    \sqrt{(j_1-m+1/2)/(2j_1+1)}\,|j_1, m+1/2\rangle|{\downarrow}\rangle$; for $j = j_1 - 1/2$
     the coefficients swap and the first changes sign. The sign of W follows the same rule as
     the general construction (largest component of the highest weight vector positive)."""
     two_j1 = mu.lam[0] - mu.lam[1]
@@ -336,17 +338,17 @@ def _spin_half_coupling(mu: Irrep, lam: Irrep) -> sp.csr_matrix:
 
 
 def branching_isometry(mu: Irrep, lam: Irrep) -> sp.csr_matrix:
-    r"""The intertwiner :math:`W: U_\lambda \to U_\mu \otimes \mathbb C^d` (λ = μ + one box), sparse.
+    r"""The intertwiner $W: U_\lambda \to U_\mu \otimes \mathbb C^d$ (λ = μ + one box), sparse.
 
     Both irreps in their Gelfand-Tsetlin bases; rows indexed alpha * d + c (alpha a basis vector of
-    U_mu, c one of C^d), columns by the GT basis of U_lambda. :math:`W^\dagger W = 1` and
-    :math:`J^{tot}_{ab} W = W J^\lambda_{ab}`. Pieri's rule makes U_lambda appear once in
-    :math:`U_\mu \otimes \mathbb C^d`, so W is unique up to a sign, fixed here by making the
+    U_mu, c one of C^d), columns by the GT basis of U_lambda. $W^\dagger W = 1$ and
+    $J^{tot}_{ab} W = W J^\lambda_{ab}$. Pieri's rule makes U_lambda appear once in
+    $U_\mu \otimes \mathbb C^d$, so W is unique up to a sign, fixed here by making the
     largest component of the highest weight vector positive.
 
     Construction: the highest weight vector is the kernel of the raising generators on the
     weight-lambda subspace; every other weight space follows from the lowering generators,
-    weight by weight (:math:`W F^\lambda = F^{tot} W`, solved by least squares; the equations are
+    weight by weight ($W F^\lambda = F^{tot} W$, solved by least squares; the equations are
     consistent and determine W because lowering from the weights above spans each weight space).
     """
     d = lam.d
@@ -358,7 +360,7 @@ def branching_isometry(mu: Irrep, lam: Irrep) -> sp.csr_matrix:
 
 
 def _isometry_by_lowering(mu: Irrep, lam: Irrep) -> sp.csr_matrix:
-    """The general construction of :func:`branching_isometry` (any d), weight space by weight space."""
+    """The general construction of `branching_isometry` (any d), weight space by weight space."""
     d = lam.d
     nfull = mu.dim * d
     wtot = (np.repeat(mu.weights, d, axis=0) + np.tile(np.eye(d, dtype=np.int64), (mu.dim, 1)))

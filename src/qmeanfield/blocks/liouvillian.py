@@ -1,10 +1,10 @@
 """The Lindblad generator on Schur-Weyl blocks, assembled as a sparse matrix (used by the
 permutational engine for the dynamics and by the steady-state solver).
 
-See :mod:`qmeanfield.engines.permutational` for the block form of the generator: terms inside a
+See `qmeanfield.engines.permutational` for the block form of the generator: terms inside a
 block (Hamiltonian, anticommutator, collective jumps) and the one-body sandwich moving one box
-through the branching isometries. :func:`block_liouvillian` writes every term as triplets at its
-block position (:class:`_Triplets`, in row groups, optionally on windows of the blocks or in real
+through the branching isometries. `block_liouvillian` writes every term as triplets at its
+block position (`_Triplets`, in row groups, optionally on windows of the blocks or in real
 coordinates) and builds the CSR matrix once.
 """
 
@@ -26,8 +26,8 @@ __all__ = ["block_liouvillian", "no_jump_block"]
 
 class _Triplets:
     """The generator's nonzeros as COO triplets, gathered by the block of their rows; the rows
-    of blocks marked complete (:meth:`done`) become CSR pieces (duplicates summed; optionally in
-    the real coordinates of :meth:`BlockSpace.to_real`) once ``CHUNK`` triplets wait, so the
+    of blocks marked complete (`done`) become CSR pieces (duplicates summed; optionally in
+    the real coordinates of `BlockSpace.to_real`) once `CHUNK` triplets wait, so the
     assembly's transient copies never exceed one group's and the triplets of finished blocks
     are not kept (the peak is the finished matrix plus one group)."""
 
@@ -83,7 +83,7 @@ class _Triplets:
         self.kron_entries(i, j, (A.row, A.col, A.data), (B.row, B.col, B.data), B.shape, coef)
 
     def kron_entries(self, i: int, j: int, a, b, b_shape, coef: complex = 1.0) -> None:
-        """:meth:`kron` of two matrices given by their (rows, cols, values), B of shape ``b_shape``
+        """`kron` of two matrices given by their (rows, cols, values), B of shape `b_shape`
         (A and B both map block j's index to block i's)."""
         (ar, ac, av), (br, bc, bv) = a, b
         ka, kb = self._cut(i, j, ar, ac), self._cut(i, j, br, bc)
@@ -109,7 +109,7 @@ class _Triplets:
         self._add(i, r.ravel(), c.ravel(), vals.ravel())
 
     def kron_identity(self, i: int, X, n: int, left: bool) -> None:
-        """Add kron(X, 1_n) (``left``) or kron(1_n, X) at diagonal block i."""
+        """Add kron(X, 1_n) (`left`) or kron(1_n, X) at diagonal block i."""
         X = X.tocoo()
         keep = self._cut(i, i, X.row, X.col)
         xr, xc, xv = X.row[keep].astype(np.int64), X.col[keep].astype(np.int64), X.data[keep]
@@ -129,7 +129,7 @@ class _Triplets:
 
     def _flush(self) -> None:
         """Turn the complete blocks' triplets into CSR pieces, one per run of consecutive blocks
-        (on the piece threads, if any: at most ``PENDING_MAX`` runs wait there, bounding the memory)."""
+        (on the piece threads, if any: at most `PENDING_MAX` runs wait there, bounding the memory)."""
         blocks = sorted(self.complete)
         self.complete, self.waiting = [], 0
         runs = np.split(blocks, np.flatnonzero(np.diff(blocks) != 1) + 1) if blocks else []
@@ -204,10 +204,10 @@ class _Triplets:
 
 
 def no_jump_block(ir: Irrep, h: np.ndarray, V: np.ndarray, jumps, collective, kappa: float, hbar: float):
-    r"""One block's no-jump part :math:`A_\lambda = -iH_\lambda/\hbar - K_\lambda/2` (sparse), with
-    :math:`K_\lambda = J(\sum_k L_k^\dagger L_k) + \kappa\sum_c J(C_c)^\dagger J(C_c)`, and the
-    collective jumps :math:`J(C_c)` on the block. The generator acts on the block as
-    :math:`X \mapsto A X + X A^\dagger + \kappa \sum_c J(C_c) X J(C_c)^\dagger` (+ the one-body sandwiches)."""
+    r"""One block's no-jump part $A_\lambda = -iH_\lambda/\hbar - K_\lambda/2$ (sparse), with
+    $K_\lambda = J(\sum_k L_k^\dagger L_k) + \kappa\sum_c J(C_c)^\dagger J(C_c)$, and the
+    collective jumps $J(C_c)$ on the block. The generator acts on the block as
+    $X \mapsto A X + X A^\dagger + \kappa \sum_c J(C_c) X J(C_c)^\dagger$ (+ the one-body sandwiches)."""
     d, n = ir.d, ir.dim
     K1 = sum((L.conj().T @ L for L in jumps), np.zeros((d, d), dtype=complex))
     K = ir.collective(K1) if len(jumps) else sp.csr_matrix((n, n), dtype=complex)
@@ -219,8 +219,8 @@ def no_jump_block(ir: Irrep, h: np.ndarray, V: np.ndarray, jumps, collective, ka
 
 
 def _jumps_on_isometry(W: sp.csr_matrix, Ls: np.ndarray, d: int) -> sp.csr_matrix:
-    r"""The columns :math:`[(1 \otimes L_1) W, \dots, (1 \otimes L_J) W]` side by side, from the
-    entries of W (rows alpha * d + c): each gives :math:`L_l[c', c]\,w` at row alpha * d + c'."""
+    r"""The columns $[(1 \otimes L_1) W, \dots, (1 \otimes L_J) W]$ side by side, from the
+    entries of W (rows alpha * d + c): each gives $L_l[c', c]\,w$ at row alpha * d + c'."""
     Wc = W.tocoo()
     n_jumps = Ls.shape[0]
     alpha, c = np.divmod(Wc.row.astype(np.int64), d)
@@ -238,16 +238,16 @@ def block_liouvillian(space: BlockSpace, h: np.ndarray, V: np.ndarray, jumps, co
     """The Lindblad generator on the concatenated blocks (sparse, row-major blocks).
 
     With row-major vectorisation vec(A X B) = (A kron B^T) vec(X); every term is written as
-    triplets at its block position and the matrix is built once. ``real``: the same map on the
-    real coordinates of Hermitian blocks (:meth:`BlockSpace.to_real`), a real matrix with about
+    triplets at its block position and the matrix is built once. `real`: the same map on the
+    real coordinates of Hermitian blocks (`BlockSpace.to_real`), a real matrix with about
     as many nonzeros (1.1x for real models, 1.5x for complex ones at d = 2), so a product moves
-    12 instead of 20 bytes per nonzero and half the vector bytes. ``windows``: the generator
-    restricted to the entries of the windows (rows and columns; :class:`BlockWindows`), each
+    12 instead of 20 bytes per nonzero and half the vector bytes. `windows`: the generator
+    restricted to the entries of the windows (rows and columns; `BlockWindows`), each
     term's factors cut to them before their Kronecker product (blocks with an empty window are
-    skipped); with ``columns`` (windows inside those), its columns on these smaller windows
-    only and its rows on ``windows`` - the image of the states that live in ``columns``, whole
-    if ``windows`` holds every row it reaches: the count of nonzero terms whose row lies beyond
-    is appended to ``escaped`` (a list)."""
+    skipped); with `columns` (windows inside those), its columns on these smaller windows
+    only and its rows on `windows` - the image of the states that live in `columns`, whole
+    if `windows` holds every row it reaches: the count of nonzero terms whose row lies beyond
+    is appended to `escaped` (a list)."""
     d, N = space.d, space.N
     out = _Triplets(space, real, threads, windows, columns)
     cols = columns if columns is not None else windows

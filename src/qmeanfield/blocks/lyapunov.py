@@ -1,24 +1,24 @@
-r"""Solves of :math:`A X + X A^\dagger = C` for one fixed square A, many right-hand sides C.
+r"""Solves of $A X + X A^\dagger = C$ for one fixed square A, many right-hand sides C.
 
 The steady-state preconditioner inverts each block's no-jump part this way
-(:class:`~qmeanfield.engines.permutational.NoJumpPreconditioner`). Two methods:
+(`NoJumpPreconditioner`). Two methods:
 
-- **eigen**: :math:`A = V D V^{-1}`, :math:`X = V\,[(V^{-1} C V^{-\dagger}) / (D_i + \bar D_j)]\,V^\dagger`,
+- **eigen**: $A = V D V^{-1}$, $X = V\,[(V^{-1} C V^{-\dagger}) / (D_i + \bar D_j)]\,V^\dagger$,
   four matrix products. Exact in exact arithmetic, but the eigenvectors of the blocks' no-jump
   parts are exponentially ill-conditioned in the block dimension (they are an irrep of a
   non-unitary 2 x 2 matrix): at d = 2 on the README's open model, cond(V) is 3e7 at n = 161,
   4e11 at n = 241 and 7e14 at n = 321, and the relative residual of the computed X is 9e-4,
   2e4 and 3e11 - the last two are not inverses at all.
-- **schur**: Bartels-Stewart with the complex Schur form :math:`A = Q T Q^\dagger` (backward
-  stable): :math:`T Y + Y T^\dagger = Q^\dagger C Q` is solved by a recursion that splits the
+- **schur**: Bartels-Stewart with the complex Schur form $A = Q T Q^\dagger$ (backward
+  stable): $T Y + Y T^\dagger = Q^\dagger C Q$ is solved by a recursion that splits the
   larger side in two and updates the other half by one matrix product, down to blocks of
-  ``LEAF``, solved by a small compiled kernel (:func:`_leaf`, Numba, GIL released; LAPACK's
-  ztrsyl through :mod:`ctypes` where Numba is missing); then :math:`X = Q Y Q^\dagger`. Relative
+  `LEAF`, solved by a small compiled kernel (`_leaf`, Numba, GIL released; LAPACK's
+  ztrsyl through `ctypes` where Numba is missing); then $X = Q Y Q^\dagger$. Relative
   residual ~1e-15 at every n measured; one solve at n = 241 takes 12-16 ms against 5-7 ms for
   the eigen method (one thread; 24 ms with ztrsyl leaves, whose level-2 loops took 11 of them).
 
-:class:`BlockLyapunov` tries the eigen method and keeps it when a test solve meets
-``EIGEN_MAX_RESIDUAL``; otherwise it takes the Schur method.
+`BlockLyapunov` tries the eigen method and keeps it when a test solve meets
+`EIGEN_MAX_RESIDUAL`; otherwise it takes the Schur method.
 """
 
 from __future__ import annotations
@@ -49,9 +49,9 @@ _TRSYL = triangular_sylvester_function()
 
 
 def triangular_sylvester(Ta: np.ndarray, Tb: np.ndarray, C: np.ndarray) -> np.ndarray:
-    r"""Y with :math:`T_a Y + Y T_b^\dagger = C`, :math:`T_a` (m x m) and :math:`T_b` (n x n) upper
-    triangular complex (their spectra must not meet the negated conjugate's: :math:`T_{a,ii} +
-    \bar T_{b,jj} \ne 0`). Recursive, matrix products for the bulk of the work."""
+    r"""Y with $T_a Y + Y T_b^\dagger = C$, $T_a$ (m x m) and $T_b$ (n x n) upper
+    triangular complex (their spectra must not meet the negated conjugate's: $T_{a,ii} +
+    \bar T_{b,jj} \ne 0$). Recursive, matrix products for the bulk of the work."""
     Ta, Tb = np.asarray(Ta, dtype=complex), np.asarray(Tb, dtype=complex)
     Y = np.array(C, dtype=complex, order="C")
     _solve(Ta, np.ascontiguousarray(Ta.conj().T), Tb, np.ascontiguousarray(Tb.conj().T), Y, _leaf_kernel())
@@ -59,10 +59,10 @@ def triangular_sylvester(Ta: np.ndarray, Tb: np.ndarray, C: np.ndarray) -> np.nd
 
 
 def _leaf(Ta: np.ndarray, Tb: np.ndarray, C: np.ndarray) -> None:  # pragma: no cover - run compiled
-    r"""C <- Y of :math:`T_a Y + Y T_b^\dagger = C` for small blocks, row by row from the last:
-    row i takes the rows below through :math:`T_a` (a vector-matrix product), then its own entries
-    from the last by back substitution with :math:`\bar T_b + T_{a,ii}`. Compiled by Numba
-    (:func:`_leaf_kernel`); every inner loop runs along rows of C-ordered arrays."""
+    r"""C <- Y of $T_a Y + Y T_b^\dagger = C$ for small blocks, row by row from the last:
+    row i takes the rows below through $T_a$ (a vector-matrix product), then its own entries
+    from the last by back substitution with $\bar T_b + T_{a,ii}$. Compiled by Numba
+    (`_leaf_kernel`); every inner loop runs along rows of C-ordered arrays."""
     m, n = C.shape
     r = np.empty(n, dtype=np.complex128)
     for i in range(m - 1, -1, -1):
@@ -82,7 +82,7 @@ def _leaf(Ta: np.ndarray, Tb: np.ndarray, C: np.ndarray) -> None:  # pragma: no 
 
 @functools.cache
 def _leaf_kernel():
-    """The compiled :func:`_leaf` (Numba, GIL released, cached on disk), or ``None`` without Numba
+    """The compiled `_leaf` (Numba, GIL released, cached on disk), or `None` without Numba
     (then LAPACK's ztrsyl takes the leaves: 2x slower in all, n = 241). Numba is imported when
     the first block takes the Schur route, not with the package."""
     try:
@@ -93,8 +93,8 @@ def _leaf_kernel():
 
 
 def _solve(Ta: np.ndarray, Sa: np.ndarray, Tb: np.ndarray, Sb: np.ndarray, C: np.ndarray, kernel) -> None:
-    """C <- Y of ``Ta Y + Y Tb^+ = C`` in place (Sa, Sb: the conjugate transposes, C-ordered;
-    ``kernel``: the compiled leaf solver, or None for ztrsyl)."""
+    """C <- Y of `Ta Y + Y Tb^+ = C` in place (Sa, Sb: the conjugate transposes, C-ordered;
+    `kernel`: the compiled leaf solver, or None for ztrsyl)."""
     m, n = C.shape
     if m <= LEAF and n <= LEAF:
         if kernel is not None:
@@ -123,11 +123,11 @@ def _solve(Ta: np.ndarray, Sa: np.ndarray, Tb: np.ndarray, Sb: np.ndarray, C: np
 
 
 class BlockLyapunov:
-    r"""Solver of :math:`A X + X A^\dagger = C` for one square A (dense or sparse) and any C.
+    r"""Solver of $A X + X A^\dagger = C$ for one square A (dense or sparse) and any C.
 
-    ``method`` is ``"eigen"`` when the eigendecomposition solves a Gaussian test C to
-    ``max_residual`` (default ``EIGEN_MAX_RESIDUAL``), else ``"schur"`` (see the module's notes). A must have no two
-    eigenvalues with :math:`\lambda_i + \bar\lambda_j = 0` (a stable A, as here, has none)."""
+    `method` is `"eigen"` when the eigendecomposition solves a Gaussian test C to
+    `max_residual` (default `EIGEN_MAX_RESIDUAL`), else `"schur"` (see the module's notes). A must have no two
+    eigenvalues with $\lambda_i + \bar\lambda_j = 0$ (a stable A, as here, has none)."""
 
     def __init__(self, A, max_residual: float | None = None):
         max_residual = EIGEN_MAX_RESIDUAL if max_residual is None else max_residual
@@ -157,7 +157,7 @@ class BlockLyapunov:
 
     @property
     def eigen_factors(self):
-        r"""(V, V^-1, G) of the eigen method, :math:`X = V [(V^{-1} C V^{-\dagger}) \circ G] V^\dagger`
+        r"""(V, V^-1, G) of the eigen method, $X = V [(V^{-1} C V^{-\dagger}) \circ G] V^\dagger$
         (for solving several blocks of one size at once), or None on the Schur route."""
         return self._eigen if self.method == "eigen" else None
 

@@ -1,9 +1,9 @@
 r"""The Schur-Weyl blocks of N particles in C^d and block-diagonal symmetric states on them.
 
-:class:`BlockSpace` lists the Young diagrams :math:`\lambda` (N boxes, at most d rows), their
-:math:`\mathfrak{gl}(d)` irreps (built on first use), multiplicities and the layout of a state
-vector of concatenated row-major blocks :math:`P_\lambda`. It serves the permutational engine,
-the steady-state solver and the certificate alike. :class:`BlockMeasurement` takes entropy,
+`BlockSpace` lists the Young diagrams $\lambda$ (N boxes, at most d rows), their
+$\mathfrak{gl}(d)$ irreps (built on first use), multiplicities and the layout of a state
+vector of concatenated row-major blocks $P_\lambda$. It serves the permutational engine,
+the steady-state solver and the certificate alike. `BlockMeasurement` takes entropy,
 trace, positivity and collective moments of such states, time by time.
 """
 
@@ -35,7 +35,7 @@ THREADED_STATE_MIN = 200_000
 class BlockSpace:
     """The blocks lambda of N particles in C^d, their irreps and the layout of the state vector.
 
-    Irreps are constructed lazily (:meth:`irrep`), so a caller that visits a few blocks of a
+    Irreps are constructed lazily (`irrep`), so a caller that visits a few blocks of a
     large N (the certificate) does not pay for all of them.
     """
 
@@ -61,8 +61,8 @@ class BlockSpace:
         return self._irreps[i]
 
     def moment_operators(self, i: int):
-        """For block i (built once): the generators stacked, ``[J_1; ...; J_{d^2}]`` (sparse,
-        (d^2 n) x n), and the trace map T (sparse, d^2 x n^2) with ``T @ A.ravel() = [tr(J_x A)]_x``."""
+        """For block i (built once): the generators stacked, `[J_1; ...; J_{d^2}]` (sparse,
+        (d^2 n) x n), and the trace map T (sparse, d^2 x n^2) with `T @ A.ravel() = [tr(J_x A)]_x`."""
         if i not in self._moments:
             J = self.irrep(i).generators()
             n = J[0].shape[0]
@@ -90,7 +90,7 @@ class BlockSpace:
 
     @property
     def irreps(self) -> list[Irrep]:
-        """Every block's irrep, in the order of ``lams``."""
+        """Every block's irrep, in the order of `lams`."""
         return [self.irrep(i) for i in range(len(self.lams))]
 
     def split(self, x: np.ndarray) -> list[np.ndarray]:
@@ -112,20 +112,20 @@ class BlockSpace:
 
     def to_real(self, x: np.ndarray) -> np.ndarray:
         r"""The real coordinates of a state vector of Hermitian blocks in the orthonormal basis
-        :math:`E_{kk}`, :math:`(E_{kl} + E_{lk})/\sqrt2`, :math:`i(E_{kl} - E_{lk})/\sqrt2` (k < l):
-        :math:`z_{kk} = P_{kk}`, :math:`z_{kl} = \sqrt2\,\mathrm{Re} P_{kl}`,
-        :math:`z_{lk} = \sqrt2\,\mathrm{Im} P_{kl}` (same length and layout)."""
+        $E_{kk}$, $(E_{kl} + E_{lk})/\sqrt2$, $i(E_{kl} - E_{lk})/\sqrt2$ (k < l):
+        $z_{kk} = P_{kk}$, $z_{kl} = \sqrt2\,\mathrm{Re} P_{kl}$,
+        $z_{lk} = \sqrt2\,\mathrm{Im} P_{kl}$ (same length and layout)."""
         kind, _ = self.hermitian_layout()
         return (x * _TO_REAL[kind]).real
 
     def to_complex(self, z: np.ndarray, workers: SharedThreads | None = None) -> np.ndarray:
-        r"""The state vector of the real coordinates z (inverse of :meth:`to_real`): every block
-        exactly Hermitian, :math:`P_{kl} = (z_{kl} + i z_{lk})/\sqrt2` for k < l. Runs of blocks
-        below ``COMPLEX_BLOCK_MIN`` entries in one gather through the mirror positions (at d = 2,
+        r"""The state vector of the real coordinates z (inverse of `to_real`): every block
+        exactly Hermitian, $P_{kl} = (z_{kl} + i z_{lk})/\sqrt2$ for k < l. Runs of blocks
+        below `COMPLEX_BLOCK_MIN` entries in one gather through the mirror positions (at d = 2,
         N = 80: 1.05 ms against 1.94 ms block by block), larger blocks one by one (their
-        transposes in cache: 20 ms against 25 ms for the gather at N = 200). ``workers``: the
+        transposes in cache: 20 ms against 25 ms for the gather at N = 200). `workers`: the
         blocks in runs of about equal size, taken by its threads as they are free (NumPy releases
-        the GIL in these copies), from ``THREADED_STATE_MIN`` entries."""
+        the GIL in these copies), from `THREADED_STATE_MIN` entries."""
         x = np.empty(self.size, dtype=complex)
         if workers is None or workers.threads == 1 or self.size < THREADED_STATE_MIN:
             self._to_complex_blocks(z, x, 0, len(self.dims))
@@ -136,7 +136,7 @@ class BlockSpace:
         return x
 
     def _to_complex_blocks(self, z: np.ndarray, x: np.ndarray, first: int, stop: int) -> None:
-        """:meth:`to_complex` of the blocks first .. stop - 1, written into x."""
+        """`to_complex` of the blocks first .. stop - 1, written into x."""
         kind, mirror = self.hermitian_layout()
         r2 = 1.0 / np.sqrt(2.0)
         small = self.sizes < COMPLEX_BLOCK_MIN
@@ -167,14 +167,14 @@ class BlockSpace:
 
     def hermitian_blocks(self, z: np.ndarray) -> list[np.ndarray]:
         """The blocks P_lambda (complex, exactly Hermitian) of the real coordinates z: views of
-        :meth:`to_complex`."""
+        `to_complex`."""
         return self.split(self.to_complex(z))
 
     def real_triplets(self, rows: np.ndarray, cols: np.ndarray, vals: np.ndarray):
         r"""A complex linear map given by triplets that keeps the blocks Hermitian, in the real
-        coordinates of :meth:`to_real`: with :math:`x_c = w_c (z_c + i z_{\bar c})` and
-        :math:`z_r = \mathrm{Re}(u_r x_r)`, each entry g gives :math:`\mathrm{Re}(u_r g w_c)` at
-        (r, c) and :math:`-\mathrm{Im}(u_r g w_c)` at (r, mirror c)."""
+        coordinates of `to_real`: with $x_c = w_c (z_c + i z_{\bar c})$ and
+        $z_r = \mathrm{Re}(u_r x_r)$, each entry g gives $\mathrm{Re}(u_r g w_c)$ at
+        (r, c) and $-\mathrm{Im}(u_r g w_c)$ at (r, mirror c)."""
         kind, mirror = self.hermitian_layout()
         q = _TO_REAL[kind[rows]] * vals * _FROM_REAL[kind[cols]]
         return (np.concatenate([rows, rows]), np.concatenate([cols, mirror[cols]]),
@@ -193,10 +193,10 @@ class BlockSpace:
         return row
 
     def product_state_vector(self, rho: np.ndarray) -> np.ndarray:
-        r"""Vector of :math:`\rho^{\otimes N}`. With :math:`\rho = W \mathrm{diag}(p) W^\dagger`, block
-        :math:`\lambda` is :math:`U_\lambda D_\lambda U_\lambda^\dagger`: :math:`D_\lambda` diagonal with
-        :math:`\dim S_\lambda \prod_a p_a^{w_a}` (0^0 = 1, so pure states are exact) and
-        :math:`U_\lambda` the irrep of the unitary W (:meth:`irrep_unitaries`)."""
+        r"""Vector of $\rho^{\otimes N}$. With $\rho = W \mathrm{diag}(p) W^\dagger$, block
+        $\lambda$ is $U_\lambda D_\lambda U_\lambda^\dagger$: $D_\lambda$ diagonal with
+        $\dim S_\lambda \prod_a p_a^{w_a}$ (0^0 = 1, so pure states are exact) and
+        $U_\lambda$ the irrep of the unitary W (`irrep_unitaries`)."""
         p, W = np.linalg.eigh((rho + rho.conj().T) / 2)
         p, W = np.clip(p[::-1], 0.0, None), W[:, ::-1]
         p = p / p.sum()
@@ -208,19 +208,19 @@ class BlockSpace:
         return x
 
     def product_log_weights(self, p: np.ndarray) -> list[np.ndarray]:
-        r"""Per block, the log of the diagonal of :math:`\mathrm{diag}(p)^{\otimes N}` in the
-        Gelfand-Tsetlin basis (a weight basis, so the block is diagonal): :math:`\log \dim S_\lambda +
-        \sum_a w_a \log p_a`, with 0 log 0 = 0 (-inf where a zero p_a is raised to a positive power)."""
+        r"""Per block, the log of the diagonal of $\mathrm{diag}(p)^{\otimes N}$ in the
+        Gelfand-Tsetlin basis (a weight basis, so the block is diagonal): $\log \dim S_\lambda +
+        \sum_a w_a \log p_a$, with 0 log 0 = 0 (-inf where a zero p_a is raised to a positive power)."""
         with np.errstate(divide="ignore"):
             logp = np.log(np.asarray(p, dtype=float))
         return [log_vector_weights(gt_weights(lam), self.logmult[i], logp) for i, lam in enumerate(self.lams)]
 
     def irrep_unitaries(self, W: np.ndarray, which=None):
-        r"""Yield, block by block, :math:`U_\lambda = \exp J_\lambda(\log W)`, the irrep of the
-        unitary W (:math:`W^{\otimes N}` restricted to the block), from the eigendecomposition of the
-        Hermitian :math:`-iJ_\lambda(\log W) = V\theta V^\dagger` as :math:`V e^{i\theta} V^\dagger`
-        (d = 2, n = 401: 9x faster than ``expm``, whose scaling and squaring grows with the norm,
-        about N; the same matrix to 3e-14). ``which``: these blocks only (default all)."""
+        r"""Yield, block by block, $U_\lambda = \exp J_\lambda(\log W)$, the irrep of the
+        unitary W ($W^{\otimes N}$ restricted to the block), from the eigendecomposition of the
+        Hermitian $-iJ_\lambda(\log W) = V\theta V^\dagger$ as $V e^{i\theta} V^\dagger$
+        (d = 2, n = 401: 9x faster than `expm`, whose scaling and squaring grows with the norm,
+        about N; the same matrix to 3e-14). `which`: these blocks only (default all)."""
         theta, Q = scipy.linalg.schur(np.asarray(W, dtype=complex), output="complex")   # W = Q diag(e^{i phi}) Q^+
         logW = (Q * (1j * np.angle(np.diag(theta)))[None, :]) @ Q.conj().T
         for i in (range(len(self.lams)) if which is None else which):
@@ -230,13 +230,13 @@ class BlockSpace:
 
 
 class BlockWindows:
-    """A square window of each block of a :class:`BlockSpace`: rows ``rows[i]`` (sorted indices;
+    """A square window of each block of a `BlockSpace`: rows `rows[i]` (sorted indices;
     the window holds the entries (a, b) with a and b in it, row-major) - a smaller state vector
     of the windows' entries only, laid out block after block like the full one.
 
-    ``dims``, ``offsets``, ``size``: that layout; ``local[i]``: block i's row -> its place in the
-    window (-1 outside). Nothing here is as long as the whole state vector (``keep`` and
-    :meth:`pad`, which are, are made on demand).
+    `dims`, `offsets`, `size`: that layout; `local[i]`: block i's row -> its place in the
+    window (-1 outside). Nothing here is as long as the whole state vector (`keep` and
+    `pad`, which are, are made on demand).
     """
 
     def __init__(self, space: BlockSpace, rows: list[np.ndarray]):
@@ -254,11 +254,11 @@ class BlockWindows:
             self.local.append(pos)
 
     def contains(self, other: BlockWindows) -> bool:
-        """Whether every window of ``other`` (same space) lies in this one's."""
+        """Whether every window of `other` (same space) lies in this one's."""
         return all(np.all(pos[r] >= 0) for pos, r in zip(self.local, other.rows))
 
     def positions_in(self, other: BlockWindows) -> np.ndarray:
-        """Where this layout's entries sit in ``other``'s (which must contain it)."""
+        """Where this layout's entries sit in `other`'s (which must contain it)."""
         out = []
         for i, r in enumerate(self.rows):
             if r.size:
@@ -303,9 +303,9 @@ _ONE_THREAD = SharedThreads(1)
 def _hermitian_eigenvalues(P: np.ndarray) -> np.ndarray:
     """Eigenvalues (ascending) of a Hermitian P, which may be overwritten: LAPACK's zheev / dsyev
     ("ev": 25% faster than the divide-and-conquer driver on these blocks, d = 2, N = 80) called
-    directly with its workspace size cached per dimension (SciPy's ``eigvalsh`` wrapper cost as
+    directly with its workspace size cached per dimension (SciPy's `eigvalsh` wrapper cost as
     much as the eigenvalues of blocks below n = 20), through SciPy's compiled exports where
-    available (:mod:`._lapack`: the GIL is released, so threads can share the blocks). P^T is
+    available (`._lapack`: the GIL is released, so threads can share the blocks). P^T is
     passed: Fortran-ordered for a C-ordered P, no copy, and with the same eigenvalues."""
     n = P.shape[0]
     kind = "z" if np.iscomplexobj(P) else "d"
@@ -330,12 +330,12 @@ def _hermitian_eigenvalues(P: np.ndarray) -> np.ndarray:
 
 def block_entropy(space: BlockSpace, blocks: list[np.ndarray], hermitian: bool = False,
                   workers: SharedThreads | None = None) -> tuple[float, float]:
-    r""":math:`S(R_N) = -\sum_\lambda \mathrm{tr}\,P_\lambda\log(P_\lambda/\dim S_\lambda)` and the most
-    negative block eigenvalue (a positivity check). ``hermitian``: the blocks are exactly
+    r"""$S(R_N) = -\sum_\lambda \mathrm{tr}\,P_\lambda\log(P_\lambda/\dim S_\lambda)$ and the most
+    negative block eigenvalue (a positivity check). `hermitian`: the blocks are exactly
     Hermitian (else their Hermitian part is taken) and may be overwritten. One eigenvalue call per
-    block; the sum over all blocks' eigenvalues at once. ``workers``: the blocks, largest first,
+    block; the sum over all blocks' eigenvalues at once. `workers`: the blocks, largest first,
     taken by its threads as they are free, where the eigenvalue calls release the GIL and the
-    blocks' total n^3 reaches ``THREADED_EIGENVALUES_MIN_COST``."""
+    blocks' total n^3 reaches `THREADED_EIGENVALUES_MIN_COST`."""
     if not blocks:
         return 0.0, 0.0
 
@@ -352,7 +352,7 @@ def block_entropy(space: BlockSpace, blocks: list[np.ndarray], hermitian: bool =
 
 
 def _entropy_of(w: np.ndarray, logm: np.ndarray) -> tuple[float, float]:
-    """S = -sum w log(w / dim S) over the blocks' eigenvalues w (``logm``: log dim S of each
+    """S = -sum w log(w / dim S) over the blocks' eigenvalues w (`logm`: log dim S of each
     one's block) and the most negative eigenvalue (0 if none)."""
     keep = w > 0
     return -float(np.sum(w[keep] * (np.log(w[keep]) - logm[keep]))), min(0.0, float(w.min()))
@@ -360,10 +360,10 @@ def _entropy_of(w: np.ndarray, logm: np.ndarray) -> tuple[float, float]:
 
 def _moments(space: BlockSpace, x: np.ndarray, blocks, kmax: int, workers: SharedThreads | None = None):
     """Collective moments tr(R J_x), tr(R J_x J_y) (and third order), x = a * d + b, of the state
-    vector x (``blocks``: its blocks as views): the first moments of all blocks in one sparse
-    product (:meth:`BlockSpace.first_moment_map`); the higher ones per block, one sparse product
+    vector x (`blocks`: its blocks as views): the first moments of all blocks in one sparse
+    product (`BlockSpace.first_moment_map`); the higher ones per block, one sparse product
     with the stacked generators and one sparse trace map (no loop over the d^4 or d^6 pairs),
-    the blocks taken by the threads of ``workers`` for large states (SciPy's sparse products
+    the blocks taken by the threads of `workers` for large states (SciPy's sparse products
     release the GIL). kmax = 1: the first moments only (M2 is None)."""
     d = space.d
     D2 = d * d
@@ -396,11 +396,11 @@ def _moments(space: BlockSpace, x: np.ndarray, blocks, kmax: int, workers: Share
 
 
 def measure_windows(windows: BlockWindows, y: np.ndarray, kmax: int = 2) -> tuple[float, float, dict[int, np.ndarray]]:
-    r"""Entropy, most negative eigenvalue and marginals (k <= ``kmax`` <= 2) of the state that is
+    r"""Entropy, most negative eigenvalue and marginals (k <= `kmax` <= 2) of the state that is
     the windowed vector y in the windows and zero outside, without forming it: the nonzero
-    eigenvalues of a block are its window's, and :math:`\mathrm{tr}(J_x J_y P)` of such a
-    block needs only :math:`J_y`'s columns in the window (:math:`J_y P = (J_y)_{:,S}\,Y` on the
-    window's columns) and :math:`J_x`'s rows there."""
+    eigenvalues of a block are its window's, and $\mathrm{tr}(J_x J_y P)$ of such a
+    block needs only $J_y$'s columns in the window ($J_y P = (J_y)_{:,S}\,Y$ on the
+    window's columns) and $J_x$'s rows there."""
     space = windows.space
     d, D2 = space.d, space.d**2
     M1 = np.zeros((1, D2), dtype=complex)
@@ -439,9 +439,9 @@ def measure_windows(windows: BlockWindows, y: np.ndarray, kmax: int = 2) -> tupl
 class BlockMeasurement:
     """Entropy, trace and positivity checks and collective moments of block states, time by time.
 
-    ``threads`` > 1: the per-block work of each large state (conversion from real coordinates,
-    higher moments, eigenvalues) is shared out over that many threads; call :meth:`close` (or
-    use ``with``) to stop them.
+    `threads` > 1: the per-block work of each large state (conversion from real coordinates,
+    higher moments, eigenvalues) is shared out over that many threads; call `close` (or
+    use `with`) to stop them.
     """
 
     def __init__(self, space: BlockSpace, T: int, kmax: int, threads: int = 1):
@@ -456,12 +456,12 @@ class BlockMeasurement:
         self._most_negative = np.zeros(T)
 
     def add(self, n: int, x: np.ndarray, higher: bool = True) -> None:
-        """Measure the state x as time index n; ``higher=False``: moments of order >= 2 are not
+        """Measure the state x as time index n; `higher=False`: moments of order >= 2 are not
         needed there (NaN, and so are the marginals k >= 2 at that time)."""
         self._measure(n, x, higher, hermitian=False)
 
     def add_real(self, n: int, z: np.ndarray, higher: bool = True) -> None:
-        """:meth:`add` for a state given by its real coordinates (:meth:`BlockSpace.to_real`)."""
+        """`add` for a state given by its real coordinates (`BlockSpace.to_real`)."""
         self._measure(n, self.space.to_complex(z, self._workers), higher, hermitian=True)
 
     def _measure(self, n: int, x: np.ndarray, higher: bool, hermitian: bool) -> None:

@@ -2,8 +2,9 @@ r"""A-priori bounds of the entropy method (docs/theory.md, Marginal bound and Th
 
 Pinsker + superadditivity of relative entropy over disjoint blocks of k particles:
 
-.. math::
-    \| R^{(k)} - \rho^{\otimes k} \|_1 \le \sqrt{2 H_N / \lfloor N/k \rfloor}.
+$$
+\| R^{(k)} - \rho^{\otimes k} \|_1 \le \sqrt{2 H_N / \lfloor N/k \rfloor}.
+$$
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ __all__ = ["pinsker_marginal_bound"]
 
 
 def pinsker_marginal_bound(H_N, N: int, k: int):
-    r""":math:`\sqrt{2 H_N / \lfloor N/k\rfloor}` (array-valued in ``H_N``); NaN where k > N, +inf where H_N = +inf."""
+    r"""$\sqrt{2 H_N / \lfloor N/k\rfloor}$ (array-valued in `H_N`); NaN where k > N, +inf where H_N = +inf."""
     H = np.asarray(H_N, dtype=float)
     if k > N or k < 1:
         return np.full(H.shape, np.nan)

@@ -1,12 +1,13 @@
 r"""Entropies (natural logarithm) - docs/theory.md, Relative entropy.
 
-.. math::
-    H_N = H(R_N | \rho^{\otimes N}) = \mathrm{Tr}\,R_N(\log R_N - \log\rho^{\otimes N})
-        = -S(R_N) - N\,\mathrm{Tr}(R^{(1)}\log\rho)
+$$
+H_N = H(R_N | \rho^{\otimes N}) = \mathrm{Tr}\,R_N(\log R_N - \log\rho^{\otimes N})
+    = -S(R_N) - N\,\mathrm{Tr}(R^{(1)}\log\rho)
+$$
 
-for permutation-symmetric :math:`R_N`. The value is :math:`+\infty` when the support of
-:math:`R_N` is not inside that of :math:`\rho^{\otimes N}` (e.g. :math:`\rho` pure and
-:math:`R_N` entangled); round-off below zero is clamped to zero.
+for permutation-symmetric $R_N$. The value is $+\infty$ when the support of
+$R_N$ is not inside that of $\rho^{\otimes N}$ (e.g. $\rho$ pure and
+$R_N$ entangled); round-off below zero is clamped to zero.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ ROUNDOFF_RTOL = 1e-10
 
 @dataclass(frozen=True)
 class ProductRelativeEntropy:
-    r""":math:`H(R_N | \rho^{\otimes N})` and, when it is :math:`+\infty`, why (else ``reason`` is empty)."""
+    r"""$H(R_N | \rho^{\otimes N})$ and, when it is $+\infty$, why (else `reason` is empty)."""
 
     value: float
     reason: str = ""
@@ -39,14 +40,14 @@ class ProductRelativeEntropy:
 
 
 def von_neumann_entropy(R: np.ndarray) -> float:
-    r""":math:`S(R) = -\mathrm{Tr}\,R\log R` from the spectrum (eigenvalues <= 0 contribute 0)."""
+    r"""$S(R) = -\mathrm{Tr}\,R\log R$ from the spectrum (eigenvalues <= 0 contribute 0)."""
     w = np.linalg.eigvalsh((R + R.conj().T) / 2)
     w = w[w > 0]
     return float(-np.sum(w * np.log(w)))
 
 
 def _log_expectation(R: np.ndarray, sigma: np.ndarray, tol: float) -> tuple[float, float, float]:
-    r"""``(cross, leak, smallest)``: :math:`\mathrm{Tr}(R\log\sigma)` over the support of sigma, the
+    r"""`(cross, leak, smallest)`: $\mathrm{Tr}(R\log\sigma)$ over the support of sigma, the
     largest weight of R on the kernel of sigma (0 if none), and sigma's smallest eigenvalue."""
     w, W = np.linalg.eigh((sigma + sigma.conj().T) / 2)
     weights = np.real(np.einsum("ia,ij,ja->a", W.conj(), R, W))  # <s_a| R |s_a>
@@ -57,8 +58,8 @@ def _log_expectation(R: np.ndarray, sigma: np.ndarray, tol: float) -> tuple[floa
 
 
 def relative_entropy(R: np.ndarray, sigma: np.ndarray, tol: float = SUPPORT_TOL) -> float:
-    r""":math:`H(R|\sigma) = \mathrm{Tr}\,R(\log R - \log\sigma)`; :math:`+\infty` unless
-    :math:`\mathrm{supp} R \subseteq \mathrm{supp}\,\sigma`. Shapes: both (n, n), Hermitian, trace one."""
+    r"""$H(R|\sigma) = \mathrm{Tr}\,R(\log R - \log\sigma)$; $+\infty$ unless
+    $\mathrm{supp} R \subseteq \mathrm{supp}\,\sigma$. Shapes: both (n, n), Hermitian, trace one."""
     if R.shape != sigma.shape:
         raise ValueError(f"relative_entropy: shapes differ, {R.shape} vs {sigma.shape}")
     cross, leak, _ = _log_expectation(R, sigma, tol)
@@ -70,11 +71,11 @@ def relative_entropy(R: np.ndarray, sigma: np.ndarray, tol: float = SUPPORT_TOL)
 
 def relative_entropy_to_product(entropy_R: float, R1: np.ndarray, rho: np.ndarray, N: int,
                                 tol: float = SUPPORT_TOL, clamp: bool = True) -> ProductRelativeEntropy:
-    r""":math:`H(R_N|\rho^{\otimes N}) = -S(R_N) - N\,\mathrm{Tr}(R^{(1)}\log\rho)` for symmetric :math:`R_N`.
+    r"""$H(R_N|\rho^{\otimes N}) = -S(R_N) - N\,\mathrm{Tr}(R^{(1)}\log\rho)$ for symmetric $R_N$.
 
-    ``reason`` of the result is empty when finite, otherwise says why the value
-    is :math:`+\infty` (R^(1) has weight on the kernel of a rank-deficient rho). ``clamp``
-    sets round-off below zero (1e-10 relative) to zero; ``clamp=False`` keeps the value smooth in
+    `reason` of the result is empty when finite, otherwise says why the value
+    is $+\infty$ (R^(1) has weight on the kernel of a rank-deficient rho). `clamp`
+    sets round-off below zero (1e-10 relative) to zero; `clamp=False` keeps the value smooth in
     time (for finite differences).
     """
     cross, leak, smallest = _log_expectation(R1, rho, tol)
@@ -87,9 +88,9 @@ def relative_entropy_to_product(entropy_R: float, R1: np.ndarray, rho: np.ndarra
 
 
 def clamp_product_roundoff(value: float, entropy_R: float) -> float:
-    r"""The clamping of :func:`relative_entropy_to_product` applied to an unclamped value:
-    round-off below zero, relative to its terms :math:`S(R_N)` and
-    :math:`N\,\mathrm{Tr}(R^{(1)}\log\rho) = -S(R_N) - H`, set to zero."""
+    r"""The clamping of `relative_entropy_to_product` applied to an unclamped value:
+    round-off below zero, relative to its terms $S(R_N)$ and
+    $N\,\mathrm{Tr}(R^{(1)}\log\rho) = -S(R_N) - H$, set to zero."""
     return _clamp_roundoff(value, abs(entropy_R) + abs(entropy_R + value))
 
 

@@ -1,7 +1,7 @@
 r"""Marginals and trace distances.
 
-:math:`R^{(k)} = \mathrm{Tr}_{k+1..N} R_N`, and
-:math:`\| R^{(k)} - \rho^{\otimes k} \|_1 = \sum |\text{eigenvalues}|`.
+$R^{(k)} = \mathrm{Tr}_{k+1..N} R_N$, and
+$\| R^{(k)} - \rho^{\otimes k} \|_1 = \sum |\text{eigenvalues}|$.
 """
 
 from __future__ import annotations
@@ -22,16 +22,16 @@ def marginal(R_N: np.ndarray, d: int, N: int, k: int) -> np.ndarray:
 
 
 def trace_distance(A: np.ndarray, B: np.ndarray) -> float:
-    r"""Trace norm :math:`\|A - B\|_1` of the difference of two Hermitian matrices (no factor 1/2)."""
+    r"""Trace norm $\|A - B\|_1$ of the difference of two Hermitian matrices (no factor 1/2)."""
     D = A - B
     return float(np.sum(np.abs(np.linalg.eigvalsh((D + D.conj().T) / 2))))
 
 
 def tensor_power(rho: np.ndarray, k: int) -> np.ndarray:
-    r""":math:`\rho^{\otimes k}`."""
+    r"""$\rho^{\otimes k}$."""
     return kron_all(*([rho] * k))
 
 
 def marginal_trace_distance(R_k: np.ndarray, rho: np.ndarray, k: int) -> float:
-    r""":math:`\| R^{(k)} - \rho^{\otimes k} \|_1`."""
+    r"""$\| R^{(k)} - \rho^{\otimes k} \|_1$."""
     return trace_distance(R_k, tensor_power(rho, k))

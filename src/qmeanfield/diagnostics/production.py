@@ -1,15 +1,16 @@
 r"""Entropy production identity (docs/theory.md, Entropy production identity).
 
-With :math:`A = [\log\rho \otimes 1, V]` (anti-Hermitian),
+With $A = [\log\rho \otimes 1, V]$ (anti-Hermitian),
 
-.. math::
-    \frac{dH_N}{dt} = \frac{iN}{\hbar}\Big[\kappa_N (N-1)\,\mathrm{Tr}(R^{(2)} A)
-        - \mathrm{Tr}\big(R^{(1)} [\log\rho, V_\rho]\big)\Big]
+$$
+\frac{dH_N}{dt} = \frac{iN}{\hbar}\Big[\kappa_N (N-1)\,\mathrm{Tr}(R^{(2)} A)
+    - \mathrm{Tr}\big(R^{(1)} [\log\rho, V_\rho]\big)\Big]
+$$
 
 for closed systems. For open systems the right side is unchanged and the dissipation
-:math:`D_N = \text{right side} - dH_N/dt \ge 0` (monotonicity of relative entropy).
-The left side is measured independently by finite differences of :math:`H_N(t)`
-(:func:`stencil` and :func:`derivative_from_stencil`).
+$D_N = \text{right side} - dH_N/dt \ge 0$ (monotonicity of relative entropy).
+The left side is measured independently by finite differences of $H_N(t)$
+(`stencil` and `derivative_from_stencil`).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ STENCIL_OFFSETS = {"central": np.array([-2.0, -1.0, 0.0, 1.0, 2.0]), "forward": 
 
 
 def log_density(rho: np.ndarray, tol: float = 1e-14) -> np.ndarray | None:
-    r""":math:`\log\rho` from the spectrum; ``None`` when :math:`\rho` is not full rank."""
+    r"""$\log\rho$ from the spectrum; `None` when $\rho$ is not full rank."""
     w, W = np.linalg.eigh((rho + rho.conj().T) / 2)
     if w[0] <= tol:
         return None
@@ -34,7 +35,7 @@ def log_density(rho: np.ndarray, tol: float = 1e-14) -> np.ndarray | None:
 
 
 def interaction_commutator(log_rho: np.ndarray, V: np.ndarray) -> np.ndarray:
-    r""":math:`A = [\log\rho \otimes 1, V]`, shape (d^2, d^2)."""
+    r"""$A = [\log\rho \otimes 1, V]$, shape (d^2, d^2)."""
     d = log_rho.shape[0]
     X = np.kron(log_rho, np.eye(d))
     return X @ V - V @ X
@@ -63,11 +64,11 @@ def _weights(offsets: np.ndarray) -> np.ndarray:
 
 
 def stencil(times: np.ndarray, step: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Evaluation points for fourth-order derivatives at ``times``.
+    """Evaluation points for fourth-order derivatives at `times`.
 
-    Returns ``(all_times, index, weights)``: ``all_times`` sorted and unique (includes
-    ``times``); ``index[n]`` the positions in ``all_times`` of the 5 points used at
-    ``times[n]``; ``weights[n]`` their weights (divide by ``step``). A forward stencil is used
+    Returns `(all_times, index, weights)`: `all_times` sorted and unique (includes
+    `times`); `index[n]` the positions in `all_times` of the 5 points used at
+    `times[n]`; `weights[n]` their weights (divide by `step`). A forward stencil is used
     where the centred one would reach below t = 0.
     """
     times = np.asarray(times, dtype=float)
@@ -84,5 +85,5 @@ def stencil(times: np.ndarray, step: float) -> tuple[np.ndarray, np.ndarray, np.
 
 
 def derivative_from_stencil(values: np.ndarray, index: np.ndarray, weights: np.ndarray, step: float) -> np.ndarray:
-    """Apply :func:`stencil` weights to ``values`` sampled on its ``all_times``."""
+    """Apply `stencil` weights to `values` sampled on its `all_times`."""
     return np.einsum("nj,nj->n", weights, np.asarray(values)[index]) / step

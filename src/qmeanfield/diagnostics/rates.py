@@ -1,12 +1,12 @@
-r"""Rates in N (or hbar): power laws and the :math:`N \to \infty` limit, as frozen fit results.
+r"""Rates in N (or hbar): power laws and the $N \to \infty$ limit, as frozen fit results.
 
-One sign convention everywhere: a power law is :math:`y \approx c\,x^{p}` and ``exponent`` is
-the log-log slope p (negative for a decaying quantity: :math:`N^{-1/2}` has exponent -0.5).
+One sign convention everywhere: a power law is $y \approx c\,x^{p}$ and `exponent` is
+the log-log slope p (negative for a decaying quantity: $N^{-1/2}$ has exponent -0.5).
 
-* :func:`fit_power_law`: regression of :math:`\log y` on :math:`\log x` -> :class:`PowerLawFit`.
-* :func:`fit_inverse_N`: :math:`y \approx a + b/N` -> :class:`InverseNFit` (``limit`` = a, the
-  :math:`N\to\infty` value, with its interval; ``poor`` when the fit explains the data badly).
-* :func:`richardson_limit`: polynomial extrapolation in 1/N to N = infinity.
+* `fit_power_law`: regression of $\log y$ on $\log x$ -> `PowerLawFit`.
+* `fit_inverse_N`: $y \approx a + b/N$ -> `InverseNFit` (`limit` = a, the
+  $N\to\infty$ value, with its interval; `poor` when the fit explains the data badly).
+* `richardson_limit`: polynomial extrapolation in 1/N to N = infinity.
 
 Confidence intervals are Student-t half-widths on the regression's standard errors (level 95 %
 by default); NaN when there are no degrees of freedom left (two points for two parameters).
@@ -26,8 +26,8 @@ POOR_FIT_R2 = 0.9
 
 @dataclass(frozen=True)
 class PowerLawFit:
-    r""":math:`y \approx` ``prefactor`` :math:`x^{\text{exponent}}`; ``exponent_ci`` is the half-width
-    of the confidence interval at ``level``; ``points`` the number of points used."""
+    r"""$y \approx$ `prefactor` $x^{\text{exponent}}$; `exponent_ci` is the half-width
+    of the confidence interval at `level`; `points` the number of points used."""
 
     exponent: float
     exponent_ci: float
@@ -38,8 +38,8 @@ class PowerLawFit:
 
 @dataclass(frozen=True)
 class InverseNFit:
-    r""":math:`y \approx` ``limit`` + ``coefficient`` / N, with confidence half-widths; ``r2`` the
-    coefficient of determination (NaN with two points) and ``poor`` when it is below POOR_FIT_R2."""
+    r"""$y \approx$ `limit` + `coefficient` / N, with confidence half-widths; `r2` the
+    coefficient of determination (NaN with two points) and `poor` when it is below POOR_FIT_R2."""
 
     limit: float
     limit_ci: float
@@ -99,7 +99,7 @@ def fit_inverse_N(N, y, level: float = 0.95) -> InverseNFit | None:
 
 
 def richardson_limit(N, y) -> float | None:
-    r"""Richardson extrapolation to :math:`N = \infty` assuming :math:`y = a + b/N + c/N^2 + \dots`.
+    r"""Richardson extrapolation to $N = \infty$ assuming $y = a + b/N + c/N^2 + \dots$.
 
     Uses the polynomial in 1/N through the (up to three) largest N and returns its value at 1/N = 0.
     """

@@ -1,8 +1,8 @@
-"""N-body engines behind one small protocol (:mod:`.base`), registered by name (:mod:`.registry`).
+"""N-body engines behind one small protocol (`.base`), registered by name (`.registry`).
 
-``dense`` (full d^N space), ``symmetric`` (closed, Schur-Weyl blocks), ``permutational``
+`dense` (full d^N space), `symmetric` (closed, Schur-Weyl blocks), `permutational`
 (open, block states). Engine objects are immutable parameter objects, accepted wherever a
-name is: ``qmf.compare(..., engine=SymmetricEngine(truncation=1e-9, workers=2))``.
+name is: `qmf.compare(..., engine=SymmetricEngine(truncation=1e-9, workers=2))`.
 """
 
 from .base import Engine, ProgressCallback, Trajectory

@@ -1,11 +1,11 @@
 """The engine protocol and the trajectory every engine returns.
 
-An engine evolves the N-body state from the product state ``rho0^{(x)N}`` and reports, at
+An engine evolves the N-body state from the product state `rho0^{(x)N}` and reports, at
 each requested time, only what the diagnostics need: the von Neumann entropy of R_N and the
 k-particle marginals R^(k) for k <= kmax. The dynamics is permutation-symmetric, so the
 marginal on particles 1..k represents all k-subsets.
 
-Engines are small immutable parameter objects (``SymmetricEngine(truncation=1e-9)``): their
+Engines are small immutable parameter objects (`SymmetricEngine(truncation=1e-9)`): their
 options are keyword-only, checked at construction, and the object is accepted wherever an
 engine name is.
 """
@@ -66,8 +66,8 @@ class Trajectory:
 
 
 def higher_marginal_mask(marginal_times, T: int) -> np.ndarray:
-    """Per time index, whether marginals of order >= 2 are needed there (``marginal_times`` of
-    :meth:`Engine.evolve`: indices, or None for every time)."""
+    """Per time index, whether marginals of order >= 2 are needed there (`marginal_times` of
+    `Engine.evolve`: indices, or None for every time)."""
     if marginal_times is None:
         return np.ones(T, dtype=bool)
     mask = np.zeros(T, dtype=bool)
@@ -85,13 +85,13 @@ class Engine(Protocol):
         """Whether this engine can run (model, N), and if not, why (one sentence)."""
 
     def cost(self, model: Model, N: int) -> float:
-        """A rough cost estimate used by ``engine="auto"`` (lower is cheaper)."""
+        """A rough cost estimate used by `engine="auto"` (lower is cheaper)."""
 
     def estimate(self, model: Model, N: int, *, rho0: np.ndarray | None = None, evaluations: int = 21,
                  t_final: float = 2.0, outputs: int | None = None) -> Estimate:
-        """Wall time (2 cores) and peak memory of :meth:`evolve` at ``evaluations`` times up to
-        ``t_final`` (``outputs`` of them output times, the others stencil points), from the
-        engine's own calibration; with ``rho0``, for the blocks this initial state needs."""
+        """Wall time (2 cores) and peak memory of `evolve` at `evaluations` times up to
+        `t_final` (`outputs` of them output times, the others stencil points), from the
+        engine's own calibration; with `rho0`, for the blocks this initial state needs."""
 
     def evolve(
         self,
@@ -103,8 +103,8 @@ class Engine(Protocol):
         progress: ProgressCallback | None = None,
         marginal_times: np.ndarray | None = None,
     ) -> Trajectory:
-        """Evolve rho0^{(x)N} and return the trajectory at ``times``.
+        """Evolve rho0^{(x)N} and return the trajectory at `times`.
 
-        ``marginal_times``: indices of the times at which marginals of order >= 2 are needed
+        `marginal_times`: indices of the times at which marginals of order >= 2 are needed
         (None: every time). An engine may skip them at the other times (NaN there); the entropy
         and the one-body marginal are always computed at every time."""

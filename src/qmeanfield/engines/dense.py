@@ -1,13 +1,13 @@
-r"""Dense engine: exact N-body evolution on the full space :math:`(\mathbb C^d)^{\otimes N}`.
+r"""Dense engine: exact N-body evolution on the full space $(\mathbb C^d)^{\otimes N}$.
 
-* Closed systems: one eigendecomposition :math:`H_N = W E W^\dagger`, then
-  :math:`R_N(t) = W e^{-iEt/\hbar} W^\dagger R_N(0) W e^{iEt/\hbar} W^\dagger` at every time.
-  The entropy :math:`S(R_N(t)) = N S(\rho_0)` is conserved.
-* Open systems: the sparse Liouvillian on row-major vectorised :math:`R_N` and
-  the truncated Taylor series of :class:`~qmeanfield.propagators.TaylorPropagator`
-  (shared with the permutational engine); the entropy comes from the spectrum of :math:`R_N(t)`.
+* Closed systems: one eigendecomposition $H_N = W E W^\dagger$, then
+  $R_N(t) = W e^{-iEt/\hbar} W^\dagger R_N(0) W e^{iEt/\hbar} W^\dagger$ at every time.
+  The entropy $S(R_N(t)) = N S(\rho_0)$ is conserved.
+* Open systems: the sparse Liouvillian on row-major vectorised $R_N$ and
+  the truncated Taylor series of `TaylorPropagator`
+  (shared with the permutational engine); the entropy comes from the spectrum of $R_N(t)$.
 
-Cost grows like :math:`d^{3N}` (closed) and :math:`d^{2N}` per step (open); N is refused when
+Cost grows like $d^{3N}$ (closed) and $d^{2N}$ per step (open); N is refused when
 the memory estimate exceeds the budget.
 """
 
@@ -40,7 +40,7 @@ def _site_operator(op, site: int, N: int, d: int) -> sp.csr_matrix:
 
 
 def many_body_hamiltonian(model: Model, N: int) -> sp.csr_matrix:
-    r""":math:`H_N = \sum_j h_j + \kappa_N \sum_{i<j} V_{ij}` as a sparse matrix (operator-Schmidt form of V)."""
+    r"""$H_N = \sum_j h_j + \kappa_N \sum_{i<j} V_{ij}$ as a sparse matrix (operator-Schmidt form of V)."""
     d = model.d
     kappa = model.kappa(N)
     H = sp.csr_matrix((d**N, d**N), dtype=complex)
@@ -59,13 +59,13 @@ def many_body_hamiltonian(model: Model, N: int) -> sp.csr_matrix:
 
 
 def collective_operator(A, N: int, d: int) -> sp.csr_matrix:
-    r""":math:`J(A) = \sum_j A_j` on the N-body space (sparse)."""
+    r"""$J(A) = \sum_j A_j$ on the N-body space (sparse)."""
     return sum(_site_operator(A, j, N, d) for j in range(N))
 
 
 def embedded_jumps(model: Model, N: int) -> list[sp.csr_matrix]:
     r"""All N-body jump operators as sparse matrices: each one-body L_k on each particle j, then
-    each collective jump :math:`\sqrt{\kappa_N}\sum_j (C_c)_j`."""
+    each collective jump $\sqrt{\kappa_N}\sum_j (C_c)_j$."""
     out = [_site_operator(L, j, N, model.d) for L in model.jumps for j in range(N)]
     for C in model.collective_jumps:
         out.append(math.sqrt(model.kappa(N)) * sum(_site_operator(C, j, N, model.d) for j in range(N)))
@@ -73,11 +73,11 @@ def embedded_jumps(model: Model, N: int) -> list[sp.csr_matrix]:
 
 
 def liouvillian(model: Model, N: int) -> sp.csr_matrix:
-    r"""Sparse Liouvillian acting on the row-major vectorisation ``R.reshape(-1)``.
+    r"""Sparse Liouvillian acting on the row-major vectorisation `R.reshape(-1)`.
 
-    With :math:`\mathrm{vec}(A X B) = (A \otimes B^T)\,\mathrm{vec}(X)`:
-    :math:`\mathcal L = -\tfrac{i}{\hbar}(H \otimes 1 - 1 \otimes H^T) + \sum L \otimes \bar L
-    - \tfrac12 (K \otimes 1 + 1 \otimes K^T)`, :math:`K = \sum L^\dagger L`.
+    With $\mathrm{vec}(A X B) = (A \otimes B^T)\,\mathrm{vec}(X)$:
+    $\mathcal L = -\tfrac{i}{\hbar}(H \otimes 1 - 1 \otimes H^T) + \sum L \otimes \bar L
+    - \tfrac12 (K \otimes 1 + 1 \otimes K^T)$, $K = \sum L^\dagger L$.
     """
     D = model.d**N
     H = many_body_hamiltonian(model, N)
@@ -92,9 +92,9 @@ def liouvillian(model: Model, N: int) -> sp.csr_matrix:
 
 
 def drive_superoperators(model: Model, N: int) -> list[sp.csr_matrix]:
-    r"""For each drive term :math:`f_k(t) A_k`: :math:`-\tfrac{i}{\hbar}(J_k \otimes 1 - 1 \otimes J_k^T)`,
-    :math:`J_k = \sum_j (A_k)_j`, on the row-major vectorisation (the generator is
-    :func:`liouvillian` plus :math:`\sum_k f_k(t)` times these)."""
+    r"""For each drive term $f_k(t) A_k$: $-\tfrac{i}{\hbar}(J_k \otimes 1 - 1 \otimes J_k^T)$,
+    $J_k = \sum_j (A_k)_j$, on the row-major vectorisation (the generator is
+    `liouvillian` plus $\sum_k f_k(t)$ times these)."""
     D = model.d**N
     Id = sp.identity(D, dtype=complex, format="csr")
     out = []
@@ -173,7 +173,7 @@ class DenseEngine:
 
     def estimate(self, model: Model, N: int, *, rho0=None, evaluations: int = 21, t_final: float = 2.0,
                  outputs: int | None = None) -> Estimate:
-        """Wall time (2 cores) and peak memory of :meth:`evolve` (see :class:`~.base.Engine`)."""
+        """Wall time (2 cores) and peak memory of `evolve` (see `Engine`)."""
         seconds = scaled_seconds(SECONDS_PER_COST[model.is_open], self.cost(model, N), evaluations,
                                  t_final, CALIBRATION) * (DRIVEN_COST_FACTOR if model.is_driven else 1.0)
         return Estimate(seconds, memory_estimate(model, N))

@@ -1,38 +1,40 @@
 r"""Permutational engine: exact open (Lindblad) N-body dynamics on Schur-Weyl blocks, any d.
 
-The Lindblad equation of docs/theory.md (Models) with one-body jumps :math:`L_k` on every particle,
-optional collective jumps :math:`\sqrt{\kappa_N}\sum_j (C_c)_j` and the general two-body
-Hamiltonian keeps :math:`R_N` permutation-symmetric, so
+The Lindblad equation of docs/theory.md (Models) with one-body jumps $L_k$ on every particle,
+optional collective jumps $\sqrt{\kappa_N}\sum_j (C_c)_j$ and the general two-body
+Hamiltonian keeps $R_N$ permutation-symmetric, so
 
-.. math::
-    R_N = \bigoplus_\lambda \frac{P_\lambda}{\dim S_\lambda} \otimes 1_{S_\lambda},
-    \qquad \sum_\lambda \mathrm{tr}\, P_\lambda = 1,
+$$
+R_N = \bigoplus_\lambda \frac{P_\lambda}{\dim S_\lambda} \otimes 1_{S_\lambda},
+\qquad \sum_\lambda \mathrm{tr}\, P_\lambda = 1,
+$$
 
-with :math:`P_\lambda \ge 0` on the :math:`\mathfrak{gl}(d)` irrep :math:`U_\lambda` (Gelfand-Tsetlin
-basis). The state is the list of blocks :math:`P_\lambda` (:math:`\sum_\lambda (\dim U_\lambda)^2`
-numbers, :math:`\binom{N+3}{3}` for d = 2), never a :math:`d^{2N}` object.
+with $P_\lambda \ge 0$ on the $\mathfrak{gl}(d)$ irrep $U_\lambda$ (Gelfand-Tsetlin
+basis). The state is the list of blocks $P_\lambda$ ($\sum_\lambda (\dim U_\lambda)^2$
+numbers, $\binom{N+3}{3}$ for d = 2), never a $d^{2N}$ object.
 
-Terms inside a block: the Hamiltonian :math:`H_\lambda` (as in the symmetric engine), the
-anticommutator with :math:`J(\sum_k L_k^\dagger L_k)` and the collective jumps
-:math:`J(C) P J(C)^\dagger`. The one-body "sandwich" :math:`\sum_j L_j R L_j^\dagger` moves one
-box: restricting :math:`S_N` to :math:`S_{N-1}` (particle N apart) and using the branching isometries
-:math:`W_{\mu\lambda}: U_\lambda \to U_\mu \otimes \mathbb C^d` (λ = μ + box,
-:func:`~qmeanfield.blocks.irreps.branching_isometry`),
+Terms inside a block: the Hamiltonian $H_\lambda$ (as in the symmetric engine), the
+anticommutator with $J(\sum_k L_k^\dagger L_k)$ and the collective jumps
+$J(C) P J(C)^\dagger$. The one-body "sandwich" $\sum_j L_j R L_j^\dagger$ moves one
+box: restricting $S_N$ to $S_{N-1}$ (particle N apart) and using the branching isometries
+$W_{\mu\lambda}: U_\lambda \to U_\mu \otimes \mathbb C^d$ (λ = μ + box,
+`branching_isometry`),
 
-.. math::
-    \Big(\sum_j L_j R L_j^\dagger\Big)_{\lambda'} = \sum_{\mu \subset \lambda'} \sum_{\lambda \supset \mu}
-    \frac{N \dim S_\mu}{\dim S_\lambda}\; M\, P_\lambda\, M^\dagger,
-    \qquad M = W_{\mu\lambda'}^\dagger (1 \otimes L) W_{\mu\lambda}.
+$$
+\Big(\sum_j L_j R L_j^\dagger\Big)_{\lambda'} = \sum_{\mu \subset \lambda'} \sum_{\lambda \supset \mu}
+\frac{N \dim S_\mu}{\dim S_\lambda}\; M\, P_\lambda\, M^\dagger,
+\qquad M = W_{\mu\lambda'}^\dagger (1 \otimes L) W_{\mu\lambda}.
+$$
 
-(Symmetry lets one sum :math:`\sum_j` be N times particle N's term; the isotypic component of
-:math:`\lambda'` restricted to :math:`S_{N-1}` is :math:`\bigoplus_{\mu\subset\lambda'} U_{\lambda'} \otimes S_\mu`.)
-Every coefficient is of order one (:math:`N\dim S_\mu/\dim S_\lambda` is a ratio of hook products), so
+(Symmetry lets one sum $\sum_j$ be N times particle N's term; the isotypic component of
+$\lambda'$ restricted to $S_{N-1}$ is $\bigoplus_{\mu\subset\lambda'} U_{\lambda'} \otimes S_\mu$.)
+Every coefficient is of order one ($N\dim S_\mu/\dim S_\lambda$ is a ratio of hook products), so
 the representation is well conditioned at any N.
 
 The generator is assembled once as a sparse matrix on the concatenated row-major blocks and
-applied by Arnoldi steps (:class:`~qmeanfield.propagators.KrylovPropagator`). Outputs per time:
-the exact entropy from the spectra of all blocks, :math:`S(R_N) = -\sum_\lambda \mathrm{tr}\,
-P_\lambda \log(P_\lambda / \dim S_\lambda)`, and the marginals from collective moments.
+applied by Arnoldi steps (`KrylovPropagator`). Outputs per time:
+the exact entropy from the spectra of all blocks, $S(R_N) = -\sum_\lambda \mathrm{tr}\,
+P_\lambda \log(P_\lambda / \dim S_\lambda)$, and the marginals from collective moments.
 """
 
 from __future__ import annotations
@@ -81,7 +83,7 @@ class PermutationalEngine:
     """Exact open (and closed) dynamics on Schur-Weyl blocks for any d; cost polynomial in N.
 
     memory_budget_gb : refuse N whose generator would not fit (estimate from its nonzeros).
-    workers : threads for the sparse products and the block eigenvalues (``"auto"``: every core, for generators large
+    workers : threads for the sparse products and the block eigenvalues (`"auto"`: every core, for generators large
         enough to profit).
     """
 
@@ -95,7 +97,7 @@ class PermutationalEngine:
         object.__setattr__(self, "workers", check_workers(self.workers, "workers", EngineError))
 
     def supports(self, model: Model, N: int, real: bool = True) -> tuple[bool, str]:
-        """Whether (model, N) fits the memory budget (``real=False``: for the steady-state solver)."""
+        """Whether (model, N) fits the memory budget (`real=False`: for the steady-state solver)."""
         need = self.memory_estimate(model, N, real) / 2**30
         if need > self.memory_budget_gb:
             return False, (f"the permutational engine needs about {need:.3g} GiB for N = {N}, d = {model.d}, "
@@ -106,7 +108,7 @@ class PermutationalEngine:
         """Peak bytes: the real generator (about 2 d^4 nonzeros per row, 12 bytes each, 1.25x
         that during its assembly in row groups) plus the propagator's and the measurement's
         vectors (measured at d = 2: 26.7 nonzeros per row for complex operators, 13 for real
-        ones; N = 400 peaked at 5.4 GiB, estimated 7.5). ``real=False``: the steady-state
+        ones; N = 400 peaked at 5.4 GiB, estimated 7.5). `real=False`: the steady-state
         solver's complex generator (20 bytes a nonzero, 1.25x during its assembly; the trace
         condition replaces one of its rows in each product, not in a copy), the
         preconditioner's block factors (at most four n x n arrays a block, on the Schur route)
@@ -124,15 +126,15 @@ class PermutationalEngine:
 
     def estimate(self, model: Model, N: int, *, rho0=None, evaluations: int = 21, t_final: float = 2.0,
                  outputs: int | None = None) -> Estimate:
-        """Wall time (2 cores) and peak memory of :meth:`evolve` (see :class:`~.base.Engine`),
-        calibrated on ``CALIBRATION``'s runs."""
+        """Wall time (2 cores) and peak memory of `evolve` (see `Engine`),
+        calibrated on `CALIBRATION`'s runs."""
         seconds = scaled_seconds(SECONDS_PER_COST, self.cost(model, N), evaluations, t_final, CALIBRATION)
         if model.is_driven:
             seconds *= DRIVEN_COST_FACTOR
         return Estimate(seconds, self.memory_estimate(model, N) * (1 + len(model.drive)))
 
     def threads(self) -> int:
-        """Threads for the sparse products and the block eigenvalues (``workers``; "auto": every core)."""
+        """Threads for the sparse products and the block eigenvalues (`workers`; "auto": every core)."""
         return self.workers if self.workers != "auto" else (os.cpu_count() or 1)
 
     def propagator(self, A: sp.csr_matrix) -> KrylovPropagator:
@@ -145,8 +147,8 @@ class PermutationalEngine:
             raise EngineError(why)
 
     def generator(self, model: Model, N: int, real: bool = False) -> tuple[BlockSpace, sp.csr_matrix]:
-        """The block layout and the sparse Lindblad generator of (model, N); ``real``: on the
-        real coordinates of Hermitian blocks (:meth:`BlockSpace.to_real`)."""
+        """The block layout and the sparse Lindblad generator of (model, N); `real`: on the
+        real coordinates of Hermitian blocks (`BlockSpace.to_real`)."""
         self._check(model, N, real)
         space = BlockSpace(N, model.d)
         A = block_liouvillian(space, np.asarray(model.h), np.asarray(model.V), list(model.jumps),
@@ -155,18 +157,18 @@ class PermutationalEngine:
         return space, A
 
     def drive_generators(self, model: Model, N: int, real: bool = True) -> list[sp.csr_matrix]:
-        r"""For each drive term :math:`f_k(t) A_k`: the commutator with :math:`J(A_k)` on the blocks
-        (the generator of a driven model is :meth:`generator` plus :math:`\sum_k f_k(t)` times these)."""
+        r"""For each drive term $f_k(t) A_k$: the commutator with $J(A_k)$ on the blocks
+        (the generator of a driven model is `generator` plus $\sum_k f_k(t)$ times these)."""
         space = BlockSpace(N, model.d)
         zero = np.zeros((model.d**2, model.d**2), dtype=complex)
         return [block_liouvillian(space, np.asarray(A), zero, [], [], model.kappa(N), model.hbar, real=real,
                                   threads=self.threads()) for A, _ in model.drive]
 
     def block_states(self, model: Model, rho0: np.ndarray, N: int, times: np.ndarray, real: bool = False):
-        """Yield the state vector (concatenated blocks P_lambda, see :class:`BlockSpace`) at each time
-        (``real``: its real coordinates, :meth:`BlockSpace.to_real`).
+        """Yield the state vector (concatenated blocks P_lambda, see `BlockSpace`) at each time
+        (`real`: its real coordinates, `BlockSpace.to_real`).
 
-        The first item is ``(space, propagator)``; then one vector per time. The propagation
+        The first item is `(space, propagator)`; then one vector per time. The propagation
         runs on the real coordinates of the Hermitian blocks (a real generator: each product
         about 2x faster than the complex one, measured at d = 2, N = 80).
         """
@@ -225,27 +227,27 @@ class PermutationalEngine:
 
     def steady_state(self, model: Model, N: int, *, tol: float = 1e-10, t_max: float = 2000.0,
                      on_iteration=None, reference=None, windows: bool = True) -> SteadyState:
-        """The N-body steady state (:func:`qmeanfield.engines.steady.steady_state`, every option there)."""
+        """The N-body steady state (`qmeanfield.engines.steady.steady_state`, every option there)."""
         return steady.steady_state(self, model, N, tol=tol, t_max=t_max, on_iteration=on_iteration,
                                    reference=reference, windows=windows)
 
     def liouvillian_gap(self, model: Model, N: int, *, tau: float = 1.0, modes: int = 4) -> float:
-        """The slowest relaxation rate (:func:`qmeanfield.engines.steady.liouvillian_gap`)."""
+        """The slowest relaxation rate (`qmeanfield.engines.steady.liouvillian_gap`)."""
         return steady.liouvillian_gap(self, model, N, tau=tau, modes=modes)
 
     def estimate_steady(self, model: Model, N: int, reference=None, *, gap: bool = False) -> Estimate:
-        """Wall time and peak memory of :meth:`steady_state` (:func:`qmeanfield.engines.steady.estimate_steady`)."""
+        """Wall time and peak memory of `steady_state` (`qmeanfield.engines.steady.estimate_steady`)."""
         return steady.estimate_steady(self, model, N, reference, gap=gap)
 
     def steady_memory_estimate(self, model: Model, N: int, reference=None) -> float:
-        """Peak bytes of :meth:`steady_state` (:func:`qmeanfield.engines.steady.steady_memory_estimate`)."""
+        """Peak bytes of `steady_state` (`qmeanfield.engines.steady.steady_memory_estimate`)."""
         return steady.steady_memory_estimate(self, model, N, reference)
 
     @staticmethod
     def steady_window_entries(model: Model, N: int, reference=None) -> int | None:
-        """Entries of the first windowed try (:func:`qmeanfield.engines.steady.steady_window_entries`)."""
+        """Entries of the first windowed try (`qmeanfield.engines.steady.steady_window_entries`)."""
         return steady.steady_window_entries(model, N, reference)
 
     def supports_steady(self, model: Model, N: int, reference=None) -> tuple[bool, str]:
-        """Whether :meth:`steady_state` fits the memory budget (:func:`qmeanfield.engines.steady.supports_steady`)."""
+        """Whether `steady_state` fits the memory budget (`qmeanfield.engines.steady.supports_steady`)."""
         return steady.supports_steady(self, model, N, reference)

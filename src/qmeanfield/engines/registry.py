@@ -1,9 +1,9 @@
 """Engines registered by name, and the one readable function that picks one.
 
-``engine="auto"`` picks, among the registered engines that support (model, N), the one with
-the lowest cost estimate: ``dense`` for the smallest N, ``symmetric`` for closed systems,
-``permutational`` for open systems beyond a few particles. Wherever an engine name is
-accepted, an engine object (``SymmetricEngine(truncation=1e-9)``) is accepted too.
+`engine="auto"` picks, among the registered engines that support (model, N), the one with
+the lowest cost estimate: `dense` for the smallest N, `symmetric` for closed systems,
+`permutational` for open systems beyond a few particles. Wherever an engine name is
+accepted, an engine object (`SymmetricEngine(truncation=1e-9)`) is accepted too.
 """
 
 from __future__ import annotations
@@ -71,8 +71,8 @@ def _check_options(options) -> dict:
 
 
 def configure_engine(name: str, options: Mapping | None = None) -> Engine:
-    """Engine ``name`` with the options of ``options`` that it accepts (options meant for other
-    engines, as in a shared ``[engine]`` table, are left out; options no engine accepts are refused)."""
+    """Engine `name` with the options of `options` that it accepts (options meant for other
+    engines, as in a shared `[engine]` table, are left out; options no engine accepts are refused)."""
     options = _check_options(options)
     return make_engine(name, **{k: v for k, v in options.items() if k in accepted_options(name)})
 
@@ -80,9 +80,9 @@ def configure_engine(name: str, options: Mapping | None = None) -> Engine:
 def choose_engine(model: Model, N: int, engine: EngineSpec = "auto", options: Mapping | None = None) -> Engine:
     """The engine that will run (model, N): the given object, the named one, or the cheapest that supports it.
 
-    With a name, ``options`` must all be accepted by that engine; with ``"auto"`` each candidate
+    With a name, `options` must all be accepted by that engine; with `"auto"` each candidate
     receives the options it accepts and an option no engine accepts is refused. With an engine
-    object, ``options`` must be empty (give them to its constructor).
+    object, `options` must be empty (give them to its constructor).
     """
     if isinstance(engine, type):
         raise EngineError(f"engine={engine.__name__} is a class; pass an engine object, e.g. {engine.__name__}(), "

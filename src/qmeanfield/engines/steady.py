@@ -1,16 +1,16 @@
 r"""Steady states of the permutational engine's generator and its Liouvillian gap.
 
-Functions of a :class:`~qmeanfield.engines.PermutationalEngine` (its memory budget, threads,
+Functions of a `PermutationalEngine` (its memory budget, threads,
 generator and propagator), called through the engine's methods of the same names:
 
-* :func:`steady_state`: sparse LU for small block states; beyond, BiCGSTAB preconditioned with
-  the exactly inverted no-jump part (:class:`NoJumpPreconditioner`), first on windows of the
-  blocks in the reference's eigenbasis (:func:`steady_windows`), then on every entry, then
+* `steady_state`: sparse LU for small block states; beyond, BiCGSTAB preconditioned with
+  the exactly inverted no-jump part (`NoJumpPreconditioner`), first on windows of the
+  blocks in the reference's eigenbasis (`steady_windows`), then on every entry, then
   relaxation as the fallback;
-* :func:`liouvillian_gap`: the slowest relaxation rate (dense eigenvalues, or Arnoldi on the
+* `liouvillian_gap`: the slowest relaxation rate (dense eigenvalues, or Arnoldi on the
   propagator);
-* :func:`estimate_steady`, :func:`steady_memory_estimate`, :func:`steady_window_entries`,
-  :func:`supports_steady`: what a steady state costs, before it starts.
+* `estimate_steady`, `steady_memory_estimate`, `steady_window_entries`,
+  `supports_steady`: what a steady state costs, before it starts.
 """
 
 from __future__ import annotations
@@ -92,16 +92,16 @@ RELAX_CHUNK, RELAX_CHUNK_MAX = 5.0, 50.0
 
 class NoJumpPreconditioner:
     r"""Approximate inverse of the block generator: its no-jump part
-    :math:`X \mapsto A_\lambda X + X A_\lambda^\dagger`, :math:`A_\lambda = -iH_\lambda/\hbar - K_\lambda/2 - s/2`
-    (:math:`K_\lambda = J(\sum_k L_k^\dagger L_k) + \kappa\sum_c J(C_c)^\dagger J(C_c)`, s a small shift),
-    inverted exactly block by block (:class:`~qmeanfield.blocks.lyapunov.BlockLyapunov`: through the
-    eigendecomposition of :math:`A_\lambda`, four matrix products, where its eigenvectors are well
+    $X \mapsto A_\lambda X + X A_\lambda^\dagger$, $A_\lambda = -iH_\lambda/\hbar - K_\lambda/2 - s/2$
+    ($K_\lambda = J(\sum_k L_k^\dagger L_k) + \kappa\sum_c J(C_c)^\dagger J(C_c)$, s a small shift),
+    inverted exactly block by block (`BlockLyapunov`: through the
+    eigendecomposition of $A_\lambda$, four matrix products, where its eigenvectors are well
     enough conditioned, else through its Schur form - at d = 2 from block dimensions ~180 on).
     What is left, the jumps' sandwich terms, is what the Krylov solver iterates on.
-    ``threads`` > 1: the blocks, largest first, are taken by that many threads as they are free
+    `threads` > 1: the blocks, largest first, are taken by that many threads as they are free
     (the matrix products and the compiled Sylvester leaves release the GIL; N = 120: 17.9 ms ->
-    11.6 ms per application on 2 cores); call :meth:`close` when done. ``windows``: the same on
-    the windows' entries (:class:`~qmeanfield.blocks.BlockWindows`), each block's no-jump part
+    11.6 ms per application on 2 cores); call `close` when done. `windows`: the same on
+    the windows' entries (`BlockWindows`), each block's no-jump part
     cut to its window's rows and columns.
     """
 
@@ -184,22 +184,22 @@ class NoJumpPreconditioner:
 class SteadyState:
     r"""An N-body steady state on Schur-Weyl blocks.
 
-    space : the block layout (:class:`~qmeanfield.blocks.BlockSpace`).
-    state : the state vector of concatenated blocks :math:`P_\lambda` (trace one); None for a
-        state solved on windows (``windows``, ``basis``, ``window_state``; see :meth:`full_state`).
-    method : ``"direct"`` (sparse LU), ``"bicgstab-windows"`` (the same Krylov solver on windows
-        of the blocks in the reference's eigenbasis, :func:`steady_windows`), ``"bicgstab"``
-        (preconditioned Krylov solver on every entry, see :class:`NoJumpPreconditioner`) or
-        ``"bicgstab+relaxation"`` (then propagated to stationarity, the fallback).
+    space : the block layout (`BlockSpace`).
+    state : the state vector of concatenated blocks $P_\lambda$ (trace one); None for a
+        state solved on windows (`windows`, `basis`, `window_state`; see `full_state`).
+    method : `"direct"` (sparse LU), `"bicgstab-windows"` (the same Krylov solver on windows
+        of the blocks in the reference's eigenbasis, `steady_windows`), `"bicgstab"`
+        (preconditioned Krylov solver on every entry, see `NoJumpPreconditioner`) or
+        `"bicgstab+relaxation"` (then propagated to stationarity, the fallback).
     iterations : BiCGSTAB iterations (0 for the other methods; all tries together).
-    residual : :math:`\|\mathcal L x\|_1 / \|\mathcal L\|_1`; for ``"bicgstab-windows"`` in the basis
+    residual : $\|\mathcal L x\|_1 / \|\mathcal L\|_1$; for `"bicgstab-windows"` in the basis
         it was solved in (the reference's eigenbasis): every row the windows' entries reach, over
         the largest column sum of those entries' columns.
     solved_entries : how many block entries the last solve had as unknowns (the windows' entries
-        for ``"bicgstab-windows"``, else all of them).
-    windows, basis, window_state : for ``"bicgstab-windows"``: the windows
-        (:class:`~qmeanfield.blocks.BlockWindows`), the one-body basis W of the solve (columns; the
-        state is :math:`W^{\otimes N}` applied to the windowed one) and the windowed vector.
+        for `"bicgstab-windows"`, else all of them).
+    windows, basis, window_state : for `"bicgstab-windows"`: the windows
+        (`BlockWindows`), the one-body basis W of the solve (columns; the
+        state is $W^{\otimes N}$ applied to the windowed one) and the windowed vector.
     """
 
     space: BlockSpace
@@ -213,7 +213,7 @@ class SteadyState:
     window_state: np.ndarray | None = None
 
     def full_state(self) -> np.ndarray:
-        """The state vector of every entry (``state``, or the windowed state rotated back: dense
+        """The state vector of every entry (`state`, or the windowed state rotated back: dense
         blocks, as many numbers as the whole space - 2.7 GB at d = 2, N = 1000)."""
         if self.state is not None:
             return self.state
@@ -227,8 +227,8 @@ class SteadyState:
         return x
 
     def measure(self, kmax: int = 2) -> tuple[float, dict[int, np.ndarray]]:
-        """The von Neumann entropy of the N-body state and its marginals k = 1..``kmax`` (<= 2);
-        for a windowed state from its windows (:func:`~qmeanfield.blocks.space.measure_windows`),
+        """The von Neumann entropy of the N-body state and its marginals k = 1..`kmax` (<= 2);
+        for a windowed state from its windows (`measure_windows`),
         the marginals rotated back to the model's basis."""
         if self.state is not None:
             meas = BlockMeasurement(self.space, 1, kmax)
@@ -245,11 +245,11 @@ class SteadyState:
 
 def steady_windows(space: BlockSpace, reference: np.ndarray, weight_min: float = 1e-20):
     r"""The windows of the windowed steady-state solve, in the eigenbasis W of the one-body
-    ``reference`` (eigenvalues descending): in each block the Gelfand-Tsetlin rows whose weight
-    in :math:`\mathrm{diag}(q)^{\otimes N}` is at least ``weight_min`` times the largest of all
-    blocks, q the reference's eigenvalues floored at ``WINDOW_P_FLOOR`` times the largest.
-    Returns (:class:`~qmeanfield.blocks.BlockWindows`, W, the blocks' log weights relative to the
-    largest, for :func:`_windows_above`)."""
+    `reference` (eigenvalues descending): in each block the Gelfand-Tsetlin rows whose weight
+    in $\mathrm{diag}(q)^{\otimes N}$ is at least `weight_min` times the largest of all
+    blocks, q the reference's eigenvalues floored at `WINDOW_P_FLOOR` times the largest.
+    Returns (`BlockWindows`, W, the blocks' log weights relative to the
+    largest, for `_windows_above`)."""
     p, W = np.linalg.eigh((reference + reference.conj().T) / 2)
     p, W = np.clip(p[::-1], 0.0, None), W[:, ::-1]
     p = np.maximum(p, WINDOW_P_FLOOR * p[0])
@@ -260,7 +260,7 @@ def steady_windows(space: BlockSpace, reference: np.ndarray, weight_min: float =
 
 
 def _windows_above(space: BlockSpace, logw: list[np.ndarray], weight_min: float) -> BlockWindows:
-    """The rows of each block whose relative log weight (:func:`steady_windows`) is at least log(weight_min)."""
+    """The rows of each block whose relative log weight (`steady_windows`) is at least log(weight_min)."""
     return BlockWindows(space, [np.flatnonzero(w >= math.log(weight_min)) for w in logw])
 
 
@@ -281,11 +281,11 @@ GAP_COST_FACTOR = 16
 
 
 def steady_memory_estimate(engine, model: Model, N: int, reference=None) -> float:
-    """Peak bytes of :meth:`steady_state` from ``reference``: where its windows apply
-    (:func:`steady_windows`), the windowed solve's - per window entry its generator columns
+    """Peak bytes of `steady_state` from `reference`: where its windows apply
+    (`steady_windows`), the windowed solve's - per window entry its generator columns
     (about 40 nonzeros, 20 bytes each, 1.25x while assembled), preconditioner factors and
     Krylov vectors (README's open model: N = 320 0.34 GiB measured, 0.41 estimated; N = 640
-    0.46 / 0.49); elsewhere :meth:`memory_estimate` of the complex generator's solve."""
+    0.46 / 0.49); elsewhere `memory_estimate` of the complex generator's solve."""
     entries = steady_window_entries(model, N, reference)
     if entries is not None:
         return float(entries) * (40 * 20 * 1.25 + 64 + 16 * 24) + 250 * 2**20
@@ -293,9 +293,9 @@ def steady_memory_estimate(engine, model: Model, N: int, reference=None) -> floa
 
 
 def steady_window_entries(model: Model, N: int, reference=None) -> int | None:
-    """How many entries the first windowed try of :meth:`steady_state` from ``reference``
-    solves for (:func:`steady_windows`), or None where it would solve every entry (no
-    reference, a closed model, a direct solve, or windows over ``WINDOW_MAX_FRACTION``)."""
+    """How many entries the first windowed try of `steady_state` from `reference`
+    solves for (`steady_windows`), or None where it would solve every entry (no
+    reference, a closed model, a direct solve, or windows over `WINDOW_MAX_FRACTION`)."""
     if reference is None or not model.is_open:
         return None
     space = BlockSpace(N, model.d)
@@ -306,9 +306,9 @@ def steady_window_entries(model: Model, N: int, reference=None) -> int | None:
 
 
 def estimate_steady(engine, model: Model, N: int, reference=None, *, gap: bool = False) -> Estimate:
-    """Wall time (2 cores) and peak memory of :meth:`steady_state` from ``reference`` (on its
-    windows where they apply, :meth:`steady_window_entries`), plus with ``gap`` those of
-    :meth:`liouvillian_gap` (on the whole generator)."""
+    """Wall time (2 cores) and peak memory of `steady_state` from `reference` (on its
+    windows where they apply, `steady_window_entries`), plus with `gap` those of
+    `liouvillian_gap` (on the whole generator)."""
     size = math.comb(N + model.d**2 - 1, N)
     entries = steady_window_entries(model, N, reference)
     if size <= STEADY_SMALL[0]:
@@ -333,8 +333,8 @@ def _steady_full_seconds(size: int) -> float:
 
 
 def supports_steady(engine, model: Model, N: int, reference=None) -> tuple[bool, str]:
-    """Whether :meth:`steady_state` from ``reference`` fits the memory budget
-    (:meth:`steady_memory_estimate`; a windowed solve that misses its criterion falls back to
+    """Whether `steady_state` from `reference` fits the memory budget
+    (`steady_memory_estimate`; a windowed solve that misses its criterion falls back to
     every entry, which must fit then)."""
     need = steady_memory_estimate(engine, model, N, reference) / 2**30
     if need > engine.memory_budget_gb:
@@ -347,29 +347,29 @@ def steady_state(engine, model: Model, N: int, *, tol: float = 1e-10, t_max: flo
                  on_iteration=None, reference=None, windows: bool = True) -> SteadyState:
     r"""The N-body steady state: the normalised kernel of the block generator.
 
-    Up to ``DIRECT_SOLVE_MAX`` block entries by sparse LU (one equation replaced by the trace
+    Up to `DIRECT_SOLVE_MAX` block entries by sparse LU (one equation replaced by the trace
     condition); beyond, by BiCGSTAB preconditioned
-    with the exactly inverted no-jump part (:class:`NoJumpPreconditioner`) on
-    :math:`(\mathcal L + u\,\mathrm{tr})\,x = u`, u the product state of ``reference`` (a
+    with the exactly inverted no-jump part (`NoJumpPreconditioner`) on
+    $(\mathcal L + u\,\mathrm{tr})\,x = u$, u the product state of `reference` (a
     one-body state, e.g. the mean-field fixed point; default the maximally mixed one), which
     is also the first iterate. Its solutions are the steady states of trace one (the range of
-    :math:`\mathcal L` is traceless).
+    $\mathcal L$ is traceless).
 
-    ``windows`` (default): first solve in the eigenbasis of ``reference`` on a window of each
-    block (:func:`steady_windows`: the entries where :math:`\rho^{\otimes N}` weighs at least
+    `windows` (default): first solve in the eigenbasis of `reference` on a window of each
+    block (`steady_windows`: the entries where $\rho^{\otimes N}$ weighs at least
     1e-20 of its largest weight; a second try at 1e-40, from the first), where a steady state
-    near :math:`\rho^{\otimes N}` lives: its entries fall off geometrically away from each
+    near $\rho^{\otimes N}$ lives: its entries fall off geometrically away from each
     block's highest weight, so the windows hold a few percent of the entries at large N
     (README's open model: 123 000 of 5.6 million at N = 320). Neither the whole generator nor
     the whole state is formed: the residual is taken in that basis over every row the
-    windows' entries reach (see :class:`SteadyState`), and the result keeps the windows
-    (:meth:`SteadyState.measure`, :meth:`SteadyState.full_state`). If both tries miss ``tol``
+    windows' entries reach (see `SteadyState`), and the result keeps the windows
+    (`SteadyState.measure`, `SteadyState.full_state`). If both tries miss `tol`
     (or the windows would hold more than half the entries), every entry is solved for, from
     the last windowed result; where that does not fit the memory budget an
-    :class:`~qmeanfield.errors.EngineError` says so.
-    If the solve on every entry does not reach ``tol`` in :math:`\|\mathcal L x\|_1 / \|\mathcal L\|_1`, the
-    iterate relaxes with this engine's propagator until it does (or until ``t_max``).
-    ``on_iteration``: called with the number of BiCGSTAB iterations done after each one (for
+    `EngineError` says so.
+    If the solve on every entry does not reach `tol` in $\|\mathcal L x\|_1 / \|\mathcal L\|_1$, the
+    iterate relaxes with this engine's propagator until it does (or until `t_max`).
+    `on_iteration`: called with the number of BiCGSTAB iterations done after each one (for
     progress reports; README's open model from the fixed point: 120 / 240 / 550 / 1910
     iterations at N = 80 / 160 / 320 / 1000 on the windows; 110 / 210 / 540 at N = 80 / 160 /
     320 on every entry).
@@ -424,19 +424,19 @@ def _steady_state(engine, model: Model, N: int, tol: float, t_max: float, on_ite
 
 def _window_solve(engine, space: BlockSpace, model: Model, N: int, reference: np.ndarray, tol: float,
                   weight_min: float, on_iteration, done: int, start: SteadyState | None = None):
-    r"""The steady state on windows of the blocks, in the eigenbasis of ``reference``.
+    r"""The steady state on windows of the blocks, in the eigenbasis of `reference`.
 
-    Rotated so that the reference is diagonal, :math:`\rho^{\otimes N}` is diagonal in every
+    Rotated so that the reference is diagonal, $\rho^{\otimes N}$ is diagonal in every
     block and its entries fall off geometrically away from the highest weight (by the
     reference's eigenvalue ratios), and so do those of a steady state near it. The windows
-    (:func:`steady_windows` at ``weight_min``) are the unknowns; the rotated model's generator
-    is built on their columns and on the rows of wider windows (``WINDOW_ROW_MARGIN`` times
-    ``weight_min``, widened until they hold every row those columns reach), so the residual
-    :math:`\|\mathcal L x\|_1` of the windowed state is exact. Solved by the preconditioned
-    BiCGSTAB of :meth:`_solve` (from ``start``, an earlier windowed state, if given) to
-    ``WINDOW_TOL_FACTOR`` times ``tol``. Returns the windowed :class:`SteadyState` (its
+    (`steady_windows` at `weight_min`) are the unknowns; the rotated model's generator
+    is built on their columns and on the rows of wider windows (`WINDOW_ROW_MARGIN` times
+    `weight_min`, widened until they hold every row those columns reach), so the residual
+    $\|\mathcal L x\|_1$ of the windowed state is exact. Solved by the preconditioned
+    BiCGSTAB of `_solve` (from `start`, an earlier windowed state, if given) to
+    `WINDOW_TOL_FACTOR` times `tol`. Returns the windowed `SteadyState` (its
     residual is the caller's to judge), or None where the windows would hold more than
-    ``WINDOW_MAX_FRACTION`` of the entries."""
+    `WINDOW_MAX_FRACTION` of the entries."""
     win, W, logw = steady_windows(space, reference, weight_min)
     if win.size > WINDOW_MAX_FRACTION * space.size:
         return None
@@ -483,9 +483,9 @@ def _window_solve(engine, space: BlockSpace, model: Model, N: int, reference: np
 
 def _solve(engine, space: BlockSpace, model: Model, N: int, product, trace_row, scale: float,
            on_iteration, reference: np.ndarray, tol: float, x0: np.ndarray | None = None, done: int = 0):
-    r""":math:`\mathcal L x = 0` with trace one: by sparse LU (one equation replaced by the trace
-    condition) up to ``DIRECT_SOLVE_MAX`` entries, else by preconditioned BiCGSTAB on
-    :math:`(\mathcal L + u\,\mathrm{tr})\,x = u` (from ``x0`` if given, else from u).
+    r"""$\mathcal L x = 0$ with trace one: by sparse LU (one equation replaced by the trace
+    condition) up to `DIRECT_SOLVE_MAX` entries, else by preconditioned BiCGSTAB on
+    $(\mathcal L + u\,\mathrm{tr})\,x = u$ (from `x0` if given, else from u).
     Returns (x, method, iterations)."""
     if space.size <= DIRECT_SOLVE_MAX:
         rhs = np.zeros(space.size, dtype=complex)
@@ -503,10 +503,10 @@ def _solve(engine, space: BlockSpace, model: Model, N: int, product, trace_row, 
 
 def _bicgstab(product, trace_row: np.ndarray, u: np.ndarray, pre, scale: float, tol: float, on_iteration,
               x0: np.ndarray | None = None, done: int = 0, N: int = 0):
-    """BiCGSTAB on (L + u tr) x = u, preconditioned by ``pre``, stopped on the steady-state
-    criterion of the normalised iterate (checked every ``STEADY_CHECK_EVERY`` iterations),
-    restarted every ``KRYLOV_RESTART`` iterations, at most ``KRYLOV_MAXITER_PER_N`` N of them
-    (at least ``KRYLOV_MAXITER``). ``on_iteration`` gets the iterations so far plus ``done``.
+    """BiCGSTAB on (L + u tr) x = u, preconditioned by `pre`, stopped on the steady-state
+    criterion of the normalised iterate (checked every `STEADY_CHECK_EVERY` iterations),
+    restarted every `KRYLOV_RESTART` iterations, at most `KRYLOV_MAXITER_PER_N` N of them
+    (at least `KRYLOV_MAXITER`). `on_iteration` gets the iterations so far plus `done`.
     Returns (x, iterations)."""
     # the trace condition added as a rank-one term, u tr(x), u a product state: replacing
     # one equation by it instead (the bordered system) took 148 / 357 iterations at
@@ -566,15 +566,15 @@ def _relax_to_stationarity(engine, space: BlockSpace, A, x, scale: float, tol: f
 
 
 def liouvillian_gap(engine, model: Model, N: int, *, tau: float = 1.0, modes: int = 4) -> float:
-    r"""The slowest relaxation rate :math:`g = -\max \mathrm{Re}\,\lambda` over the eigenvalues
-    :math:`\lambda \ne 0` of the block generator (the symmetric sector, where
-    :math:`\rho_0^{\otimes N}` lives).
+    r"""The slowest relaxation rate $g = -\max \mathrm{Re}\,\lambda$ over the eigenvalues
+    $\lambda \ne 0$ of the block generator (the symmetric sector, where
+    $\rho_0^{\otimes N}$ lives).
 
-    Arnoldi (ARPACK) on the propagator :math:`e^{\tau\mathcal L}`, whose largest eigenvalues
-    :math:`e^{\tau\lambda}` are the slowest modes (no factorisation of :math:`\mathcal L`);
-    :math:`\mathrm{Re}\,\lambda = \log|\mu|/\tau`. The steady state (:math:`|\mu| = 1`) is left
-    out; a step ``tau`` so long that the slowest other mode decays below 1e-3 is shortened
-    tenfold. Up to ``DENSE_GAP_MAX`` block entries the generator is diagonalised densely instead.
+    Arnoldi (ARPACK) on the propagator $e^{\tau\mathcal L}$, whose largest eigenvalues
+    $e^{\tau\lambda}$ are the slowest modes (no factorisation of $\mathcal L$);
+    $\mathrm{Re}\,\lambda = \log|\mu|/\tau$. The steady state ($|\mu| = 1$) is left
+    out; a step `tau` so long that the slowest other mode decays below 1e-3 is shortened
+    tenfold. Up to `DENSE_GAP_MAX` block entries the generator is diagonalised densely instead.
     Cost: about 10-20 times the steady state (N = 40: 10 s, N = 80: 2 min for the README's
     open example on 2 cores).
     """

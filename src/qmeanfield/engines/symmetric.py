@@ -1,39 +1,41 @@
 r"""Symmetric engine: exact closed N-body dynamics block by block (docs/theory.md, Schur-Weyl blocks).
 
-Product initial data :math:`\rho_0^{\otimes N}` and the symmetric Hamiltonian keep
-:math:`R_N` permutation-symmetric, so :math:`R_N(t) = \bigoplus_\lambda X_\lambda(t) \otimes 1_{S_\lambda}`
-over Young diagrams :math:`\lambda` (N boxes, at most d rows). On each block
+Product initial data $\rho_0^{\otimes N}$ and the symmetric Hamiltonian keep
+$R_N$ permutation-symmetric, so $R_N(t) = \bigoplus_\lambda X_\lambda(t) \otimes 1_{S_\lambda}$
+over Young diagrams $\lambda$ (N boxes, at most d rows). On each block
 
-.. math::
-    H_\lambda = \sum_{ab} h_{ab} J_{ab}
-        + \frac{\kappa_N}{2} \sum_s \big[J(A_s) J(B_s) - J(A_s B_s)\big],
-    \qquad V = \sum_s A_s \otimes B_s
+$$
+H_\lambda = \sum_{ab} h_{ab} J_{ab}
+    + \frac{\kappa_N}{2} \sum_s \big[J(A_s) J(B_s) - J(A_s B_s)\big],
+\qquad V = \sum_s A_s \otimes B_s
+$$
 
 (the operator-Schmidt form of V, equivalent to
-:math:`\tfrac{\kappa_N}{2}\sum V_{ab,cd}(J_{ab}J_{cd} - \delta_{bc}J_{ad})`). Working in the eigenbasis
-of :math:`\rho_0 = \sum_a p_a |a\rangle\langle a|`, the initial block :math:`X_\lambda(0)` is
-diagonal in the Gelfand-Tsetlin basis with entries :math:`\prod_a p_a^{w_a}` (w the pattern's
-occupation numbers), so rank-deficient (even pure) :math:`\rho_0` are exact too.
+$\tfrac{\kappa_N}{2}\sum V_{ab,cd}(J_{ab}J_{cd} - \delta_{bc}J_{ad})$). Working in the eigenbasis
+of $\rho_0 = \sum_a p_a |a\rangle\langle a|$, the initial block $X_\lambda(0)$ is
+diagonal in the Gelfand-Tsetlin basis with entries $\prod_a p_a^{w_a}$ (w the pattern's
+occupation numbers), so rank-deficient (even pure) $\rho_0$ are exact too.
 
 Each block is diagonalised once and the basis vectors carrying weight are propagated to all
 times with one matrix product, or, where few of a block's vectors carry weight, only those are
-propagated with the sparse :math:`H_\lambda` (Chebyshev series), whichever a cost model of the
+propagated with the sparse $H_\lambda$ (Chebyshev series), whichever a cost model of the
 block (its dimension, weighted vectors, nonzeros and spectral width) finds cheaper. Times that
-need only the first moments (the stencil points of :math:`dH_N/dt`) are reached by a short
+need only the first moments (the stencil points of $dH_N/dt$) are reached by a short
 Chebyshev step from the nearest time that needs more. Marginals come from collective moments,
 
-.. math::
-    N\,R^{(1)}_{ba} = \langle J_{ab}\rangle,\qquad
-    N(N-1)\,R^{(2)}_{(bd),(ac)} = \langle J_{ab}J_{cd}\rangle - \delta_{bc}\langle J_{ad}\rangle,
+$$
+N\,R^{(1)}_{ba} = \langle J_{ab}\rangle,\qquad
+N(N-1)\,R^{(2)}_{(bd),(ac)} = \langle J_{ab}J_{cd}\rangle - \delta_{bc}\langle J_{ad}\rangle,
+$$
 
-and the analogous third-order formula. Closed dynamics conserve :math:`S(R_N) = N S(\rho_0)`.
+and the analogous third-order formula. Closed dynamics conserve $S(R_N) = N S(\rho_0)$.
 
-Truncation: half of the budget ``truncation`` skips whole blocks (smallest first, by the bound
-:math:`\dim U_\lambda \dim S_\lambda \prod_a p_a^{\lambda_a}` on their weight); the rest drops
-the basis vectors of smallest exact weight :math:`\dim S_\lambda \prod_a p_a^{w_a}`, over all the
+Truncation: half of the budget `truncation` skips whole blocks (smallest first, by the bound
+$\dim U_\lambda \dim S_\lambda \prod_a p_a^{\lambda_a}$ on their weight); the rest drops
+the basis vectors of smallest exact weight $\dim S_\lambda \prod_a p_a^{w_a}$, over all the
 remaining blocks together, as long as their total stays within it (a block none of whose vectors
-is kept is not computed). ``Trajectory.discarded_weight`` (dropped weights plus the bound for
-skipped blocks, at most ``truncation``) bounds the trace-norm error of :math:`R_N` and hence of
+is kept is not computed). `Trajectory.discarded_weight` (dropped weights plus the bound for
+skipped blocks, at most `truncation`) bounds the trace-norm error of $R_N$ and hence of
 every marginal.
 """
 
@@ -92,7 +94,7 @@ KRYLOV_PRODUCTS, EIGH_COST_FACTOR = 100.0, 10.0
 
 def use_krylov(method: str, n: int, r: int) -> bool | None:
     """Whether a block of dimension n with r weighted basis vectors is propagated by the sparse
-    Hamiltonian (Chebyshev series) rather than diagonalised: as asked; with ``"auto"``, always
+    Hamiltonian (Chebyshev series) rather than diagonalised: as asked; with `"auto"`, always
     when the block is large and few of its vectors carry weight (nearly pure rho0), else None:
     the block decides by comparing both costs once its spectral width is known."""
     if method != "auto":
@@ -104,7 +106,7 @@ def use_krylov(method: str, n: int, r: int) -> bool | None:
 
 def _diagonal_generators(J: list, work: dict) -> list:
     """The diagonals (column vectors) of the generators that are diagonal, None for the others;
-    kept in ``work``."""
+    kept in `work`."""
     if "diagonal" not in work:
         rows = [np.repeat(np.arange(Jx.shape[0]), np.diff(Jx.indptr)) for Jx in J]
         work["diagonal"] = [Jx.diagonal()[:, None] if np.array_equal(Jx.indices, r) else None
@@ -114,9 +116,9 @@ def _diagonal_generators(J: list, work: dict) -> list:
 
 def time_moments(J: list, X: np.ndarray, kmax: int, work: dict | None = None):
     """Collective moments of the columns of X (one time), summed over the columns:
-    ``m1[x] = sum_k <x_k|J_x|x_k>``, ``m2[x, y] = sum_k <x_k|J_x J_y|x_k>`` and, for kmax >= 3,
-    ``m3[x, y, z] = sum_k <x_k|J_x J_y J_z|x_k>`` (x = a * d + b indexes J_ab); kmax = 1: m1 only
-    (m2 and m3 None). ``work`` (a dict) keeps the workspace between calls with X of one shape."""
+    `m1[x] = sum_k <x_k|J_x|x_k>`, `m2[x, y] = sum_k <x_k|J_x J_y|x_k>` and, for kmax >= 3,
+    `m3[x, y, z] = sum_k <x_k|J_x J_y J_z|x_k>` (x = a * d + b indexes J_ab); kmax = 1: m1 only
+    (m2 and m3 None). `work` (a dict) keeps the workspace between calls with X of one shape."""
     D2 = len(J)
     d = math.isqrt(D2)
     swapx = [b * d + a for a in range(d) for b in range(d)]  # J_ab^+ = J_ba
@@ -161,7 +163,7 @@ def time_moments(J: list, X: np.ndarray, kmax: int, work: dict | None = None):
 
 
 def first_moments_each(J: list, S: np.ndarray, work: dict) -> np.ndarray:
-    """``m1[i, x] = sum_k <s_ik|J_x|s_ik>`` for a stack S of shape (times, n, m) of column groups
+    """`m1[i, x] = sum_k <s_ik|J_x|s_ik>` for a stack S of shape (times, n, m) of column groups
     (one time each): the first collective moments of several times at once. The diagonal J_aa
     act on the populations sum_k |s_ik|^2 (one pass over S); J_ba = J_ab^+ gives conjugates."""
     k, n, m = S.shape
@@ -199,8 +201,8 @@ CHEBYSHEV_NONZERO_COST, CHEBYSHEV_TERM_COST = 40.0, 7e5
 
 def _first_moment_way(n, r, D2, nnz, E, times, higher, hbar, states_bytes) -> str:
     """How a diagonalised block gets <J_x> at the times that need no higher moment (the stencil
-    points of dH_N/dt): ``"states"`` forms the state there (n^2 r per time), ``"eigenbasis"``
-    transforms the generators once (d^2 n^3), ``"anchors"`` propagates the state of the nearest
+    points of dH_N/dt): `"states"` forms the state there (n^2 r per time), `"eigenbasis"`
+    transforms the generators once (d^2 n^3), `"anchors"` propagates the state of the nearest
     time that needs the higher moments by the sparse H (one short Chebyshev series per such
     time, about R |offset| / hbar + 15 terms; times farther away get their states formed);
     the cheapest by a flop model."""
@@ -236,10 +238,10 @@ EIGH_COMPLEX_COST, EIGH_REAL_COST = 28.0, 10.0
 
 
 def _hops(times: np.ndarray, base: np.ndarray, rate: float, limit: float):
-    """Which times get their state propagated (``stored``, bool) and which are reached by a short
-    step from the nearest stored one: the ``base`` times are stored, and every other time whose
-    nearest base time is within ``limit / rate`` (phase R |offset| / hbar <= limit); the rest are
-    stored too. ``hops``: {stored index: (indices, offsets)}."""
+    """Which times get their state propagated (`stored`, bool) and which are reached by a short
+    step from the nearest stored one: the `base` times are stored, and every other time whose
+    nearest base time is within `limit / rate` (phase R |offset| / hbar <= limit); the rest are
+    stored too. `hops`: {stored index: (indices, offsets)}."""
     stored = base.copy()
     rest = np.flatnonzero(~base)
     hops: dict[int, tuple[np.ndarray, np.ndarray]] = {}
@@ -267,8 +269,8 @@ def _tail_terms(x: float) -> float:
 
 def _series_plan(n: int, r: int, nnz: int, stored: int, rate_R: float, t_max: float, hbar: float):
     """Output times per Chebyshev series (g) and the cost of propagating r columns to the
-    ``stored`` times (units of :data:`CHEBYSHEV_NONZERO_COST`): each series of g times spans
-    about x = R t g / (T_s hbar) and costs its tail past x (:func:`_tail_terms`) in extra terms,
+    `stored` times (units of `CHEBYSHEV_NONZERO_COST`): each series of g times spans
+    about x = R t g / (T_s hbar) and costs its tail past x (`_tail_terms`) in extra terms,
     and each term is added to half of its series' states on average; g minimises the total
     (13-23 for a block of n = 953 at d = 2, N = 2000; all 105 evaluation times in one series for
     the large spin-1 blocks at N = 32, whose R t / hbar is about 30)."""
@@ -287,11 +289,11 @@ def _series_plan(n: int, r: int, nnz: int, stored: int, rate_R: float, t_max: fl
 def _krylov_plan(n: int, r: int, nnz: int, rate_R: float, times, higher, hbar):
     """The cheaper of two ways to reach the times that need R^(1) only (the stencil points) with
     the Chebyshev propagation of r columns (spectral half-width R): short steps from the nearest
-    time that needs the higher moments (:func:`_hops`), or every time an output of the main
-    series (more states per series, no extra products). Returns ``(stored, hops, g, cost)`` (g
-    the output times per series, :func:`_series_plan`), cost
-    in units of :data:`CHEBYSHEV_NONZERO_COST` (:func:`_series_plan` and the short steps' terms,
-    x + :func:`_tail_terms` (x) each). Every short step pays a tail of Bessel terms however short
+    time that needs the higher moments (`_hops`), or every time an output of the main
+    series (more states per series, no extra products). Returns `(stored, hops, g, cost)` (g
+    the output times per series, `_series_plan`), cost
+    in units of `CHEBYSHEV_NONZERO_COST` (`_series_plan` and the short steps' terms,
+    x + `_tail_terms` (x) each). Every short step pays a tail of Bessel terms however short
     it is, so series outputs win where the main series is short or rows are full (spin-1, N = 32, n = 1875,
     r = 283: 11.4-11.7 s -> 5.3-6.0 s; d = 2, N = 2000, n = 953: 0.94-0.99 s -> 0.90-0.92 s)."""
     t_max = float(times.max(initial=0.0))
@@ -311,7 +313,7 @@ def _krylov_plan(n: int, r: int, nnz: int, rate_R: float, times, higher, hbar):
 
 
 def _krylov_cost(n: int, r: int, nnz: int, rate_R: float, times, higher, hbar) -> float:
-    """Rough cost of the Chebyshev propagation of r columns (:func:`_krylov_plan`)."""
+    """Rough cost of the Chebyshev propagation of r columns (`_krylov_plan`)."""
     return _krylov_plan(n, r, nnz, rate_R, times, higher, hbar)[3]
 
 
@@ -320,7 +322,7 @@ def _term_cost(n: int, r: int, nnz: int) -> float:
 
 
 def _steps_cost(n: int, r: int, nnz: int, rate_R: float, hops: dict, hbar: float) -> float:
-    """Cost of the short Chebyshev steps to the times of ``hops`` (see :func:`_hops`)."""
+    """Cost of the short Chebyshev steps to the times of `hops` (see `_hops`)."""
     terms = 0.0
     for _, off in hops.values():
         x = rate_R * float(np.abs(off).max()) / hbar
@@ -337,7 +339,7 @@ def _eigh_cost(n: int, r: int, nnz: int, complex_block: bool, rate_R: float, tim
 
 
 def _moment_bytes(n: int, d: int, kmax: int) -> float:
-    """Workspace of :func:`time_moments` per column of length n."""
+    """Workspace of `time_moments` per column of length n."""
     return 16.0 * n * (d * d * (3 if kmax >= 3 else 1) + 2)
 
 
@@ -360,8 +362,8 @@ def _block_moments(lam, logm, krylov, logp, h, V, kappa, hbar, times, kmax, logc
                    ) -> BlockMoments:
     """Moments <J_ab>, <J_ab J_cd> (and third order) of one block at all times, summed with the
     weights of its basis vectors with log weight >= logcut; also the kept and dropped weight.
-    ``states_bytes``: memory for the propagated states (column groups are sized to it);
-    ``higher`` (bool per time): where moments of order >= 2 are needed (elsewhere they stay 0)."""
+    `states_bytes`: memory for the propagated states (column groups are sized to it);
+    `higher` (bool per time): where moments of order >= 2 are needed (elsewhere they stay 0)."""
     irrep = Irrep(lam)
     d, n = irrep.d, irrep.dim
     logw = log_vector_weights(irrep.weights, logm, logp)
@@ -479,7 +481,7 @@ def _block_moments(lam, logm, krylov, logp, h, V, kappa, hbar, times, kmax, logc
 
 def _weight_cut(logws: list[np.ndarray], budget: float) -> float:
     """The log weight from which basis vectors are kept: the smallest vectors over all blocks
-    are dropped while their total weight stays within ``budget``."""
+    are dropped while their total weight stays within `budget`."""
     allw = np.sort(np.concatenate(logws)) if logws else np.zeros(0)
     if allw.size == 0:
         return -np.inf
@@ -490,9 +492,9 @@ def _weight_cut(logws: list[np.ndarray], budget: float) -> float:
 
 def _block_cost(n: int, r: int, krylov: bool | None, d: int, half_width: float = 0.0) -> float:
     """Rough operation count of one block: one eigendecomposition, or about 100 products of
-    the sparse H (some d^4 entries a row) with r vectors; for a block left to ``"auto"``
-    (``krylov`` None) the smaller of the eigendecomposition and the Chebyshev propagation over
-    the reference span (50 times on [0, 2]) with the estimated spectral ``half_width`` / hbar."""
+    the sparse H (some d^4 entries a row) with r vectors; for a block left to `"auto"`
+    (`krylov` None) the smaller of the eigendecomposition and the Chebyshev propagation over
+    the reference span (50 times on [0, 2]) with the estimated spectral `half_width` / hbar."""
     if krylov:
         return KRYLOV_PRODUCTS * n * r * d**4
     eigh = EIGH_COST_FACTOR * float(n) ** 3
@@ -528,7 +530,7 @@ def _block_bytes(n: int) -> float:
 
 
 class _BlockPlan(NamedTuple):
-    """What :meth:`SymmetricEngine._plan` decides for one (model, rho0, N)."""
+    """What `SymmetricEngine._plan` decides for one (model, rho0, N)."""
 
     p: np.ndarray                 # eigenvalues of rho0, decreasing
     W: np.ndarray                 # its eigenvectors
@@ -561,12 +563,12 @@ class SymmetricEngine:
     truncation : total weight of R_N that may be dropped (reported, default 1e-12).
     memory_budget_gb : refuse N whose largest block to diagonalise would not fit; shared by the
         worker processes, it also sizes the groups of vectors propagated together (krylov).
-    workers : processes over blocks; ``"auto"`` (default) uses every core when the blocks are
+    workers : processes over blocks; `"auto"` (default) uses every core when the blocks are
         large enough to pay for the processes (estimated operations above 2e8, e.g. a sum of
         dim^3 over diagonalised blocks above 2e7), else 1.
-    method : per block, ``"eigh"`` diagonalises H_lambda once (all times at once), ``"krylov"``
+    method : per block, `"eigh"` diagonalises H_lambda once (all times at once), `"krylov"`
         propagates only the weighted basis vectors with the sparse H_lambda (Chebyshev series);
-        ``"auto"`` (default) takes krylov for blocks of dimension >= 1500 in which at most 1/8 of
+        `"auto"` (default) takes krylov for blocks of dimension >= 1500 in which at most 1/8 of
         the vectors carry weight (nearly pure rho0), where it saves both time and the n^2 memory,
         and for other blocks of dimension >= 400 where its estimated cost (from the block's
         spectral width) is lower than that of diagonalising.
@@ -590,7 +592,7 @@ class SymmetricEngine:
 
     def supports(self, model: Model, N: int) -> tuple[bool, str]:
         """Closed models whose symmetric block (always computed) fits; the blocks a given rho0
-        needs are checked again by :meth:`evolve` before any work."""
+        needs are checked again by `evolve` before any work."""
         if model.is_open:
             return False, ("the symmetric engine runs closed systems only (one-body jumps mix the blocks); "
                            "use engine='permutational' (or 'auto') for open systems")
@@ -610,7 +612,7 @@ class SymmetricEngine:
 
     def memory_estimate(self, model: Model, N: int) -> float:
         """Peak bytes of the symmetric block (always computed); a mixed rho0 may need larger blocks,
-        checked by :meth:`evolve` before any work, and their states: :meth:`estimated_memory`."""
+        checked by `evolve` before any work, and their states: `estimated_memory`."""
         return _block_bytes(weyl_dimension((N,) + (0,) * (model.d - 1)))
 
     def cost(self, model: Model, N: int) -> float:
@@ -665,7 +667,7 @@ class SymmetricEngine:
         return float(sum(self._plan(model, np.asarray(rho0), N).costs))
 
     def _workers(self, costs: list, jobs: int) -> int:
-        """Worker processes for a plan (``workers="auto"``: several only for enough work)."""
+        """Worker processes for a plan (`workers="auto"`: several only for enough work)."""
         if self.workers == "auto":
             workers = (os.cpu_count() or 1) if sum(costs) > PARALLEL_MIN_OPERATIONS else 1
         else:
@@ -674,7 +676,7 @@ class SymmetricEngine:
 
     def _states_bytes(self, workers: int) -> float:
         """Memory for propagated states per worker: a third of its share of the budget, at most
-        ``_STATES_BYTES``."""
+        `_STATES_BYTES`."""
         return min(_STATES_BYTES, self.memory_budget_gb * 2**30 / (3 * workers))
 
     def estimated_memory(self, model: Model, rho0: np.ndarray, N: int, evaluations: int, plan=None) -> float:
@@ -692,9 +694,9 @@ class SymmetricEngine:
 
     def estimate(self, model: Model, N: int, *, rho0=None, evaluations: int = 21, t_final: float = 2.0,
                  outputs: int | None = None) -> Estimate:
-        """Wall time (2 cores) and peak memory of :meth:`evolve` (see :class:`~.base.Engine`): with
-        ``rho0``, from the blocks and vectors it needs (:meth:`estimated_cost`,
-        :meth:`estimated_memory`); stencil points count :data:`STENCIL_SHARE` of an output time."""
+        """Wall time (2 cores) and peak memory of `evolve` (see `Engine`): with
+        `rho0`, from the blocks and vectors it needs (`estimated_cost`,
+        `estimated_memory`); stencil points count `STENCIL_SHARE` of an output time."""
         if rho0 is None:
             cost, need = self.cost(model, N), self.memory_estimate(model, N)
         else:

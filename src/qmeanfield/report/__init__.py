@@ -1,9 +1,9 @@
 """Reports: one module per report, each reading only a Dataset (and its summary).
 
-* :func:`write_report` (:mod:`.comparison`): ``report.html`` of a comparison.
-* :func:`write_certificate_report` (:mod:`.certificate`): ``certificate.html``.
-* :func:`write_steady_report` (:mod:`.steady`): ``steady.html``.
-* :func:`write_semiclassical_report` (:mod:`.semiclassical`): ``semiclassical.html``.
+* `write_report` (`.comparison`): `report.html` of a comparison.
+* `write_certificate_report` (`.certificate`): `certificate.html`.
+* `write_steady_report` (`.steady`): `steady.html`.
+* `write_semiclassical_report` (`.semiclassical`): `semiclassical.html`.
 """
 
 from .certificate import CERTIFICATE_PLOTS, write_certificate_report

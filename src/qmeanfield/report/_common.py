@@ -1,6 +1,6 @@
 """Shared pieces of the reports: figures without pyplot (no global backend), axes, HTML bits.
 
-Figures are ``matplotlib.figure.Figure`` objects rendered by the Agg canvas on save, so
+Figures are `matplotlib.figure.Figure` objects rendered by the Agg canvas on save, so
 importing a report never changes matplotlib's backend for the caller.
 """
 
@@ -55,7 +55,7 @@ def plain_N_axis(ax) -> None:
 
 
 def representative(values, count: int = 4) -> list:
-    """At most ``count`` values spread over ``values`` (the first and the last included)."""
+    """At most `count` values spread over `values` (the first and the last included)."""
     values = list(values)
     if len(values) <= count:
         return values

@@ -1,8 +1,8 @@
-"""The certificate report ("Theory versus measurement"): plots and ``certificate.html``.
+"""The certificate report ("Theory versus measurement"): plots and `certificate.html`.
 
-Reads only the certificate Dataset (:func:`qmeanfield.certify`) and its summary
-(:func:`qmeanfield.results.summarize_certificate`); the eta-threshold scan, when computed, is
-stored in the Dataset (``threshold_*`` variables).
+Reads only the certificate Dataset (`qmeanfield.certify`) and its summary
+(`qmeanfield.results.summarize_certificate`); the eta-threshold scan, when computed, is
+stored in the Dataset (`threshold_*` variables).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ CERTIFICATE_PLOTS = {"certificate.png": "Bound and exact value, one panel per N"
 
 def write_certificate_report(ds: xr.Dataset, summary: dict, out_dir, title: str = "qmeanfield certificate",
                              files: dict[str, str] | None = None) -> Path:
-    """Section "Theory versus measurement": plots and certificate.html in ``out_dir``."""
+    """Section "Theory versus measurement": plots and certificate.html in `out_dir`."""
     out_dir = Path(out_dir)
     Ns = ds.N.values
     t = ds.time.values

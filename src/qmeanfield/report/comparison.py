@@ -1,6 +1,6 @@
-"""The comparison report: plots of a :func:`qmeanfield.compare` Dataset and ``report.html``.
+"""The comparison report: plots of a `qmeanfield.compare` Dataset and `report.html`.
 
-Reads only the Dataset and its summary (:func:`qmeanfield.results.summarize_comparison`).
+Reads only the Dataset and its summary (`qmeanfield.results.summarize_comparison`).
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ OBSERVABLE_PLOTS = {
 
 
 def plot_names(ds: xr.Dataset) -> list[str]:
-    """The plot files :func:`make_plots` writes for this Dataset."""
+    """The plot files `make_plots` writes for this Dataset."""
     return [*PLOTS, *(OBSERVABLE_PLOTS if "observable_mean" in ds else {})]
 
 
@@ -79,7 +79,7 @@ def _observables_plot(ds: xr.Dataset, out_dir: Path) -> bytes:
 
 
 def make_plots(ds: xr.Dataset, out_dir) -> dict[str, bytes]:
-    """Draw the report's plots into ``out_dir``; return {file name: PNG bytes}."""
+    """Draw the report's plots into `out_dir`; return {file name: PNG bytes}."""
     out_dir = Path(out_dir)
     t = ds.time.values
     Ns = ds.N.values
@@ -198,9 +198,9 @@ def make_plots(ds: xr.Dataset, out_dir) -> dict[str, bytes]:
 
 def write_report(ds: xr.Dataset, summary: dict, out_dir, title: str = "qmeanfield report",
                  description: str = "", files: dict[str, str] | None = None) -> Path:
-    """Write plots and ``report.html`` (images embedded, so the file stands alone) to ``out_dir``.
+    """Write plots and `report.html` (images embedded, so the file stands alone) to `out_dir`.
 
-    ``files`` maps link text to paths relative to ``out_dir`` (e.g. results.nc, summary.json).
+    `files` maps link text to paths relative to `out_dir` (e.g. results.nc, summary.json).
     """
     out_dir = Path(out_dir)
     pngs = make_plots(ds, out_dir)

@@ -41,7 +41,7 @@ def _headline(summary: dict) -> str:
 
 
 def write_landing_page(parts: list[tuple[str, str, dict, str]], out_dir, title: str = "qmeanfield demo") -> Path:
-    """``parts``: (name, description, summary, sub-folder) for each run shown."""
+    """`parts`: (name, description, summary, sub-folder) for each run shown."""
     out_dir = Path(out_dir)
     body = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
             f"<style>{CSS}</style></head><body><h1>{html.escape(title)}</h1>",

@@ -1,5 +1,5 @@
 """The semiclassical report: W2 against time and hbar, the bound, phase-space snapshots, HMF
-magnetisation; ``semiclassical.html``. Reads only the scan's Dataset and its summary."""
+magnetisation; `semiclassical.html`. Reads only the scan's Dataset and its summary."""
 
 from __future__ import annotations
 

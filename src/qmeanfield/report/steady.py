@@ -1,4 +1,4 @@
-"""The steady-state report: distances against N and ``steady.html``. Reads only the Dataset."""
+"""The steady-state report: distances against N and `steady.html`. Reads only the Dataset."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ STEADY_PLOTS = ("steady.png",)
 
 def write_steady_report(ds: xr.Dataset, out_dir, title: str = "qmeanfield steady states",
                         files: dict[str, str] | None = None) -> Path:
-    """steady.png (distances and relative entropy against N) and steady.html in ``out_dir``."""
+    """steady.png (distances and relative entropy against N) and steady.html in `out_dir`."""
     out_dir = Path(out_dir)
     Ns = ds.N.values.astype(float)
     fig, axes = figure(1, 2, figsize=(11, 4.0))

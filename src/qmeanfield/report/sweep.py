@@ -1,6 +1,6 @@
 """The sweep report (any study): heatmaps (two axes) or lines (one axis, or zipped points) of the
-study's headline variables (``ds.attrs["headline"]``, e.g. the largest H_N, H_N(t_final) and the
-fitted distance exponent for compare) against the swept parameters; ``sweep.html``. Reads only
+study's headline variables (`ds.attrs["headline"]`, e.g. the largest H_N, H_N(t_final) and the
+fitted distance exponent for compare) against the swept parameters; `sweep.html`. Reads only
 the consolidated Dataset and its summary."""
 
 from __future__ import annotations
@@ -77,7 +77,7 @@ def _plot(ds: xr.Dataset, out_dir: Path) -> bytes:
 
 def write_sweep_report(ds: xr.Dataset, summary: dict, out_dir, title: str = "qmeanfield sweep",
                        description: str = "") -> list[str]:
-    """Write sweep.png and sweep.html into ``out_dir``; return the file names written."""
+    """Write sweep.png and sweep.html into `out_dir`; return the file names written."""
     out_dir = Path(out_dir)
     png = _plot(ds, out_dir) if (ds.status.values == "done").any() else None
     c = summary["counts"]

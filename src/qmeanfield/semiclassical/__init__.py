@@ -1,9 +1,9 @@
 """The semiclassical limit: Hartree against Vlasov in Wasserstein distance, uniformly in hbar.
 
-``qmf.semiclassical.scan(problem)`` runs the Hartree equation for density matrices from the
-Toeplitz state :math:`T(f_0)` and the Vlasov equation from :math:`f_0`, and measures
-:math:`W_2(\\mathrm{Husimi}(R(t)), f(t))` with its bracket beside the certificate
-:math:`B(t)` for every hbar. See ``docs/semiclassical.md``.
+`qmf.semiclassical.scan(problem)` runs the Hartree equation for density matrices from the
+Toeplitz state $T(f_0)$ and the Vlasov equation from $f_0$, and measures
+$W_2(\\mathrm{Husimi}(R(t)), f(t))$ with its bracket beside the certificate
+$B(t)$ for every hbar. See `docs/semiclassical.md`.
 """
 
 from .grid import Grid, MeanField, classical_grid, quantum_grid

@@ -2,27 +2,28 @@ r"""The chain back to N bodies (docs/semiclassical.md, The chain back to N bodie
 onto d = 2K + 1 Fourier modes, run the exact N-body comparison on the finite model, and set the
 three links side by side.
 
-Modes :math:`e_n(x) = e^{ik_n x}/\sqrt L`, :math:`k_n = 2\pi n/L`, :math:`|n| \le K`:
+Modes $e_n(x) = e^{ik_n x}/\sqrt L$, $k_n = 2\pi n/L$, $|n| \le K$:
 
-.. math::
-    h_{nm} = \tfrac{\hbar^2 k_n^2}{2}\delta_{nm} + \tfrac1L\hat U(k_n - k_m), \qquad
-    \langle n_1 n_2|V|m_1 m_2\rangle = \tfrac1L \hat V(k_{n_1} - k_{m_1})\,\delta_{n_1 + n_2,\, m_1 + m_2},
+$$
+h_{nm} = \tfrac{\hbar^2 k_n^2}{2}\delta_{nm} + \tfrac1L\hat U(k_n - k_m), \qquad
+\langle n_1 n_2|V|m_1 m_2\rangle = \tfrac1L \hat V(k_{n_1} - k_{m_1})\,\delta_{n_1 + n_2,\, m_1 + m_2},
+$$
 
-with :math:`\hat g(k) = \int_{-L/2}^{L/2} g(x) e^{-ikx} dx`, and the one-body state
-:math:`\rho_0 = P T(f_0) P / \mathrm{tr}(P T(f_0) P)` (P the projection on the modes; the weight
+with $\hat g(k) = \int_{-L/2}^{L/2} g(x) e^{-ikx} dx$, and the one-body state
+$\rho_0 = P T(f_0) P / \mathrm{tr}(P T(f_0) P)$ (P the projection on the modes; the weight
 outside is reported). The links, at each time:
 
-1. **N-body -> Hartree (d modes)**, exact on the finite model: :math:`H_N`,
-   :math:`\|R^{(1)}_N - \rho\|_1` (:func:`qmeanfield.compare`);
-2. **Hartree (d modes) -> Hartree (grid)**, the truncation: :math:`\|\rho_{modes} - R_{grid}\|_1`;
-3. **Hartree (grid) -> Vlasov**: the W2 bracket of :func:`~qmeanfield.semiclassical.scan`.
+1. **N-body -> Hartree (d modes)**, exact on the finite model: $H_N$,
+   $\|R^{(1)}_N - \rho\|_1$ (`qmeanfield.compare`);
+2. **Hartree (d modes) -> Hartree (grid)**, the truncation: $\|\rho_{modes} - R_{grid}\|_1$;
+3. **Hartree (grid) -> Vlasov**: the W2 bracket of `scan`.
 
-The composed statement is only a bound: with :math:`\int|\mathcal H[X]| \le \|X\|_1` and
-:math:`W_2(\mu,\nu)^2 \le 2\int|z|^2 d|\mu-\nu|` (Villani),
-:math:`W_2(\mathcal H[A], \mathcal H[B])^2 \le 2 (M_4(\mathcal H[A]) + M_4(\mathcal H[B]))^{1/2}\|A - B\|_1^{1/2}`,
-so :math:`W_2(\mathcal H[R^{(1)}_N], f) \le \big(2\sqrt{M_4^{A} + M_4^{B}}\,(\|R^{(1)}_N - \rho\|_1
-+ \|\rho - R_{grid}\|_1)^{1/2}\big)^{1/2} + W_2^{upper}(\mathcal H[R_{grid}], f)`.
-The fourth root makes it loose; it is reported as ``composed_bound``, never as a measurement.
+The composed statement is only a bound: with $\int|\mathcal H[X]| \le \|X\|_1$ and
+$W_2(\mu,\nu)^2 \le 2\int|z|^2 d|\mu-\nu|$ (Villani),
+$W_2(\mathcal H[A], \mathcal H[B])^2 \le 2 (M_4(\mathcal H[A]) + M_4(\mathcal H[B]))^{1/2}\|A - B\|_1^{1/2}$,
+so $W_2(\mathcal H[R^{(1)}_N], f) \le \big(2\sqrt{M_4^{A} + M_4^{B}}\,(\|R^{(1)}_N - \rho\|_1
++ \|\rho - R_{grid}\|_1)^{1/2}\big)^{1/2} + W_2^{upper}(\mathcal H[R_{grid}], f)$.
+The fourth root makes it loose; it is reported as `composed_bound`, never as a measurement.
 """
 
 from __future__ import annotations
@@ -107,7 +108,7 @@ def _second_moment_fourth(H: np.ndarray, x: np.ndarray, p: np.ndarray, dx: float
 
 
 def _mode_problem(problem: SemiclassicalProblem, hbar: float, K: int, options: ScanOptions):
-    """The mode projection, the grids and the projected initial state of the chain at ``hbar``."""
+    """The mode projection, the grids and the projected initial state of the chain at `hbar`."""
     proj = ModeProjection(problem, hbar, K)
     nx, n_p = options.cells
     cg, p = classical_grid(problem, nx, n_p)
@@ -120,7 +121,7 @@ def _mode_problem(problem: SemiclassicalProblem, hbar: float, K: int, options: S
 
 def plan_chain(problem: SemiclassicalProblem, hbar: float, K: int, N, *, options: ScanOptions = ScanOptions(),
                engine="auto"):
-    """The N-body comparison the chain will run (:func:`qmeanfield.api.plan_comparison` of the
+    """The N-body comparison the chain will run (`qmeanfield.api.plan_comparison` of the
     mode model from the projected initial state): every N checked before the scan starts."""
     from ..api import plan_comparison
 
@@ -131,11 +132,11 @@ def plan_chain(problem: SemiclassicalProblem, hbar: float, K: int, N, *, options
 
 def chain(problem: SemiclassicalProblem, hbar: float, K: int, N, *, options: ScanOptions = ScanOptions(),
           engine="auto", progress: bool = False) -> xr.Dataset:
-    """The three links of the chain (see the module docstring) at one hbar, over ``problem.times``.
+    """The three links of the chain (see the module docstring) at one hbar, over `problem.times`.
 
-    Returns a Dataset over (N, time) and (time,): ``relative_entropy`` and ``trace_distance_nbody``
-    (link 1), ``trace_distance_truncation`` (link 2), ``w2_lower`` / ``w2_upper`` (link 3),
-    ``composed_bound`` (N, time), and attributes ``modes``, ``weight_outside_modes``.
+    Returns a Dataset over (N, time) and (time,): `relative_entropy` and `trace_distance_nbody`
+    (link 1), `trace_distance_truncation` (link 2), `w2_lower` / `w2_upper` (link 3),
+    `composed_bound` (N, time), and attributes `modes`, `weight_outside_modes`.
     """
     from ..api import compare
     from .wasserstein import w2_bracket

@@ -1,4 +1,4 @@
-"""The ``[semiclassical]`` table of a TOML configuration -> a validated problem and scan options.
+"""The `[semiclassical]` table of a TOML configuration -> a validated problem and scan options.
 
 ```toml
 [semiclassical]
@@ -54,7 +54,7 @@ _TOP = {"name", "description", "semiclassical"}
 
 @dataclass(frozen=True)
 class ChainRequest:
-    """The optional [semiclassical.chain] table: project on 2 * modes + 1 Fourier modes at ``hbar``
+    """The optional [semiclassical.chain] table: project on 2 * modes + 1 Fourier modes at `hbar`
     and run the N-body comparison for each N."""
 
     hbar: float

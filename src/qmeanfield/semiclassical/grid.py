@@ -1,11 +1,11 @@
 r"""Grids in x and p, their automatic choice, and the self-consistent mean field on a grid.
 
-The x grid is uniform on :math:`[-L/2, L/2)` (``Nx`` points, FFT-friendly sizes). The quantum
-grid is tied to hbar: the FFT resolves :math:`|p| \le \pi\hbar/dx`, so
-:math:`dx \le \pi\hbar / (\text{MOMENTUM_MARGIN}\,p_{max})`, and the coherent states of width
-:math:`\sqrt{\hbar/2}` need :math:`dx \le \sqrt\hbar/\text{COHERENT_POINTS}`; the binding reason is
-recorded. :math:`p_{max}` bounds the momenta reached up to ``t_final`` (energy conservation:
-:math:`p^2/2 \le p_0^2/2 + \mathrm{osc}\,U + 2\max|V|`).
+The x grid is uniform on $[-L/2, L/2)$ (`Nx` points, FFT-friendly sizes). The quantum
+grid is tied to hbar: the FFT resolves $|p| \le \pi\hbar/dx$, so
+$dx \le \pi\hbar / (\text{MOMENTUM_MARGIN}\,p_{max})$, and the coherent states of width
+$\sqrt{\hbar/2}$ need $dx \le \sqrt\hbar/\text{COHERENT_POINTS}$; the binding reason is
+recorded. $p_{max}$ bounds the momenta reached up to `t_final` (energy conservation:
+$p^2/2 \le p_0^2/2 + \mathrm{osc}\,U + 2\max|V|$).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ MAX_QUANTUM_POINTS = 8192
 
 @dataclass(frozen=True)
 class Grid:
-    """Uniform grid: ``x`` (Nx,) on [-L/2, L/2) and wavenumbers ``k``; ``reason`` says why this size."""
+    """Uniform grid: `x` (Nx,) on [-L/2, L/2) and wavenumbers `k`; `reason` says why this size."""
 
     x: np.ndarray
     length: float
@@ -66,8 +66,8 @@ def initial_density(problem: SemiclassicalProblem, grid: Grid, p: np.ndarray) ->
 
 def momentum_bound(problem: SemiclassicalProblem, samples: int = 512) -> tuple[float, float]:
     r"""An interval of momenta holding f(t) for all t <= t_final, from energy conservation along
-    characteristics: :math:`p(t)^2 \le \max_{\mathrm{supp} f_0}(p^2 + 2U) - 2\min U + 4\max|V|`
-    (the mean-field potential of a probability density stays within :math:`\pm\max|V|`)."""
+    characteristics: $p(t)^2 \le \max_{\mathrm{supp} f_0}(p^2 + 2U) - 2\min U + 4\max|V|$
+    (the mean-field potential of a probability density stays within $\pm\max|V|$)."""
     x = np.linspace(-problem.length / 2, problem.length / 2, samples, endpoint=False)
     lo, hi = problem.initial.momentum_extent()
     if not (math.isfinite(lo) and math.isfinite(hi)):
@@ -90,8 +90,8 @@ def momentum_bound(problem: SemiclassicalProblem, samples: int = 512) -> tuple[f
 
 
 def momentum_window(problem: SemiclassicalProblem) -> tuple[float, float]:
-    r"""The momentum window of the comparison: the user's ``p_range``, or the classical bound
-    (:func:`momentum_bound`) widened by ``HUSIMI_MARGIN`` :math:`\sqrt{\hbar_{max}/2}` on each side: the
+    r"""The momentum window of the comparison: the user's `p_range`, or the classical bound
+    (`momentum_bound`) widened by `HUSIMI_MARGIN` $\sqrt{\hbar_{max}/2}$ on each side: the
     Husimi function is the Wigner function smoothed by a Gaussian of variance hbar/2 per coordinate,
     so a window sized for f alone cuts it (cold data: W2 23 % low)."""
     if problem.p_range:
@@ -128,7 +128,7 @@ def classical_grid(problem: SemiclassicalProblem, nx: int, n_p: int) -> tuple[Gr
 
 
 class MeanField:
-    """:math:`(V*\\rho)(x)` and the force :math:`-\\partial_x(U + V*\\rho)` on a grid (FFT convolutions).
+    """$(V*\\rho)(x)$ and the force $-\\partial_x(U + V*\\rho)$ on a grid (FFT convolutions).
 
     Periodic domains: circular convolution. Intervals: linear convolution (zero padding), the
     density being zero outside the box.

@@ -1,21 +1,22 @@
 r"""Hartree for density matrices: the Toeplitz initial state and split-step propagation.
 
-**Initial state** (docs/semiclassical.md, What is computed): :math:`R_0 = T(f_0) = \int f_0(q,p)|q,p\rangle\langle q,p|\,dq\,dp`
-with coherent states :math:`|q,p\rangle(x) = (\pi\hbar)^{-1/4} e^{-(x-q)^2/(2\hbar) + ip(x-q)/\hbar}`, so
+**Initial state** (docs/semiclassical.md, What is computed): $R_0 = T(f_0) = \int f_0(q,p)|q,p\rangle\langle q,p|\,dq\,dp$
+with coherent states $|q,p\rangle(x) = (\pi\hbar)^{-1/4} e^{-(x-q)^2/(2\hbar) + ip(x-q)/\hbar}$, so
 
-.. math::
-    R_0(x, x') = (\pi\hbar)^{-1/2} \int dq\, e^{-((x-q)^2 + (x'-q)^2)/(2\hbar)}
-                 \int dp\, f_0(q, p)\, e^{ip(x - x')/\hbar}.
+$$
+R_0(x, x') = (\pi\hbar)^{-1/2} \int dq\, e^{-((x-q)^2 + (x'-q)^2)/(2\hbar)}
+             \int dp\, f_0(q, p)\, e^{ip(x - x')/\hbar}.
+$$
 
-:math:`f_0` on the (q, p) grid is split by an SVD into separable terms (one for Gaussian and
-thermal data); each term costs one matrix product. :math:`R_0` is diagonalised; the orbitals
-with weight above ``WEIGHT_CUT`` of the largest are kept (the weight dropped is recorded).
+$f_0$ on the (q, p) grid is split by an SVD into separable terms (one for Gaussian and
+thermal data); each term costs one matrix product. $R_0$ is diagonalised; the orbitals
+with weight above `WEIGHT_CUT` of the largest are kept (the weight dropped is recorded).
 On the torus the distances x - q and x - x' are taken modulo L (coherent states much narrower
 than L).
 
-**Propagation**: :math:`R(t) = \sum_k \lambda_k |\psi_k(t)\rangle\langle\psi_k(t)|` with fixed
-weights; all orbitals move together under :math:`i\hbar\partial_t\psi = (-\tfrac{\hbar^2}{2}\partial_x^2 + U + V*n)\psi`,
-:math:`n = \sum_k \lambda_k|\psi_k|^2`, by Strang splitting: half a potential step (exact: n is
+**Propagation**: $R(t) = \sum_k \lambda_k |\psi_k(t)\rangle\langle\psi_k(t)|$ with fixed
+weights; all orbitals move together under $i\hbar\partial_t\psi = (-\tfrac{\hbar^2}{2}\partial_x^2 + U + V*n)\psi$,
+$n = \sum_k \lambda_k|\psi_k|^2$, by Strang splitting: half a potential step (exact: n is
 unchanged by it), a kinetic step in Fourier space, half a potential step with the new n.
 Second order in dt, time reversible; trace and spectrum are conserved to round-off, the energy to
 splitting order.
@@ -55,7 +56,7 @@ def _wrap(d: np.ndarray, length: float, periodic: bool) -> np.ndarray:
 
 
 def toeplitz_state(problem: SemiclassicalProblem, hbar: float, grid: Grid, p: np.ndarray) -> Orbitals:
-    """The orbitals of :math:`T(f_0)` on ``grid``; f0 is integrated over the momentum cells ``p``."""
+    """The orbitals of $T(f_0)$ on `grid`; f0 is integrated over the momentum cells `p`."""
     x, dx, L = grid.x, grid.dx, grid.length
     periodic = problem.domain == "periodic"
     dp = p[1] - p[0]
@@ -89,10 +90,10 @@ def toeplitz_state(problem: SemiclassicalProblem, hbar: float, grid: Grid, p: np
 
 
 def thermal_state(problem: SemiclassicalProblem, hbar: float, grid: Grid) -> Orbitals:
-    r"""The Gibbs state :math:`e^{-\beta h_{ref}}/Z` of :math:`h_{ref} = -\tfrac{\hbar^2}{2}\partial_x^2 + U_{ref}(x)`
-    on the grid (``initial.reference``, ``initial.beta``); its classical partner is
-    :math:`f_0 \propto e^{-\beta(p^2/2 + U_{ref})}`. Kinetic energy by the Fourier matrix (periodic on
-    the grid), orbitals kept above ``WEIGHT_CUT`` of the largest weight."""
+    r"""The Gibbs state $e^{-\beta h_{ref}}/Z$ of $h_{ref} = -\tfrac{\hbar^2}{2}\partial_x^2 + U_{ref}(x)$
+    on the grid (`initial.reference`, `initial.beta`); its classical partner is
+    $f_0 \propto e^{-\beta(p^2/2 + U_{ref})}$. Kinetic energy by the Fourier matrix (periodic on
+    the grid), orbitals kept above `WEIGHT_CUT` of the largest weight."""
     init = problem.initial
     n, dx = grid.x.size, grid.dx
     from ..expressions import evaluate_function
@@ -109,7 +110,7 @@ def thermal_state(problem: SemiclassicalProblem, hbar: float, grid: Grid) -> Orb
 
 
 def initial_state(problem: SemiclassicalProblem, hbar: float, grid: Grid, p: np.ndarray) -> Orbitals:
-    """The quantum initial state matched to f0: T(f0), or the Gibbs state for ``kind = "thermal"``."""
+    """The quantum initial state matched to f0: T(f0), or the Gibbs state for `kind = "thermal"`."""
     if problem.initial.kind == "thermal":
         return thermal_state(problem, hbar, grid)
     return toeplitz_state(problem, hbar, grid, p)
@@ -135,7 +136,7 @@ class HartreeSolver:
         psi *= phase[None, :]
 
     def step(self, weights: np.ndarray, psi: np.ndarray, steps: int, dt: float | None = None) -> np.ndarray:
-        """Advance ``psi`` (K, Nx) by ``steps`` Strang steps of ``dt`` (default: the solver's)."""
+        """Advance `psi` (K, Nx) by `steps` Strang steps of `dt` (default: the solver's)."""
         dt = self.dt if dt is None else dt
         kinetic = self.kinetic if dt == self.dt else self.kinetic_phase(dt)
         for _ in range(steps):

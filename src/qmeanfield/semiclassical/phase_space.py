@@ -1,19 +1,20 @@
-r"""Husimi and Wigner functions of :math:`R = \sum_k \lambda_k |\psi_k\rangle\langle\psi_k|` on a grid.
+r"""Husimi and Wigner functions of $R = \sum_k \lambda_k |\psi_k\rangle\langle\psi_k|$ on a grid.
 
-Husimi (docs/semiclassical.md): :math:`H[R](q,p) = (2\pi\hbar)^{-1}\langle q,p|R|q,p\rangle \ge 0`. With
-:math:`R(x, x - y)` along the diagonals of R and
-:math:`e^{-((x-q)^2 + (x-y-q)^2)/(2\hbar)} = e^{-y^2/(4\hbar)} e^{-(x - y/2 - q)^2/\hbar}`,
+Husimi (docs/semiclassical.md): $H[R](q,p) = (2\pi\hbar)^{-1}\langle q,p|R|q,p\rangle \ge 0$. With
+$R(x, x - y)$ along the diagonals of R and
+$e^{-((x-q)^2 + (x-y-q)^2)/(2\hbar)} = e^{-y^2/(4\hbar)} e^{-(x - y/2 - q)^2/\hbar}$,
 
-.. math::
-    H(q, p) = \frac{(\pi\hbar)^{-1/2}}{2\pi\hbar} \sum_y e^{-y^2/(4\hbar) - ipy/\hbar}
-              \Big[e^{-u^2/\hbar} * R(\cdot, \cdot - y)\Big](q + y/2)\, dx^2,
+$$
+H(q, p) = \frac{(\pi\hbar)^{-1/2}}{2\pi\hbar} \sum_y e^{-y^2/(4\hbar) - ipy/\hbar}
+          \Big[e^{-u^2/\hbar} * R(\cdot, \cdot - y)\Big](q + y/2)\, dx^2,
+$$
 
 a Gaussian smoothing of each diagonal (one batched FFT) and a short Fourier sum in y: no
-coherent state is ever formed. Only diagonals with :math:`|y| \le` ``HUSIMI_WIDTH`` :math:`\sqrt\hbar`
+coherent state is ever formed. Only diagonals with $|y| \le$ `HUSIMI_WIDTH` $\sqrt\hbar$
 contribute (the rest is below e^-25 of the peak). The q points must be grid points (the
 quantum grid is a multiple of the comparison grid).
 
-Wigner: :math:`W(x, p) = (\pi\hbar)^{-1} \sum_m R(x_{i+m}, x_{i-m})\, e^{-2ipm\,dx/\hbar}\, dx`.
+Wigner: $W(x, p) = (\pi\hbar)^{-1} \sum_m R(x_{i+m}, x_{i-m})\, e^{-2ipm\,dx/\hbar}\, dx$.
 """
 
 from __future__ import annotations

@@ -1,16 +1,16 @@
 r"""The continuous one-body problem in 1D: domain, external potential U, pair potential V, f0.
 
-Conventions (docs/semiclassical.md, d = 1): mass 1, :math:`\int f = 1`, :math:`\mathrm{tr} R = 1`,
-:math:`h = -\tfrac{\hbar^2}{2}\partial_x^2 + U(x)`, mean-field potential :math:`(V * \rho)(x) = \int V(x-y)\rho(y)dy`.
+Conventions (docs/semiclassical.md, d = 1): mass 1, $\int f = 1$, $\mathrm{tr} R = 1$,
+$h = -\tfrac{\hbar^2}{2}\partial_x^2 + U(x)$, mean-field potential $(V * \rho)(x) = \int V(x-y)\rho(y)dy$.
 
-* ``domain = "periodic"``: the torus of length L, coordinates :math:`[-L/2, L/2)` (the seam at
-  :math:`\pm L/2`; Wasserstein distances are taken on the strip, see :mod:`.wasserstein`).
-* ``domain = "interval"``: the box :math:`[-L/2, L/2)` with a confining U; states must vanish at
+* `domain = "periodic"`: the torus of length L, coordinates $[-L/2, L/2)$ (the seam at
+  $\pm L/2$; Wasserstein distances are taken on the strip, see `.wasserstein`).
+* `domain = "interval"`: the box $[-L/2, L/2)$ with a confining U; states must vanish at
   its ends (checked).
 
-``pair`` is an expression in x (even, bounded, smooth: ``"-cos(x)"``, ``"exp(-x**2/2)"``,
-``"1/sqrt(x**2 + 0.25)"``) or ``"poisson"``: the 1D Poisson kernel of a plasma of unit mean
-density, :math:`\hat V(k) = L/k^2` (k != 0), for the Vlasov-Poisson checks. Derivatives of U and V
+`pair` is an expression in x (even, bounded, smooth: `"-cos(x)"`, `"exp(-x**2/2)"`,
+`"1/sqrt(x**2 + 0.25)"`) or `"poisson"`: the 1D Poisson kernel of a plasma of unit mean
+density, $\hat V(k) = L/k^2$ (k != 0), for the Vlasov-Poisson checks. Derivatives of U and V
 are taken by the complex step (exact to round-off for the analytic expressions allowed).
 """
 
@@ -38,13 +38,13 @@ COMPLEX_STEP = 1e-30
 
 @dataclass(frozen=True)
 class InitialData:
-    r"""The phase-space density :math:`f_0(x, p)` (normalised to 1 on the grid).
+    r"""The phase-space density $f_0(x, p)$ (normalised to 1 on the grid).
 
-    kind : ``"gaussian"`` (``x0, p0, sigma_x, sigma_p``: means and standard deviations),
-        ``"hmf_thermal"`` (homogeneous Maxwellian of ``temperature`` with the perturbation
-        :math:`1 + \text{amplitude}\cos(\text{mode}\,x)`), ``"waterbag"`` (uniform for
-        :math:`|p| < \text{p_max}` with the same perturbation of the density), ``"expression"``
-        (``f``: any non-negative expression in x and p).
+    kind : `"gaussian"` (`x0, p0, sigma_x, sigma_p`: means and standard deviations),
+        `"hmf_thermal"` (homogeneous Maxwellian of `temperature` with the perturbation
+        $1 + \text{amplitude}\cos(\text{mode}\,x)$), `"waterbag"` (uniform for
+        $|p| < \text{p_max}$ with the same perturbation of the density), `"expression"`
+        (`f`: any non-negative expression in x and p).
     """
 
     kind: str = "gaussian"
@@ -119,7 +119,7 @@ class InitialData:
 
 @dataclass(frozen=True)
 class SemiclassicalProblem:
-    """A validated continuous problem; ``hbars`` are the values of a scan."""
+    """A validated continuous problem; `hbars` are the values of a scan."""
 
     domain: str = "periodic"
     length: float = 2 * math.pi
@@ -198,8 +198,8 @@ class SemiclassicalProblem:
         return lipU, lipV
 
     def certificate_rate(self) -> float:
-        r""":math:`\Lambda = 1 + \max(1, 2\,\mathrm{Lip}(U')^2 + 8\,\mathrm{Lip}(V')^2)` (SEMICLASSICAL 2(d);
-        without U this is Golse-Paul's :math:`1 + \max(1, 4L^2)` up to the factor on L, see the notes)."""
+        r"""$\Lambda = 1 + \max(1, 2\,\mathrm{Lip}(U')^2 + 8\,\mathrm{Lip}(V')^2)$ (SEMICLASSICAL 2(d);
+        without U this is Golse-Paul's $1 + \max(1, 4L^2)$ up to the factor on L, see the notes)."""
         lipU, lipV = self.lipschitz_constants()
         if self.external.strip() in ("0", "0.0"):
             return 1.0 + max(1.0, 4.0 * lipV**2)

@@ -1,11 +1,11 @@
-r"""``scan``: Hartree against Vlasov in W2 for several hbar, beside the certificate B(t).
+r"""`scan`: Hartree against Vlasov in W2 for several hbar, beside the certificate B(t).
 
 Stages: plan (every grid and its size, before any work; an estimate of the time) -> Vlasov once
 (it does not depend on hbar) -> for each hbar: Toeplitz state, Hartree, Husimi at every output
 time, W2 bracket against f(t) -> certificate -> fits of W2 against hbar -> Dataset.
 
-The certificate (docs/semiclassical.md, What is computed): for :math:`R_0 = T(f_0)`,
-:math:`W_2(f(t), H[R(t)]) \le B(t) = \sqrt{d\hbar(1 + e^{\Lambda t})}`, d = 1. A measured value above
+The certificate (docs/semiclassical.md, What is computed): for $R_0 = T(f_0)$,
+$W_2(f(t), H[R(t)]) \le B(t) = \sqrt{d\hbar(1 + e^{\Lambda t})}$, d = 1. A measured value above
 B beyond its bracket means a bug (normalisation, hbar scaling, sign of a force) and is an error.
 """
 
@@ -131,7 +131,7 @@ def plan_scan(problem: SemiclassicalProblem, options: ScanOptions = ScanOptions(
 
 
 def certificate_bound(problem: SemiclassicalProblem, hbar: float, times: np.ndarray) -> np.ndarray:
-    r""":math:`B(t) = \sqrt{\hbar (1 + e^{\Lambda t})}` (d = 1, :math:`R_0 = T(f_0)`); inf where it overflows.
+    r"""$B(t) = \sqrt{\hbar (1 + e^{\Lambda t})}$ (d = 1, $R_0 = T(f_0)$); inf where it overflows.
     NaN for a thermal initial state (not a Toeplitz state: the bound's initial term is not known)."""
     if problem.initial.kind == "thermal":
         return np.full(np.shape(times), np.nan)
@@ -141,7 +141,7 @@ def certificate_bound(problem: SemiclassicalProblem, hbar: float, times: np.ndar
 
 
 def magnetisation(rho: np.ndarray, x: np.ndarray, dx: float, mode: int = 1) -> float:
-    r""":math:`|M| = |\int \rho(x) e^{i\,\text{mode}\,x} dx|` (the HMF order parameter)."""
+    r"""$|M| = |\int \rho(x) e^{i\,\text{mode}\,x} dx|$ (the HMF order parameter)."""
     return float(np.abs(np.sum(rho * np.exp(1j * mode * x)) * dx))
 
 
@@ -177,8 +177,8 @@ def _check_vlasov(f_t: np.ndarray, times, monitor, p) -> None:
 
 def local_exponents(hbars: np.ndarray, w2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     r"""Local log-log slopes of W2 against hbar between neighbouring hbar values (sorted):
-    :math:`\log(W_2(\hbar_{a+1}) / W_2(\hbar_a)) / \log(\hbar_{a+1} / \hbar_a)` at each time, and the
-    geometric means of the pairs. ``w2`` is (hbar, time)."""
+    $\log(W_2(\hbar_{a+1}) / W_2(\hbar_a)) / \log(\hbar_{a+1} / \hbar_a)$ at each time, and the
+    geometric means of the pairs. `w2` is (hbar, time)."""
     order = np.argsort(hbars)
     h, w = hbars[order], w2[order]
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -192,14 +192,14 @@ def _snapshot_indices(T: int, count: int) -> np.ndarray:
 
 def scan(problem: SemiclassicalProblem, *, options: ScanOptions = ScanOptions(), progress: bool | None = None,
          log=None) -> xr.Dataset:
-    r"""Hartree (from :math:`T(f_0)`) against Vlasov (from :math:`f_0`) for every hbar of ``problem``.
+    r"""Hartree (from $T(f_0)$) against Vlasov (from $f_0$) for every hbar of `problem`.
 
-    Returns a Dataset over (hbar, time): ``w2_husimi_vlasov`` with ``w2_lower`` / ``w2_upper``
-    (its bracket), ``w2_bound`` (the certificate B), ``magnetisation_quantum`` (and
-    ``magnetisation_classical`` over time), the Hartree monitors (``trace_error``,
-    ``spectrum_error``, ``energy_drift``), the Vlasov monitors, the fitted exponent of W2 against
-    hbar at each time (``w2_exponent`` with ``w2_exponent_ci``), and phase-space snapshots
-    (``husimi``, ``vlasov``) at a few times. ``log`` (a callable) receives the plan first.
+    Returns a Dataset over (hbar, time): `w2_husimi_vlasov` with `w2_lower` / `w2_upper`
+    (its bracket), `w2_bound` (the certificate B), `magnetisation_quantum` (and
+    `magnetisation_classical` over time), the Hartree monitors (`trace_error`,
+    `spectrum_error`, `energy_drift`), the Vlasov monitors, the fitted exponent of W2 against
+    hbar at each time (`w2_exponent` with `w2_exponent_ci`), and phase-space snapshots
+    (`husimi`, `vlasov`) at a few times. `log` (a callable) receives the plan first.
     """
     if not isinstance(problem, SemiclassicalProblem):
         raise QMeanFieldError(f"problem must be a SemiclassicalProblem, got {type(problem).__name__}")

@@ -1,30 +1,31 @@
 r"""W2 between two densities on a product grid: debiased Sinkhorn divergence, log domain.
 
-For cell masses :math:`a, b` on the same (x, p) grid with the squared Euclidean cost,
-:math:`\mathrm{OT}_\varepsilon(a, b) = \max_{f, g} \langle a, f\rangle + \langle b, g\rangle` subject to the
-Sinkhorn fixed point :math:`f = -\varepsilon\log\sum_y e^{(g(y) - |x - y|^2)/\varepsilon} b(y)` (and the same
+For cell masses $a, b$ on the same (x, p) grid with the squared Euclidean cost,
+$\mathrm{OT}_\varepsilon(a, b) = \max_{f, g} \langle a, f\rangle + \langle b, g\rangle$ subject to the
+Sinkhorn fixed point $f = -\varepsilon\log\sum_y e^{(g(y) - |x - y|^2)/\varepsilon} b(y)$ (and the same
 for g), and the debiased divergence
 
-.. math::
-    S_\varepsilon(a, b) = \mathrm{OT}_\varepsilon(a, b) - \tfrac12\mathrm{OT}_\varepsilon(a, a)
-                          - \tfrac12\mathrm{OT}_\varepsilon(b, b)
+$$
+S_\varepsilon(a, b) = \mathrm{OT}_\varepsilon(a, b) - \tfrac12\mathrm{OT}_\varepsilon(a, a)
+                      - \tfrac12\mathrm{OT}_\varepsilon(b, b)
+$$
 
-tends to :math:`W_2^2` at rate :math:`\varepsilon^2` for smooth densities (Feydy et al., AISTATS 2019;
+tends to $W_2^2$ at rate $\varepsilon^2$ for smooth densities (Feydy et al., AISTATS 2019;
 Chizat et al., NeurIPS 2020). Three ingredients make it exact enough and fast on a grid:
 
-* **separable log-domain kernel**: the cost is :math:`(x - x')^2 + (p - p')^2`, so the soft-min over the
+* **separable log-domain kernel**: the cost is $(x - x')^2 + (p - p')^2$, so the soft-min over the
   grid is two one-dimensional soft-mins, each a matrix product with a per-row shift
-  (:func:`softmin_axis`); entries whose sum underflows are recomputed exactly, so no value is lost;
-* **epsilon scaling**: :math:`\varepsilon` falls geometrically from the squared diameter to
-  ``EPS_CELLS`` cell widths squared, where the grid sum of the Gibbs kernel equals its integral to
-  :math:`e^{-2\pi^2 \cdot \mathrm{EPS\_CELLS}/2}` (Poisson summation): the cell centres then act like the
+  (`softmin_axis`); entries whose sum underflows are recomputed exactly, so no value is lost;
+* **epsilon scaling**: $\varepsilon$ falls geometrically from the squared diameter to
+  `EPS_CELLS` cell widths squared, where the grid sum of the Gibbs kernel equals its integral to
+  $e^{-2\pi^2 \cdot \mathrm{EPS\_CELLS}/2}$ (Poisson summation): the cell centres then act like the
   continuum, and sub-cell distances are resolved;
-* **Richardson in epsilon**: :math:`S_\varepsilon` is converged at :math:`2\varepsilon` and
-  :math:`\varepsilon`; the value is :math:`(4S_\varepsilon - S_{2\varepsilon})/3` and
-  :math:`|S_\varepsilon - S_{2\varepsilon}|` (three times the leading term) is its bias estimate.
+* **Richardson in epsilon**: $S_\varepsilon$ is converged at $2\varepsilon$ and
+  $\varepsilon$; the value is $(4S_\varepsilon - S_{2\varepsilon})/3$ and
+  $|S_\varepsilon - S_{2\varepsilon}|$ (three times the leading term) is its bias estimate.
 
-The solver error is the dual gap estimate :math:`\|\pi 1 - a\|_1 \cdot \mathrm{osc}(f)` at the last
-iterate. The grid error (cells read as points) is estimated by the caller (:func:`.wasserstein.w2_grid`).
+The solver error is the dual gap estimate $\|\pi 1 - a\|_1 \cdot \mathrm{osc}(f)$ at the last
+iterate. The grid error (cells read as points) is estimated by the caller (`.wasserstein.w2_grid`).
 """
 
 from __future__ import annotations
@@ -59,9 +60,9 @@ CHECK_EVERY = 3
 
 @dataclass(frozen=True)
 class SinkhornResult:
-    """``value``: W2 estimate (Richardson in epsilon); ``lower``/``upper``: the interval holding the W2 of
-    the two point clouds given the solver and epsilon errors; ``divergence``: :math:`S_\\varepsilon` at the
-    final epsilon; ``eps``; ``iterations`` (all epsilons); ``solver_error``, ``eps_error`` (on W2^2)."""
+    """`value`: W2 estimate (Richardson in epsilon); `lower`/`upper`: the interval holding the W2 of
+    the two point clouds given the solver and epsilon errors; `divergence`: $S_\\varepsilon$ at the
+    final epsilon; `eps`; `iterations` (all epsilons); `solver_error`, `eps_error` (on W2^2)."""
 
     value: float
     lower: float
@@ -77,11 +78,11 @@ class SinkhornResult:
 def _softmin_rows(H, c, eps, need, margin, out):  # pragma: no cover - compiled by Numba
     """The exact soft-max of every row of H against -(c_i - c_j)^2, pruned without loss.
 
-    For node i the inputs j are visited outward from j = i. A term more than ``margin`` eps below the
+    For node i the inputs j are visited outward from j = i. A term more than `margin` eps below the
     running maximum is skipped without an exponential; the walk on one side stops once
     (c_i - c_j)^2 > (max of H_rk beyond j on that side) - running maximum + margin eps: the cost only
-    grows outward, so no later term on that side can come within ``margin`` eps of the maximum. Terms summed are all those within
-    ``margin`` eps of the maximum, so the dropped ones weigh below n e^-margin of the sum."""
+    grows outward, so no later term on that side can come within `margin` eps of the maximum. Terms summed are all those within
+    `margin` eps of the maximum, so the dropped ones weigh below n e^-margin of the sum."""
     R, n = H.shape
     for r in numba.prange(R):
         pre = np.empty(n)      # max of H[r, :j+1]
@@ -151,10 +152,10 @@ def _kernel():
 
 
 def softmin_axis(H: np.ndarray, c: np.ndarray, eps: float, need: np.ndarray | None = None) -> np.ndarray:
-    r""":math:`\varepsilon\log\sum_{j} e^{(H_{rj} - (c_i - c_j)^2)/\varepsilon}` for every row r and node i.
+    r"""$\varepsilon\log\sum_{j} e^{(H_{rj} - (c_i - c_j)^2)/\varepsilon}$ for every row r and node i.
 
-    Exact to round-off (every term within ``MARGIN`` eps of the largest is summed; the others weigh
-    below :math:`n e^{-\mathrm{MARGIN}}` of the result), computed only where ``need`` (a boolean
+    Exact to round-off (every term within `MARGIN` eps of the largest is summed; the others weigh
+    below $n e^{-\mathrm{MARGIN}}$ of the result), computed only where `need` (a boolean
     (rows, nodes) mask) is true, -inf elsewhere and for rows of -inf (no mass). The inputs are
     visited outward from the output node and the walk stops once the quadratic cost alone rules out
     the rest, so the work per entry is the transport distance in cells plus a few dozen terms."""
@@ -164,8 +165,8 @@ def softmin_axis(H: np.ndarray, c: np.ndarray, eps: float, need: np.ndarray | No
 
 
 class _Softmin:
-    r"""The c-transforms on the grid for one epsilon: :math:`T_m(\phi)(x) = -\varepsilon\log\sum_y
-    e^{(\phi(y) - |x - y|^2)/\varepsilon} m(y)` for m = a or b, each needed on the support of the other
+    r"""The c-transforms on the grid for one epsilon: $T_m(\phi)(x) = -\varepsilon\log\sum_y
+    e^{(\phi(y) - |x - y|^2)/\varepsilon} m(y)$ for m = a or b, each needed on the support of the other
     measure (or its own, for the symmetric problems); potentials are 0 off their support."""
 
     def __init__(self, xc, pc, eps, la, lb):
@@ -192,7 +193,7 @@ def _log(m: np.ndarray) -> np.ndarray:
 def _dual_value(op, a, b, f1, faa, faa1, gbb, gbb1) -> tuple[float, float]:
     """S_eps from plain Sinkhorn steps of the current potentials, and its first-order error.
 
-    ``f1 = T_b(g)``, ``faa1 = T_a(faa)``, ``gbb1 = T_b(gbb)`` are the transforms the next step uses
+    `f1 = T_b(g)`, `faa1 = T_a(faa)`, `gbb1 = T_b(gbb)` are the transforms the next step uses
     anyway. With g1 = T_a(f1), f2 = T_b(g1), the pair (f2, g1) is optimal for the marginals
     (a~, b), a~ = a exp((f1 - f2)/eps); OT(a, b) = <a, f2> + <b, g1> up to second order in a - a~,
     and |<a - a~, f2>| is reported as the error (the first-order term, a conservative estimate).
@@ -228,14 +229,14 @@ def _geometric_error(history: list[float], gap: float) -> float:
 def sinkhorn_divergence(xc: np.ndarray, pc: np.ndarray, a: np.ndarray, b: np.ndarray, *,
                         eps: float | None = None, tolerance: float = TOLERANCE,
                         omega: float = OVERRELAXATION, warm: tuple = (), dropped: float = 0.0) -> SinkhornResult:
-    r"""W2 between the point clouds ``a`` (Nx, Np) and ``b`` on the grid ``xc`` x ``pc`` (cell centres).
+    r"""W2 between the point clouds `a` (Nx, Np) and `b` on the grid `xc` x `pc` (cell centres).
 
-    ``eps`` is the final epsilon (default ``EPS_CELLS`` times the larger cell width squared). The
-    scaling ends with full convergence at ``2 eps`` and ``eps`` (dual gap below ``tolerance`` of the
-    divergence); cells below ``MASS_CUT`` of the total are dropped and the W2 they can carry
-    (their mass times the squared diameter) is added to the interval. ``warm``: the ``potentials``
+    `eps` is the final epsilon (default `EPS_CELLS` times the larger cell width squared). The
+    scaling ends with full convergence at `2 eps` and `eps` (dual gap below `tolerance` of the
+    divergence); cells below `MASS_CUT` of the total are dropped and the W2 they can carry
+    (their mass times the squared diameter) is added to the interval. `warm`: the `potentials`
     of an earlier result on the same grid (the next time of a series): the scaling is skipped;
-    ``dropped``: mass the caller removed before (cropping), added to the interval like the cut cells."""
+    `dropped`: mass the caller removed before (cropping), added to the interval like the cut cells."""
     a = np.clip(np.asarray(a, dtype=float), 0.0, None)
     b = np.clip(np.asarray(b, dtype=float), 0.0, None)
     if not (a.sum() > 0 and b.sum() > 0):

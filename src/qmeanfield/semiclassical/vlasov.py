@@ -1,10 +1,10 @@
 r"""Vlasov: semi-Lagrangian Strang splitting (Cheng-Knorr) on an (x, p) grid.
 
-:math:`\partial_t f + p\,\partial_x f + F(x)\,\partial_p f = 0` with :math:`F = -\partial_x(U + V*\rho_f)`.
+$\partial_t f + p\,\partial_x f + F(x)\,\partial_p f = 0$ with $F = -\partial_x(U + V*\rho_f)$.
 One step: advect in x by p dt/2, in p by F dt (F from the density after the first half step),
 in x by p dt/2. Each advection is a shift of the grid function, done exactly for the
 interpolant in Fourier space (spectral interpolation): periodic in x on the torus; in p (and in
-x on an interval) the grid is wide enough that f vanishes at its ends (checked: ``edge_mass``).
+x on an interval) the grid is wide enough that f vanishes at its ends (checked: `edge_mass`).
 Mass is conserved to round-off; momentum, energy and the L2 norm are monitored.
 """
 
@@ -33,8 +33,8 @@ class VlasovMonitor:
 
 
 def _shift(f: np.ndarray, displacement: np.ndarray, axis: int, h: float, pad: bool) -> np.ndarray:
-    """f(z - displacement) along ``axis`` by Fourier interpolation; ``displacement`` has shape
-    (1, Np) (x shifts) or (Nx, 1) (p shifts). With ``pad`` the axis is zero-padded to twice its
+    """f(z - displacement) along `axis` by Fourier interpolation; `displacement` has shape
+    (1, Np) (x shifts) or (Nx, 1) (p shifts). With `pad` the axis is zero-padded to twice its
     length (no wrap)."""
     n = f.shape[axis]
     size = 2 * n if pad else n
@@ -83,7 +83,7 @@ class VlasovSolver:
         return mass, momentum, kinetic + potential, float(np.sqrt(np.sum(f**2) * dx * dp))
 
     def run(self, f0: np.ndarray, times: np.ndarray, on_time=None):
-        """Yield f at each output time (times[0] = 0); ``self.monitor`` holds the invariants after the run."""
+        """Yield f at each output time (times[0] = 0); `self.monitor` holds the invariants after the run."""
         f = f0.copy()
         t, rows, edge = 0.0, [], 0.0
         for n, target in enumerate(times):

@@ -4,19 +4,19 @@ The densities are histograms on a common (x, p) grid: cell masses, read as piece
 densities (uniform inside each cell). For those, two bounds are exact (no optimisation, no
 grid inflation):
 
-* **lower**: :math:`W_2(f, g)^2 \ge W_2(f_x, g_x)^2 + W_2(f_p, g_p)^2` (marginals); each 1D
-  :math:`W_2` is computed exactly from the piecewise-linear quantile functions
-  (:func:`w2_1d`), where ``ot.wasserstein_1d`` on cell centres would return :math:`W_2^2` of
+* **lower**: $W_2(f, g)^2 \ge W_2(f_x, g_x)^2 + W_2(f_p, g_p)^2$ (marginals); each 1D
+  $W_2$ is computed exactly from the piecewise-linear quantile functions
+  (`w2_1d`), where `ot.wasserstein_1d` on cell centres would return $W_2^2$ of
   point masses, inflated by the grid (docs/semiclassical.md, What is computed).
 * **upper**: the cost of the Knothe-Rosenblatt coupling (monotone in the first coordinate,
   then monotone between the conditional densities), in both orders, the smaller one
-  (:func:`w2_knothe`). Any coupling's cost bounds :math:`W_2^2` from above.
+  (`w2_knothe`). Any coupling's cost bounds $W_2^2$ from above.
 
-A third, independent value comes from POT: ``ot.emd2`` (exact network simplex) between the
-histograms coarsened to at most ``EMD_MAX_CELLS`` cells, with its grid bracket
-:math:`|W_2^{grid} - W_2| \le \sqrt{h_x^2 + h_p^2}`; ``numItermax`` reached is an error, not a
+A third, independent value comes from POT: `ot.emd2` (exact network simplex) between the
+histograms coarsened to at most `EMD_MAX_CELLS` cells, with its grid bracket
+$|W_2^{grid} - W_2| \le \sqrt{h_x^2 + h_p^2}$; `numItermax` reached is an error, not a
 value. The final bracket is the intersection. On the torus the x coordinate is read on the strip
-:math:`[-L/2, L/2)` (the seam where the densities are smallest): the strip distance bounds the
+$[-L/2, L/2)$ (the seam where the densities are smallest): the strip distance bounds the
 torus distance from above and equals it when no mass needs to cross the seam.
 """
 
@@ -53,7 +53,7 @@ def _normalise(m: np.ndarray) -> np.ndarray:
 
 
 def _quantile_costs(ca: np.ndarray, cb: np.ndarray, edges: np.ndarray) -> np.ndarray:
-    r""":math:`\int_0^1 |F_r^{-1} - G_r^{-1}|^2 du` for each row r of CDF nodes ``ca``, ``cb`` (R, n+1)
+    r"""$\int_0^1 |F_r^{-1} - G_r^{-1}|^2 du$ for each row r of CDF nodes `ca`, `cb` (R, n+1)
     on the same cells, exactly and for all rows at once.
 
     Each quantile function is linear on every cell of positive mass (from the cell's left edge to its
@@ -98,11 +98,11 @@ def _cdf_rows(m: np.ndarray) -> np.ndarray:
 
 
 def w2_1d(edges: np.ndarray, a: np.ndarray, b: np.ndarray) -> float:
-    r"""Exact :math:`W_2` between two piecewise-uniform densities on the same cells.
+    r"""Exact $W_2$ between two piecewise-uniform densities on the same cells.
 
-    ``edges`` (n+1,) cell edges, ``a``, ``b`` (n,) cell masses (normalised here). With
-    :math:`F^{-1}, G^{-1}` piecewise linear between the CDF nodes,
-    :math:`W_2^2 = \int_0^1 |F^{-1}(u) - G^{-1}(u)|^2 du` is summed exactly over the merged nodes.
+    `edges` (n+1,) cell edges, `a`, `b` (n,) cell masses (normalised here). With
+    $F^{-1}, G^{-1}$ piecewise linear between the CDF nodes,
+    $W_2^2 = \int_0^1 |F^{-1}(u) - G^{-1}(u)|^2 du$ is summed exactly over the merged nodes.
     """
     edges = np.asarray(edges, dtype=float)
     a, b = _normalise(a), _normalise(b)
@@ -110,7 +110,7 @@ def w2_1d(edges: np.ndarray, a: np.ndarray, b: np.ndarray) -> float:
 
 
 def w2_marginal_lower(x_edges, p_edges, f: np.ndarray, g: np.ndarray) -> float:
-    """:math:`\\sqrt{W_2(f_x, g_x)^2 + W_2(f_p, g_p)^2}`, a lower bound of :math:`W_2(f, g)`."""
+    """$\\sqrt{W_2(f_x, g_x)^2 + W_2(f_p, g_p)^2}$, a lower bound of $W_2(f, g)$."""
     f, g = _normalise(f), _normalise(g)
     wx = w2_1d(x_edges, f.sum(axis=1), g.sum(axis=1))
     wp = w2_1d(p_edges, f.sum(axis=0), g.sum(axis=0))
@@ -163,7 +163,7 @@ def _coarsen(edges: np.ndarray, m: np.ndarray, axis: int, cells: int):
 
 
 def w2_emd(x_edges, p_edges, f: np.ndarray, g: np.ndarray, cells: int = EMD_MAX_CELLS) -> tuple[float, float]:
-    """``(W2 between the coarsened histograms by ot.emd2, its grid bracket half-width)``."""
+    """`(W2 between the coarsened histograms by ot.emd2, its grid bracket half-width)`."""
     import ot
 
     f, g = _normalise(f), _normalise(g)
@@ -187,9 +187,9 @@ def w2_emd(x_edges, p_edges, f: np.ndarray, g: np.ndarray, cells: int = EMD_MAX_
 
 @dataclass(frozen=True)
 class W2Bracket:
-    """W2 between two histograms: ``value`` (midpoint of the bracket) in ``[lower, upper]``, and
-    the pieces: ``marginal_lower``, ``knothe_upper``, the estimated ``grid_error`` they were widened
-    by, ``emd`` and its grid half-width ``emd_grid`` (NaN when not computed)."""
+    """W2 between two histograms: `value` (midpoint of the bracket) in `[lower, upper]`, and
+    the pieces: `marginal_lower`, `knothe_upper`, the estimated `grid_error` they were widened
+    by, `emd` and its grid half-width `emd_grid` (NaN when not computed)."""
 
     value: float
     lower: float
@@ -224,7 +224,7 @@ def w2_bracket(x_edges, p_edges, f: np.ndarray, g: np.ndarray, emd_cells: int | 
     The histograms sample smooth densities; reading them as piecewise uniform changes W2 at second
     order in the cell size. The change is estimated by recomputing both bounds on the grid with
     cells merged in pairs (Richardson: error ~ |b_h - b_2h| / 3); the bracket is widened by that
-    or by ``W2_REL_TOL`` of the value, whichever is larger."""
+    or by `W2_REL_TOL` of the value, whichever is larger."""
     x_edges, p_edges = np.asarray(x_edges), np.asarray(p_edges)
     lo = w2_marginal_lower(x_edges, p_edges, f, g)
     up = w2_knothe(x_edges, p_edges, f, g)
@@ -244,8 +244,8 @@ def w2_bracket(x_edges, p_edges, f: np.ndarray, g: np.ndarray, emd_cells: int | 
 
 
 def gaussian_w2(m1, S1, m2, S2) -> float:
-    r"""Closed form (Bures-Wasserstein) :math:`W_2` between Gaussians
-    :math:`W_2^2 = |m_1 - m_2|^2 + \mathrm{tr}(S_1 + S_2 - 2 (S_1^{1/2} S_2 S_1^{1/2})^{1/2})`."""
+    r"""Closed form (Bures-Wasserstein) $W_2$ between Gaussians
+    $W_2^2 = |m_1 - m_2|^2 + \mathrm{tr}(S_1 + S_2 - 2 (S_1^{1/2} S_2 S_1^{1/2})^{1/2})$."""
     from scipy.linalg import sqrtm
 
     r1 = sqrtm(np.asarray(S1, dtype=float))
@@ -256,13 +256,13 @@ def gaussian_w2(m1, S1, m2, S2) -> float:
 
 @dataclass(frozen=True)
 class W2Estimate:
-    """W2 between two histograms to a stated accuracy: ``value`` in ``[lower, upper]``.
+    """W2 between two histograms to a stated accuracy: `value` in `[lower, upper]`.
 
-    ``value`` is the debiased Sinkhorn estimate on the grid (:mod:`.sinkhorn`, Richardson in
+    `value` is the debiased Sinkhorn estimate on the grid (`.sinkhorn`, Richardson in
     epsilon); the interval adds its solver and epsilon errors and the grid error
-    ``grid_error`` (Richardson from the same estimate with cells merged in pairs, once and twice: the
+    `grid_error` (Richardson from the same estimate with cells merged in pairs, once and twice: the
     observed order, clamped to 1..3, and a factor 2 of safety), and is intersected with the certified bracket
-    ``[marginal_lower, knothe_upper]`` widened by its own grid error. ``cells``: the grid used."""
+    `[marginal_lower, knothe_upper]` widened by its own grid error. `cells`: the grid used."""
 
     value: float
     lower: float
@@ -282,7 +282,7 @@ CROP_CUT = 1e-16
 
 
 def _crop(x_edges, p_edges, f, g):
-    """The smallest box of cells holding every cell above ``CROP_CUT`` of either density, an even
+    """The smallest box of cells holding every cell above `CROP_CUT` of either density, an even
     number of cells per side where the grid allows; the mass left outside (returned) goes into the
     error interval."""
     keep = (f > CROP_CUT) | (g > CROP_CUT)
@@ -301,7 +301,7 @@ def _crop(x_edges, p_edges, f, g):
 
 
 def _grid_error(w1: float, w2: float, w4: float) -> float:
-    """Error of ``w1`` (cells h) from the values on cells 2h and 4h: |w1 - w2| / (2^q - 1) with the
+    """Error of `w1` (cells h) from the values on cells 2h and 4h: |w1 - w2| / (2^q - 1) with the
     observed order q = log2(|w2 - w4| / |w1 - w2|) clamped to [1, 3], doubled for safety."""
     d1, d2 = abs(w1 - w2), abs(w2 - w4)
     if d1 == 0.0:
@@ -318,12 +318,12 @@ def _merge_to(edges_x, edges_p, f, g, cells):
 
 def w2_grid(x_edges, p_edges, f: np.ndarray, g: np.ndarray, *, max_cells: int = W2_MAX_CELLS,
             warm: tuple = (), dropped: float = 0.0) -> W2Estimate:
-    """W2 between the histograms ``f`` and ``g`` (cell masses on the edges given) with an error
-    interval; see :class:`W2Estimate`. Grids finer than ``max_cells`` per side are merged in pairs
-    first. ``warm``: ``potentials`` of an earlier estimate on the same grids (a time series);
-    ``dropped``: mass already removed by the caller (negative values clipped), added to the interval.
+    """W2 between the histograms `f` and `g` (cell masses on the edges given) with an error
+    interval; see `W2Estimate`. Grids finer than `max_cells` per side are merged in pairs
+    first. `warm`: `potentials` of an earlier estimate on the same grids (a time series);
+    `dropped`: mass already removed by the caller (negative values clipped), added to the interval.
 
-    Raises a :class:`QMeanFieldError` when the estimate and the certified bracket do not overlap
+    Raises a `QMeanFieldError` when the estimate and the certified bracket do not overlap
     (the grid does not resolve the densities: refine it)."""
     from .sinkhorn import sinkhorn_divergence
 

@@ -1,8 +1,8 @@
-"""Every verb as a study (:mod:`.base`): ``compare``, ``certify``, ``steady``, ``semiclassical``.
+"""Every verb as a study (`.base`): `compare`, `certify`, `steady`, `semiclassical`.
 
-``STUDIES`` maps the names used by the CLI and by a ``[sweep]`` table's ``study =`` to the
-study classes; :func:`make_study` builds one with its options; :func:`study_for` picks the study
-a configuration mapping describes (a ``[semiclassical]`` table: semiclassical; else compare).
+`STUDIES` maps the names used by the CLI and by a `[sweep]` table's `study =` to the
+study classes; `make_study` builds one with its options; `study_for` picks the study
+a configuration mapping describes (a `[semiclassical]` table: semiclassical; else compare).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ _FIXED = {"name", "outputs", "headline"}
 
 
 def make_study(name: str, **options) -> Study:
-    """The study ``name`` with its options (e.g. ``make_study("certify", exact=False)``); an unknown
+    """The study `name` with its options (e.g. `make_study("certify", exact=False)`); an unknown
     name or option is refused with the accepted ones."""
     if not isinstance(name, str) or name not in STUDIES:
         raise ConfigError(f"unknown study {name!r}; choose one of {sorted(STUDIES)}")

@@ -2,22 +2,22 @@
 
 A study is a small immutable object (its options are fields) with
 
-* ``name`` (the CLI verb and the ``study =`` of a ``[sweep]`` table) and ``outputs`` (its file
+* `name` (the CLI verb and the `study =` of a `[sweep]` table) and `outputs` (its file
   names, declared once: the pipeline writes them, the report links them, the manifest lists them);
-* ``load(data, name)``: a TOML mapping to the study's checked configuration;
-* ``plan(cfg)``: a :class:`StudyPlan` with a typed :class:`~qmeanfield.estimates.Estimate`, made
+* `load(data, name)`: a TOML mapping to the study's checked configuration;
+* `plan(cfg)`: a `StudyPlan` with a typed `Estimate`, made
   before any work (everything that can be refused is refused here);
-* ``run(cfg, plan=None, *, progress, log, cache)``: a :class:`StudyResult` (the Dataset, and any further
+* `run(cfg, plan=None, *, progress, log, cache)`: a `StudyResult` (the Dataset, and any further
   Datasets it writes beside it);
-* ``summarize(result)``: the JSON summary (read from the Datasets only);
-* ``report(result, summary, out, *, title, description, files)``: the report and its plots,
+* `summarize(result)`: the JSON summary (read from the Datasets only);
+* `report(result, summary, out, *, title, description, files)`: the report and its plots,
   returning the file names written;
-* ``key(cfg)``: a hash of everything that determines the numbers (the store key);
-* ``sweep_view(ds)``: what a sweep keeps of one grid point (variables with ``long_name``);
-  ``headline``: the names among them that the sweep's report draws against the swept axes.
+* `key(cfg)`: a hash of everything that determines the numbers (the store key);
+* `sweep_view(ds)`: what a sweep keeps of one grid point (variables with `long_name`);
+  `headline`: the names among them that the sweep's report draws against the swept axes.
 
-:func:`qmeanfield.pipeline.run_study` runs any study into a folder, :func:`qmeanfield.sweep.sweep`
-runs any study over a grid, and ``qmeanfield validate`` plans any of them.
+`qmeanfield.pipeline.run_study` runs any study into a folder, `qmeanfield.sweep.sweep`
+runs any study over a grid, and `qmeanfield validate` plans any of them.
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ class StudyPlan:
     lines : tuple of str
         One line per piece of work (e.g. per N: engine and estimate), for people.
     detail : object
-        The study's own plan object (e.g. :class:`~qmeanfield.api.ComparisonPlan`), or None.
+        The study's own plan object (e.g. `ComparisonPlan`), or None.
     """
 
     estimate: Estimate
@@ -84,7 +84,7 @@ class StudyPlan:
 
 @dataclass(frozen=True)
 class StudyResult:
-    """What a study computed: its Dataset and further Datasets by file name (e.g. ``chain.nc``)."""
+    """What a study computed: its Dataset and further Datasets by file name (e.g. `chain.nc`)."""
 
     dataset: xr.Dataset
     extras: Mapping[str, xr.Dataset] = field(default_factory=dict)

@@ -1,4 +1,4 @@
-"""``certify`` as a study: the entropy method's bound beside the exact H_N."""
+"""`certify` as a study: the entropy method's bound beside the exact H_N."""
 
 from __future__ import annotations
 
@@ -23,8 +23,8 @@ THRESHOLD_N = {2: (10, 30, 100, 300, 1000), "other": (4, 6, 8, 10)}
 
 @dataclass(frozen=True)
 class CertifyStudy(NBodyStudy):
-    """The certificate (:func:`qmeanfield.certify`): ``threshold`` adds the eta-threshold scan,
-    ``exact`` the exact H_N, ``workers`` the processes over (N, time) pairs (``"auto"``)."""
+    """The certificate (`qmeanfield.certify`): `threshold` adds the eta-threshold scan,
+    `exact` the exact H_N, `workers` the processes over (N, time) pairs (`"auto"`)."""
 
     threshold: bool = False
     exact: bool = True
@@ -65,7 +65,7 @@ class CertifyStudy(NBodyStudy):
         return [self.outputs.report, *self.outputs.plots]
 
     def sweep_view(self, ds: xr.Dataset) -> xr.Dataset:
-        """The bound (and, with ``exact``, H_N and the marginal distances) with their final values."""
+        """The bound (and, with `exact`, H_N and the marginal distances) with their final values."""
         names = [v for v in ("bound", "certified_marginal_bound", "relative_entropy", "trace_distance") if v in ds]
         view = ds[names].reset_coords(drop=True)
         view["bound_final"] = ds.bound.isel(time=-1, drop=True).assign_attrs(long_name="certified bound on H_N(t_final)")

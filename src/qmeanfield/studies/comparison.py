@@ -1,4 +1,4 @@
-"""``compare`` as a study: N-body dynamics against the mean field, one particle number at a time
+"""`compare` as a study: N-body dynamics against the mean field, one particle number at a time
 (each N saved on its own, so an interrupted run resumes)."""
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ DRIVE_FINGERPRINT_POINTS = 257
 
 
 def fingerprint(cfg: RunConfig) -> str:
-    """A short hash of everything that determines the results of ``cfg`` (not its name or N list)."""
+    """A short hash of everything that determines the results of `cfg` (not its name or N list)."""
     h = hashlib.sha256()
     for arr in (cfg.model.h, cfg.model.V, *cfg.model.jumps, *cfg.model.collective_jumps, cfg.rho0, cfg.times):
         h.update(np.ascontiguousarray(arr).tobytes())
@@ -56,8 +56,8 @@ def comparison_lines(plan) -> tuple[str, ...]:
 
 
 class NBodyStudy:
-    """What the N-body studies share: a ``[model]``/``[initial]``/``[run]`` configuration
-    (:class:`~qmeanfield.config.RunConfig`) and its fingerprint as the store key."""
+    """What the N-body studies share: a `[model]`/`[initial]`/`[run]` configuration
+    (`RunConfig`) and its fingerprint as the store key."""
 
     def load(self, data: dict, name: str) -> RunConfig:
         return parse_config(data, name=name)
@@ -68,7 +68,7 @@ class NBodyStudy:
 
 @dataclass(frozen=True)
 class CompareStudy(NBodyStudy):
-    """The exact N-body state against the mean-field product state (:func:`qmeanfield.compare`)."""
+    """The exact N-body state against the mean-field product state (`qmeanfield.compare`)."""
 
     name: str = "compare"
     outputs: Outputs = Outputs("results.nc", "summary.json", "report.html", tuple(PLOTS))

@@ -1,5 +1,5 @@
-"""``semiclassical`` as a study: Hartree against Vlasov in W2 for several hbar, and the optional
-chain back to N bodies (``chain.nc``)."""
+"""`semiclassical` as a study: Hartree against Vlasov in W2 for several hbar, and the optional
+chain back to N bodies (`chain.nc`)."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ def _hash(*parts) -> str:
 
 @dataclass(frozen=True)
 class SemiclassicalStudy:
-    """Hartree against Vlasov (:func:`qmeanfield.semiclassical.scan`), with the chain to N bodies
+    """Hartree against Vlasov (`qmeanfield.semiclassical.scan`), with the chain to N bodies
     where the configuration asks for it."""
 
     name: str = "semiclassical"

@@ -1,4 +1,4 @@
-"""``steady`` as a study: N-body steady states against the mean-field fixed point(s)."""
+"""`steady` as a study: N-body steady states against the mean-field fixed point(s)."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ __all__ = ["SteadyStudy"]
 
 @dataclass(frozen=True)
 class SteadyStudy(NBodyStudy):
-    """Steady states (:func:`qmeanfield.steady_state_comparison`); ``gap`` adds the Liouvillian gap."""
+    """Steady states (`qmeanfield.steady_state_comparison`); `gap` adds the Liouvillian gap."""
 
     gap: bool = False
     name: str = "steady"
