@@ -53,6 +53,7 @@ API_CASES = [
      "full-rank"),
     ("dense engine negative budget", lambda: qmf.engines.DenseEngine(memory_budget_gb=-1), "memory_budget_gb"),
     ("N 2**64", lambda: qmf.compare(MODEL, RHO, N=[2**64], times=[0, 1]), "N"),
+    ("meanfield time span", lambda: qmf.meanfield.evolve(MODEL, RHO, [0, 1e9]), "max_periods"),
     ("engine class", lambda: qmf.compare(MODEL, RHO, N=[2], times=[0, 1], engine=qmf.engines.SymmetricEngine),
      "is a class"),
     ("random seed -1", lambda: random_interaction(2, seed=-1), "seed"),
@@ -143,6 +144,9 @@ CONFIG_CASES = [
     ("semiclassical dt tiny", '[semiclassical]\ndt = 1e-12\n', "work limit"),
     ("semiclassical memory", "[semiclassical]\nhbar = [0.004]\nmemory_budget_gb = 1.0\n", "memory budget"),
     ("max_seconds text", BASE + 'max_seconds = "long"\n', "run.max_seconds"),
+    ("h entries huge", '[model]\nh = {re = [[1e308, 0], [0, -1e308]]}\nV = "kron(sz, sz)"\n', "rescale"),
+    ("semiclassical length huge", '[semiclassical]\nlength = 1e300\n', "semiclassical.length"),
+    ("semiclassical p_range tiny", '[semiclassical]\np_range = [0, 1e-300]\n', "p_range"),
 ]
 
 

@@ -334,3 +334,12 @@ def test_a_killed_local_worker_costs_only_a_resubmission(tmp_path):
     ds = result["ds"]
     assert (ds.status.values == "done").all(), json.loads((out / "failures.json").read_text())
     assert any("resubmitted" in m for m in messages), messages
+
+
+def test_a_sweep_keeps_the_observables(tmp_path):
+    data = {**BASE, "run": {**BASE["run"], "observables": ["jz"]}, "sweep": {"g": [0.25, 1.0]}}
+    ds = sweep(data, tmp_path / "out", backend=LocalBackend(1))
+    assert ds.observable_mean.dims == ("g", "N", "observable", "time")
+    cfg = parse_config({**{k: v for k, v in data.items() if k != "sweep"}, "parameters": {"g": 1.0}})
+    ref = qmf.compare(cfg.model, cfg.rho0, list(cfg.N), cfg.times, observables=["jz"])
+    np.testing.assert_allclose(ds.observable_mean.sel(g=1.0).values, ref.observable_mean.values, rtol=1e-12, atol=1e-14)

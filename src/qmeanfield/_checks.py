@@ -7,6 +7,10 @@ import numpy as np
 from .errors import QMeanFieldError
 
 
+#: the largest entry of an operator (its products must stay finite)
+MAX_ENTRY = 1e100
+
+
 def as_square_matrix(x, field: str, dim: int | None = None, error=QMeanFieldError) -> np.ndarray:
     """Convert to a complex square matrix, checking shape (and dimension if given). A QuTiP
     `Qobj` (anything with `.full()` and `.dims`) is taken as its dense matrix."""
@@ -22,6 +26,9 @@ def as_square_matrix(x, field: str, dim: int | None = None, error=QMeanFieldErro
         raise error(f"{field} must have shape ({dim}, {dim}), got {A.shape}")
     if not np.all(np.isfinite(A)):
         raise error(f"{field} contains NaN or infinite entries")
+    if A.size and np.abs(A).max() > MAX_ENTRY:
+        raise error(f"{field} has entries of size {np.abs(A).max():.3g}, beyond {MAX_ENTRY:g} (products of such "
+                    "matrices overflow); rescale it (e.g. change the unit of energy with hbar)")
     return A
 
 

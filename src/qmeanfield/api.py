@@ -18,6 +18,7 @@ import numpy as np
 import xarray as xr
 
 from . import meanfield
+from .meanfield import check_time_span, fastest_rate
 from ._checks import MAX_PERIODS, check_marginals, check_particle_numbers, check_times
 from ._parallel import process_pool
 from .blocks.space import BlockSpace
@@ -55,43 +56,9 @@ Y_NORM_MAX_N = 200
 CERTIFICATE_PARALLEL_MIN_N = 100
 
 
-#: a drive's amplitude is sampled at this many times of the span
-DRIVE_SAMPLES = 257
-
-
-def fastest_rate(model: Model, times=None) -> float:
-    """The fastest rate of the model: (||h|| + ||V||)/hbar plus the jump rates (at least 1); for a
-    driven model also sum_k ||A_k|| max |f_k| over [0, t_final] of `times` (sampled) / hbar and
-    the fastest change of the coefficients, max |f_k'| / max |f_k|."""
-    rate = (model.norm_h + model.norm_V) / model.hbar
-    if model.is_driven:
-        span = float(np.max(times)) if times is not None and np.size(times) else 1.0
-        grid = np.linspace(0.0, max(span, 1e-12), DRIVE_SAMPLES)
-        c = np.array([model.drive_coefficients(t) for t in grid])                 # (samples, terms)
-        norms = np.array([np.abs(np.linalg.eigvalsh(A)).max() for A, _ in model.drive])
-        rate += float(np.abs(c).max(axis=0) @ norms) / model.hbar
-        change = np.abs(np.diff(c, axis=0)).max(axis=0) / (grid[1] - grid[0])
-        rate += float(np.max(change / np.maximum(np.abs(c).max(axis=0), 1e-300), initial=0.0))
-    rate += sum(np.linalg.norm(L, 2) ** 2 for L in (*model.jumps, *model.collective_jumps))
-    return max(float(rate), 1.0)
-
-
 def derivative_step(model: Model, times: np.ndarray) -> float:
     """Step of the finite-difference stencil for dH_N/dt: small against the fastest time scale."""
     return DERIVATIVE_STEP_SCALE / fastest_rate(model, times)
-
-
-def check_time_span(model: Model, times: np.ndarray, max_periods: float) -> None:
-    """Refuse time spans of more than `max_periods` periods of the fastest time scale (the work
-    grows with it), naming the limit and how to raise it."""
-    periods = float(times[-1]) * fastest_rate(model, times) / (2 * np.pi)
-    if not (isinstance(max_periods, (int, float)) and max_periods > 0):
-        raise QMeanFieldError(f"max_periods must be a number > 0, got {max_periods!r}")
-    if periods > max_periods:
-        raise QMeanFieldError(
-            f"times reach t = {times[-1]:.4g}, about {periods:.3g} periods of the model's fastest time scale, over the "
-            f"limit max_periods = {max_periods:g}; shorten t_final or raise the limit (compare(..., max_periods=...), "
-            "TOML: run.max_periods)")
 
 
 # ----------------------------------------------------------------------------- compare
@@ -384,7 +351,7 @@ def compare(model: Model, rho0, N, times, *, engine: EngineSpec = "auto", margin
     with progress_bar(progress) as prog:
         steps = plan.all_times.size
         task = prog.add_task("mean field", total=len(plan.Ns) * steps) if prog else None
-        rho_all = meanfield.evolve(model, plan.rho0, plan.all_times, rtol=mf_rtol, atol=mf_atol)
+        rho_all = meanfield.evolve(model, plan.rho0, plan.all_times, rtol=mf_rtol, atol=mf_atol, max_periods=max_periods)
         for a, (n, eng) in enumerate(zip(plan.Ns, plan.engines)):
             if prog:
                 prog.update(task, description=f"N = {n} ({eng.name})")

@@ -29,7 +29,7 @@ from scipy.integrate import solve_ivp
 from scipy.linalg import polar
 from scipy.optimize import root
 
-from ._checks import check_times
+from ._checks import MAX_PERIODS, check_times
 from .errors import DriftWarning, QMeanFieldError
 from .model import Model, require_model
 from .operators import mean_field_potential, random_density_matrix
@@ -99,7 +99,43 @@ def _solve(fun, y0, t_eval, rtol, atol):
     return sol.y.T
 
 
-def evolve(model: Model, rho0, times, *, rtol: float = 1e-12, atol: float = 1e-14) -> np.ndarray:
+#: a drive's amplitude is sampled at this many times of the span
+DRIVE_SAMPLES = 257
+
+
+def fastest_rate(model: Model, times=None) -> float:
+    """The fastest rate of the model: (||h|| + ||V||)/hbar plus the jump rates (at least 1); for a
+    driven model also sum_k ||A_k|| max |f_k| over [0, t_final] of `times` (sampled) / hbar and
+    the fastest change of the coefficients, max |f_k'| / max |f_k|."""
+    rate = (model.norm_h + model.norm_V) / model.hbar
+    if model.is_driven:
+        span = float(np.max(times)) if times is not None and np.size(times) else 1.0
+        grid = np.linspace(0.0, max(span, 1e-12), DRIVE_SAMPLES)
+        c = np.array([model.drive_coefficients(t) for t in grid])                 # (samples, terms)
+        norms = np.array([np.abs(np.linalg.eigvalsh(A)).max() for A, _ in model.drive])
+        rate += float(np.abs(c).max(axis=0) @ norms) / model.hbar
+        change = np.abs(np.diff(c, axis=0)).max(axis=0) / (grid[1] - grid[0])
+        rate += float(np.max(change / np.maximum(np.abs(c).max(axis=0), 1e-300), initial=0.0))
+    rate += sum(np.linalg.norm(L, 2) ** 2 for L in (*model.jumps, *model.collective_jumps))
+    return max(float(rate), 1.0)
+
+
+def check_time_span(model: Model, times: np.ndarray, max_periods: float) -> None:
+    """Refuse time spans of more than `max_periods` periods of the fastest time scale (the work
+    grows with it), naming the limit and how to raise it."""
+    periods = float(times[-1]) * fastest_rate(model, times) / (2 * np.pi)
+    if not (isinstance(max_periods, (int, float)) and max_periods > 0):
+        raise QMeanFieldError(f"max_periods must be a number > 0, got {max_periods!r}")
+    if periods > max_periods:
+        raise QMeanFieldError(
+            f"times reach t = {times[-1]:.4g}, about {periods:.3g} periods of the model's fastest time scale, over the "
+            f"limit max_periods = {max_periods:g}; shorten t_final or raise the limit (compare(..., max_periods=...), "
+            "TOML: run.max_periods)")
+
+
+
+def evolve(model: Model, rho0, times, *, rtol: float = 1e-12, atol: float = 1e-14,
+           max_periods: float = MAX_PERIODS) -> np.ndarray:
     r"""Solve the mean-field equation; return $\rho(t)$ at `times`, shape `(len(times), d, d)`.
 
     `rho0` must be a density matrix (it need not be full rank). `times` must be
@@ -109,6 +145,7 @@ def evolve(model: Model, rho0, times, *, rtol: float = 1e-12, atol: float = 1e-1
     d = model.d
     rho0 = validate_density_matrix(rho0, "rho0", d)
     t = check_times(times)
+    check_time_span(model, t, max_periods)
     if not model.is_open:
         def fun(time, y):
             U = y.reshape(d, d)

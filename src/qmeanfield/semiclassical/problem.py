@@ -117,6 +117,11 @@ class InitialData:
         return (-math.inf, math.inf)
 
 
+#: the longest domain (grids of at most 2048 cells resolve it) and the narrowest momentum window
+MAX_LENGTH = 1e4
+MIN_P_WIDTH = 1e-6
+
+
 @dataclass(frozen=True)
 class SemiclassicalProblem:
     """A validated continuous problem; `hbars` are the values of a scan."""
@@ -134,8 +139,14 @@ class SemiclassicalProblem:
     def __post_init__(self):
         if self.domain not in DOMAINS:
             raise ConfigError(f"semiclassical.domain must be one of {list(DOMAINS)}, got {self.domain!r}")
-        if not (math.isfinite(self.length) and self.length > 0):
-            raise ConfigError(f"semiclassical.length must be a finite number > 0, got {self.length!r}")
+        if not (math.isfinite(self.length) and 0 < self.length <= MAX_LENGTH):
+            raise ConfigError(f"semiclassical.length must be a number in (0, {MAX_LENGTH:g}], got {self.length!r} (the "
+                              "grids resolve the domain in cells: a longer one cannot be sampled)")
+        if self.p_range is not None:
+            lo, hi = self.p_range
+            if not (math.isfinite(lo) and math.isfinite(hi) and hi - lo >= MIN_P_WIDTH):
+                raise ConfigError(f"semiclassical.p_range must be finite with p_max - p_min >= {MIN_P_WIDTH:g}, got "
+                                  f"{list(self.p_range)}")
         if not self.hbars or any(not (math.isfinite(h) and 0 < h <= 10) for h in self.hbars):
             raise ConfigError(f"semiclassical.hbar must be a non-empty list of numbers in (0, 10], got {self.hbars!r}")
         hbar_max = self.length**2 / (16 * COHERENT_TAIL)

@@ -109,7 +109,9 @@ class CompareStudy(NBodyStudy):
     def sweep_view(self, ds: xr.Dataset) -> xr.Dataset:
         """H_N, the marginal distances and bounds, with the largest H_N over time, H_N(t_final)
         and the fitted log-log slope of max_t ||R^(1) - rho||_1 against N."""
-        view = ds[["relative_entropy", "trace_distance", "marginal_bound"]].reset_coords(drop=True)
+        kept = ["relative_entropy", "trace_distance", "marginal_bound"]
+        kept += [v for v in ("observable_mean", "observable_variance") if v in ds]   # with [run] observables
+        view = ds[kept].reset_coords(drop=True)
         H = view.relative_entropy
         view["relative_entropy_max"] = H.max("time").assign_attrs(long_name="max_t H_N")
         view["relative_entropy_final"] = H.isel(time=-1, drop=True).assign_attrs(long_name="H_N(t_final)")
