@@ -31,7 +31,7 @@ from scipy.optimize import root
 
 from ._checks import MAX_PERIODS, check_times
 from .errors import DriftWarning, QMeanFieldError
-from .model import Model, require_model
+from .model import Model, hermitian_basis, require_model
 from .operators import mean_field_potential, random_density_matrix
 from .states import validate_density_matrix
 
@@ -249,21 +249,7 @@ class FixedPointSearch:
 
 def _hermitian_basis(d: int) -> np.ndarray:
     """Orthonormal basis of the traceless Hermitian d x d matrices, shape (d^2 - 1, d, d)."""
-    out = []
-    for a in range(d):
-        for b in range(a + 1, d):
-            E = np.zeros((d, d), dtype=complex)
-            E[a, b] = E[b, a] = 1 / np.sqrt(2)
-            out.append(E)
-            F = np.zeros((d, d), dtype=complex)
-            F[a, b], F[b, a] = -1j / np.sqrt(2), 1j / np.sqrt(2)
-            out.append(F)
-    for k in range(1, d):
-        D = np.zeros((d, d), dtype=complex)
-        D[np.arange(k), np.arange(k)] = 1.0
-        D[k, k] = -k
-        out.append(D / np.sqrt(k * (k + 1)))
-    return np.array(out)
+    return np.array(hermitian_basis(d))
 
 
 def _starts(d: int, n_random: int = 4) -> list[np.ndarray]:

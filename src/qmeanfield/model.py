@@ -23,7 +23,7 @@ from ._checks import as_square_matrix, require_hermitian
 from .errors import ModelError
 from .operators import swap_asymmetry
 
-__all__ = ["Model", "COUPLINGS"]
+__all__ = ["Model", "COUPLINGS", "hermitian_basis"]
 
 #: supported interaction scalings kappa_N
 COUPLINGS = {"1/(N-1)": lambda N: 1.0 / (N - 1), "1/N": lambda N: 1.0 / N}
@@ -45,7 +45,7 @@ def _operator_list(value, name: str, d: int) -> tuple:
     return tuple(_freeze(as_square_matrix(L, f"{name}[{k}]", d, ModelError)) for k, L in enumerate(items))
 
 
-def _hermitian_basis(d: int) -> list[np.ndarray]:
+def hermitian_basis(d: int) -> list[np.ndarray]:
     """An orthonormal basis (Hilbert-Schmidt) of the traceless Hermitian d x d matrices."""
     out = []
     for a in range(d):
@@ -95,7 +95,7 @@ def _drive_terms(drive, d: int) -> tuple:
         except Exception as exc:  # noqa: BLE001 - the user's function
             raise ModelError(f"drive(0.0) raised {type(exc).__name__}: {exc}") from None
         require_hermitian(H0, "drive(0.0)", ModelError)
-        basis = _hermitian_basis(d)
+        basis = hermitian_basis(d)
 
         def component(B):
             return lambda t: float(np.real(np.trace(B.conj().T @ np.asarray(drive(t), dtype=complex))))

@@ -206,19 +206,6 @@ class DenseEngine:
                     progress(n + 1)
             stats = {"hilbert_dim": d**N, "method": "commutator-free Magnus (order 4) on the density matrix",
                      "steps": prop.steps, "rejected_steps": prop.rejected}
-        elif model.is_driven:
-            L = liouvillian(model, N)
-            prop = DrivenPropagator([L, *drive_superoperators(model, N)], model.drive_coefficients)
-            for n, v in enumerate(prop.trajectory(R0.reshape(-1), times)):
-                R = v.reshape(d**N, d**N)
-                R = (R + R.conj().T) / 2
-                for k in marg:
-                    marg[k][n] = marginal(R, d, N, k)
-                entropy[n] = von_neumann_entropy(R)
-                if progress:
-                    progress(n + 1)
-            stats = {"hilbert_dim": d**N, "liouvillian_nnz": int(L.nnz), "method": "commutator-free Magnus (order 4)",
-                     "steps": prop.steps, "rejected_steps": prop.rejected}
         elif not model.is_open:
             H = many_body_hamiltonian(model, N).toarray()
             E, W = np.linalg.eigh(H)
@@ -233,9 +220,10 @@ class DenseEngine:
                 if progress:
                     progress(n + 1)
             stats = {"hilbert_dim": d**N, "method": "eigendecomposition"}
-        else:
+        else:   # the vectorised density matrix: a fixed generator, or a driven one step by step
             L = liouvillian(model, N)
-            prop = TaylorPropagator(L)
+            prop = (DrivenPropagator([L, *drive_superoperators(model, N)], model.drive_coefficients)
+                    if model.is_driven else TaylorPropagator(L))
             for n, v in enumerate(prop.trajectory(R0.reshape(-1), times)):
                 R = v.reshape(d**N, d**N)
                 R = (R + R.conj().T) / 2
@@ -244,5 +232,8 @@ class DenseEngine:
                 entropy[n] = von_neumann_entropy(R)
                 if progress:
                     progress(n + 1)
-            stats = {"hilbert_dim": d**N, "liouvillian_nnz": int(L.nnz), "method": "taylor"}
+            stats = {"hilbert_dim": d**N, "liouvillian_nnz": int(L.nnz),
+                     "method": "commutator-free Magnus (order 4)" if model.is_driven else "taylor"}
+            if model.is_driven:
+                stats.update(steps=prop.steps, rejected_steps=prop.rejected)
         return Trajectory(times=times, N=N, entropy=entropy, marginals=marg, engine=self.name, stats=stats)
