@@ -264,7 +264,6 @@ def test_real_coordinates(d, N, block_min, monkeypatch):
     from qmeanfield._parallel import SharedThreads
     from qmeanfield.blocks import BlockSpace, space as block_space
     from qmeanfield.blocks import liouvillian
-    from qmeanfield.engines import permutational as perm
 
     monkeypatch.setattr(block_space, "COMPLEX_BLOCK_MIN", block_min)
 

@@ -143,6 +143,7 @@ def chain(problem: SemiclassicalProblem, hbar: float, K: int, N, *, options: Sca
 
     times = problem.times
     proj, cg, p, plan, qg, orb, rho0, outside = _mode_problem(problem, hbar, K, options)
+    nx, n_p = options.cells
     dp = p[1] - p[0]
     model = proj.model()
     ds_n = compare(model, rho0, N, times, engine=engine, marginals=(1,), entropy_identity=False, progress=progress)

@@ -110,8 +110,6 @@ def quantum_grid(problem: SemiclassicalProblem, hbar: float) -> Grid:
     dx = min(dx_p, dx_c)
     n = next_fast_len(int(math.ceil(problem.length / dx)))
     if n > MAX_QUANTUM_POINTS:
-        from ..errors import ConfigError, ConfigError
-
         raise ConfigError(f"semiclassical: hbar = {hbar:g} needs {n} grid points (over the limit of "
                           f"{MAX_QUANTUM_POINTS}); raise hbar or shorten the domain")
     why = (f"dx <= pi hbar / ({MOMENTUM_MARGIN} p_max), p_max = {pmax:.3g} (momenta reached by t_final)"
