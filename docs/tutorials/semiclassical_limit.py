@@ -28,7 +28,7 @@ table = {"domain": "periodic", "length": 2 * np.pi, "external": "0", "pair": "-c
 if small:
     table.update(cells=[128, 128])
 cfg = parse_semiclassical({"semiclassical": table})
-ds = scan(cfg.problem, options=cfg.options)
+ds = scan(cfg.problem, options=cfg.options, progress=False)
 print(ds.w2_husimi_vlasov.values)
 
 # %% [markdown]
