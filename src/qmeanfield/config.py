@@ -8,7 +8,8 @@ Configuration layout (every key is checked; unknown keys are refused)::
                                             # (e.g. "0.3*sz + 0.5*cos(3*t)*sx") is a drive
     V = "kron(sz, sz) + 0.2*kron(sx, sx)"   # expression, explicit, or {random_seed = 1, norm = 1.0}
     symmetrize_V = false                    # replace V by (V + S V S)/2 before validation
-    jumps = ["sqrt(0.3)*sm"]                # optional list of expressions / explicit matrices
+    jumps = ["sqrt(0.3)*sm"]                # optional list of expressions / explicit matrices; an expression
+                                            # in t (e.g. "sqrt(0.2*(1 + t))*sm") is a time-dependent rate
     collective_jumps = ["sqrt(0.5)*sm"]     # optional: C gives the N-body jump sqrt(kappa_N) sum_j C_j
     hbar = 1.0
     coupling = "1/(N-1)"                    # or "1/N"
@@ -195,6 +196,32 @@ def _time_dependent(text: str, d: int, field: str):
     return drive
 
 
+#: times at which a jump expression in t is checked to be a function of t times one operator
+TIMED_JUMP_SAMPLES = (0.0, 0.37, 1.0, 2.9, 7.1)
+
+
+def _timed_jump(text: str, d: int, field: str):
+    """A jump expression in t, ``c(t) * L``: (L, r) with the rate r(t) = |c(t)|^2 (L the sample of
+    largest norm). Refused unless every sample is a multiple of one operator."""
+    samples = [_operator_at(text, d, field, t) for t in TIMED_JUMP_SAMPLES]
+    ref = max(samples, key=lambda A: float(np.abs(A).sum()))
+    norm2 = float(np.vdot(ref, ref).real)
+    if norm2 == 0:
+        raise ConfigError(f"{field}: the jump {text!r} vanishes at every sampled time")
+    for t, A in zip(TIMED_JUMP_SAMPLES, samples):
+        c = np.vdot(ref, A) / norm2
+        if np.abs(A - c * ref).max() > 1e-10 * max(float(np.abs(A).max()), 1e-300):
+            raise ConfigError(f"{field}: a time-dependent jump must be a function of t times one operator, e.g. "
+                              f"\"sqrt(0.2*(1 + t))*sm\"; {text!r} changes its operator (at t = {t:g})")
+    params = dict(_PARAMETERS.get())
+
+    def rate(t: float) -> float:
+        A = evaluate(text, d, field, parameters={**params, TIME_NAME: float(t)})
+        return float(abs(np.vdot(ref, A) / norm2) ** 2)
+
+    return ref, rate
+
+
 def _model(sec: dict) -> Model:
     refuse_unknown(sec, _MODEL_KEYS, "model")
     d = number(sec.get("d", 2), "model.d", positive=True, integer=True)
@@ -224,18 +251,23 @@ def _model(sec: dict) -> Model:
         raise ConfigError(f"model.symmetrize_V must be true or false, got {sec['symmetrize_V']!r}")
     if sec.get("symmetrize_V", False) is True:
         V = symmetrize_swap(V)
-    ops = {}
+    ops, timed = {}, []
     for key in ("jumps", "collective_jumps"):
         spec = sec.get(key, [])
         if not isinstance(spec, list):
             raise ConfigError(f"model.{key} must be a list, e.g. {key} = [\"sqrt(0.3)*sm\"]")
-        ops[key] = [_operator(j, d, f"model.{key}[{i}]", (d, d)) for i, j in enumerate(spec)]
+        ops[key] = []
+        for i, j in enumerate(spec):
+            if key == "jumps" and isinstance(j, str) and TIME_NAME in _names_in(j):
+                timed.append(_timed_jump(j, d, f"model.jumps[{i}]"))
+            else:
+                ops[key].append(_operator(j, d, f"model.{key}[{i}]", (d, d)))
     hbar = number(sec.get("hbar", 1.0), "model.hbar", positive=True)
     coupling = sec.get("coupling", "1/(N-1)")
     if not isinstance(coupling, str) or coupling not in COUPLINGS:
         raise ConfigError(f"model.coupling must be one of {sorted(COUPLINGS)}, got {coupling!r}")
     return Model(h=h, V=V, jumps=ops["jumps"], hbar=hbar, coupling=coupling,
-                 collective_jumps=ops["collective_jumps"], drive=drive)
+                 collective_jumps=ops["collective_jumps"], drive=drive, timed_jumps=timed or None)
 
 
 def _initial(sec: dict, d: int) -> np.ndarray:

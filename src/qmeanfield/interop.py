@@ -58,6 +58,11 @@ def to_qutip(model: Model, N: int, rho0=None) -> dict:
         H = qutip.QobjEvo([H, *[[qutip.Qobj(collective_operator(A, N, model.d) / model.hbar, dims=dims),
                                   (lambda t, f=f: f(t))] for A, f in model.drive]])
     c_ops = [qutip.Qobj(L, dims=dims) for L in embedded_jumps(model, N)]
+    if model.timed_jumps:
+        from .engines.dense import site_operator
+
+        c_ops += [[qutip.Qobj(site_operator(L, j, N, model.d), dims=dims), (lambda t, r=r: float(np.sqrt(r(t))))]
+                  for L, r in model.timed_jumps for j in range(N)]
     R0 = None
     if rho0 is not None:
         R0 = qutip.tensor([qutip.Qobj(validate_density_matrix(rho0, "rho0", model.d))] * N)

@@ -53,6 +53,8 @@ def rhs(model: Model, rho: np.ndarray, t: float = 0.0) -> np.ndarray:
     out = -1j / model.hbar * (Heff @ rho - rho @ Heff)
     for L in model.jumps:
         out = out + _dissipator(L, rho)
+    for r, (L, _) in zip(model.rates(t), model.timed_jumps):
+        out = out + r * _dissipator(L, rho)
     for C in model.collective_jumps:
         HC = collective_hamiltonian(C, rho)
         out = out - 1j * (HC @ rho - rho @ HC)
@@ -111,9 +113,10 @@ def fastest_rate(model: Model, times=None) -> float:
     if model.is_driven:
         span = float(np.max(times)) if times is not None and np.size(times) else 1.0
         grid = np.linspace(0.0, max(span, 1e-12), DRIVE_SAMPLES)
-        c = np.array([model.drive_coefficients(t) for t in grid])                 # (samples, terms)
-        norms = np.array([np.abs(np.linalg.eigvalsh(A)).max() for A, _ in model.drive])
-        rate += float(np.abs(c).max(axis=0) @ norms) / model.hbar
+        c = np.array([model.time_coefficients(t) for t in grid]).reshape(grid.size, -1)   # (samples, terms)
+        norms = np.array([np.abs(np.linalg.eigvalsh(A)).max() / model.hbar for A, _ in model.drive]
+                         + [np.linalg.norm(L, 2) ** 2 for L, _ in model.timed_jumps])
+        rate += float(np.abs(c).max(axis=0) @ norms)
         change = np.abs(np.diff(c, axis=0)).max(axis=0) / (grid[1] - grid[0])
         rate += float(np.max(change / np.maximum(np.abs(c).max(axis=0), 1e-300), initial=0.0))
     rate += sum(np.linalg.norm(L, 2) ** 2 for L in (*model.jumps, *model.collective_jumps))

@@ -114,6 +114,29 @@ def _drive_terms(drive, d: int) -> tuple:
     return tuple(out)
 
 
+def _timed_jumps(value, d: int) -> tuple:
+    """`timed_jumps` as a tuple of (L_k frozen matrix, r_k function), r_k(0) checked >= 0."""
+    if value is None:
+        return ()
+    if isinstance(value, tuple) and all(isinstance(x, tuple) and len(x) == 2 and isinstance(x[0], np.ndarray)
+                                        and not x[0].flags.writeable for x in value):
+        return value
+    try:
+        pairs = list(value)
+    except TypeError:
+        raise ModelError("timed_jumps must be a list of (L, r) pairs: a (d, d) matrix and a rate function of t") from None
+    out = []
+    for k, pair in enumerate(pairs):
+        if not (isinstance(pair, (tuple, list)) and len(pair) == 2):
+            raise ModelError(f"timed_jumps[{k}] must be a pair (L, r): a (d, d) matrix and a rate function of t")
+        L = _freeze(as_square_matrix(pair[0], f"timed_jumps[{k}][0]", d, ModelError))
+        r = _coefficient(pair[1], f"timed_jumps[{k}][1]")
+        if r(0.0) < 0:
+            raise ModelError(f"timed_jumps[{k}][1](0.0) = {r(0.0)!r}: a rate must be >= 0")
+        out.append((L, r))
+    return tuple(out)
+
+
 def require_model(model) -> "Model":
     """`model` itself if it is a `Model`, else a QMeanFieldError naming the field."""
     from .errors import QMeanFieldError
@@ -145,6 +168,9 @@ class Model:
         Hermitian basis). None (default): a time-independent model. The drive must be smooth on
         each output interval (the integrators are of order 4); a pulse switched on abruptly
         should put an output time at the switch.
+    timed_jumps : one-body jumps with a time-dependent rate: pairs ``(L_k, r_k)``, L_k a (d, d)
+        matrix and r_k a function of t >= 0; particle j's dissipator is
+        $r_k(t)\,\mathcal D_{L_k, j}$ (the jump $\sqrt{r_k(t)} L_k$).
     """
 
     h: np.ndarray
@@ -154,6 +180,7 @@ class Model:
     coupling: str = "1/(N-1)"
     collective_jumps: tuple = field(default=())
     drive: object = None
+    timed_jumps: object = None
 
     def __post_init__(self):
         h = as_square_matrix(self.h, "h", error=ModelError)
@@ -189,15 +216,28 @@ class Model:
         object.__setattr__(self, "collective_jumps", collective)
         object.__setattr__(self, "hbar", hbar)
         object.__setattr__(self, "drive", _drive_terms(self.drive, d))
+        object.__setattr__(self, "timed_jumps", _timed_jumps(self.timed_jumps, d))
 
     @property
     def is_driven(self) -> bool:
-        """True when the one-body Hamiltonian depends on time (`drive`)."""
-        return len(self.drive) > 0
+        """True when the generator depends on time (`drive` or `timed_jumps`)."""
+        return len(self.drive) > 0 or len(self.timed_jumps) > 0
 
     def drive_coefficients(self, t: float) -> np.ndarray:
         """The drive's coefficients f_k(t), one per term of `drive` (real)."""
         return np.array([f(t) for _, f in self.drive], dtype=float)
+
+    def rates(self, t: float) -> np.ndarray:
+        """The rates r_k(t) of `timed_jumps` (>= 0; a negative value is refused)."""
+        r = np.array([f(t) for _, f in self.timed_jumps], dtype=float)
+        if r.size and not (np.all(np.isfinite(r)) and r.min() >= 0):
+            raise ModelError(f"timed_jumps: the rates at t = {t:g} must be finite and >= 0, got {r.tolist()}")
+        return r
+
+    def time_coefficients(self, t: float) -> np.ndarray:
+        """Every time-dependent coefficient: the drive's f_k(t), then the rates r_k(t) (the order
+        of the generator pieces the engines assemble)."""
+        return np.concatenate([self.drive_coefficients(t), self.rates(t)])
 
     def h_at(self, t: float) -> np.ndarray:
         r"""The one-body Hamiltonian at time t: $h + \sum_k f_k(t) A_k$."""
@@ -223,7 +263,7 @@ class Model:
     @property
     def is_open(self) -> bool:
         """True when the model has Lindblad jumps (one-body or collective)."""
-        return len(self.jumps) > 0 or len(self.collective_jumps) > 0
+        return len(self.jumps) > 0 or len(self.collective_jumps) > 0 or len(self.timed_jumps) > 0
 
     def kappa(self, N: int) -> float:
         """Interaction strength kappa_N."""
@@ -243,7 +283,8 @@ class Model:
         return Model(h=W.conj().T @ self.h @ W, V=WW.conj().T @ self.V @ WW,
                      jumps=tuple(W.conj().T @ L @ W for L in self.jumps), hbar=self.hbar, coupling=self.coupling,
                      collective_jumps=tuple(W.conj().T @ C @ W for C in self.collective_jumps),
-                     drive=[(W.conj().T @ A @ W, f) for A, f in self.drive] or None)
+                     drive=[(W.conj().T @ A @ W, f) for A, f in self.drive] or None,
+                     timed_jumps=[(W.conj().T @ L @ W, r) for L, r in self.timed_jumps] or None)
 
     def describe(self) -> dict:
         """Plain-number summary (for reports and dataset attributes)."""
@@ -256,6 +297,7 @@ class Model:
             "open": int(self.is_open),
             "driven": int(self.is_driven),
             "n_drive_terms": len(self.drive),
+            "n_timed_jumps": len(self.timed_jumps),
             "norm_h": float(np.linalg.norm(self.h, 2)),
             "norm_V": self.norm_V,
         }

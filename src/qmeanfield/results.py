@@ -78,10 +78,12 @@ def model_variables(model: Model) -> tuple[dict, dict]:
         "model_collective_jumps": (("collective_jump", "row", "col"), stack(model.collective_jumps)),
         "model_drive_operators": (("drive_term", "row", "col"), stack([A for A, _ in model.drive]),
                                   {"long_name": "A_k of the drive h(t) = h + sum_k f_k(t) A_k (empty: not driven)"}),
+        "model_timed_jumps": (("timed_jump", "row", "col"), stack([L for L, _ in model.timed_jumps]),
+                              {"long_name": "L_k of the jumps with time-dependent rates r_k(t)"}),
     }
     coords = {"row": np.arange(d), "col": np.arange(d), "pair_row": np.arange(d * d), "pair_col": np.arange(d * d),
               "jump": np.arange(len(model.jumps)), "collective_jump": np.arange(len(model.collective_jumps)),
-              "drive_term": np.arange(len(model.drive))}
+              "drive_term": np.arange(len(model.drive)), "timed_jump": np.arange(len(model.timed_jumps))}
     return data, coords
 
 

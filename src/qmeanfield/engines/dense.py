@@ -29,11 +29,12 @@ from ..operators import kron_all, operator_schmidt
 from .base import ProgressCallback, Trajectory
 from ..propagators import DrivenPropagator, TaylorPropagator
 
-__all__ = ["DenseEngine", "many_body_hamiltonian", "embedded_jumps", "liouvillian", "memory_estimate",
+__all__ = ["DenseEngine", "many_body_hamiltonian", "embedded_jumps", "liouvillian", "memory_estimate", "site_operator",
            "collective_operator", "drive_superoperators"]
 
 
-def _site_operator(op, site: int, N: int, d: int) -> sp.csr_matrix:
+def site_operator(op, site: int, N: int, d: int) -> sp.csr_matrix:
+    """The one-body operator ``op`` on particle ``site`` of N (sparse, d^N x d^N)."""
     left = sp.identity(d**site, dtype=complex, format="csr")
     right = sp.identity(d ** (N - site - 1), dtype=complex, format="csr")
     return sp.kron(sp.kron(left, sp.csr_matrix(op)), right, format="csr")
@@ -45,11 +46,11 @@ def many_body_hamiltonian(model: Model, N: int) -> sp.csr_matrix:
     kappa = model.kappa(N)
     H = sp.csr_matrix((d**N, d**N), dtype=complex)
     for j in range(N):
-        H = H + _site_operator(model.h, j, N, d)
+        H = H + site_operator(model.h, j, N, d)
     terms = operator_schmidt(np.asarray(model.V), d)
     for A, B in terms:
-        As = [_site_operator(A, j, N, d) for j in range(N)]
-        Bs = [_site_operator(B, j, N, d) for j in range(N)]
+        As = [site_operator(A, j, N, d) for j in range(N)]
+        Bs = [site_operator(B, j, N, d) for j in range(N)]
         for i in range(N):
             for j in range(i + 1, N):
                 H = H + kappa * (As[i] @ Bs[j])
@@ -60,15 +61,15 @@ def many_body_hamiltonian(model: Model, N: int) -> sp.csr_matrix:
 
 def collective_operator(A, N: int, d: int) -> sp.csr_matrix:
     r"""$J(A) = \sum_j A_j$ on the N-body space (sparse)."""
-    return sum(_site_operator(A, j, N, d) for j in range(N))
+    return sum(site_operator(A, j, N, d) for j in range(N))
 
 
 def embedded_jumps(model: Model, N: int) -> list[sp.csr_matrix]:
     r"""All N-body jump operators as sparse matrices: each one-body L_k on each particle j, then
     each collective jump $\sqrt{\kappa_N}\sum_j (C_c)_j$."""
-    out = [_site_operator(L, j, N, model.d) for L in model.jumps for j in range(N)]
+    out = [site_operator(L, j, N, model.d) for L in model.jumps for j in range(N)]
     for C in model.collective_jumps:
-        out.append(math.sqrt(model.kappa(N)) * sum(_site_operator(C, j, N, model.d) for j in range(N)))
+        out.append(math.sqrt(model.kappa(N)) * sum(site_operator(C, j, N, model.d) for j in range(N)))
     return out
 
 
@@ -92,7 +93,7 @@ def liouvillian(model: Model, N: int) -> sp.csr_matrix:
 
 
 def drive_superoperators(model: Model, N: int) -> list[sp.csr_matrix]:
-    r"""For each drive term $f_k(t) A_k$: $-\tfrac{i}{\hbar}(J_k \otimes 1 - 1 \otimes J_k^T)$,
+    r"""The time-dependent pieces, in the order of `Model.time_coefficients`: for each drive term $f_k(t) A_k$: $-\tfrac{i}{\hbar}(J_k \otimes 1 - 1 \otimes J_k^T)$,
     $J_k = \sum_j (A_k)_j$, on the row-major vectorisation (the generator is
     `liouvillian` plus $\sum_k f_k(t)$ times these)."""
     D = model.d**N
@@ -101,6 +102,13 @@ def drive_superoperators(model: Model, N: int) -> list[sp.csr_matrix]:
     for A, _ in model.drive:
         J = collective_operator(A, N, model.d)
         out.append(((-1j / model.hbar) * (sp.kron(J, Id) - sp.kron(Id, J.T))).tocsr())
+    for L1, _ in model.timed_jumps:          # r_k(t) times the dissipator of L_k on every particle
+        piece = sp.csr_matrix((D * D, D * D), dtype=complex)
+        for j in range(N):
+            L = site_operator(L1, j, N, model.d)
+            K = L.conj().T @ L
+            piece = piece + sp.kron(L, L.conj()) - 0.5 * (sp.kron(K, Id) + sp.kron(Id, K.T))
+        out.append(piece.tocsr())
     return out
 
 
@@ -195,7 +203,7 @@ class DenseEngine:
         if model.is_driven and not model.is_open:   # the density matrix, conjugated by the step exponentials
             J = [collective_operator(A, N, d) for A, _ in model.drive]
             prop = DrivenPropagator([(-1j / model.hbar) * P for P in (many_body_hamiltonian(model, N), *J)],
-                                    model.drive_coefficients, conjugate=True)
+                                    model.time_coefficients, conjugate=True)
             S0 = N * von_neumann_entropy(np.asarray(rho0))
             for n, R in enumerate(prop.trajectory(R0, times)):
                 R = (R + R.conj().T) / 2
@@ -222,7 +230,7 @@ class DenseEngine:
             stats = {"hilbert_dim": d**N, "method": "eigendecomposition"}
         else:   # the vectorised density matrix: a fixed generator, or a driven one step by step
             L = liouvillian(model, N)
-            prop = (DrivenPropagator([L, *drive_superoperators(model, N)], model.drive_coefficients)
+            prop = (DrivenPropagator([L, *drive_superoperators(model, N)], model.time_coefficients)
                     if model.is_driven else TaylorPropagator(L))
             for n, v in enumerate(prop.trajectory(R0.reshape(-1), times)):
                 R = v.reshape(d**N, d**N)

@@ -157,12 +157,18 @@ class PermutationalEngine:
         return space, A
 
     def drive_generators(self, model: Model, N: int, real: bool = True) -> list[sp.csr_matrix]:
-        r"""For each drive term $f_k(t) A_k$: the commutator with $J(A_k)$ on the blocks
-        (the generator of a driven model is `generator` plus $\sum_k f_k(t)$ times these)."""
+        r"""The time-dependent pieces of the generator on the blocks, in the order of
+        `Model.time_coefficients`: for each drive term $f_k(t) A_k$ the commutator with $J(A_k)$,
+        then for each timed jump $r_k(t) L_k$ its dissipator on every particle (the generator of a
+        driven model is `generator` plus the coefficients times these)."""
         space = BlockSpace(N, model.d)
-        zero = np.zeros((model.d**2, model.d**2), dtype=complex)
-        return [block_liouvillian(space, np.asarray(A), zero, [], [], model.kappa(N), model.hbar, real=real,
-                                  threads=self.threads()) for A, _ in model.drive]
+        d = model.d
+        zero_h, zero_V = np.zeros((d, d), dtype=complex), np.zeros((d * d, d * d), dtype=complex)
+        pieces = [block_liouvillian(space, np.asarray(A), zero_V, [], [], model.kappa(N), model.hbar, real=real,
+                                    threads=self.threads()) for A, _ in model.drive]
+        pieces += [block_liouvillian(space, zero_h, zero_V, [np.asarray(L)], [], model.kappa(N), model.hbar, real=real,
+                                     threads=self.threads()) for L, _ in model.timed_jumps]
+        return pieces
 
     def block_states(self, model: Model, rho0: np.ndarray, N: int, times: np.ndarray, real: bool = False):
         """Yield the state vector (concatenated blocks P_lambda, see `BlockSpace`) at each time
@@ -174,7 +180,7 @@ class PermutationalEngine:
         """
         space, A = self.generator(model, N, real=True)
         if model.is_driven:
-            prop = DrivenPropagator([A, *self.drive_generators(model, N)], model.drive_coefficients,
+            prop = DrivenPropagator([A, *self.drive_generators(model, N)], model.time_coefficients,
                                     threads=self.threads())
         else:
             prop = self.propagator(A)

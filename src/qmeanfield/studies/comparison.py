@@ -33,8 +33,9 @@ def fingerprint(cfg: RunConfig) -> str:
         h.update(np.ascontiguousarray(arr).tobytes())
     if cfg.model.is_driven:   # the drive's operators and its coefficients on a fine grid of the span
         grid = np.linspace(0.0, float(cfg.times[-1]), DRIVE_FINGERPRINT_POINTS)
-        h.update(np.ascontiguousarray([A for A, _ in cfg.model.drive]).tobytes())
-        h.update(np.ascontiguousarray([cfg.model.drive_coefficients(t) for t in grid]).tobytes())
+        for A, _ in (*cfg.model.drive, *cfg.model.timed_jumps):
+            h.update(np.ascontiguousarray(A).tobytes())
+        h.update(np.ascontiguousarray([cfg.model.time_coefficients(t) for t in grid]).tobytes())
     h.update(json.dumps([cfg.model.hbar, cfg.model.coupling, len(cfg.model.jumps), len(cfg.model.collective_jumps),
                          cfg.engine, list(cfg.marginals), sorted(cfg.engine_options.items()), cfg.entropy_identity,
                          list(cfg.observables), package_version()]).encode())
