@@ -78,15 +78,30 @@ def _coefficient(f, name: str):
     return f
 
 
+def _checked(value) -> bool:
+    """Pairs already checked by a Model (frozen matrices), as `dataclasses.replace` passes them."""
+    return isinstance(value, tuple) and all(isinstance(x, tuple) and len(x) == 2 and isinstance(x[0], np.ndarray)
+                                            and not x[0].flags.writeable for x in value)
+
+
+def _pairs(value, name: str, what: str) -> list:
+    """``value`` as a list of pairs, each refused naming ``name[k]`` unless it is one."""
+    try:
+        pairs = list(value)
+    except TypeError:
+        raise ModelError(f"{name} must be a list of pairs {what}") from None
+    for k, pair in enumerate(pairs):
+        if not (isinstance(pair, (tuple, list)) and len(pair) == 2):
+            raise ModelError(f"{name}[{k}] must be a pair {what}")
+    return pairs
+
+
 def _drive_terms(drive, d: int) -> tuple:
     """`drive` as a tuple of (A_k frozen Hermitian matrix, f_k function): from pairs as given, or
     from a matrix-valued function decomposed on `_hermitian_basis` (its trace part commutes
     with everything and is dropped)."""
-    if drive is None:
-        return ()
-    if isinstance(drive, tuple) and all(isinstance(x, tuple) and len(x) == 2 and isinstance(x[0], np.ndarray)
-                                        and not x[0].flags.writeable for x in drive):
-        return drive                       # already checked (dataclasses.replace)
+    if drive is None or _checked(drive):
+        return drive or ()
     if callable(drive):
         try:
             H0 = as_square_matrix(drive(0.0), "drive(0.0)", d, ModelError)
@@ -101,14 +116,8 @@ def _drive_terms(drive, d: int) -> tuple:
             return lambda t: float(np.real(np.trace(B.conj().T @ np.asarray(drive(t), dtype=complex))))
 
         return tuple((_freeze(B), component(B)) for B in basis)
-    try:
-        pairs = list(drive)
-    except TypeError:
-        raise ModelError("drive must be a list of (A, f) pairs or a function t -> (d, d) matrix") from None
     out = []
-    for k, pair in enumerate(pairs):
-        if not (isinstance(pair, (tuple, list)) and len(pair) == 2):
-            raise ModelError(f"drive[{k}] must be a pair (A, f): a Hermitian (d, d) matrix and a function of t")
+    for k, pair in enumerate(_pairs(drive, "drive", "(A, f): a Hermitian (d, d) matrix and a function of t")):
         A = require_hermitian(as_square_matrix(pair[0], f"drive[{k}][0]", d, ModelError), f"drive[{k}][0]", ModelError)
         out.append((_freeze(A), _coefficient(pair[1], f"drive[{k}][1]")))
     return tuple(out)
@@ -116,19 +125,10 @@ def _drive_terms(drive, d: int) -> tuple:
 
 def _timed_jumps(value, d: int) -> tuple:
     """`timed_jumps` as a tuple of (L_k frozen matrix, r_k function), r_k(0) checked >= 0."""
-    if value is None:
-        return ()
-    if isinstance(value, tuple) and all(isinstance(x, tuple) and len(x) == 2 and isinstance(x[0], np.ndarray)
-                                        and not x[0].flags.writeable for x in value):
-        return value
-    try:
-        pairs = list(value)
-    except TypeError:
-        raise ModelError("timed_jumps must be a list of (L, r) pairs: a (d, d) matrix and a rate function of t") from None
+    if value is None or _checked(value):
+        return value or ()
     out = []
-    for k, pair in enumerate(pairs):
-        if not (isinstance(pair, (tuple, list)) and len(pair) == 2):
-            raise ModelError(f"timed_jumps[{k}] must be a pair (L, r): a (d, d) matrix and a rate function of t")
+    for k, pair in enumerate(_pairs(value, "timed_jumps", "(L, r): a (d, d) matrix and a rate function of t")):
         L = _freeze(as_square_matrix(pair[0], f"timed_jumps[{k}][0]", d, ModelError))
         r = _coefficient(pair[1], f"timed_jumps[{k}][1]")
         if r(0.0) < 0:
