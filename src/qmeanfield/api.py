@@ -117,23 +117,21 @@ class ComparisonPlan:
     stencil_weights: np.ndarray | None
     observables: tuple[np.ndarray, ...] = ()
     observable_labels: tuple[str, ...] = ()
+    run_estimates: tuple[RunEstimate, ...] = ()
 
     @property
     def kmax(self) -> int:
         return max(max(self.ks), 2)
 
     def estimates(self) -> tuple[RunEstimate, ...]:
-        """Per N: the engine and its estimate (`estimate` at this
-        plan's evaluation times, for the blocks this rho0 needs)."""
-        return tuple(RunEstimate(n, eng.name, eng.estimate(self.model, n, rho0=self.rho0,
-                                                           evaluations=self.all_times.size,
-                                                           t_final=float(self.times[-1]), outputs=self.times.size))
-                     for n, eng in zip(self.Ns, self.engines))
+        """Per N: the engine and its estimate (`Engine.estimate` at this plan's evaluation
+        times, for the blocks this rho0 needs), made once by `plan_comparison`."""
+        return self.run_estimates
 
     @property
     def estimate(self) -> Estimate:
         """The whole comparison: the particle numbers run one after the other."""
-        return sum(e.estimate for e in self.estimates())
+        return sum(e.estimate for e in self.run_estimates)
 
 
 @dataclass(frozen=True)
@@ -174,14 +172,17 @@ def plan_comparison(model: Model, rho0, N, times, *, engine: EngineSpec = "auto"
         all_t, st_index, st_weights = stencil(times, step)
     else:
         all_t, st_index, st_weights = times, None, None
-    plan = ComparisonPlan(model=model, rho0=rho0, Ns=tuple(Ns), ks=tuple(ks), times=times, engines=engines, all_times=all_t,
-                          out_index=np.searchsorted(all_t, times), step=step, stencil_index=st_index,
-                          stencil_weights=st_weights, observables=obs, observable_labels=obs_labels)
-    estimates = plan.estimates()
+    estimates = tuple(RunEstimate(n, eng.name, eng.estimate(model, n, rho0=rho0, evaluations=all_t.size,
+                                                            t_final=float(times[-1]), outputs=times.size))
+                      for n, eng in zip(Ns, engines))
     for est, eng in zip(estimates, engines):
         check_limits(Estimate(0.0, est.estimate.bytes), f"N = {est.N} ({est.engine} engine)",
                      memory_budget_gb=getattr(eng, "memory_budget_gb", None))
-    check_limits(sum(e.estimate for e in estimates), f"the comparison (N = {list(Ns)})", max_seconds=max_seconds)
+    plan = ComparisonPlan(model=model, rho0=rho0, Ns=tuple(Ns), ks=tuple(ks), times=times, engines=engines,
+                          all_times=all_t, out_index=np.searchsorted(all_t, times), step=step, stencil_index=st_index,
+                          stencil_weights=st_weights, observables=obs, observable_labels=obs_labels,
+                          run_estimates=estimates)
+    check_limits(plan.estimate, f"the comparison (N = {list(Ns)})", max_seconds=max_seconds)
     return plan
 
 

@@ -747,44 +747,41 @@ class DrivenPropagator:
         self.nnz = int(sum(P.nnz for P in self.pieces))
         self.alpha = float("nan")        # no single generator norm
         self._norms = np.array([abs(P).sum(axis=0).max() if P.nnz else 0.0 for P in self.pieces], dtype=float)
-        self._weights = (1.0, np.zeros(len(self.pieces) - 1))
 
-    def _combination(self, t: float, h: float, weights) -> sp.csr_matrix:
-        c = [np.asarray(self.coefficients(t + node * h)) for node in CF4_NODES]
-        w = [weights[0] * c[0][k] + weights[1] * c[1][k] for k in range(len(self.pieces) - 1)]
+    def _combination(self, c1: np.ndarray, c2: np.ndarray, weights) -> tuple[sp.csr_matrix, float]:
+        """``weights[0] A(t1) + weights[1] A(t2)`` from the coefficients at the two nodes, with a
+        bound on its 1-norm (from the pieces' norms)."""
+        w = weights[0] * c1 + weights[1] * c2
         A = (weights[0] + weights[1]) * self.pieces[0]
         for wk, P in zip(w, self.pieces[1:]):
             if wk != 0:
                 A = A + wk * P
-        self._weights = (weights[0] + weights[1], np.abs(np.asarray(w, dtype=float)))
-        return A.tocsr()
+        norm = abs(weights[0] + weights[1]) * self._norms[0] + float(np.abs(w) @ self._norms[1:])
+        return A.tocsr(), norm
 
-    def _basis_size(self, h: float) -> int:
-        """Krylov basis for a step of h: about ||h A||_1 + 10 vectors (the Taylor remainder of a
-        norm-0.5 step falls below 1e-13 by 12), at most KRYLOV_DIM."""
-        norm = self._weights[0] * self._norms[0] + float(self._weights[1] @ self._norms[1:])
-        return int(min(KRYLOV_DIM, max(10, math.ceil(1.5 * norm * h) + 10)))
-
-    def _exp(self, A: sp.csr_matrix, v: np.ndarray, h: float) -> np.ndarray:
+    def _exp(self, A: sp.csr_matrix, norm: float, v: np.ndarray, h: float) -> np.ndarray:
+        r"""$e^{hA} v$ (or $E v E^\dagger$ with `conjugate`): dense for small A, else
+        Krylov with about ||h A||_1 + 10 basis vectors (the Taylor remainder of a norm-0.5 step
+        falls below 1e-13 by 12), at most KRYLOV_DIM."""
+        self.exponentials += 1
         if self.conjugate:
-            self.exponentials += 1
             E = scipy.linalg.expm(h * A.toarray())
             return E @ v @ E.conj().T
         if A.shape[0] <= DRIVEN_DENSE_MAX:          # small: one dense exponential beats the Krylov basis
-            self.exponentials += 1
             return scipy.linalg.expm(h * A.toarray()) @ v
-        prop = KrylovPropagator(A, threads=self.threads, m=self._basis_size(h))
+        m = int(min(KRYLOV_DIM, max(10, math.ceil(1.5 * norm * h) + 10)))
+        prop = KrylovPropagator(A, threads=self.threads, m=m)
         try:
-            self.exponentials += 1
             return prop(v, h)
         finally:
             self.matvecs += prop.matvecs
             prop.close()
 
     def step(self, v: np.ndarray, t: float, h: float) -> np.ndarray:
-        """One CF4 step from t to t + h."""
-        v = self._exp(self._combination(t, h, CF4_FIRST), v, h)
-        return self._exp(self._combination(t, h, CF4_SECOND), v, h)
+        """One CF4 step from t to t + h (the coefficients evaluated once at each Gauss node)."""
+        c1, c2 = (np.asarray(self.coefficients(t + node * h), dtype=float) for node in CF4_NODES)
+        v = self._exp(*self._combination(c1, c2, CF4_FIRST), v, h)
+        return self._exp(*self._combination(c1, c2, CF4_SECOND), v, h)
 
     def trajectory(self, v: np.ndarray, times, t0: float = 0.0):
         """Yield the state at each of the increasing `times` (>= t0)."""
