@@ -19,7 +19,8 @@ import xarray as xr
 
 from . import meanfield
 from .meanfield import check_time_span, fastest_rate
-from ._checks import MAX_PERIODS, check_marginals, check_particle_numbers, check_times
+from ._checks import (MAX_PERIODS, as_square_matrix, check_marginals, check_particle_numbers, check_times,
+                      require_hermitian)
 from ._parallel import process_pool
 from .blocks.space import BlockSpace
 from .certificate import estimate_bound, eta_grid, eta_threshold, gronwall_bound, lambda_blocks
@@ -35,6 +36,7 @@ from .diagnostics import (
 )
 from .engines import Engine, EngineSpec, PermutationalEngine, choose_engine, configure_engine
 from .errors import EngineError, QMeanFieldError
+from .expressions import evaluate
 from .estimates import MAX_SECONDS, Estimate, check_limits, format_seconds
 from .model import Model, require_model
 from .progress import progress_bar, wants_progress
@@ -72,9 +74,6 @@ def check_observables(observables, d: int) -> tuple[tuple[str, ...], tuple[np.nd
     (`"jz"`, `"sx + 0.5*sz"`; the label is the text), matrices or QuTiP `Qobj` (labels
     `"A0"`, `"A1"`, ...), or a mapping label -> either. Hermitian operators only (their
     means and variances are real)."""
-    from .expressions import evaluate
-    from ._checks import as_square_matrix, require_hermitian
-
     if observables is None:
         return (), ()
     if isinstance(observables, str) or hasattr(observables, "full") or (

@@ -298,6 +298,6 @@ class Model:
             "driven": int(self.is_driven),
             "n_drive_terms": len(self.drive),
             "n_timed_jumps": len(self.timed_jumps),
-            "norm_h": float(np.linalg.norm(self.h, 2)),
+            "norm_h": self.norm_h,
             "norm_V": self.norm_V,
         }
