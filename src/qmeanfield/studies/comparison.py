@@ -79,19 +79,23 @@ class CompareStudy(NBodyStudy):
         plan = comparison_plan(cfg)
         return StudyPlan(plan.estimate, comparison_lines(plan), plan)
 
-    def run(self, cfg: RunConfig, plan: StudyPlan | None = None, *, progress: bool = False, log=None, cache: Cache = compute_only) -> StudyResult:
-        parts = [cache(f"N{n}", lambda n=n: compare(cfg.model, cfg.rho0, [n], cfg.times, engine=cfg.engine,
-                                                     marginals=cfg.marginals, engine_options=cfg.engine_options,
-                                                     progress=progress, entropy_identity=cfg.entropy_identity,
-                                                     max_periods=cfg.max_periods, max_seconds=cfg.max_seconds,
-                                                     observables=list(cfg.observables) or None),
-                       f"N = {n}")
-                 for n in cfg.N]
-        ds = xr.concat(parts, dim="N", data_vars="minimal", coords="minimal", compat="override",
-                       combine_attrs="override")
-        notes = sorted({p.relative_entropy.attrs.get("note", "") for p in parts} - {""})
-        infinite = [note for note in notes if not note.startswith("finite")]
-        ds.relative_entropy.attrs["note"] = "; ".join(infinite) if infinite else (notes[0] if notes else "")
+    def run(self, cfg: RunConfig, plan: StudyPlan | None = None, *, progress: bool = False, log=None,
+            cache: Cache = compute_only) -> StudyResult:
+        def run_N(Ns):
+            return compare(cfg.model, cfg.rho0, Ns, cfg.times, engine=cfg.engine, marginals=cfg.marginals,
+                           engine_options=cfg.engine_options, progress=progress, entropy_identity=cfg.entropy_identity,
+                           max_periods=cfg.max_periods, max_seconds=cfg.max_seconds,
+                           observables=list(cfg.observables) or None)
+
+        if cache is compute_only:   # nothing to save in parts (a sweep task): one call, one mean field
+            ds = run_N(list(cfg.N))
+        else:                       # one N at a time, each saved before the next starts
+            parts = [cache(f"N{n}", lambda n=n: run_N([n]), f"N = {n}") for n in cfg.N]
+            ds = xr.concat(parts, dim="N", data_vars="minimal", coords="minimal", compat="override",
+                           combine_attrs="override")
+            notes = sorted({p.relative_entropy.attrs.get("note", "") for p in parts} - {""})
+            infinite = [note for note in notes if not note.startswith("finite")]
+            ds.relative_entropy.attrs["note"] = "; ".join(infinite) if infinite else (notes[0] if notes else "")
         ds.attrs["name"] = cfg.name
         if cfg.source:
             ds.attrs["configuration"] = cfg.source
