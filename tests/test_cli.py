@@ -253,7 +253,7 @@ def test_certificate_file_holds_what_its_report_plots(tmp_path):
     assert back.threshold_lambda_N.shape == (3, back.sizes["threshold_eta"])
     assert list(back.threshold_N.values) == [4, 8, 16] and back.attrs["eta_threshold"] > 0
     summary = summarize_certificate(back)
-    assert summary["eta_threshold"]["N"] == [4, 8, 16]
+    assert summary["eta_threshold"]["N"] == (4, 8, 16)
     write_certificate_report(back, summary, tmp_path / "report")
     assert (tmp_path / "report" / "lambda_vs_N.png").stat().st_size > 0
 

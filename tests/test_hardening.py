@@ -137,6 +137,7 @@ CONFIG_CASES = [
     ("unknown section key", BASE + "foo = 1\n", "[run]: unknown key"),
     ("budget nan", BASE + "memory_budget_gb = nan\n", "memory_budget_gb"),
     ("engine workers float", BASE + "[engine]\nworkers = 1.5\n", "workers"),
+    ("budget twice", BASE + "memory_budget_gb = 2\n[engine]\nmemory_budget_gb = 4\n", "both [run] and [engine]"),
     ("N huge integer", BASE.replace("N = [2, 3]", "N = [99999999999999999999]"), "run.N"),
     ("nested arrays", "a = " + "[" * 10_000 + "]" * 10_000 + "\n" + BASE, "nested too deeply"),
     ("semiclassical zero density", '[semiclassical]\n[semiclassical.initial]\nkind = "expression"\nf = "0*x"\n',

@@ -34,7 +34,15 @@ def _capture(monkeypatch, module):
 
 def test_no_empty_identity_panel_when_the_identity_was_not_computed(tmp_path, monkeypatch):
     figures = _capture(monkeypatch, report_comparison)
-    pipeline.run_to_directory(parse_config(CONFIG), tmp_path / "out")
+    summary = pipeline.run_to_directory(parse_config(CONFIG), tmp_path / "out")
+    # the summary returned is read-only at every level, and summary.json is its JSON text
+    assert summary.study == "compare" and summary["name"] == "reports"
+    with pytest.raises(TypeError):
+        summary["N"] = [1]
+    with pytest.raises(TypeError):
+        summary["per_N"][0]["N"] = 1
+    assert json.loads((tmp_path / "out" / "summary.json").read_text()) == json.loads(summary.to_json())
+    assert summary.to_dict()["N"] == [2, 3, 4]
     ax = figures["entropy_identity.png"].axes[0]
     assert ax.get_legend() is None and not ax.lines
     assert any("not computed" in t.get_text() for t in ax.texts)

@@ -103,7 +103,7 @@ def test_corrupted_task_file_is_recomputed(tmp_path):
     messages = []
     again = sweep(BASE, out, backend=LocalBackend(1), log=messages.append)
     assert any("recomputing" in m for m in messages)
-    same = ["relative_entropy", "trace_distance", "marginal_bound", "status"]  # task_seconds are wall times
+    same = ["relative_entropy", "trace_distance", "marginal_bound", "status"]  # wall_seconds are wall times
     assert store.content_checksum(first[same]) == store.content_checksum(again[same])
 
 

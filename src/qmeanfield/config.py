@@ -44,8 +44,8 @@ from __future__ import annotations
 
 import math
 import tomllib
-from contextvars import ContextVar
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -70,8 +70,6 @@ _RUN_KEYS = {"N", "t_final", "n_times", "times", "engine", "marginals", "memory_
 MAX_DIMENSION = 32
 _ENGINE_KEYS = set().union(*(accepted_options(name) for name in REGISTRY))
 _TOP_KEYS = {"name", "description", "model", "initial", "run", "engine", "parameters", "sweep"}
-#: the [parameters] of the configuration being parsed (names usable in every expression and number)
-_PARAMETERS: ContextVar[dict] = ContextVar("parameters", default={})
 
 
 @dataclass(frozen=True)
@@ -111,12 +109,12 @@ def _table(data: dict, key: str, required: bool = True) -> dict:
     return data[key]
 
 
-def number(value, field: str, positive: bool = False, integer: bool = False):
-    """A finite real (or integer) configuration value named `field`; with `[parameters]` active,
-    a string is evaluated as an expression of them. Raises ConfigError naming the field."""
-    params = _PARAMETERS.get()
-    if isinstance(value, str) and params:
-        out = evaluate(value, 2, field, parameters=params)
+def number(value, field: str, positive: bool = False, integer: bool = False, parameters: dict | None = None):
+    """A finite real (or integer) configuration value named `field`; with `parameters` (the
+    checked `[parameters]` table), a string is evaluated as an expression of them. Raises
+    ConfigError naming the field."""
+    if isinstance(value, str) and parameters:
+        out = evaluate(value, 2, field, parameters=parameters)
         if isinstance(out, np.ndarray) or (isinstance(out, complex) and out.imag != 0):
             raise ConfigError(f"{field}: the expression {value!r} must give a real number")
         value = float(out.real) if isinstance(out, complex) else float(out)
@@ -147,9 +145,9 @@ def _explicit(value: dict, field: str) -> np.ndarray:
     return re + 1j * im
 
 
-def _operator(value, d: int, field: str, shape: tuple[int, int]) -> np.ndarray:
+def _operator(value, d: int, field: str, shape: tuple[int, int], params: dict) -> np.ndarray:
     if isinstance(value, str):
-        out = evaluate(value, d, field, parameters=_PARAMETERS.get())
+        out = evaluate(value, d, field, parameters=params)
         if not isinstance(out, np.ndarray):
             raise ConfigError(f"{field}: the expression {value!r} is a number, expected a {shape[0]} x {shape[1]} matrix")
     elif isinstance(value, dict):
@@ -175,20 +173,20 @@ def _names_in(text: str) -> set[str]:
         return set()
 
 
-def _operator_at(text: str, d: int, field: str, t: float) -> np.ndarray:
+def _operator_at(text: str, d: int, field: str, t: float, params: dict) -> np.ndarray:
     """A (d, d) operator expression evaluated at time t."""
-    out = evaluate(text, d, field, parameters={**_PARAMETERS.get(), TIME_NAME: t})
+    out = evaluate(text, d, field, parameters={**params, TIME_NAME: t})
     if not isinstance(out, np.ndarray) or out.shape != (d, d):
         raise ConfigError(f"{field}: the expression {text!r} must be a {d} x {d} matrix at every t")
     return out
 
 
-def _time_dependent(text: str, d: int, field: str):
+def _time_dependent(text: str, d: int, field: str, params: dict):
     """The time-dependent part `t -> h(t) - h(0)` of an expression in t (the [parameters] of the
     configuration bound now); checked at t = 0 and t = 1."""
-    params = dict(_PARAMETERS.get())
-    h0 = _operator_at(text, d, field, 0.0)
-    _operator_at(text, d, field, 1.0)
+    params = dict(params)
+    h0 = _operator_at(text, d, field, 0.0, params)
+    _operator_at(text, d, field, 1.0, params)
 
     def drive(t: float) -> np.ndarray:
         return evaluate(text, d, field, parameters={**params, TIME_NAME: float(t)}) - h0
@@ -200,10 +198,11 @@ def _time_dependent(text: str, d: int, field: str):
 TIMED_JUMP_SAMPLES = (0.0, 0.37, 1.0, 2.9, 7.1)
 
 
-def _timed_jump(text: str, d: int, field: str):
+def _timed_jump(text: str, d: int, field: str, params: dict):
     """A jump expression in t, ``c(t) * L``: (L, r) with the rate r(t) = |c(t)|^2 (L the sample of
     largest norm). Refused unless every sample is a multiple of one operator."""
-    samples = [_operator_at(text, d, field, t) for t in TIMED_JUMP_SAMPLES]
+    params = dict(params)
+    samples = [_operator_at(text, d, field, t, params) for t in TIMED_JUMP_SAMPLES]
     ref = max(samples, key=lambda A: float(np.abs(A).sum()))
     norm2 = float(np.vdot(ref, ref).real)
     if norm2 == 0:
@@ -213,7 +212,6 @@ def _timed_jump(text: str, d: int, field: str):
         if np.abs(A - c * ref).max() > 1e-10 * max(float(np.abs(A).max()), 1e-300):
             raise ConfigError(f"{field}: a time-dependent jump must be a function of t times one operator, e.g. "
                               f"\"sqrt(0.2*(1 + t))*sm\"; {text!r} changes its operator (at t = {t:g})")
-    params = dict(_PARAMETERS.get())
 
     def rate(t: float) -> float:
         A = evaluate(text, d, field, parameters={**params, TIME_NAME: float(t)})
@@ -222,9 +220,10 @@ def _timed_jump(text: str, d: int, field: str):
     return ref, rate
 
 
-def _model(sec: dict) -> Model:
+def _model(sec: dict, params: dict) -> Model:
     refuse_unknown(sec, _MODEL_KEYS, "model")
-    d = number(sec.get("d", 2), "model.d", positive=True, integer=True)
+    number_ = partial(number, parameters=params)
+    d = number_(sec.get("d", 2), "model.d", positive=True, integer=True)
     if d > MAX_DIMENSION:
         raise ConfigError(f"model.d = {d} is over the limit of {MAX_DIMENSION} (V has d^4 entries); use a smaller d")
     if d < 2:
@@ -233,20 +232,20 @@ def _model(sec: dict) -> Model:
         raise ConfigError("[model] needs both 'h' (one-body Hamiltonian) and 'V' (two-body interaction)")
     drive = None
     if isinstance(sec["h"], str) and TIME_NAME in _names_in(sec["h"]):
-        drive = _time_dependent(sec["h"], d, "model.h")
-        h = _operator_at(sec["h"], d, "model.h", 0.0)
+        drive = _time_dependent(sec["h"], d, "model.h", params)
+        h = _operator_at(sec["h"], d, "model.h", 0.0, params)
     else:
-        h = _operator(sec["h"], d, "model.h", (d, d))
+        h = _operator(sec["h"], d, "model.h", (d, d), params)
     Vspec = sec["V"]
     if isinstance(Vspec, dict) and "random_seed" in Vspec:
         refuse_unknown(Vspec, {"random_seed", "norm"}, "model.V")
-        seed = number(Vspec["random_seed"], "model.V.random_seed", integer=True)
+        seed = number_(Vspec["random_seed"], "model.V.random_seed", integer=True)
         if not 0 <= seed < 2**63:
             raise ConfigError(f"model.V.random_seed must be an integer >= 0, got {seed}")
-        norm = number(Vspec.get("norm", 1.0), "model.V.norm", positive=True)
+        norm = number_(Vspec.get("norm", 1.0), "model.V.norm", positive=True)
         V = random_interaction(d, seed=seed, norm=norm)
     else:
-        V = _operator(Vspec, d, "model.V", (d * d, d * d))
+        V = _operator(Vspec, d, "model.V", (d * d, d * d), params)
     if not isinstance(sec.get("symmetrize_V", False), bool):
         raise ConfigError(f"model.symmetrize_V must be true or false, got {sec['symmetrize_V']!r}")
     if sec.get("symmetrize_V", False) is True:
@@ -259,10 +258,10 @@ def _model(sec: dict) -> Model:
         ops[key] = []
         for i, j in enumerate(spec):
             if key == "jumps" and isinstance(j, str) and TIME_NAME in _names_in(j):
-                timed.append(_timed_jump(j, d, f"model.jumps[{i}]"))
+                timed.append(_timed_jump(j, d, f"model.jumps[{i}]", params))
             else:
-                ops[key].append(_operator(j, d, f"model.{key}[{i}]", (d, d)))
-    hbar = number(sec.get("hbar", 1.0), "model.hbar", positive=True)
+                ops[key].append(_operator(j, d, f"model.{key}[{i}]", (d, d), params))
+    hbar = number_(sec.get("hbar", 1.0), "model.hbar", positive=True)
     coupling = sec.get("coupling", "1/(N-1)")
     if not isinstance(coupling, str) or coupling not in COUPLINGS:
         raise ConfigError(f"model.coupling must be one of {sorted(COUPLINGS)}, got {coupling!r}")
@@ -270,12 +269,13 @@ def _model(sec: dict) -> Model:
                  collective_jumps=ops["collective_jumps"], drive=drive, timed_jumps=timed or None)
 
 
-def _initial(sec: dict, d: int) -> np.ndarray:
+def _initial(sec: dict, d: int, params: dict) -> np.ndarray:
     refuse_unknown(sec, _INITIAL_KEYS, "initial")
+    number_ = partial(number, parameters=params)
     kind = sec.get("state", "thermal")
     if kind == "thermal":
-        h0 = _operator(sec.get("h0", "jz"), d, "initial.h0", (d, d))
-        beta = number(sec.get("beta", 1.0), "initial.beta")
+        h0 = _operator(sec.get("h0", "jz"), d, "initial.h0", (d, d), params)
+        beta = number_(sec.get("beta", 1.0), "initial.beta")
         rho = states.thermal(h0, beta)
     elif kind == "bloch":
         if d != 2:
@@ -283,7 +283,7 @@ def _initial(sec: dict, d: int) -> np.ndarray:
         b = sec.get("bloch")
         if not isinstance(b, list) or len(b) != 3:
             raise ConfigError("initial.bloch must be a list of three numbers [x, y, z]")
-        rho = states.from_bloch(*[number(x, "initial.bloch") for x in b])
+        rho = states.from_bloch(*[number_(x, "initial.bloch") for x in b])
     elif kind == "explicit":
         if "matrix" not in sec:
             raise ConfigError("initial.state = 'explicit' needs initial.matrix = {re = [[...]], im = [[...]]}")
@@ -295,42 +295,43 @@ def _initial(sec: dict, d: int) -> np.ndarray:
     return states.validate_density_matrix(rho, "initial state", d)
 
 
-def _run(sec: dict) -> dict:
+def _run(sec: dict, params: dict) -> dict:
     refuse_unknown(sec, _RUN_KEYS, "run")
+    number_ = partial(number, parameters=params)
     Ns = sec.get("N", [2, 3, 4])
     if isinstance(Ns, int) and not isinstance(Ns, bool):
         Ns = [Ns]
     if not isinstance(Ns, list) or not Ns:
         raise ConfigError("run.N must be a non-empty list of integers >= 2")
-    Ns = tuple(_checked(check_particle_numbers, [number(n, "run.N", integer=True) for n in Ns], "run.N"))
+    Ns = tuple(_checked(check_particle_numbers, [number_(n, "run.N", integer=True) for n in Ns], "run.N"))
     if "times" in sec:
         if "t_final" in sec or "n_times" in sec:
             raise ConfigError("[run]: give either 'times' or 't_final'/'n_times', not both")
         if not isinstance(sec["times"], list) or not sec["times"]:
             raise ConfigError("run.times must be a non-empty list of numbers")
-        times = _checked(check_times, [number(t, "run.times") for t in sec["times"]], "run.times")
+        times = _checked(check_times, [number_(t, "run.times") for t in sec["times"]], "run.times")
     else:
-        t_final = number(sec.get("t_final", 2.0), "run.t_final", positive=True)
-        n_times = number(sec.get("n_times", 41), "run.n_times", positive=True, integer=True)
+        t_final = number_(sec.get("t_final", 2.0), "run.t_final", positive=True)
+        n_times = number_(sec.get("n_times", 41), "run.n_times", positive=True, integer=True)
         if not 2 <= n_times <= MAX_TIMES:
             raise ConfigError(f"run.n_times must be in 2..{MAX_TIMES}, got {n_times}")
         times = np.linspace(0.0, t_final, n_times)
     marg = sec.get("marginals", [1, 2])
     if not isinstance(marg, list):
         raise ConfigError(f"run.marginals must be a non-empty list drawn from 1, 2, 3; got {marg!r}")
-    marg = _checked(check_marginals, [number(k, "run.marginals", integer=True) for k in marg], "run.marginals")
+    marg = _checked(check_marginals, [number_(k, "run.marginals", integer=True) for k in marg], "run.marginals")
     engine = sec.get("engine", "auto")
     if not isinstance(engine, str):
         raise ConfigError("run.engine must be a string such as 'auto' or 'dense'")
     options = {}
     if "memory_budget_gb" in sec:
-        options["memory_budget_gb"] = number(sec["memory_budget_gb"], "run.memory_budget_gb", positive=True)
+        options["memory_budget_gb"] = number_(sec["memory_budget_gb"], "run.memory_budget_gb", positive=True)
     identity = sec.get("entropy_identity", True)
     if not isinstance(identity, bool):
         raise ConfigError("run.entropy_identity must be true or false")
-    max_periods = number(sec.get("max_periods", MAX_PERIODS), "run.max_periods", positive=True)
+    max_periods = number_(sec.get("max_periods", MAX_PERIODS), "run.max_periods", positive=True)
     max_seconds = sec.get("max_seconds", MAX_SECONDS)
-    max_seconds = math.inf if max_seconds == "inf" else number(max_seconds, "run.max_seconds", positive=True)
+    max_seconds = math.inf if max_seconds == "inf" else number_(max_seconds, "run.max_seconds", positive=True)
     observables = sec.get("observables", [])
     if not isinstance(observables, list) or not all(isinstance(o, str) for o in observables):
         raise ConfigError(f"run.observables must be a list of operator expressions such as [\"jz\", \"jx\"], "
@@ -385,31 +386,28 @@ def parse_config(data: dict, name: str = "run") -> RunConfig:
     [parameters] table may be used in every expression and numeric field."""
     if not isinstance(data, dict):
         raise ConfigError("the configuration must be a table")
-    token = _PARAMETERS.set(parameters_table(data))
-    try:
-        return _parse_config(data, name)
-    finally:
-        _PARAMETERS.reset(token)
-
-
-def _parse_config(data: dict, name: str) -> RunConfig:
+    params = parameters_table(data)
     refuse_unknown(data, _TOP_KEYS, "top level")
     for key in ("name", "description"):
         if key in data and not isinstance(data[key], str):
             raise ConfigError(f"{key} must be a string, got {data[key]!r}")
     section = "model"
     try:
-        model = _model(_table(data, "model"))
+        model = _model(_table(data, "model"), params)
         section = "initial"
-        rho0 = _initial(_table(data, "initial", required=False), model.d)
+        rho0 = _initial(_table(data, "initial", required=False), model.d, params)
     except ConfigError:
         raise
     except QMeanFieldError as exc:  # ModelError / StateError from validation: say where
         raise ConfigError(f"[{section}] {exc}") from None
-    run = _run(_table(data, "run", required=False))
-    run["engine_options"].update(_engine_options(_table(data, "engine", required=False)))
+    run = _run(_table(data, "run", required=False), params)
+    engine = _table(data, "engine", required=False)
+    if "memory_budget_gb" in engine and "memory_budget_gb" in run["engine_options"]:
+        raise ConfigError("memory_budget_gb is given in both [run] and [engine]; give it once (in [run]: it is "
+                          "every engine's budget)")
+    run["engine_options"].update(_engine_options(engine))
     for i, text in enumerate(run["observables"]):   # each an operator of this d (checked again when planned)
-        value = evaluate(text, model.d, f"run.observables[{i}]", parameters=_PARAMETERS.get())
+        value = evaluate(text, model.d, f"run.observables[{i}]", parameters=params)
         if not (isinstance(value, np.ndarray) and value.shape == (model.d, model.d)):
             raise ConfigError(f"run.observables[{i}] = {text!r} must be a one-body operator ({model.d} x {model.d}), "
                               "e.g. \"jz\" or \"sx + sz\"")

@@ -21,7 +21,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .config import RunConfig
-from .results import package_version
+from .results import Summary, package_version
 from .store import (StoreError, begin_outputs, check_inside, check_output_dir, load_dataset, load_if_present,
                     output_lock, save_dataset, write_json, write_manifest)
 from .studies import CertifyStudy, CompareStudy, SemiclassicalStudy, SteadyStudy, Study, fingerprint
@@ -59,10 +59,10 @@ def _partial_cache(out: Path, key: str, resume: bool, log):
 
 
 def run_study(study: Study, cfg, out_dir, *, progress: bool = False, resume: bool = True, log=None,
-              force: bool = False) -> dict:
+              force: bool = False) -> Summary:
     """Run `study` on its configuration `cfg` and write every output into `out_dir`.
 
-    Returns the summary (also written as the study's summary file). `resume`: reuse parts
+    Returns the `Summary` (also written as the study's summary file). `resume`: reuse parts
     already saved for the same key (verified). `log` (a callable taking a string) reports the
     estimate, reuse and recomputation. `out_dir` must be new, empty or an earlier run's folder
     (`force`: any folder); it is locked while the run writes into it.
@@ -75,7 +75,7 @@ def run_study(study: Study, cfg, out_dir, *, progress: bool = False, resume: boo
         return _run_locked(study, cfg, plan, out, progress=progress, resume=resume, log=log)
 
 
-def _run_locked(study: Study, cfg, plan, out: Path, *, progress: bool, resume: bool, log) -> dict:
+def _run_locked(study: Study, cfg, plan, out: Path, *, progress: bool, resume: bool, log) -> Summary:
     begin_outputs(out)
     key = study.key(cfg)
     result = study.run(cfg, plan, progress=progress, log=log, cache=_partial_cache(out, key, resume, log))
@@ -83,9 +83,8 @@ def _run_locked(study: Study, cfg, plan, out: Path, *, progress: bool, resume: b
     save_dataset(result.dataset, out / names.dataset, key=key)
     for name, extra in result.extras.items():
         save_dataset(extra, out / name, key=f"{key}/{name}")
-    summary = study.summarize(result)
-    summary["name"] = cfg.name
-    write_json(out / names.summary, summary)
+    summary = study.summarize(result).with_values(name=cfg.name)
+    write_json(out / names.summary, summary.to_dict())
     written = study.report(result, summary, out, title=f"{study.name}: {cfg.name}",
                            description=getattr(cfg, "description", ""))
     write_manifest(out, [names.dataset, *result.extras, names.summary, *written],
@@ -94,14 +93,14 @@ def _run_locked(study: Study, cfg, plan, out: Path, *, progress: bool, resume: b
 
 
 def run_to_directory(cfg: RunConfig, out_dir, progress: bool = False, resume: bool = True, log=None,
-                     force: bool = False) -> dict:
+                     force: bool = False) -> Summary:
     """`run_study` of `CompareStudy`: results.nc, summary.json,
     plots, report.html, manifest.json."""
     return run_study(CompareStudy(), cfg, out_dir, progress=progress, resume=resume, log=log, force=force)
 
 
 def certify_to_directory(cfg: RunConfig, out_dir, *, threshold: bool = False, exact: bool = True,
-                         workers: int | str = "auto", progress: bool = False, log=None, force: bool = False) -> dict:
+                         workers: int | str = "auto", progress: bool = False, log=None, force: bool = False) -> Summary:
     """`run_study` of `CertifyStudy`: certificate.nc,
     certificate.json, plots and certificate.html."""
     return run_study(CertifyStudy(threshold=threshold, exact=exact, workers=workers), cfg, out_dir,
@@ -109,13 +108,13 @@ def certify_to_directory(cfg: RunConfig, out_dir, *, threshold: bool = False, ex
 
 
 def steady_to_directory(cfg: RunConfig, out_dir, *, progress: bool = False, log=None, gap: bool = False,
-                        force: bool = False) -> dict:
+                        force: bool = False) -> Summary:
     """`run_study` of `SteadyStudy`: steady.nc, steady.json,
     steady.png, steady.html."""
     return run_study(SteadyStudy(gap=gap), cfg, out_dir, progress=progress, log=log, force=force)
 
 
-def semiclassical_to_directory(cfg, out_dir, *, progress: bool = False, log=None, force: bool = False) -> dict:
+def semiclassical_to_directory(cfg, out_dir, *, progress: bool = False, log=None, force: bool = False) -> Summary:
     """`run_study` of `SemiclassicalStudy`: results.nc (and
     chain.nc), summary.json, plots, semiclassical.html and manifest.json."""
     return run_study(SemiclassicalStudy(), cfg, out_dir, progress=progress, log=log, force=force)

@@ -15,7 +15,8 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import asdict, dataclass, field
-from typing import Mapping
+from types import MappingProxyType
+from typing import Iterator, Mapping
 from importlib.metadata import PackageNotFoundError, version
 
 import numpy as np
@@ -24,7 +25,7 @@ import xarray as xr
 from .diagnostics.rates import POOR_FIT_R2, fit_inverse_N, fit_power_law
 from .model import Model
 
-__all__ = ["package_version", "provenance", "model_attrs", "model_variables", "Variable", "per_N_variables",
+__all__ = ["Summary", "package_version", "provenance", "model_attrs", "model_variables", "Variable", "per_N_variables",
            "comparison_dataset", "certificate_dataset",
            "steady_dataset", "summarize_comparison", "summarize_certificate", "summarize_steady",
            "summarize_semiclassical", "summarize_chain", "summarize_sweep", "json_number",
@@ -212,6 +213,79 @@ def steady_dataset(model: Model, Ns, fixed_points, *, dist, H, S, residual, R1, 
 
 
 # ----------------------------------------------------------------------------- summaries
+def _freeze(value):
+    """A read-only copy: mappings as read-only mappings, lists and tuples as tuples, numpy scalars
+    as Python numbers."""
+    if isinstance(value, Mapping):
+        return MappingProxyType({str(k): _freeze(v) for k, v in value.items()})
+    if isinstance(value, (list, tuple)):
+        return tuple(_freeze(v) for v in value)
+    if isinstance(value, np.ndarray):
+        return tuple(_freeze(v) for v in value.tolist())
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _thaw(value):
+    if isinstance(value, Mapping):
+        return {k: _thaw(v) for k, v in value.items()}
+    if isinstance(value, tuple):
+        return [_thaw(v) for v in value]
+    return value
+
+
+@dataclass(frozen=True, eq=False)
+class Summary(Mapping):
+    """The key numbers of one study's result, read from its Datasets only: a read-only mapping
+    (nested mappings read-only, lists as tuples) that every report, the CLI and `summary.json` read.
+
+    Attributes
+    ----------
+    study : str
+        The study that made it (`"compare"`, `"certify"`, `"steady"`, `"semiclassical"`, `"chain"`,
+        `"sweep"`).
+    values : Mapping
+        The numbers, as plain JSON values (NaN as None, infinities as `"inf"`).
+
+    Examples
+    --------
+    >>> s = Summary("compare", {"N": [2, 4], "t_final": 1.0})
+    >>> s["N"], s.to_dict()["N"]
+    ((2, 4), [2, 4])
+    """
+
+    study: str
+    values: Mapping
+
+    def __post_init__(self):
+        object.__setattr__(self, "values", _freeze(self.values))
+
+    def __getitem__(self, key):
+        return self.values[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.values)
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def __repr__(self) -> str:
+        return f"Summary({self.study!r}, {sorted(self.values)})"
+
+    def with_values(self, **values) -> "Summary":
+        """A copy with `values` added or replaced (e.g. the run's name)."""
+        return Summary(self.study, {**self.values, **values})
+
+    def to_dict(self) -> dict:
+        """A plain, mutable copy (dicts and lists)."""
+        return _thaw(self.values)
+
+    def to_json(self, indent: int | None = 2) -> str:
+        """The summary as JSON text (what `summary.json` holds)."""
+        return json.dumps(self.to_dict(), indent=indent)
+
+
 def json_number(x):
     """A float for JSON: NaN -> None, +-inf -> "inf" / "-inf"."""
     if x is None:
@@ -243,7 +317,7 @@ def _model_json(ds: xr.Dataset) -> dict:
             for k, v in ds.attrs.items() if k.startswith("model_")}
 
 
-def summarize_comparison(ds: xr.Dataset) -> dict:
+def summarize_comparison(ds: xr.Dataset) -> Summary:
     """Key numbers of a comparison Dataset, as plain JSON-able values."""
     per_N = []
     open_model = bool(int(ds.attrs.get("model_open", 0)))
@@ -290,7 +364,7 @@ def summarize_comparison(ds: xr.Dataset) -> dict:
         bound = ds.marginal_bound.sel(k=k).max("time", skipna=True).values
         marginal_rates[f"k{int(k)}"] = {"trace_distance": fit_to_json(fit_power_law(Ns, dist)),
                                         "pinsker_bound": fit_to_json(fit_power_law(Ns, bound))}
-    return {
+    return Summary("compare", {
         "model": _model_json(ds),
         "t_final": float(ds.time.values[-1]),
         "N": [int(n) for n in Ns],
@@ -303,10 +377,10 @@ def summarize_comparison(ds: xr.Dataset) -> dict:
         "provenance": {k: (v.item() if isinstance(v, np.generic) else v) for k, v in ds.attrs.items()
                        if k in ("created_utc", "host", "python", "platform", "configuration")
                        or k.startswith("version_")},
-    }
+    })
 
 
-def summarize_certificate(ds: xr.Dataset) -> dict:
+def summarize_certificate(ds: xr.Dataset) -> Summary:
     """Key numbers of a certificate Dataset: bound versus exact per N, fitted rates with intervals."""
     per_N = []
     has_exact = "relative_entropy" in ds
@@ -342,12 +416,12 @@ def summarize_certificate(ds: xr.Dataset) -> dict:
                                 "N": [int(n) for n in ds.threshold_N.values],
                                 "growth_cutoff": float(ds.attrs["eta_threshold_growth_cutoff"]),
                                 "exponents": [json_number(x) for x in ds.threshold_exponent.values]}
-    return out
+    return Summary("certify", out)
 
 
-def summarize_steady(ds: xr.Dataset) -> dict:
+def summarize_steady(ds: xr.Dataset) -> Summary:
     """Key numbers of a steady-state Dataset."""
-    return {"model": _model_json(ds),
+    return Summary("steady", {"model": _model_json(ds),
             "N": [int(n) for n in ds.N.values], "unique_fixed_point": bool(ds.attrs["unique_fixed_point"]),
             "stable_fixed_points": int(ds.attrs["stable_fixed_points"]),
             "unsettled_starts": int(ds.attrs.get("unsettled_starts", 0)),
@@ -361,10 +435,10 @@ def summarize_steady(ds: xr.Dataset) -> dict:
             "wall_seconds": [json_number(v) for v in ds.wall_seconds.values] if "wall_seconds" in ds else [],
             "liouvillian_gap": [json_number(v) for v in ds.liouvillian_gap.values] if "liouvillian_gap" in ds else [],
             "fixed_points_max_real_eigenvalue": [json_number(v) for v in ds.fixed_point_max_real_eigenvalue.values],
-            "qmeanfield_version": str(ds.attrs.get("qmeanfield_version", ""))}
+            "qmeanfield_version": str(ds.attrs.get("qmeanfield_version", ""))})
 
 
-def summarize_semiclassical(ds: xr.Dataset) -> dict:
+def summarize_semiclassical(ds: xr.Dataset) -> Summary:
     """Key numbers of a semiclassical scan: W2 with its bracket and bound per hbar, the fitted
     exponent of W2 against hbar at the final time and its interval, the monitors."""
     per_hbar = []
@@ -382,10 +456,10 @@ def summarize_semiclassical(ds: xr.Dataset) -> dict:
             "trace_error_max": _nan_reduce(np.nanmax, ds.trace_error.values[a]),
             "spectrum_error_max": _nan_reduce(np.nanmax, ds.spectrum_error.values[a]),
             "energy_drift_max": _nan_reduce(np.nanmax, np.abs(ds.energy_drift.values[a])),
-            "seconds": json_number(ds.seconds.values[a]),
+            "wall_seconds": json_number(ds.wall_seconds.values[a]),
         })
     exps = ds.w2_exponent.values
-    return {
+    return Summary("semiclassical", {
         "domain": ds.attrs.get("domain"), "pair": ds.attrs.get("pair"), "external": ds.attrs.get("external"),
         "initial": ds.attrs.get("initial"), "hbar": [float(h) for h in ds.hbar.values],
         "t_final": float(ds.time.values[-1]), "per_hbar": per_hbar,
@@ -396,12 +470,12 @@ def summarize_semiclassical(ds: xr.Dataset) -> dict:
         "vlasov_energy_drift": json_number(np.max(np.abs(ds.vlasov_energy.values - ds.vlasov_energy.values[0]))),
         "vlasov_edge_mass": json_number(ds.attrs.get("vlasov_edge_mass")),
         "qmeanfield_version": str(ds.attrs.get("qmeanfield_version", "")),
-    }
+    })
 
 
-def summarize_chain(ds: xr.Dataset) -> dict:
+def summarize_chain(ds: xr.Dataset) -> Summary:
     """Key numbers of the chain to N bodies at the final time, per N."""
-    return {
+    return Summary("chain", {
         "hbar": float(ds.attrs["hbar"]), "modes": int(ds.attrs["modes"]),
         "weight_outside_modes": json_number(ds.attrs["weight_outside_modes"]),
         "N": [int(n) for n in ds.N.values],
@@ -412,7 +486,7 @@ def summarize_chain(ds: xr.Dataset) -> dict:
         "composed_bound_final": [json_number(v) for v in ds.composed_bound.values[:, -1]],
         "note": "links 1 and 2 are exact distances on the finite model and the grid; link 3 is a W2 bracket; "
                 "the composed bound uses W2^2 <= 2 sqrt(M4) ||A - B||_1^(1/2) and is loose",
-    }
+    })
 
 
 def headline_value(point: xr.Dataset, name: str) -> tuple[float, str]:
@@ -425,7 +499,7 @@ def headline_value(point: xr.Dataset, name: str) -> tuple[float, str]:
     return json_number(float(value)), note
 
 
-def summarize_sweep(ds: xr.Dataset) -> dict:
+def summarize_sweep(ds: xr.Dataset) -> Summary:
     """Key numbers of a consolidated sweep (any study): counts by status, and per point its values,
     status, wall time and each headline variable (`ds.attrs["headline"]`) as one number
     (`headline_value`)."""
@@ -438,7 +512,7 @@ def summarize_sweep(ds: xr.Dataset) -> dict:
         point = ds.isel(dict(zip(dims, idx)))
         values = {k: point[k].item() for k in axes}
         row = {"values": {k: (v.item() if isinstance(v, np.generic) else v) for k, v in values.items()},
-               "status": str(point.status.values), "task_seconds": json_number(point.task_seconds.values)}
+               "status": str(point.status.values), "wall_seconds": json_number(point.wall_seconds.values)}
         row["headline"] = {}
         for name in headline:
             value, note = headline_value(point, name)
@@ -446,6 +520,6 @@ def summarize_sweep(ds: xr.Dataset) -> dict:
         rows.append(row)
     counts = {s: int(np.sum(status == s)) for s in ("done", "failed", "refused", "pending")}
     labels = {name: str(ds[name].attrs.get("long_name", name)) for name in headline}
-    return {"name": ds.attrs.get("name"), "study": ds.attrs.get("study", "compare"), "mode": ds.attrs.get("mode"),
-            "axes": axes, "headline": labels, "counts": counts, "points": rows,
-            "qmeanfield_version": str(ds.attrs.get("qmeanfield_version", ""))}
+    return Summary("sweep", {"name": ds.attrs.get("name"), "study": ds.attrs.get("study", "compare"),
+                             "mode": ds.attrs.get("mode"), "axes": axes, "headline": labels, "counts": counts,
+                             "points": rows, "qmeanfield_version": str(ds.attrs.get("qmeanfield_version", ""))})

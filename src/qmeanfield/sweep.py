@@ -249,12 +249,12 @@ def run_task(study: Study, raw: dict, name: str, key: str, path: str) -> dict:
     t0 = time.perf_counter()
     try:
         ds = study.run(study.load(raw, name)).dataset
-        ds.attrs["task_seconds"] = time.perf_counter() - t0
+        ds.attrs["wall_seconds"] = time.perf_counter() - t0
         save_dataset(ds, path, key=key)
-        return {"key": key, "status": "done", "seconds": time.perf_counter() - t0}
+        return {"key": key, "status": "done", "wall_seconds": time.perf_counter() - t0}
     except Exception as exc:  # noqa: BLE001 - isolate the failure, report it
         return {"key": key, "status": "failed", "error_type": type(exc).__name__, "message": str(exc),
-                "seconds": time.perf_counter() - t0}
+                "wall_seconds": time.perf_counter() - t0}
 
 
 # ----------------------------------------------------------------------------- backends
@@ -345,7 +345,7 @@ def _task_path(out: Path, key: str) -> Path:
 def _task_view(study: Study, ds: xr.Dataset) -> xr.Dataset:
     """What consolidation keeps of a task: the study's sweep view, with its wall time."""
     view = study.sweep_view(ds)
-    view["task_seconds"] = xr.DataArray(float(ds.attrs.get("task_seconds", np.nan)),
+    view["wall_seconds"] = xr.DataArray(float(ds.attrs.get("wall_seconds", np.nan)),
                                         attrs={"long_name": "wall time of the task", "units": "s"})
     return view
 
@@ -432,7 +432,7 @@ def _sweep_locked(plan: SweepPlan, out: Path, backend, progress: bool, log) -> x
                         failures[p.key] = {**res, "values": p.values}
                         log(f"point {p.values}: failed ({res.get('error_type')}: {res.get('message')})")
                     else:
-                        seconds.append(res["seconds"])
+                        seconds.append(res["wall_seconds"])
                     if prog:
                         prog.update(task, advance=1)
                 if not lost:
@@ -454,7 +454,7 @@ def _sweep_locked(plan: SweepPlan, out: Path, backend, progress: bool, log) -> x
     from .report.sweep import write_sweep_report
 
     summary = summarize_sweep(ds)
-    write_json(out / "summary.json", summary)
+    write_json(out / "summary.json", summary.to_dict())
     files = write_sweep_report(ds, summary, out, title=f"sweep: {plan.name}", description=plan.description)
     write_manifest(out, ["results.nc", "summary.json", "failures.json", "sweep.json", *files],
                    {"name": plan.name, "qmeanfield_version": package_version()})
@@ -486,7 +486,7 @@ def consolidate(plan: SweepPlan, out: Path, failures: dict, finished: dict | Non
         status[p.key] = "done"
     done = [finished[p.key] for p in plan.points if status[p.key] == "done"]
     template = (done[0].map(lambda v: v * np.nan, keep_attrs=True) if done
-                else xr.Dataset({"task_seconds": xr.DataArray(np.nan)}))
+                else xr.Dataset({"wall_seconds": xr.DataArray(np.nan)}))
     parts = []
     for p in plan.points:
         part = finished[p.key] if status[p.key] == "done" else template
@@ -541,7 +541,7 @@ def status(out) -> dict:
             try:
                 ds = load_dataset(path, key=p["key"])
                 done += 1
-                seconds.append(float(ds.attrs.get("task_seconds", np.nan)))
+                seconds.append(float(ds.attrs.get("wall_seconds", np.nan)))
             except StoreError:
                 pass
     total = len(points)
@@ -550,6 +550,6 @@ def status(out) -> dict:
     mean = float(np.nanmean(seconds)) if seconds else float("nan")
     missing = [f for f in ("results.nc", "summary.json", "sweep.html", "manifest.json") if not is_file(out / f)]
     return {"name": str(plan.get("name", out.name)), "points": total, "done": done, "failed": n_failed,
-            "pending": pending, "mean_task_seconds": json_number(mean),
+            "pending": pending, "mean_wall_seconds": json_number(mean),
             "estimated_seconds_left_one_worker": json_number(mean * pending) if seconds else None,
             "complete": not missing, "missing": missing}

@@ -169,7 +169,7 @@ def write_semiclassical_report(ds: xr.Dataset, summary: dict, out_dir, title: st
     for row in summary["per_hbar"]:
         parts.append("<tr>" + "".join(f"<td>{fmt(v)}</td>" for v in (
             row["hbar"], row["quantum_points"], row["orbitals"], row["trace_error_max"], row["spectrum_error_max"],
-            row["energy_drift_max"], row["seconds"])) + "</tr>")
+            row["energy_drift_max"], row["wall_seconds"])) + "</tr>")
     parts.append("</table><p class='note'>W2: debiased Sinkhorn divergence on the grid; its interval holds the solver, epsilon and grid errors, intersected with the bracket: lower = exact W2 of the x- and p-marginals, upper = cost of "
                  "the Knothe-Rosenblatt coupling, both widened by the estimated grid error. "
                  + html.escape(str(ds.attrs.get("w2_note", ""))) + ". The certificate B(t) = sqrt(hbar (1 + "

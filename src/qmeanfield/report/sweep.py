@@ -97,7 +97,7 @@ def write_sweep_report(ds: xr.Dataset, summary: dict, out_dir, title: str = "qme
                                                                      for v in labels.values()) + "<th>seconds</th></tr>")
     for row in summary["points"]:
         label = ", ".join(f"{k} = {v}" for k, v in row["values"].items())
-        cells = [label, row["status"], *(row["headline"][name]["value"] for name in labels), row["task_seconds"]]
+        cells = [label, row["status"], *(row["headline"][name]["value"] for name in labels), row["wall_seconds"]]
         parts.append("<tr>" + "".join(f"<td>{fmt(v)}</td>" for v in cells) + "</tr>")
     parts.append("</table><h2>Files</h2>" + links_html({"results.nc": "results.nc", "summary.json": "summary.json",
                                                         "failures.json": "failures.json", "sweep.json": "sweep.json"}))

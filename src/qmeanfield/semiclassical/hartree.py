@@ -45,7 +45,7 @@ class Orbitals:
 
     weights: np.ndarray
     psi: np.ndarray
-    dropped_weight: float = 0.0
+    discarded_weight: float = 0.0
 
     def density(self, dx: float) -> np.ndarray:
         return np.einsum("k,kx->x", self.weights, np.abs(self.psi) ** 2)
@@ -86,7 +86,7 @@ def toeplitz_state(problem: SemiclassicalProblem, hbar: float, grid: Grid, p: np
     weights = w[keep] / total
     dropped = float(np.sum(np.clip(w[~keep], 0, None)) / total)
     psi = (V[:, keep] / np.sqrt(dx)).T
-    return Orbitals(weights=weights, psi=np.ascontiguousarray(psi), dropped_weight=dropped)
+    return Orbitals(weights=weights, psi=np.ascontiguousarray(psi), discarded_weight=dropped)
 
 
 def thermal_state(problem: SemiclassicalProblem, hbar: float, grid: Grid) -> Orbitals:
@@ -106,7 +106,7 @@ def thermal_state(problem: SemiclassicalProblem, hbar: float, grid: Grid) -> Orb
     keep = w > WEIGHT_CUT * w[0]
     total = float(w.sum())
     return Orbitals(weights=w[keep] / total, psi=np.ascontiguousarray((V[:, keep] / np.sqrt(dx)).T),
-                    dropped_weight=float(w[~keep].sum() / total))
+                    discarded_weight=float(w[~keep].sum() / total))
 
 
 def initial_state(problem: SemiclassicalProblem, hbar: float, grid: Grid, p: np.ndarray) -> Orbitals:

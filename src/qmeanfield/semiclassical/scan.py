@@ -239,7 +239,7 @@ def scan(problem: SemiclassicalProblem, *, options: ScanOptions = ScanOptions(),
             stride = qg.x.size // nx
             orb = initial_state(problem, hbar, qg, p)
             orbit_counts.append(orb.weights.size)
-            dropped.append(orb.dropped_weight)
+            dropped.append(orb.discarded_weight)
             hs = HartreeSolver(problem, hbar, qg, plan.dt)
             E0 = hs.energy(orb.weights, orb.psi)
             warm = ()
@@ -257,7 +257,7 @@ def scan(problem: SemiclassicalProblem, *, options: ScanOptions = ScanOptions(),
                     out["emd"][a, n], out["emd_grid"][a, n] = w2_emd(xe, pe, Hq, f_t[n], options.emd_cells)
                 rho_q = hs.density(orb.weights, psi)
                 out["mag_q"][a, n] = magnetisation(rho_q, qg.x, qg.dx)
-                out["trace"][a, n] = abs(float(np.sum(rho_q) * qg.dx) - 1.0 + orb.dropped_weight)
+                out["trace"][a, n] = abs(float(np.sum(rho_q) * qg.dx) - 1.0 + orb.discarded_weight)
                 gram = (psi.conj() @ psi.T) * qg.dx
                 out["spectrum"][a, n] = float(np.max(np.abs(gram - np.eye(gram.shape[0]))))
                 out["energy"][a, n] = hs.energy(orb.weights, psi) - E0
@@ -319,9 +319,9 @@ def _dataset(problem, plan, hbars, times, cg, p, snaps, out, bound, exponent, ex
             "w2_local_exponent": (("hbar_pair", "time"), out["local"][1],
                                   {"long_name": "log-log slope of W2 between neighbouring hbar values"}),
             "orbitals": (("hbar",), np.array(orbit_counts), {"long_name": "orbitals of T(f0) kept"}),
-            "dropped_weight": (("hbar",), np.array(dropped), {"long_name": "weight of T(f0) in dropped orbitals"}),
+            "discarded_weight": (("hbar",), np.array(dropped), {"long_name": "weight of T(f0) in dropped orbitals"}),
             "quantum_points": (("hbar",), np.array(plan.quantum_points)),
-            "seconds": (("hbar",), np.array(seconds), {"long_name": "wall time of the Hartree part"}),
+            "wall_seconds": (("hbar",), np.array(seconds), {"long_name": "wall time of the Hartree part", "units": "s"}),
             "husimi": (("hbar", "snapshot", "x", "p"), husimi_snap, {"long_name": "Husimi(R(t)) at snapshot times"}),
             "vlasov": (("snapshot", "x", "p"), vlasov_snap, {"long_name": "f(t) at snapshot times"}),
         },

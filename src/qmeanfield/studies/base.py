@@ -29,8 +29,9 @@ from typing import Callable, Mapping, Protocol, runtime_checkable
 import xarray as xr
 
 from ..estimates import Estimate, format_bytes, format_seconds
+from ..results import Summary
 
-__all__ = ["Study", "StudyPlan", "StudyResult", "Outputs", "Cache", "compute_only"]
+__all__ = ["Study", "StudyPlan", "StudyResult", "Summary", "Outputs", "Cache", "compute_only"]
 
 #: ``cache(part, compute, label)``: the Dataset of ``part`` (a file name stem, e.g. ``"N8"``), read
 #: back verified where a previous run saved it, else ``compute()``d (and saved); ``label`` names
@@ -107,9 +108,9 @@ class Study(Protocol):
 
     def run(self, cfg, plan: StudyPlan | None = None, *, progress: bool = False, log=None, cache: Cache = compute_only) -> StudyResult: ...
 
-    def summarize(self, result: StudyResult) -> dict: ...
+    def summarize(self, result: StudyResult) -> Summary: ...
 
-    def report(self, result: StudyResult, summary: dict, out, *, title: str, description: str = "",
+    def report(self, result: StudyResult, summary: Summary, out, *, title: str, description: str = "",
                files: dict | None = None) -> list[str]: ...
 
     def key(self, cfg) -> str: ...

@@ -11,7 +11,7 @@ from ..certificate import estimate_bound, eta_grid
 from ..config import RunConfig
 from ..estimates import Estimate, check_limits
 from ..report import CERTIFICATE_PLOTS, write_certificate_report
-from ..results import summarize_certificate
+from ..results import Summary, summarize_certificate
 from .base import Cache, Outputs, StudyPlan, StudyResult, compute_only
 from .comparison import NBodyStudy, comparison_lines, comparison_plan
 
@@ -56,10 +56,10 @@ class CertifyStudy(NBodyStudy):
                      progress=progress, max_seconds=cfg.max_seconds)
         return StudyResult(ds)
 
-    def summarize(self, result: StudyResult) -> dict:
+    def summarize(self, result: StudyResult) -> Summary:
         return summarize_certificate(result.dataset)
 
-    def report(self, result: StudyResult, summary: dict, out, *, title: str, description: str = "",
+    def report(self, result: StudyResult, summary: Summary, out, *, title: str, description: str = "",
                files: dict | None = None) -> list[str]:
         write_certificate_report(result.dataset, summary, out, title=title, files=self.outputs.links())
         return [self.outputs.report, *self.outputs.plots]

@@ -16,7 +16,7 @@ from ..diagnostics.rates import fit_power_law
 from ..estimates import format_bytes, format_seconds
 from ..report import PLOTS, write_report
 from ..report.comparison import plot_names
-from ..results import package_version, summarize_comparison
+from ..results import Summary, package_version, summarize_comparison
 from .base import Cache, Outputs, StudyPlan, StudyResult, compute_only
 
 __all__ = ["CompareStudy", "NBodyStudy", "fingerprint", "comparison_plan", "comparison_lines"]
@@ -101,10 +101,10 @@ class CompareStudy(NBodyStudy):
             ds.attrs["configuration"] = cfg.source
         return StudyResult(ds)
 
-    def summarize(self, result: StudyResult) -> dict:
+    def summarize(self, result: StudyResult) -> Summary:
         return summarize_comparison(result.dataset)
 
-    def report(self, result: StudyResult, summary: dict, out, *, title: str, description: str = "",
+    def report(self, result: StudyResult, summary: Summary, out, *, title: str, description: str = "",
                files: dict | None = None) -> list[str]:
         write_report(result.dataset, summary, out, title=title, description=description,
                      files={"results.nc (netCDF, all variables)": self.outputs.dataset,

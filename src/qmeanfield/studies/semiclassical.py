@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import xarray as xr
 
 from ..report import SEMICLASSICAL_PLOTS, write_semiclassical_report
-from ..results import package_version, summarize_chain, summarize_semiclassical
+from ..results import Summary, package_version, summarize_chain, summarize_semiclassical
 from ..semiclassical import scan
 from ..semiclassical.chain import chain, plan_chain
 from ..semiclassical.config import SemiclassicalConfig, parse_semiclassical
@@ -65,13 +65,13 @@ class SemiclassicalStudy:
                                        options=cfg.options, progress=progress)
         return StudyResult(ds, extras)
 
-    def summarize(self, result: StudyResult) -> dict:
+    def summarize(self, result: StudyResult) -> Summary:
         summary = summarize_semiclassical(result.dataset)
         if CHAIN_FILE in result.extras:
-            summary["chain"] = summarize_chain(result.extras[CHAIN_FILE])
+            summary = summary.with_values(chain=summarize_chain(result.extras[CHAIN_FILE]))
         return summary
 
-    def report(self, result: StudyResult, summary: dict, out, *, title: str, description: str = "",
+    def report(self, result: StudyResult, summary: Summary, out, *, title: str, description: str = "",
                files: dict | None = None) -> list[str]:
         chain_ds = result.extras.get(CHAIN_FILE)
         write_semiclassical_report(result.dataset, summary, out, title=title, description=description,

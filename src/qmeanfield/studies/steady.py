@@ -13,7 +13,7 @@ from ..engines import configure_engine
 from ..errors import QMeanFieldError
 from ..estimates import Estimate, check_limits, format_bytes, format_seconds
 from ..report import STEADY_PLOTS, write_steady_report
-from ..results import summarize_steady
+from ..results import Summary, summarize_steady
 from .base import Cache, Outputs, StudyPlan, StudyResult, compute_only
 from .comparison import NBodyStudy
 
@@ -52,10 +52,10 @@ class SteadyStudy(NBodyStudy):
                                      engine_options=cfg.engine_options, max_seconds=cfg.max_seconds)
         return StudyResult(ds)
 
-    def summarize(self, result: StudyResult) -> dict:
+    def summarize(self, result: StudyResult) -> Summary:
         return summarize_steady(result.dataset)
 
-    def report(self, result: StudyResult, summary: dict, out, *, title: str, description: str = "",
+    def report(self, result: StudyResult, summary: Summary, out, *, title: str, description: str = "",
                files: dict | None = None) -> list[str]:
         write_steady_report(result.dataset, out, title=title, files=self.outputs.links())
         return [self.outputs.report, *self.outputs.plots]
