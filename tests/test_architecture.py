@@ -177,6 +177,27 @@ def test_every_registered_engine_and_study_implements_its_protocol():
         assert study.outputs.dataset.endswith(".nc") and study.outputs.report.endswith(".html")
 
 
+def test_every_study_is_a_command_with_all_its_options():
+    """The CLI registers one command per study from its `Command`: every option field of the study
+    is a flag of that command (a new option cannot be forgotten on the command line)."""
+    from dataclasses import fields
+
+    from typer.testing import CliRunner
+
+    from qmeanfield.cli import app
+    from qmeanfield.studies import STUDIES
+
+    runner = CliRunner()
+    for name, cls in STUDIES.items():
+        spec = cls.command
+        option_fields = {f.name for f in fields(cls)} - {"name", "outputs", "headline"}
+        assert {o.field for o in spec.options} == option_fields, name
+        res = runner.invoke(app, [spec.verb, "--help"], env={"COLUMNS": "200"})
+        assert res.exit_code == 0, res.output
+        for o in spec.options:
+            assert "--" + o.field.replace("_", "-") in res.output, (name, o.field)
+
+
 def test_comparison_variables_are_declared_once():
     """Every per-N variable of compare's Dataset is a row of COMPARISON_VARIABLES and a field of
     Measurement of the same name (and nothing else is): adding a diagnostic touches the measure

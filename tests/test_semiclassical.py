@@ -2,6 +2,7 @@
 Hamiltonians (Bures-Wasserstein), linear Landau damping, the HMF dispersion relation, conservation
 laws, convergence orders, POT and uniform-density closed forms for W2."""
 
+import importlib
 import json
 import math
 
@@ -245,6 +246,26 @@ def test_scan_command_writes_results_and_a_report(tmp_path):
     for link in re.findall(r"href='([^']+)'", html):
         assert (out / link).exists(), link
     assert json.loads((out / "manifest.json").read_text())["complete"]
+
+
+def test_a_violated_certificate_is_reported_not_raised(tmp_path, monkeypatch):
+    """As in certify and compare, W2 above the certificate is a finding: the scan is kept, the
+    summary says `bound_holds = false`, the CLI says it in red (here the certificate is made 10^6
+    times too small to provoke it)."""
+    from typer.testing import CliRunner
+
+    from qmeanfield.cli import app
+
+    scan_module = importlib.import_module("qmeanfield.semiclassical.scan")   # the module, not the function
+    real = scan_module.certificate_bound
+    monkeypatch.setattr(scan_module, "certificate_bound", lambda *a: 1e-6 * real(*a))
+    cfg = tmp_path / "tiny.toml"
+    cfg.write_text(TINY)
+    res = CliRunner().invoke(app, ["semiclassical", str(cfg), "--out", str(tmp_path / "out"), "--no-progress"])
+    assert res.exit_code == 0, res.output
+    assert "exceeds the certificate" in res.output
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert [row["bound_holds"] for row in summary["per_hbar"]] == [False, False]
 
 
 @pytest.mark.parametrize("text, message", [

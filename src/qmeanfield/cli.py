@@ -1,8 +1,10 @@
-"""Command line: `qmeanfield run | demo | validate | certify | steady | semiclassical | sweep | status`. Thin: each command
-loads a configuration and calls `qmeanfield.pipeline`; errors are one line, exit code 2."""
+"""Command line: one command per study (`qmeanfield run | certify | steady | semiclassical`, registered
+from each study's `Command`), and `demo | validate | sweep | status`. Thin: each command loads a
+configuration and calls `qmeanfield.pipeline` or `qmeanfield.sweep`; errors are one line, exit code 2."""
 
 from __future__ import annotations
 
+import inspect
 from importlib.resources import files
 from contextlib import contextmanager
 from pathlib import Path
@@ -10,10 +12,11 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from .config import load_config, parse_config
+from .config import parse_config
 from .errors import QMeanFieldError
 from .estimates import format_seconds
 from .store import read_text
+from .studies import STUDIES
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Measure the quantum mean-field limit: N-body dynamics versus Hartree.")
@@ -144,23 +147,51 @@ def main_options(version: bool = typer.Option(False, "--version", callback=_vers
     """Measure the quantum mean-field limit: N-body dynamics versus Hartree."""
 
 
-@app.command()
-def run(config: Path = typer.Argument(..., help="TOML configuration file."),
-        out: Path = typer.Option(Path("out"), "--out", "-o", help="Output folder."),
-        progress: bool = typer.Option(True, help="Show progress (a bar on a terminal, plain lines otherwise)."),
-        resume: bool = typer.Option(True, help="Reuse particle numbers already computed in OUT for the same "
-                                               "model, state, times and engine (an interrupted run resumes)."),
-        force: bool = typer.Option(False, "--force", help="Write into OUT even if it holds files qmeanfield did not write."),
-        allow_long: bool = typer.Option(False, "--allow-long", help="Run even if the estimate exceeds the work limit "
-                                                                 "(max_seconds, default 24 h).")):
-    """Run CONFIG and write results.nc, summary.json, plots, report.html and manifest.json into OUT."""
-    from .pipeline import run_to_directory
+def _study_command(study_class):
+    """The CLI command of a study, from its `Command` (`qmeanfield.studies.base`): CONFIG, --out,
+    the study's own options, --progress, --resume (where it saves parts), --force, --allow-long."""
+    spec = study_class.command
 
-    saved = (f"particle numbers finished so far are saved under {out / '.partial'} and are reused when you run "
-             "the same command again.")
-    _guarded(out, saved, lambda: run_to_directory(_allow_long(load_config(config), allow_long), out, progress=progress, resume=resume, log=_say,
-                                                   force=force))
-    typer.echo(f"report: {(out / 'report.html').resolve()}")
+    def command(config: Path, out: Path, progress: bool, force: bool, allow_long: bool, resume: bool = True,
+                **options):
+        from .pipeline import run_study
+
+        study = study_class(**{o.field: o.convert(options[o.field]) for o in spec.options})
+        summary = _guarded(out, spec.saved.format(partial=out / ".partial"), lambda: run_study(
+            study, _allow_long(study.load_file(config), allow_long), out, progress=progress, resume=resume,
+            log=_say, force=force))
+        for text, style in spec.notes(summary):
+            _say(text, style=style)
+        typer.echo(f"report: {(out / study.outputs.report).resolve()}")
+
+    def param(name, default, annotation):
+        return inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=default, annotation=annotation)
+
+    params = [param("config", typer.Argument(..., help=spec.config_help), Path),
+              param("out", typer.Option(Path("out"), "--out", "-o", help="Output folder."), Path)]
+    for o in spec.options:
+        flag = "--" + o.field.replace("_", "-")
+        params.append(param(o.field, typer.Option(o.default, flag if not isinstance(o.default, bool) else
+                                                  f"{flag}/--no-{o.field.replace('_', '-')}", help=o.help,
+                                                  min=o.minimum), type(o.default)))
+    params.append(param("progress", typer.Option(True, help="Show progress (a bar on a terminal, plain lines "
+                                                            "otherwise)."), bool))
+    if spec.resumable:
+        params.append(param("resume", typer.Option(True, help="Reuse parts already computed in OUT for the same "
+                                                              "configuration (an interrupted run resumes)."), bool))
+    params.append(param("force", typer.Option(False, "--force", help="Write into OUT even if it holds files "
+                                                                     "qmeanfield did not write."), bool))
+    params.append(param("allow_long", typer.Option(False, "--allow-long", help="Run even if the estimate exceeds "
+                                                                               "the work limit (max_seconds, default "
+                                                                               "24 h)."), bool))
+    command.__signature__ = inspect.Signature(params)
+    command.__doc__ = spec.help
+    command.__name__ = spec.verb
+    return command
+
+
+for _study_class in STUDIES.values():
+    app.command(name=_study_class.command.verb)(_study_command(_study_class))
 
 
 @app.command()
@@ -179,7 +210,7 @@ def validate(config: Path = typer.Argument(..., help="TOML configuration file.")
         plan = study.plan(cfg)
     except QMeanFieldError as exc:
         _fail(exc)
-    typer.echo(f"{config}: valid ({study.name}; run it with `qmeanfield {'run' if study.name == 'compare' else study.name}`)")
+    typer.echo(f"{config}: valid ({study.name}; run it with `qmeanfield {study.command.verb}`)")
     model = getattr(cfg, "model", None)
     if model is not None:
         typer.echo(f"  d = {model.d}, hbar = {model.hbar}, coupling = {model.coupling}, "
@@ -236,67 +267,6 @@ def demo(out: Path = typer.Option(Path("demo-output"), "--out", "-o", help="Outp
 
 
 @app.command()
-def certify(config: Path = typer.Argument(..., help="TOML configuration file (times must start at 0)."),
-            out: Path = typer.Option(Path("out"), "--out", "-o", help="Output folder."),
-            threshold: bool = typer.Option(False, help="Also estimate the eta threshold from N = 10 .. 1000 "
-                                                       "(d = 2; a few minutes)."),
-            workers: int = typer.Option(0, min=0, help="Processes over (N, time) pairs (0: automatic)."),
-            exact: bool = typer.Option(True, help="Also compute the exact H_N beside the bound (needs an engine "
-                                                  "that runs the model at these N)."),
-            progress: bool = typer.Option(True, help="Show progress."),
-            force: bool = typer.Option(False, "--force", help="Write into OUT even if it holds files qmeanfield did not write."),
-            allow_long: bool = typer.Option(False, "--allow-long", help="Run even if the estimate exceeds the work limit "
-                                                                 "(max_seconds, default 24 h).")):
-    """The entropy method's bound beside the exact H_N: certificate.nc, certificate.json, certificate.html."""
-    from .pipeline import certify_to_directory
-
-    summary = _guarded(out, "nothing of the certificate was saved.", lambda: certify_to_directory(
-        _allow_long(load_config(config), allow_long), out, threshold=threshold, exact=exact, workers=workers or "auto", progress=progress, log=_say,
-        force=force))
-    bad = [row["N"] for row in summary["per_N"] if row.get("bound_holds") is False]
-    if bad:
-        _say(f"the bound is below the exact value for N = {bad}", style="bold red")
-    typer.echo(f"report: {(out / 'certificate.html').resolve()}")
-
-
-@app.command()
-def steady(config: Path = typer.Argument(..., help="TOML configuration of an open model (run.N is used)."),
-           out: Path = typer.Option(Path("out"), "--out", "-o", help="Output folder."),
-           gap: bool = typer.Option(False, help="Also the Liouvillian gap (slowest relaxation rate) per N."),
-           progress: bool = typer.Option(True, help="Show progress."),
-           force: bool = typer.Option(False, "--force", help="Write into OUT even if it holds files qmeanfield did not write."),
-           allow_long: bool = typer.Option(False, "--allow-long", help="Run even if the estimate exceeds the work limit "
-                                                                 "(max_seconds, default 24 h).")):
-    """N-body steady states against the mean-field fixed point(s): steady.nc, steady.json, steady.html."""
-    from .pipeline import steady_to_directory
-
-    _guarded(out, "nothing of the steady states was saved.",
-             lambda: steady_to_directory(_allow_long(load_config(config), allow_long), out, progress=progress, log=_say, gap=gap,
-                                         force=force))
-    typer.echo(f"report: {(out / 'steady.html').resolve()}")
-
-
-@app.command()
-def semiclassical(config: Path = typer.Argument(..., help="TOML configuration with a [semiclassical] table."),
-                  out: Path = typer.Option(Path("out"), "--out", "-o", help="Output folder."),
-                  progress: bool = typer.Option(True, help="Show progress."),
-                  force: bool = typer.Option(False, "--force", help="Write into OUT even if it holds files qmeanfield did not write."),
-                  allow_long: bool = typer.Option(False, "--allow-long", help="Run even if the estimate exceeds the work limit "
-                                                                 "(max_seconds, default 24 h).")):
-    """Hartree against Vlasov in W2 for several hbar: results.nc, summary.json, plots, semiclassical.html."""
-    from .pipeline import semiclassical_to_directory
-    from .semiclassical.config import load_semiclassical
-
-    summary = _guarded(out, "nothing of the scan was saved.",
-                       lambda: semiclassical_to_directory(_allow_long(load_semiclassical(config), allow_long), out, progress=progress, log=_say,
-                                                                 force=force))
-    if summary.get("w2_exponent_final") is not None:
-        typer.echo(f"W2 ~ hbar^{summary['w2_exponent_final']:.3f} (+- {summary['w2_exponent_final_ci'] or 0:.2g}) "
-                   f"at t = {summary['t_final']:g}")
-    typer.echo(f"report: {(out / 'semiclassical.html').resolve()}")
-
-
-@app.command()
 def sweep(config: Path = typer.Argument(..., help="TOML configuration with [parameters] and a [sweep] table."),
           out: Path = typer.Option(Path("out"), "--out", "-o", help="Output folder (tasks/, results.nc, report)."),
           workers: int = typer.Option(0, min=0, help="Local worker processes (0: every core)."),
@@ -305,7 +275,7 @@ def sweep(config: Path = typer.Argument(..., help="TOML configuration with [para
           scheduler: str = typer.Option("", "--scheduler", help="Address of an existing Dask scheduler."),
           progress: bool = typer.Option(True, help="Show progress."),
           force: bool = typer.Option(False, "--force", help="Write into OUT even if it holds files qmeanfield did not write.")):
-    """Run every grid point of CONFIG's [sweep] (resumable: finished points are never recomputed)."""
+    """Run every grid point of CONFIG's \\[sweep] (resumable: finished points are never recomputed)."""
     from .sweep import DaskBackend, LocalBackend
     from .sweep import sweep as run_sweep
 

@@ -11,8 +11,6 @@ import io
 from pathlib import Path
 
 import numpy as np
-from matplotlib import colormaps
-from matplotlib.figure import Figure
 
 from ..diagnostics.rates import fit_power_law
 from ..store import atomic_write_bytes
@@ -23,11 +21,15 @@ __all__ = ["Html", "figure", "colormap", "colors", "representative", "plain_N_ax
 
 def figure(nrows: int = 1, ncols: int = 1, figsize=(6.4, 4.2), squeeze: bool = True):
     """A new figure and its axes (like pyplot.subplots, without pyplot's global state)."""
+    from matplotlib.figure import Figure   # matplotlib loads with the first figure, not with the package
+
     fig = Figure(figsize=figsize)
     return fig, fig.subplots(nrows, ncols, squeeze=squeeze)
 
 
 def colormap(name: str, n: int, lo: float = 0.05, hi: float = 0.9):
+    from matplotlib import colormaps
+
     return colormaps[name](np.linspace(lo, hi, max(n, 1)))
 
 

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import xarray as xr
-from matplotlib import colormaps
 
 from ..diagnostics.rates import fit_inverse_N
 from ..store import atomic_write_bytes
@@ -129,6 +128,8 @@ def make_plots(ds: xr.Dataset, out_dir) -> dict[str, bytes]:
     pngs["relative_entropy_vs_N.png"] = save_png(fig, out_dir / "relative_entropy_vs_N.png")
 
     fig, ax = figure(figsize=(6.4, 4.2))
+    from matplotlib import colormaps
+
     kc = colormaps["tab10"](np.arange(len(ds.k)))
     for c, k in zip(kc, ds.k.values):
         dist = ds.trace_distance.sel(k=k).max("time", skipna=True).values

@@ -7,7 +7,6 @@ import html
 from pathlib import Path
 
 import numpy as np
-from matplotlib.ticker import NullFormatter
 import xarray as xr
 
 from ..diagnostics.rates import fit_power_law
@@ -63,6 +62,8 @@ def _w2_vs_hbar(ds, out_dir):
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xticks(hb, [f"{h:g}" for h in hb])           # the hbar values themselves, no crowded minor labels
+    from matplotlib.ticker import NullFormatter
+
     ax.xaxis.set_minor_formatter(NullFormatter())
     ax.tick_params(axis="x", labelrotation=30)
     ax.set_xlabel("hbar")

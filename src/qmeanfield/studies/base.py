@@ -12,6 +12,10 @@ A study is a small immutable object (its options are fields) with
 * `summarize(result)`: the JSON summary (read from the Datasets only);
 * `report(result, summary, out, *, title, description, files)`: the report and its plots,
   returning the file names written;
+* `load_file(path)`: the checked configuration of a TOML file;
+* `command`: how the CLI shows it (`Command`: verb, help, options as `CliOption`, what an
+  interrupted run keeps, notes printed from the summary); `qmeanfield.cli` registers one command
+  per study from it;
 * `key(cfg)`: a hash of everything that determines the numbers (the store key);
 * `sweep_view(ds)`: what a sweep keeps of one grid point (variables with `long_name`);
   `headline`: the names among them that the sweep's report draws against the swept axes.
@@ -31,7 +35,8 @@ import xarray as xr
 from ..estimates import Estimate, format_bytes, format_seconds
 from ..results import Summary
 
-__all__ = ["Study", "StudyPlan", "StudyResult", "Summary", "Outputs", "Cache", "compute_only"]
+__all__ = ["Study", "StudyPlan", "StudyResult", "Summary", "Outputs", "Cache", "compute_only", "Command",
+           "CliOption"]
 
 #: ``cache(part, compute, label)``: the Dataset of ``part`` (a file name stem, e.g. ``"N8"``), read
 #: back verified where a previous run saved it, else ``compute()``d (and saved); ``label`` names
@@ -56,6 +61,71 @@ class Outputs:
     def links(self, extras=()) -> dict[str, str]:
         """Link text -> file for the report's file list."""
         return {name: name for name in (self.dataset, *extras, self.summary)}
+
+
+def _same(value):
+    return value
+
+
+def _no_notes(summary) -> tuple:
+    return ()
+
+
+@dataclass(frozen=True)
+class CliOption:
+    """One option of a study as a command-line flag: `--<field>` (`--<field>/--no-<field>` for a
+    switch).
+
+    Attributes
+    ----------
+    field : str
+        The study's field it sets (dashes in the flag for underscores).
+    help : str
+        The flag's help text.
+    default : bool or int
+        Its value when not given on the command line (a bool makes a switch).
+    minimum : int or None
+        The smallest integer accepted.
+    convert : callable
+        CLI value -> the field's value (e.g. 0 -> `"auto"`).
+    """
+
+    field: str
+    help: str
+    default: bool | int = False
+    minimum: int | None = None
+    convert: Callable = _same
+
+
+@dataclass(frozen=True)
+class Command:
+    """How the CLI shows a study: `qmeanfield <verb> CONFIG --out OUT [options]`.
+
+    Attributes
+    ----------
+    verb : str
+        The command's name.
+    help : str
+        Its help text (the first line is the summary in `qmeanfield --help`).
+    config_help : str
+        Help text of the CONFIG argument.
+    saved : str
+        What an interrupted run keeps (`{partial}`: the folder of saved parts).
+    options : tuple of CliOption
+        The study's own options.
+    resumable : bool
+        Whether it saves parts a rerun reuses (adds `--resume/--no-resume`).
+    notes : callable
+        Summary -> lines `(text, style)` printed after the run (e.g. a violated bound, in red).
+    """
+
+    verb: str
+    help: str
+    config_help: str = "TOML configuration file."
+    saved: str = "nothing was saved."
+    options: tuple[CliOption, ...] = ()
+    resumable: bool = False
+    notes: Callable = _no_notes
 
 
 @dataclass(frozen=True)
@@ -101,8 +171,11 @@ class Study(Protocol):
     name: str
     outputs: Outputs
     headline: tuple[str, ...]
+    command: Command
 
     def load(self, data: dict, name: str): ...
+
+    def load_file(self, path): ...
 
     def plan(self, cfg) -> StudyPlan: ...
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import xarray as xr
 
@@ -12,13 +13,18 @@ from ..config import RunConfig
 from ..estimates import Estimate, check_limits
 from ..report import CERTIFICATE_PLOTS, write_certificate_report
 from ..results import Summary, summarize_certificate
-from .base import Cache, Outputs, StudyPlan, StudyResult, compute_only
+from .base import Cache, CliOption, Command, Outputs, StudyPlan, StudyResult, compute_only
 from .comparison import NBodyStudy, comparison_lines, comparison_plan
 
 __all__ = ["CertifyStudy", "THRESHOLD_N"]
 
 #: particle numbers of the eta-threshold scan (``threshold=True``), for d = 2 and for d > 2
 THRESHOLD_N = {2: (10, 30, 100, 300, 1000), "other": (4, 6, 8, 10)}
+
+
+def _violations(summary: Summary) -> tuple:
+    bad = [row["N"] for row in summary["per_N"] if row.get("bound_holds") is False]
+    return ((f"the bound is below the exact value for N = {bad}", "bold red"),) if bad else ()
 
 
 @dataclass(frozen=True)
@@ -32,6 +38,16 @@ class CertifyStudy(NBodyStudy):
     name: str = "certify"
     outputs: Outputs = Outputs("certificate.nc", "certificate.json", "certificate.html", tuple(CERTIFICATE_PLOTS))
     headline: tuple[str, ...] = ("bound_final", "relative_entropy_final")
+    command: ClassVar[Command] = Command(
+        "certify", "The entropy method's bound beside the exact H_N: certificate.nc, certificate.json, "
+                   "certificate.html.",
+        config_help="TOML configuration file (times must start at 0).", saved="nothing of the certificate was saved.",
+        options=(CliOption("threshold", "Also estimate the eta threshold from N = 10 .. 1000 (d = 2; a few minutes)."),
+                 CliOption("workers", "Processes over (N, time) pairs (0: automatic).", default=0, minimum=0,
+                           convert=lambda n: n or "auto"),
+                 CliOption("exact", "Also compute the exact H_N beside the bound (needs an engine that runs the "
+                                    "model at these N).", default=True)),
+        notes=_violations)
 
     def plan(self, cfg: RunConfig) -> StudyPlan:
         bound = estimate_bound(cfg.N, cfg.times.size, eta_grid(cfg.model).size)

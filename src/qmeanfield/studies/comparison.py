@@ -6,18 +6,19 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import xarray as xr
 
 from ..api import compare, plan_comparison
-from ..config import RunConfig, parse_config
+from ..config import RunConfig, load_config, parse_config
 from ..diagnostics.rates import fit_power_law
 from ..estimates import format_bytes, format_seconds
 from ..report import PLOTS, write_report
 from ..report.comparison import plot_names
 from ..results import Summary, package_version, summarize_comparison
-from .base import Cache, Outputs, StudyPlan, StudyResult, compute_only
+from .base import Cache, Command, Outputs, StudyPlan, StudyResult, compute_only
 
 __all__ = ["CompareStudy", "NBodyStudy", "fingerprint", "comparison_plan", "comparison_lines"]
 
@@ -63,6 +64,9 @@ class NBodyStudy:
     def load(self, data: dict, name: str) -> RunConfig:
         return parse_config(data, name=name)
 
+    def load_file(self, path) -> RunConfig:
+        return load_config(path)
+
     def key(self, cfg: RunConfig) -> str:
         return fingerprint(cfg)
 
@@ -74,6 +78,10 @@ class CompareStudy(NBodyStudy):
     name: str = "compare"
     outputs: Outputs = Outputs("results.nc", "summary.json", "report.html", tuple(PLOTS))
     headline: tuple[str, ...] = ("relative_entropy_max", "relative_entropy_final", "distance_exponent")
+    command: ClassVar[Command] = Command(
+        "run", "Run CONFIG and write results.nc, summary.json, plots, report.html and manifest.json into OUT.",
+        saved="particle numbers finished so far are saved under {partial} and are reused when you run the same "
+              "command again.", resumable=True)
 
     def plan(self, cfg: RunConfig) -> StudyPlan:
         plan = comparison_plan(cfg)

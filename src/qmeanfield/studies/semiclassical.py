@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from typing import ClassVar
 
 import xarray as xr
 
@@ -12,9 +13,9 @@ from ..report import SEMICLASSICAL_PLOTS, write_semiclassical_report
 from ..results import Summary, package_version, summarize_chain, summarize_semiclassical
 from ..semiclassical import scan
 from ..semiclassical.chain import chain, plan_chain
-from ..semiclassical.config import SemiclassicalConfig, parse_semiclassical
+from ..semiclassical.config import SemiclassicalConfig, load_semiclassical, parse_semiclassical
 from ..semiclassical.scan import plan_scan
-from .base import Cache, Outputs, StudyPlan, StudyResult, compute_only
+from .base import Cache, Command, Outputs, StudyPlan, StudyResult, compute_only
 
 __all__ = ["SemiclassicalStudy"]
 
@@ -26,6 +27,18 @@ def _hash(*parts) -> str:
     return hashlib.sha256(repr((*parts, package_version())).encode()).hexdigest()[:16]
 
 
+def _exponent(summary: Summary) -> tuple:
+    """The fitted exponent of W2 in hbar; in red, the hbar where W2 exceeds the certificate."""
+    notes = ()
+    if summary.get("w2_exponent_final") is not None:
+        notes += ((f"W2 ~ hbar^{summary['w2_exponent_final']:.3f} (+- {summary['w2_exponent_final_ci'] or 0:.2g}) "
+                   f"at t = {summary['t_final']:g}", None),)
+    bad = [row["hbar"] for row in summary["per_hbar"] if row["bound_holds"] is False]
+    if bad:
+        notes += ((f"the measured W2 exceeds the certificate B(t) for hbar = {bad}", "bold red"),)
+    return notes
+
+
 @dataclass(frozen=True)
 class SemiclassicalStudy:
     """Hartree against Vlasov (`qmeanfield.semiclassical.scan`), with the chain to N bodies
@@ -34,9 +47,17 @@ class SemiclassicalStudy:
     name: str = "semiclassical"
     outputs: Outputs = Outputs("results.nc", "summary.json", "semiclassical.html", tuple(SEMICLASSICAL_PLOTS))
     headline: tuple[str, ...] = ("w2_final", "w2_exponent_final")
+    command: ClassVar[Command] = Command(
+        "semiclassical", "Hartree against Vlasov in W2 for several hbar: results.nc, summary.json, plots, "
+                         "semiclassical.html.",
+        config_help="TOML configuration with a [semiclassical] table.", saved="nothing of the scan was saved.",
+        notes=_exponent)
 
     def load(self, data: dict, name: str) -> SemiclassicalConfig:
         return parse_semiclassical(data, name=name)
+
+    def load_file(self, path) -> SemiclassicalConfig:
+        return load_semiclassical(path)
 
     def plan(self, cfg: SemiclassicalConfig) -> StudyPlan:
         plan = plan_scan(cfg.problem, cfg.options)

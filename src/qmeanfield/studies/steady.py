@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import xarray as xr
 
@@ -14,7 +15,7 @@ from ..errors import QMeanFieldError
 from ..estimates import Estimate, check_limits, format_bytes, format_seconds
 from ..report import STEADY_PLOTS, write_steady_report
 from ..results import Summary, summarize_steady
-from .base import Cache, Outputs, StudyPlan, StudyResult, compute_only
+from .base import Cache, CliOption, Command, Outputs, StudyPlan, StudyResult, compute_only
 from .comparison import NBodyStudy
 
 __all__ = ["SteadyStudy"]
@@ -28,6 +29,11 @@ class SteadyStudy(NBodyStudy):
     name: str = "steady"
     outputs: Outputs = Outputs("steady.nc", "steady.json", "steady.html", STEADY_PLOTS)
     headline: tuple[str, ...] = ("distance_one_body", "relative_entropy_first")
+    command: ClassVar[Command] = Command(
+        "steady", "N-body steady states against the mean-field fixed point(s): steady.nc, steady.json, steady.html.",
+        config_help="TOML configuration of an open model (run.N is used).",
+        saved="nothing of the steady states was saved.",
+        options=(CliOption("gap", "Also the Liouvillian gap (slowest relaxation rate) per N."),))
 
     def _fixed_points(self, cfg: RunConfig):
         if not cfg.model.is_open:
