@@ -170,6 +170,7 @@ def test_certify(tmp_path):
     assert all(row["bound_holds"] for row in summary["per_N"])
     ds = store.load_dataset(out / "certificate.nc")
     assert np.all(ds.bound.values >= ds.relative_entropy.values - 1e-10)
+    assert {"created_utc", "python", "version_numpy"} <= set(ds.attrs)   # provenance on every study's Dataset
     html = (out / "certificate.html").read_text()
     assert "Theory versus measurement" in html
     for link in re.findall(r"href='([^']+)'", html):
@@ -216,6 +217,7 @@ def test_steady_command(tmp_path, config):
     assert summary["one_body_distance"][2] < summary["one_body_distance"][0]
     ds = store.load_dataset(out / "steady.nc")
     assert ds.fixed_point_state.shape[1:] == (2, 2)
+    assert {"created_utc", "python", "version_numpy"} <= set(ds.attrs)
     html = (out / "steady.html").read_text()
     for link in re.findall(r"href='([^']+)'", html):
         assert (out / link).exists(), link

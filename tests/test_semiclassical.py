@@ -239,6 +239,7 @@ def test_scan_command_writes_results_and_a_report(tmp_path):
         assert ds[name].dims == ("hbar", "time")
     assert np.all(ds.w2_lower <= ds.w2_husimi_vlasov) and np.all(ds.w2_husimi_vlasov <= ds.w2_upper)
     assert np.all(ds.w2_upper <= ds.w2_bound)                        # m(t) <= B(t)
+    assert {"created_utc", "python", "version_numpy"} <= set(ds.attrs) and ds.attrs["certificate_violations"] == 0
     assert np.all(ds.w2_husimi_vlasov.sel(hbar=0.1) < ds.w2_husimi_vlasov.sel(hbar=0.2))  # decreases with hbar
     summary = json.loads((out / "summary.json").read_text())
     assert summary["hbar"] == [0.2, 0.1] and all(row["bound_holds"] for row in summary["per_hbar"])

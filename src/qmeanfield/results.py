@@ -152,7 +152,7 @@ def certificate_dataset(model: Model, Ns, etas, times, ks, *, lambda_N, gt, ynor
             "certified_marginal_bound": (("N", "k", "time"), marginal_bound, {"formula": "sqrt(2 bound / floor(N/k))"}),
         },
         coords={"N": np.array(Ns), "eta": np.asarray(etas), "time": np.asarray(times), "k": np.array(ks)},
-        attrs={**model_attrs(model), "quadrature": "trapezoidal", "qmeanfield_version": package_version()},
+        attrs={**model_attrs(model), "quadrature": "trapezoidal", **provenance(), "qmeanfield_version": package_version()},
     )
     if threshold is not None:
         ds = add_threshold(ds, threshold)
@@ -208,7 +208,7 @@ def steady_dataset(model: Model, Ns, fixed_points, *, dist, H, S, residual, R1, 
                "unsettled_starts": int(getattr(fixed_points, "unsettled_starts", 0)),
                "exponent_one_body": float("nan") if fit is None else fit.exponent,
                "exponent_one_body_ci": float("nan") if fit is None else fit.exponent_ci,
-               "qmeanfield_version": package_version()},
+               **provenance(), "qmeanfield_version": package_version()},
     )
 
 

@@ -57,7 +57,7 @@ from .config import parameters_table, read_toml
 from .errors import ConfigError, QMeanFieldError
 from .estimates import format_bytes, format_seconds
 from .progress import progress_bar
-from .results import json_number, package_version, summarize_sweep
+from .results import json_number, package_version, provenance, summarize_sweep
 from .store import (
     StoreError,
     begin_outputs,
@@ -505,7 +505,7 @@ def consolidate(plan: SweepPlan, out: Path, failures: dict, finished: dict | Non
     ds["status"] = ds.status.fillna("pending").astype(str).assign_attrs(long_name="done | failed | refused | pending")
     ds.attrs = {"name": plan.name, "study": plan.study.name, "mode": plan.mode, "axes": json.dumps(plan.axes),
                 "headline": json.dumps([h for h in plan.study.headline if h in ds]),
-                "qmeanfield_version": package_version()}
+                **provenance(), "qmeanfield_version": package_version()}
     return ds
 
 

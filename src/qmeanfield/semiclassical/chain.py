@@ -33,7 +33,7 @@ import xarray as xr
 
 from ..errors import QMeanFieldError
 from ..model import Model
-from ..results import package_version
+from ..results import package_version, provenance
 from .grid import classical_grid, edges, initial_density, make_grid
 from .hartree import HartreeSolver, initial_state
 from .phase_space import density_matrix, husimi
@@ -183,5 +183,6 @@ def chain(problem: SemiclassicalProblem, hbar: float, K: int, N, *, options: Sca
         },
         coords={"N": ds_n.N.values, "time": times},
         attrs={"hbar": hbar, "modes": 2 * K + 1, "weight_outside_modes": outside,
-               "engine": ",".join(str(e) for e in ds_n.engine.values), "qmeanfield_version": package_version()},
+               "engine": ",".join(str(e) for e in ds_n.engine.values),
+               **provenance(), "qmeanfield_version": package_version()},
     )

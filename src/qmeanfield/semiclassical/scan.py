@@ -23,7 +23,7 @@ from ..diagnostics.rates import fit_power_law
 from ..estimates import MAX_SECONDS, Estimate, check_limits, check_max_seconds
 from ..errors import QMeanFieldError
 from ..progress import progress_bar, wants_progress
-from ..results import package_version
+from ..results import package_version, provenance
 from .grid import classical_grid, edges, initial_density, make_grid, quantum_grid
 from .hartree import HartreeSolver, initial_state
 from .phase_space import density_matrix, husimi
@@ -334,5 +334,5 @@ def _dataset(problem, plan, hbars, times, cg, p, snaps, out, bound, exponent, ex
                "vlasov_edge_mass": monitor.edge_mass, "classical_cells": list(plan.classical_cells),
                "quantum_grid_reasons": list(plan.quantum_reasons),
                "w2_note": "W2 on the strip [-L/2, L/2) x R (the torus seam at +-L/2) for periodic domains",
-               "qmeanfield_version": package_version()},
+               **provenance(), "qmeanfield_version": package_version()},
     )
