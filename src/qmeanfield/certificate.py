@@ -228,8 +228,8 @@ class GronwallBound:
     per_eta: np.ndarray
 
 
-def gronwall_bound(times: np.ndarray, lam: np.ndarray, etas: np.ndarray, H0: float = 0.0) -> GronwallBound:
-    r"""Minimise over eta the Gronwall bound; `lam` has shape (eta, time).
+def gronwall_bound(times: np.ndarray, lambda_N: np.ndarray, etas: np.ndarray, H0: float = 0.0) -> GronwallBound:
+    r"""Minimise over eta the Gronwall bound; `lambda_N` has shape (eta, time).
 
     $B_\eta(t_n) = e^{t_n/\eta}\big(H_0 + \tfrac1\eta\int_0^{t_n} e^{-s/\eta}\Lambda(\eta,s)ds\big)$
     (trapezoidal rule on `times`, which must start at 0).
@@ -239,7 +239,7 @@ def gronwall_bound(times: np.ndarray, lam: np.ndarray, etas: np.ndarray, H0: flo
         raise QMeanFieldError("the certificate's times must start at t = 0")
     per_eta = np.empty((etas.size, times.size))
     for e, eta in enumerate(etas):
-        g = np.exp(-times / eta) * lam[e]
+        g = np.exp(-times / eta) * lambda_N[e]
         cum = np.concatenate([[0.0], np.cumsum(0.5 * (g[1:] + g[:-1]) * np.diff(times))])
         with np.errstate(over="ignore", invalid="ignore"):
             per_eta[e] = np.exp(times / eta) * (H0 + cum / eta)
@@ -281,16 +281,16 @@ def eta_threshold(model: Model, rho0, t: float, Ns=(10, 30, 100, 300, 1000), eta
     etas = eta_grid(model, 16) if isinstance(etas, str) else np.asarray(etas, dtype=float)
     rho_t = meanfield.evolve(model, rho0, [0.0, float(t)])[-1] if t > 0 else rho0
     Ns = check_particle_numbers(Ns, "Ns")
-    lam = np.array([lambda_blocks(BlockSpace(n, model.d), rho_t, np.asarray(model.V), model.kappa(n), model.hbar,
-                                  etas, y_norm=False).lambda_N for n in Ns])
+    lambda_N = np.array([lambda_blocks(BlockSpace(n, model.d), rho_t, np.asarray(model.V), model.kappa(n), model.hbar,
+                                       etas, y_norm=False).lambda_N for n in Ns])
     exponents = np.full(etas.size, np.nan)
     for e in range(etas.size):
-        fit = fit_power_law(Ns, lam[:, e]) if np.all(lam[:, e] > 0) else None
+        fit = fit_power_law(Ns, lambda_N[:, e]) if np.all(lambda_N[:, e] > 0) else None
         if fit is not None:
             exponents[e] = fit.exponent
     bounded = np.isfinite(exponents) & (exponents < growth_cutoff)
     below = np.flatnonzero(~bounded)
     last_ok = (below[0] - 1) if below.size else etas.size - 1
-    return EtaThreshold(etas=etas, N=np.array(Ns), lambda_N=lam, exponents=exponents,
+    return EtaThreshold(etas=etas, N=np.array(Ns), lambda_N=lambda_N, exponents=exponents,
                         eta_threshold=float(etas[last_ok]) if last_ok >= 0 else 0.0,
                         growth_cutoff=growth_cutoff, time=float(t))

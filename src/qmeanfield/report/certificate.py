@@ -53,15 +53,15 @@ def write_certificate_report(ds: xr.Dataset, summary: dict, out_dir, title: str 
 
     fig, ax = figure(figsize=(6.4, 4.2))
     if "threshold_lambda_N" in ds:
-        lam, etas, Nt = ds.threshold_lambda_N.values, ds.threshold_eta.values, ds.threshold_N.values
+        lambda_N, etas, Nt = ds.threshold_lambda_N.values, ds.threshold_eta.values, ds.threshold_N.values
         plot_title = (f"Lambda_N at t = {ds.attrs['eta_threshold_time']:.3g} "
                       f"(eta threshold ~ {ds.attrs['eta_threshold']:.3g})")
     else:
-        lam, etas, Nt = ds.lambda_N.values[:, :, -1], ds.eta.values, Ns
+        lambda_N, etas, Nt = ds.lambda_N.values[:, :, -1], ds.eta.values, Ns
         plot_title = f"Lambda_N at t = {t[-1]:.3g}"
     ec = colormap("magma", len(etas), 0.1, 0.85)
     for e, (c, eta) in enumerate(zip(ec, etas)):
-        y = lam[:, e]
+        y = lambda_N[:, e]
         ok = np.isfinite(y) & (y > 0)
         if ok.any():
             ax.loglog(np.asarray(Nt)[ok], y[ok], "o-", color=c, ms=3, label=f"eta = {eta:.3g}")
