@@ -1,4 +1,5 @@
-"""Process pools for independent pieces of work (Schur-Weyl blocks, certificate time points).
+"""Process pools for independent pieces of work (Schur-Weyl blocks, certificate time points), and
+the same pieces on a Dask cluster (`on_client`).
 
 Workers run with one BLAS thread each (no oversubscription) and ignore SIGINT: on Ctrl-C the
 parent stops at once, terminates its workers and re-raises, instead of waiting for the running
@@ -19,7 +20,43 @@ from contextlib import contextmanager
 
 from threadpoolctl import threadpool_limits
 
-__all__ = ["single_blas_thread", "process_pool", "sparse_work", "return_freed_memory", "SharedThreads"]
+__all__ = ["single_blas_thread", "process_pool", "sparse_work", "return_freed_memory", "SharedThreads",
+           "may_start_processes", "check_client", "on_client", "CLIENT_RETRIES"]
+
+#: times a task on a Dask cluster is retried after it raised (a task whose worker died is
+#: rescheduled by the scheduler itself)
+CLIENT_RETRIES = 2
+
+
+def may_start_processes() -> bool:
+    """Whether this process may start worker processes: not inside a daemonic process (a Dask
+    worker, a multiprocessing pool worker), where starting children fails."""
+    return not multiprocessing.current_process().daemon
+
+
+def check_client(client, error=ValueError):
+    """`client` if it is a `dask.distributed.Client` (or behaves as one), else `error` saying how
+    to make one."""
+    if client is None or not (callable(getattr(client, "submit", None)) and callable(getattr(client, "gather", None))):
+        raise error(f"client must be a dask.distributed.Client (e.g. Client(LocalCluster(n_workers=2)) or "
+                    f"Client('tcp://scheduler:8786')), got {type(client).__name__}")
+    return client
+
+
+def on_client(client, fn, args: list, *, retries: int = CLIENT_RETRIES):
+    """`fn(*a)` for each `a` in `args` as tasks on the Dask `client`, yielding `(index, result)`
+    as each finishes (not in order). A task that raises is retried `retries` times; a task whose
+    worker dies is rescheduled by the scheduler. On an error or Ctrl-C the tasks not yet finished
+    are cancelled."""
+    from distributed import as_completed
+
+    futures = [client.submit(fn, *a, pure=False, retries=retries) for a in args]
+    index = {f.key: k for k, f in enumerate(futures)}
+    try:
+        for future in as_completed(futures):
+            yield index[future.key], future.result()
+    finally:
+        client.cancel([f for f in futures if not f.done()])
 
 
 def _malloc_trim():

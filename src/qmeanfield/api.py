@@ -21,7 +21,7 @@ from . import meanfield
 from .meanfield import check_time_span, fastest_rate
 from ._checks import (MAX_PERIODS, as_square_matrix, check_marginals, check_particle_numbers, check_times,
                       require_hermitian)
-from ._parallel import process_pool
+from ._parallel import check_client, may_start_processes, on_client, process_pool
 from .blocks.space import BlockSpace
 from .certificate import estimate_bound, eta_grid, eta_threshold, gronwall_bound, lambda_blocks
 from .diagnostics import (
@@ -301,10 +301,19 @@ def measure(model: Model, plan: ComparisonPlan, traj, rho_all: np.ndarray, two_b
         wall_seconds=float("nan") if started is None else time.perf_counter() - started, infinite_reason=reason)
 
 
+def _evolve_and_measure(model: Model, plan: ComparisonPlan, a: int, rho_all: np.ndarray, two_body: bool,
+                        report) -> Measurement:
+    """The a-th particle number of `plan`: its engine's trajectory, measured against the mean field."""
+    start = time.perf_counter()
+    traj = plan.engines[a].evolve(model, plan.rho0, plan.Ns[a], plan.all_times, kmax=min(plan.kmax, plan.Ns[a]),
+                                  progress=report, marginal_times=plan.out_index)
+    return measure(model, plan, traj, rho_all, two_body=two_body, started=start)
+
+
 def compare(model: Model, rho0, N, times, *, engine: EngineSpec = "auto", marginals=(1, 2),
             engine_options: dict | None = None, progress: bool | None = None, entropy_identity: bool = True,
             mf_rtol: float = 1e-12, mf_atol: float = 1e-14, max_periods: float = MAX_PERIODS,
-            two_body: bool = False, max_seconds: float = MAX_SECONDS, observables=None) -> xr.Dataset:
+            two_body: bool = False, max_seconds: float = MAX_SECONDS, observables=None, client=None) -> xr.Dataset:
     r"""Evolve $\rho_0^{\otimes N}$ and the mean-field equation; measure their distance.
 
     Parameters
@@ -334,6 +343,9 @@ def compare(model: Model, rho0, N, times, *, engine: EngineSpec = "auto", margin
         `observable_variance` = Var(J_A)/N over (N, observable, time), beside the mean-field
         product state's `observable_meanfield` and `observable_variance_meanfield`.
     max_seconds : the work limit: a comparison estimated longer is refused before it starts.
+    client : a `dask.distributed.Client`: each N runs as a task on its cluster (the mean field
+        once, here); the numbers are those of the local run. A task whose worker dies is
+        rescheduled; one that raises is retried twice.
 
     Returns
     -------
@@ -347,19 +359,29 @@ def compare(model: Model, rho0, N, times, *, engine: EngineSpec = "auto", margin
                            entropy_identity=entropy_identity, max_periods=max_periods, max_seconds=max_seconds,
                            observables=observables)
     progress = wants_progress(progress, plan.estimate.seconds)
-    rows = []
+    if client is not None:
+        check_client(client, QMeanFieldError)
     with progress_bar(progress) as prog:
         steps = plan.all_times.size
         task = prog.add_task("mean field", total=len(plan.Ns) * steps) if prog else None
         rho_all = meanfield.evolve(model, plan.rho0, plan.all_times, rtol=mf_rtol, atol=mf_atol, max_periods=max_periods)
+        rows: list = [None] * len(plan.Ns)
+        if client is not None:    # each N a task on the cluster
+            if prog:
+                prog.update(task, description=f"N = {list(plan.Ns)} on {client}")
+            for done, (a, row) in enumerate(on_client(client, _evolve_and_measure,
+                                                      [(model, plan, a, rho_all, bool(two_body), None)
+                                                       for a in range(len(plan.Ns))]), start=1):
+                rows[a] = row
+                if prog:
+                    prog.update(task, completed=done * steps)
         for a, (n, eng) in enumerate(zip(plan.Ns, plan.engines)):
+            if rows[a] is not None:
+                continue
             if prog:
                 prog.update(task, description=f"N = {n} ({eng.name})")
             report = (lambda m, base=a * steps: prog.update(task, completed=base + m)) if prog else None
-            start = time.perf_counter()
-            traj = eng.evolve(model, plan.rho0, n, plan.all_times, kmax=min(plan.kmax, n), progress=report,
-                              marginal_times=plan.out_index)
-            rows.append(measure(model, plan, traj, rho_all, two_body=bool(two_body), started=start))
+            rows[a] = _evolve_and_measure(model, plan, a, rho_all, bool(two_body), report)
     ds = comparison_dataset(
         model, plan.rho0, COMPARISON_VARIABLES, rows, Ns=plan.Ns, ks=plan.ks, times=plan.times,
         rho_t=rho_all[plan.out_index],
@@ -392,8 +414,9 @@ def _lambda_task(args):
     return lambda_blocks(BlockSpace(n, d), *rest)
 
 
-def _lambda_values(model: Model, Ns, rho_t, etas, golden_thompson, workers, progress):
-    """Lambda_N (and Golden-Thompson, ||Y_N||) for every (N, time), in processes when asked."""
+def _lambda_values(model: Model, Ns, rho_t, etas, golden_thompson, workers, progress, client=None):
+    """Lambda_N (and Golden-Thompson, ||Y_N||) for every (N, time), in processes when asked (or as
+    tasks on a Dask `client`)."""
     d, T = model.d, rho_t.shape[0]
     lambda_N = np.full((len(Ns), etas.size, T), np.nan)
     gt = np.full_like(lambda_N, np.nan)
@@ -406,11 +429,16 @@ def _lambda_values(model: Model, Ns, rho_t, etas, golden_thompson, workers, prog
             tasks.append((a, i, (n, d, rho_t[i], V, model.kappa(n), model.hbar, etas, want_gt, n <= Y_NORM_MAX_N)))
     if workers == "auto":
         workers = (os.cpu_count() or 1) if max(Ns) >= CERTIFICATE_PARALLEL_MIN_N else 1
-    workers = max(1, min(int(workers), len(tasks), os.cpu_count() or 1))
+    workers = max(1, min(int(workers), len(tasks), os.cpu_count() or 1)) if may_start_processes() else 1
     results = []
     with progress_bar(progress) as prog:
         bar = prog.add_task("certificate", total=len(tasks)) if prog else None
-        if workers == 1:
+        if client is not None:
+            for k, res in on_client(client, _lambda_task, [(args,) for _, _, args in tasks]):
+                results.append((tasks[k][0], tasks[k][1], res))
+                if prog:
+                    prog.update(bar, advance=1)
+        elif workers == 1:
             spaces: dict[int, BlockSpace] = {}
             for a, i, args in tasks:
                 space = spaces.setdefault(args[0], BlockSpace(args[0], d))
@@ -435,7 +463,8 @@ def _lambda_values(model: Model, Ns, rho_t, etas, golden_thompson, workers, prog
 
 def certify(model: Model, rho0, N, times, *, etas="auto", exact: bool = True, golden_thompson="auto",
             engine: EngineSpec = "auto", engine_options=None, marginals=(1, 2), workers: int | str = "auto",
-            threshold_N=None, progress: bool | None = None, max_seconds: float = MAX_SECONDS) -> xr.Dataset:
+            threshold_N=None, progress: bool | None = None, max_seconds: float = MAX_SECONDS,
+            client=None) -> xr.Dataset:
     r"""Compute the entropy method's bound (`qmeanfield.certificate`) beside the exact $H_N$.
 
     Returns a Dataset with `lambda_N` (N, eta, time), `golden_thompson` (N, eta, time; NaN
@@ -445,12 +474,15 @@ def certify(model: Model, rho0, N, times, *, etas="auto", exact: bool = True, go
     `golden_thompson="auto"` computes it for N <= 100 (it needs every block's eigenvectors).
     `workers` > 1 spreads the (N, time) pairs over processes; `"auto"` uses every core when
     some N >= 100. `threshold_N` (a list of N) adds the eta-threshold scan at the final time
-    (variables `threshold_*`, attribute `eta_threshold`).
+    (variables `threshold_*`, attribute `eta_threshold`). `client` (a `dask.distributed.Client`)
+    computes the (N, time) pairs and, with `exact`, each N of the exact run as tasks on its cluster.
 
     Every stage is checked before the first starts: with `exact`, an N that no engine can run
     is refused at once (pass `exact=False` for the bound alone).
     """
     model = require_model(model)
+    if client is not None:
+        check_client(client, QMeanFieldError)
     if model.collective_jumps:
         raise QMeanFieldError("certify: the entropy method's bound is derived for one-body jumps only; "
                               "remove collective_jumps (compare() measures H_N for such models)")
@@ -472,7 +504,7 @@ def certify(model: Model, rho0, N, times, *, etas="auto", exact: bool = True, go
     check_limits(work, f"the certificate (N = {list(Ns)})", max_seconds=max_seconds)
     progress = wants_progress(progress, work.seconds)
     rho_t = meanfield.evolve(model, rho0, times)
-    lambda_N, gt, ynorm = _lambda_values(model, Ns, rho_t, etas, golden_thompson, workers, progress)
+    lambda_N, gt, ynorm = _lambda_values(model, Ns, rho_t, etas, golden_thompson, workers, progress, client)
     bounds = [gronwall_bound(times, lambda_N[a], etas, H0=0.0) for a in range(len(Ns))]  # product data: H_N(0) = 0
     bound = np.stack([b.bound for b in bounds])
     mb = np.stack([np.stack([pinsker_marginal_bound(bound[a], n, k) for k in ks]) for a, n in enumerate(Ns)])
@@ -482,7 +514,7 @@ def certify(model: Model, rho0, N, times, *, etas="auto", exact: bool = True, go
                              eta_opt=np.stack([b.eta_opt for b in bounds]), marginal_bound=mb, threshold=threshold)
     if exact:
         ex = compare(model, rho0, Ns, times, engine=engine, engine_options=engine_options, marginals=tuple(ks),
-                     entropy_identity=False, progress=progress, max_seconds=max_seconds)
+                     entropy_identity=False, progress=progress, max_seconds=max_seconds, client=client)
         ds["relative_entropy"] = ex.relative_entropy
         ds["trace_distance"] = ex.trace_distance
         ds["engine"] = ex.engine
@@ -544,9 +576,35 @@ def _steady_engine(engine: EngineSpec, engine_options) -> PermutationalEngine:
     return configure_engine("permutational", engine_options)
 
 
+@dataclass(frozen=True)
+class _SteadyRow:
+    """One N of `steady_state_comparison`."""
+
+    dist: np.ndarray        # (k, fixed_point)
+    H: np.ndarray           # (fixed_point,)
+    S: float
+    R1: np.ndarray
+    residual: float
+    gap: float
+    method: str
+    iterations: int
+    wall_seconds: float
+
+
+def _steady_one(eng: PermutationalEngine, model: Model, n: int, fps, gap: bool, report) -> _SteadyRow:
+    """The steady state at N = n, measured against every fixed point (a task on a cluster, too)."""
+    start = time.perf_counter()
+    ss = eng.steady_state(model, n, on_iteration=report, reference=fps[0].rho)
+    S, marg = ss.measure(2)
+    dist = np.array([[marginal_trace_distance(marg[k], fp.rho, k) for fp in fps] for k in (1, 2)])
+    H = np.array([relative_entropy_to_product(S, marg[1], fp.rho, n).value for fp in fps])
+    g = eng.liouvillian_gap(model, n) if gap else np.nan
+    return _SteadyRow(dist, H, S, marg[1], ss.residual, g, ss.method, ss.iterations, time.perf_counter() - start)
+
+
 def steady_state_comparison(model: Model, N, *, progress: bool | None = None, fixed_points=None,
                             engine: EngineSpec = "auto", engine_options=None, gap: bool = False,
-                            max_seconds: float = MAX_SECONDS) -> xr.Dataset:
+                            max_seconds: float = MAX_SECONDS, client=None) -> xr.Dataset:
     r"""N-body steady states against the mean-field fixed point(s), for each N.
 
     Variables: `fixed_point_state` (fixed_point, row, col) with `fixed_point_stable`,
@@ -560,8 +618,11 @@ def steady_state_comparison(model: Model, N, *, progress: bool | None = None, fi
     `gap=True` adds `liouvillian_gap` (N): the slowest relaxation rate of the N-body generator
     in the symmetric sector (`liouvillian_gap`; it costs
     about 15 steady states), to read beside the fixed points' linear stability
-    (`fixed_point_max_real_eigenvalue`).
+    (`fixed_point_max_real_eigenvalue`). `client` (a `dask.distributed.Client`) solves each N as
+    a task on its cluster.
     """
+    if client is not None:
+        check_client(client, QMeanFieldError)
     if not isinstance(gap, (bool, np.bool_)):
         raise QMeanFieldError(f"gap must be True or False, got {gap!r}")
     model = require_model(model)
@@ -604,26 +665,29 @@ def steady_state_comparison(model: Model, N, *, progress: bool | None = None, fi
     gaps = np.full(len(Ns), np.nan)
     with progress_bar(progress) as prog:
         task = prog.add_task("steady states", total=len(Ns)) if prog else None
+        rows: list = [None] * len(Ns)
+        if client is not None:
+            for done, (a, row) in enumerate(on_client(client, _steady_one, [(eng, model, n, fps, gap, None)
+                                                                           for n in Ns]), start=1):
+                rows[a] = row
+                if prog:
+                    prog.update(task, completed=done)
         for a, n in enumerate(Ns):
+            if rows[a] is not None:
+                continue
             if prog:
                 prog.update(task, description=f"steady state N = {n}")
-            start = time.perf_counter()
+
             def report(k, n=n):
                 prog.update(task, description=f"steady state N = {n}: BiCGSTAB iteration {k}")
 
-            ss = eng.steady_state(model, n, on_iteration=report if prog else None, reference=fps[0].rho)
-            iterations.append(ss.iterations)
-            S[a], marg = ss.measure(2)
-            R1[a], residual[a] = marg[1], ss.residual
-            methods.append(ss.method)
-            for f, fp in enumerate(fps):
-                for b, k in enumerate((1, 2)):
-                    dist[a, b, f] = marginal_trace_distance(marg[k], fp.rho, k)
-                H[a, f] = relative_entropy_to_product(S[a], R1[a], fp.rho, n).value
-            if gap:
-                gaps[a] = eng.liouvillian_gap(model, n)
-            walls.append(time.perf_counter() - start)
+            rows[a] = _steady_one(eng, model, n, fps, gap, report if prog else None)
             if prog:
                 prog.update(task, completed=a + 1)
+    for a, row in enumerate(rows):
+        dist[a], H[a], S[a], R1[a], residual[a], gaps[a] = row.dist, row.H, row.S, row.R1, row.residual, row.gap
+        methods.append(row.method)
+        iterations.append(row.iterations)
+        walls.append(row.wall_seconds)
     return steady_dataset(model, Ns, fps, dist=dist, H=H, S=S, residual=residual, R1=R1, methods=methods,
                           iterations=iterations, wall_seconds=walls, gaps=gaps)

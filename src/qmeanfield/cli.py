@@ -153,13 +153,27 @@ def _study_command(study_class):
     spec = study_class.command
 
     def command(config: Path, out: Path, progress: bool, force: bool, allow_long: bool, resume: bool = True,
-                **options):
+                scheduler: str = "", dask_workers: int = 0, **options):
         from .pipeline import run_study
 
+        if dask_workers and scheduler:
+            _fail(QMeanFieldError("give --dask-workers or --scheduler, not both"))
         study = study_class(**{o.field: o.convert(options[o.field]) for o in spec.options})
-        summary = _guarded(out, spec.saved.format(partial=out / ".partial"), lambda: run_study(
-            study, _allow_long(study.load_file(config), allow_long), out, progress=progress, resume=resume,
-            log=_say, force=force))
+
+        def work():
+            cfg = _allow_long(study.load_file(config), allow_long)
+            if not (scheduler or dask_workers):
+                return run_study(study, cfg, out, progress=progress, resume=resume, log=_say, force=force)
+            from .sweep import DaskBackend
+
+            study.plan(cfg)   # refused before a cluster starts
+            backend = DaskBackend(address=scheduler or None, workers=dask_workers or None)
+            _say(f"running on {backend.describe()}")
+            with backend:
+                return run_study(study, cfg, out, progress=progress, resume=resume, log=_say, force=force,
+                                 client=backend.client)
+
+        summary = _guarded(out, spec.saved.format(partial=out / ".partial"), work)
         for text, style in spec.notes(summary):
             _say(text, style=style)
         typer.echo(f"report: {(out / study.outputs.report).resolve()}")
@@ -179,6 +193,12 @@ def _study_command(study_class):
     if spec.resumable:
         params.append(param("resume", typer.Option(True, help="Reuse parts already computed in OUT for the same "
                                                               "configuration (an interrupted run resumes)."), bool))
+    if spec.distributed:
+        params.append(param("dask_workers", typer.Option(0, "--dask-workers", min=0, help="Run the particle numbers "
+                                                         "as tasks on a Dask LocalCluster of this many worker "
+                                                         "processes."), int))
+        params.append(param("scheduler", typer.Option("", "--scheduler", help="Run the particle numbers as tasks "
+                                                      "on the Dask scheduler at this address."), str))
     params.append(param("force", typer.Option(False, "--force", help="Write into OUT even if it holds files "
                                                                      "qmeanfield did not write."), bool))
     params.append(param("allow_long", typer.Option(False, "--allow-long", help="Run even if the estimate exceeds "

@@ -21,6 +21,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .config import RunConfig
+from .errors import QMeanFieldError
 from .results import Summary, package_version
 from .store import (StoreError, begin_outputs, check_inside, check_output_dir, load_dataset, load_if_present,
                     output_lock, save_dataset, write_json, write_manifest)
@@ -36,49 +37,66 @@ def _noop(_msg: str) -> None:
     pass
 
 
-def _partial_cache(out: Path, key: str, resume: bool, log):
+class _PartCache:
     """The cache of `run_study`: parts saved under `out/.partial/<key>`, verified before
     reuse (and refused where a link leads outside `out`)."""
-    folder = out / ".partial" / key
 
-    def cache(part, compute, label=""):
-        path, part_key = check_inside(out, folder / f"{part}.nc"), f"{key}/{part}"
-        if resume:
-            try:
-                saved = load_if_present(path, part_key)
-            except StoreError as exc:
-                log(f"{label or part}: {exc}; recomputing")
-                saved = None
-            if saved is not None:
-                log(f"{label or part}: reusing {path}")
-                return saved
-        save_dataset(compute(), path, key=part_key)
+    def __init__(self, out: Path, key: str, resume: bool, log):
+        self.out, self.key, self.resume, self.log = out, key, resume, log
+        self.folder = out / ".partial" / key
+
+    def _path(self, part: str) -> Path:
+        return check_inside(self.out, self.folder / f"{part}.nc")
+
+    def saved(self, part: str, label: str = ""):
+        if not self.resume:
+            return None
+        try:
+            ds = load_if_present(self._path(part), f"{self.key}/{part}")
+        except StoreError as exc:
+            self.log(f"{label or part}: {exc}; recomputing")
+            return None
+        if ds is not None:
+            self.log(f"{label or part}: reusing {self._path(part)}")
+        return ds
+
+    def keep(self, part: str, dataset):
+        path, part_key = self._path(part), f"{self.key}/{part}"
+        save_dataset(dataset, path, key=part_key)
         return load_dataset(path, key=part_key)   # the same representation as a reused part
 
-    return cache
+    def __call__(self, part: str, compute, label: str = ""):
+        saved = self.saved(part, label)
+        return saved if saved is not None else self.keep(part, compute())
 
 
 def run_study(study: Study, cfg, out_dir, *, progress: bool = False, resume: bool = True, log=None,
-              force: bool = False) -> Summary:
+              force: bool = False, client=None) -> Summary:
     """Run `study` on its configuration `cfg` and write every output into `out_dir`.
 
     Returns the `Summary` (also written as the study's summary file). `resume`: reuse parts
     already saved for the same key (verified). `log` (a callable taking a string) reports the
     estimate, reuse and recomputation. `out_dir` must be new, empty or an earlier run's folder
-    (`force`: any folder); it is locked while the run writes into it.
+    (`force`: any folder); it is locked while the run writes into it. `client` (a
+    `dask.distributed.Client`) runs the study's independent pieces on a cluster, where the study
+    supports it (`study.command.distributed`); each part is saved here as it arrives.
     """
     log = log or _noop
+    if client is not None and not study.command.distributed:
+        raise QMeanFieldError(f"{study.name} does not run on a Dask cluster; run it without a client")
     plan = study.plan(cfg)   # refuse early
     log(plan.describe())
     out = check_output_dir(out_dir, force=force)
     with output_lock(out):
-        return _run_locked(study, cfg, plan, out, progress=progress, resume=resume, log=log)
+        return _run_locked(study, cfg, plan, out, progress=progress, resume=resume, log=log, client=client)
 
 
-def _run_locked(study: Study, cfg, plan, out: Path, *, progress: bool, resume: bool, log) -> Summary:
+def _run_locked(study: Study, cfg, plan, out: Path, *, progress: bool, resume: bool, log, client) -> Summary:
     begin_outputs(out)
     key = study.key(cfg)
-    result = study.run(cfg, plan, progress=progress, log=log, cache=_partial_cache(out, key, resume, log))
+    if client is not None:
+        log(f"on the Dask cluster of {client}")
+    result = study.run(cfg, plan, progress=progress, log=log, cache=_PartCache(out, key, resume, log), client=client)
     names = study.outputs
     save_dataset(result.dataset, out / names.dataset, key=key)
     for name, extra in result.extras.items():

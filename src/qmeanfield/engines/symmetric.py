@@ -52,7 +52,7 @@ import numpy as np
 import scipy.linalg
 from scipy.linalg.blas import zherk
 
-from .._parallel import process_pool, sparse_work
+from .._parallel import may_start_processes, process_pool, sparse_work
 from ..diagnostics.entropy import von_neumann_entropy
 from .._checks import MEMORY_BUDGET_GB, check_choice, check_positive_number, check_workers
 from ..errors import EngineError
@@ -667,7 +667,10 @@ class SymmetricEngine:
         return float(sum(self._plan(model, np.asarray(rho0), N).costs))
 
     def _workers(self, costs: list, jobs: int) -> int:
-        """Worker processes for a plan (`workers="auto"`: several only for enough work)."""
+        """Worker processes for a plan (`workers="auto"`: several only for enough work; one inside
+        a daemonic process such as a Dask worker, which may not start processes)."""
+        if not may_start_processes():
+            return 1
         if self.workers == "auto":
             workers = (os.cpu_count() or 1) if sum(costs) > PARALLEL_MIN_OPERATIONS else 1
         else:

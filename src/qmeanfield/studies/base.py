@@ -7,8 +7,9 @@ A study is a small immutable object (its options are fields) with
 * `load(data, name)`: a TOML mapping to the study's checked configuration;
 * `plan(cfg)`: a `StudyPlan` with a typed `Estimate`, made
   before any work (everything that can be refused is refused here);
-* `run(cfg, plan=None, *, progress, log, cache)`: a `StudyResult` (the Dataset, and any further
-  Datasets it writes beside it);
+* `run(cfg, plan=None, *, progress, log, cache, client)`: a `StudyResult` (the Dataset, and any
+  further Datasets it writes beside it); `client`, a `dask.distributed.Client`, runs its
+  independent pieces (particle numbers) on a cluster where `command.distributed` says it can;
 * `summarize(result)`: the JSON summary (read from the Datasets only);
 * `report(result, summary, out, *, title, description, files)`: the report and its plots,
   returning the file names written;
@@ -38,15 +39,36 @@ from ..results import Summary
 __all__ = ["Study", "StudyPlan", "StudyResult", "Summary", "Outputs", "Cache", "compute_only", "Command",
            "CliOption"]
 
-#: ``cache(part, compute, label)``: the Dataset of ``part`` (a file name stem, e.g. ``"N8"``), read
-#: back verified where a previous run saved it, else ``compute()``d (and saved); ``label`` names
-#: the part in messages (e.g. ``"N = 8"``)
-Cache = Callable[..., xr.Dataset]
+class Cache(Protocol):
+    """Where a study keeps its parts (a file name stem each, e.g. `"N8"`); `label` names the part
+    in messages (e.g. `"N = 8"`)."""
+
+    def __call__(self, part: str, compute: Callable[[], xr.Dataset], label: str = "") -> xr.Dataset:
+        """The Dataset of `part`: read back verified where a previous run saved it, else
+        `compute()`d (and saved)."""
+
+    def saved(self, part: str, label: str = "") -> xr.Dataset | None:
+        """The verified Dataset of `part` if a previous run saved it, else None."""
+
+    def keep(self, part: str, dataset: xr.Dataset) -> xr.Dataset:
+        """Save `dataset` as `part`; returns it as a later run would read it back."""
 
 
-def compute_only(part: str, compute: Callable[[], xr.Dataset], label: str = "") -> xr.Dataset:
+class _ComputeOnly:
     """The cache that keeps nothing (a sweep task, a Python call)."""
-    return compute()
+
+    def __call__(self, part: str, compute: Callable[[], xr.Dataset], label: str = "") -> xr.Dataset:
+        return compute()
+
+    def saved(self, part: str, label: str = "") -> None:
+        return None
+
+    def keep(self, part: str, dataset: xr.Dataset) -> xr.Dataset:
+        return dataset
+
+
+#: the cache that keeps nothing (a sweep task, a Python call)
+compute_only = _ComputeOnly()
 
 
 @dataclass(frozen=True)
@@ -115,6 +137,8 @@ class Command:
         The study's own options.
     resumable : bool
         Whether it saves parts a rerun reuses (adds `--resume/--no-resume`).
+    distributed : bool
+        Whether its pieces can run on a Dask cluster (adds `--scheduler` and `--dask-workers`).
     notes : callable
         Summary -> lines `(text, style)` printed after the run (e.g. a violated bound, in red).
     """
@@ -125,6 +149,7 @@ class Command:
     saved: str = "nothing was saved."
     options: tuple[CliOption, ...] = ()
     resumable: bool = False
+    distributed: bool = False
     notes: Callable = _no_notes
 
 
@@ -179,7 +204,8 @@ class Study(Protocol):
 
     def plan(self, cfg) -> StudyPlan: ...
 
-    def run(self, cfg, plan: StudyPlan | None = None, *, progress: bool = False, log=None, cache: Cache = compute_only) -> StudyResult: ...
+    def run(self, cfg, plan: StudyPlan | None = None, *, progress: bool = False, log=None, cache: Cache = compute_only,
+            client=None) -> StudyResult: ...
 
     def summarize(self, result: StudyResult) -> Summary: ...
 

@@ -47,7 +47,7 @@ class CertifyStudy(NBodyStudy):
                            convert=lambda n: n or "auto"),
                  CliOption("exact", "Also compute the exact H_N beside the bound (needs an engine that runs the "
                                     "model at these N).", default=True)),
-        notes=_violations)
+        distributed=True, notes=_violations)
 
     def plan(self, cfg: RunConfig) -> StudyPlan:
         bound = estimate_bound(cfg.N, cfg.times.size, eta_grid(cfg.model).size)
@@ -60,7 +60,8 @@ class CertifyStudy(NBodyStudy):
         return StudyPlan(check_limits(bound + exact, f"the certificate (N = {list(cfg.N)})",
                                       max_seconds=cfg.max_seconds), lines)
 
-    def run(self, cfg: RunConfig, plan: StudyPlan | None = None, *, progress: bool = False, log=None, cache: Cache = compute_only) -> StudyResult:
+    def run(self, cfg: RunConfig, plan: StudyPlan | None = None, *, progress: bool = False, log=None, cache: Cache = compute_only,
+            client=None) -> StudyResult:
         threshold_N = None
         if self.threshold:
             threshold_N = THRESHOLD_N.get(cfg.model.d, THRESHOLD_N["other"])
@@ -69,7 +70,7 @@ class CertifyStudy(NBodyStudy):
                     "(a few minutes at d = 2)")
         ds = certify(cfg.model, cfg.rho0, list(cfg.N), cfg.times, engine=cfg.engine, engine_options=cfg.engine_options,
                      marginals=cfg.marginals, workers=self.workers, exact=self.exact, threshold_N=threshold_N,
-                     progress=progress, max_seconds=cfg.max_seconds)
+                     progress=progress, max_seconds=cfg.max_seconds, client=client)
         return StudyResult(ds)
 
     def summarize(self, result: StudyResult) -> Summary:

@@ -14,6 +14,8 @@ import xarray as xr
 from ..api import compare, plan_comparison
 from ..config import RunConfig, load_config, parse_config
 from ..diagnostics.rates import fit_power_law
+from .._parallel import check_client, on_client
+from ..errors import QMeanFieldError
 from ..estimates import format_bytes, format_seconds
 from ..report import PLOTS, write_report
 from ..report.comparison import plot_names
@@ -57,6 +59,14 @@ def comparison_lines(plan) -> tuple[str, ...]:
                  for e in plan.estimates())
 
 
+def _compare(cfg: RunConfig, Ns: list, progress: bool = False, client=None) -> xr.Dataset:
+    """`qmeanfield.compare` of `cfg` at the particle numbers `Ns` (a task on a cluster, too)."""
+    return compare(cfg.model, cfg.rho0, Ns, cfg.times, engine=cfg.engine, marginals=cfg.marginals,
+                   engine_options=cfg.engine_options, progress=progress, entropy_identity=cfg.entropy_identity,
+                   max_periods=cfg.max_periods, max_seconds=cfg.max_seconds,
+                   observables=list(cfg.observables) or None, client=client)
+
+
 class NBodyStudy:
     """What the N-body studies share: a `[model]`/`[initial]`/`[run]` configuration
     (`RunConfig`) and its fingerprint as the store key."""
@@ -81,24 +91,29 @@ class CompareStudy(NBodyStudy):
     command: ClassVar[Command] = Command(
         "run", "Run CONFIG and write results.nc, summary.json, plots, report.html and manifest.json into OUT.",
         saved="particle numbers finished so far are saved under {partial} and are reused when you run the same "
-              "command again.", resumable=True)
+              "command again.", resumable=True, distributed=True)
 
     def plan(self, cfg: RunConfig) -> StudyPlan:
         plan = comparison_plan(cfg)
         return StudyPlan(plan.estimate, comparison_lines(plan), plan)
 
     def run(self, cfg: RunConfig, plan: StudyPlan | None = None, *, progress: bool = False, log=None,
-            cache: Cache = compute_only) -> StudyResult:
-        def run_N(Ns):
-            return compare(cfg.model, cfg.rho0, Ns, cfg.times, engine=cfg.engine, marginals=cfg.marginals,
-                           engine_options=cfg.engine_options, progress=progress, entropy_identity=cfg.entropy_identity,
-                           max_periods=cfg.max_periods, max_seconds=cfg.max_seconds,
-                           observables=list(cfg.observables) or None)
-
+            cache: Cache = compute_only, client=None) -> StudyResult:
         if cache is compute_only:   # nothing to save in parts (a sweep task): one call, one mean field
-            ds = run_N(list(cfg.N))
-        else:                       # one N at a time, each saved before the next starts
-            parts = [cache(f"N{n}", lambda n=n: run_N([n]), f"N = {n}") for n in cfg.N]
+            ds = _compare(cfg, list(cfg.N), progress=progress, client=client)
+        else:                       # one N at a time, each saved as soon as it is done
+            parts = {n: cache.saved(f"N{n}", f"N = {n}") for n in cfg.N}
+            missing = [n for n in cfg.N if parts[n] is None]
+            if client is not None and missing:   # each missing N a task on the cluster
+                check_client(client, QMeanFieldError)
+                for k, part in on_client(client, _compare, [(cfg, [n]) for n in missing]):
+                    parts[missing[k]] = cache.keep(f"N{missing[k]}", part)
+                    if log:
+                        log(f"N = {missing[k]}: done on the cluster")
+            for n in missing:
+                if parts[n] is None:
+                    parts[n] = cache.keep(f"N{n}", _compare(cfg, [n], progress=progress))
+            parts = [parts[n] for n in cfg.N]
             ds = xr.concat(parts, dim="N", data_vars="minimal", coords="minimal", compat="override",
                            combine_attrs="override")
             notes = sorted({p.relative_entropy.attrs.get("note", "") for p in parts} - {""})

@@ -75,7 +75,8 @@ class SemiclassicalStudy:
         return _hash(cfg.problem, cfg.options, cfg.chain)
 
     def run(self, cfg: SemiclassicalConfig, plan: StudyPlan | None = None, *, progress: bool = False, log=None,
-            cache: Cache = compute_only) -> StudyResult:
+            cache: Cache = compute_only,
+            client=None) -> StudyResult:
         ds = scan(cfg.problem, options=cfg.options, progress=progress, log=log)
         extras = {}
         if cfg.chain is not None:

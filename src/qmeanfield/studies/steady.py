@@ -33,7 +33,7 @@ class SteadyStudy(NBodyStudy):
         "steady", "N-body steady states against the mean-field fixed point(s): steady.nc, steady.json, steady.html.",
         config_help="TOML configuration of an open model (run.N is used).",
         saved="nothing of the steady states was saved.",
-        options=(CliOption("gap", "Also the Liouvillian gap (slowest relaxation rate) per N."),))
+        options=(CliOption("gap", "Also the Liouvillian gap (slowest relaxation rate) per N."),), distributed=True)
 
     def _fixed_points(self, cfg: RunConfig):
         if not cfg.model.is_open:
@@ -51,11 +51,13 @@ class SteadyStudy(NBodyStudy):
                              max_seconds=cfg.max_seconds)
         return StudyPlan(total, lines, fps)
 
-    def run(self, cfg: RunConfig, plan: StudyPlan | None = None, *, progress: bool = False, log=None, cache: Cache = compute_only) -> StudyResult:
+    def run(self, cfg: RunConfig, plan: StudyPlan | None = None, *, progress: bool = False, log=None, cache: Cache = compute_only,
+            client=None) -> StudyResult:
         ds = steady_state_comparison(cfg.model, list(cfg.N), progress=progress, gap=self.gap,
                                      fixed_points=plan.detail if plan is not None else self._fixed_points(cfg),
                                      engine=cfg.engine,
-                                     engine_options=cfg.engine_options, max_seconds=cfg.max_seconds)
+                                     engine_options=cfg.engine_options, max_seconds=cfg.max_seconds,
+                                     client=client)
         return StudyResult(ds)
 
     def summarize(self, result: StudyResult) -> Summary:
