@@ -21,7 +21,7 @@ LAYERS = [
     {"diagnostics", "blocks", "propagators", "meanfield"},
     {"engines", "certificate"},
     {"results"},
-    {"api", "store", "config"},
+    {"api", "store", "config", "correlations"},
     {"report", "pipeline", "interop", "semiclassical", "sweep", "studies"},
     {"cli", "__init__"},
 ]

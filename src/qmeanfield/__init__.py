@@ -5,7 +5,7 @@ dynamics, and the distance between them through the quantum relative entropy
 H(R_N | rho^(x)N), marginal trace distances and the entropy production identity.
 
 The verbs are flat: `qmf.compare`, `qmf.certify`, `qmf.steady_state_comparison`,
-`qmf.meanfield_fixed_points`, `qmf.eta_threshold`; results are xarray Datasets or frozen
+`qmf.correlation`, `qmf.spectrum`, `qmf.meanfield_fixed_points`, `qmf.eta_threshold`; results are xarray Datasets or frozen
 dataclasses. `docs/architecture.md` maps the modules.
 """
 
@@ -28,9 +28,11 @@ _LAZY = {
     "steady_state_comparison": ("api", "steady_state_comparison"), "eta_threshold": ("certificate", "eta_threshold"),
     "meanfield_fixed_points": ("meanfield", "fixed_points"), "save_dataset": ("store", "save_dataset"),
     "load_dataset": ("store", "load_dataset"), "StoreError": ("store", "StoreError"),
+    "correlation": ("correlations", "correlation"), "spectrum": ("correlations", "spectrum"),
+    "to_qutip": ("interop", "to_qutip"),
 }
 _MODULES = {"meanfield", "certificate", "engines", "diagnostics", "store", "interop", "api", "studies", "pipeline",
-            "sweep", "semiclassical", "results", "estimates"}
+            "sweep", "semiclassical", "results", "estimates", "correlations"}
 
 
 def __getattr__(name: str):
@@ -56,6 +58,9 @@ __all__ = [
     "eta_threshold",
     "certificate_scaling",
     "steady_state_comparison",
+    "correlation",
+    "spectrum",
+    "to_qutip",
     "meanfield_fixed_points",
     "save_dataset",
     "load_dataset",

@@ -45,7 +45,7 @@ from .states import is_full_rank, validate_density_matrix
 
 __all__ = ["compare", "certify", "certificate_scaling", "steady_state_comparison", "derivative_step",
            "ComparisonPlan", "RunEstimate", "plan_comparison", "estimate_steady", "format_seconds", "Measurement",
-           "measure", "COMPARISON_VARIABLES"]
+           "measure", "COMPARISON_VARIABLES", "steady_engine"]
 
 #: dH_N/dt stencil step, relative to the fastest time scale of the model (independent of the spacing
 #: of the output times: stencils of close times interleave, they never shrink to round-off)
@@ -68,12 +68,14 @@ def derivative_step(model: Model, times: np.ndarray) -> float:
 MAX_OBSERVABLES = 64
 
 
-def check_observables(observables, d: int) -> tuple[tuple[str, ...], tuple[np.ndarray, ...]]:
+def check_observables(observables, d: int, *, hermitian: bool = True,
+                      name: str = "observables") -> tuple[tuple[str, ...], tuple[np.ndarray, ...]]:
     r"""Labels and (d, d) matrices of the one-body operators A whose collective observables
     $J_A = \sum_j A_j$ are measured: names or expressions of the operator language
     (`"jz"`, `"sx + 0.5*sz"`; the label is the text), matrices or QuTiP `Qobj` (labels
-    `"A0"`, `"A1"`, ...), or a mapping label -> either. Hermitian operators only (their
-    means and variances are real)."""
+    `"A0"`, `"A1"`, ...), or a mapping label -> either. `hermitian`: refuse non-Hermitian
+    operators (observables: their means and variances are real; a correlation takes any).
+    `name` names the argument in messages."""
     if observables is None:
         return (), ()
     if isinstance(observables, str) or hasattr(observables, "full") or (
@@ -87,9 +89,11 @@ def check_observables(observables, d: int) -> tuple[tuple[str, ...], tuple[np.nd
     for i, (label, op) in enumerate(items):
         if isinstance(op, str):
             label = label or op
-            op = evaluate(op, d, f"observables[{i}]")
-        field = f"observables[{label or i}]"
-        A = require_hermitian(as_square_matrix(op, field, d), field)
+            op = evaluate(op, d, f"{name}[{i}]")
+        field = f"{name}[{label or i}]"
+        A = as_square_matrix(op, field, d)
+        if hermitian:
+            A = require_hermitian(A, field)
         labels.append(str(label) if label is not None else f"A{i}")
         mats.append(A)
     if len(set(labels)) != len(labels):
@@ -565,7 +569,9 @@ def certificate_scaling(model: Model, rho0, N: int, times, *, V_scales=(0.5, 1.0
 
 
 # ----------------------------------------------------------------------------- steady states
-def _steady_engine(engine: EngineSpec, engine_options) -> PermutationalEngine:
+def steady_engine(engine: EngineSpec, engine_options) -> PermutationalEngine:
+    """The permutational engine of a steady-state or correlation verb: `"auto"`, `"permutational"`, a
+    `PermutationalEngine` object, or its options (`engine_options`)."""
     if isinstance(engine, PermutationalEngine):
         if engine_options:
             raise EngineError("engine_options cannot be combined with an engine object; pass them to its constructor")
@@ -632,7 +638,7 @@ def steady_state_comparison(model: Model, N, *, progress: bool | None = None, fi
         raise QMeanFieldError("steady states: a driven model (drive=...) has no stationary state; a periodic "
                               "(Floquet) state is not computed here - use compare() to long times")
     Ns = check_particle_numbers(N)
-    eng = _steady_engine(engine, engine_options)
+    eng = steady_engine(engine, engine_options)
     if fixed_points is not None and not (isinstance(fixed_points, meanfield.FixedPointSearch) or (
             isinstance(fixed_points, (list, tuple)) and all(isinstance(f, meanfield.FixedPoint) for f in fixed_points))):
         raise QMeanFieldError("fixed_points must be the result of qmeanfield.meanfield.fixed_points(model) (or None "
