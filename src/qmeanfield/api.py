@@ -33,6 +33,7 @@ from .diagnostics import (
     pinsker_marginal_bound,
     relative_entropy_to_product,
     stencil,
+    wineland_squeezing,
 )
 from .engines import Engine, EngineSpec, PermutationalEngine, choose_engine, configure_engine
 from .errors import EngineError, QMeanFieldError
@@ -206,6 +207,7 @@ class Measurement:
     two_body_marginal: np.ndarray | None
     observable_mean: np.ndarray | None
     observable_variance: np.ndarray | None
+    squeezing: np.ndarray | None
     engine: str
     discarded_weight: float
     wall_seconds: float
@@ -243,6 +245,10 @@ COMPARISON_VARIABLES = (
         optional=True),
     Variable("observable_variance", ("observable", "time"), {
         "long_name": "Var(J_A)/N", "formula": "Tr(R^(1) A^2) + (N-1) Tr(R^(2) A(x)A) - N Tr(R^(1) A)^2"},
+        optional=True),
+    Variable("squeezing", ("time",), {
+        "long_name": "Wineland spin-squeezing parameter xi^2 (qubits, d = 2; < 1: squeezed)",
+        "formula": "N min_{n perp <J>} Var(n.J) / |<J>|^2, J = sum_j sigma_j / 2, from R^(1) and R^(2)"},
         optional=True),
     Variable("engine", (), {"long_name": "engine used for each N"}),
     Variable("discarded_weight", (), {
@@ -288,6 +294,9 @@ def measure(model: Model, plan: ComparisonPlan, traj, rho_all: np.ndarray, two_b
         second = np.einsum("tij,oji->ot", R1, A @ A).real
         pair = np.einsum("tij,oji->ot", R2, AA).real
         obs_var = second + (n - 1) * pair - n * obs_mean**2
+    squeezing = None
+    if model.d == 2:
+        squeezing = wineland_squeezing(np.asarray(traj.marginals[1])[out], np.asarray(traj.marginals[2])[out], n)
     nan = np.full(T, np.nan)
     if model.collective_jumps:      # the identity's right side is derived for one-body jumps only
         dissipation, residual = nan, nan
@@ -300,7 +309,7 @@ def measure(model: Model, plan: ComparisonPlan, traj, rho_all: np.ndarray, two_b
         entropy_production=production, identity_residual=residual, dissipation=dissipation, trace_distance=dist,
         marginal_bound=bound, one_body_marginal=np.asarray(traj.marginals[1])[out],
         two_body_marginal=np.asarray(traj.marginals[2])[out] if two_body else None, observable_mean=obs_mean,
-        observable_variance=obs_var, engine=traj.engine,
+        observable_variance=obs_var, squeezing=squeezing, engine=traj.engine,
         discarded_weight=float(traj.discarded_weight),
         wall_seconds=float("nan") if started is None else time.perf_counter() - started, infinite_reason=reason)
 
@@ -397,6 +406,11 @@ def compare(model: Model, rho0, N, times, *, engine: EngineSpec = "auto", margin
     ds.relative_entropy.attrs["note"] = (next((r.infinite_reason for r in rows if r.infinite_reason), "")
                                          or "finite wherever rho(t) is full rank")
     ds.time.attrs.update(long_name="time", units=TIME_UNITS)
+    if "squeezing" in ds:   # the mean-field product state's, independent of N
+        rho_t = rho_all[plan.out_index]
+        ds["squeezing_meanfield"] = (("time",), wineland_squeezing(rho_t, np.einsum("tij,tkl->tikjl", rho_t, rho_t)
+                                                                   .reshape(-1, 4, 4), 2), {
+            "long_name": "xi^2 of rho(t)^(x)N (any N): Var_perp(sigma/2) / |Tr(rho sigma/2)|^2, >= 1"})
     ds.entropy_derivative.attrs["step"] = plan.step if entropy_identity else 0.0
     if plan.observables:
         rho_t = rho_all[plan.out_index]

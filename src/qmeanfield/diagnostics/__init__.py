@@ -1,6 +1,7 @@
 """Pure diagnostic functions on states: arrays in, numbers out, no I/O."""
 
 from .bounds import pinsker_marginal_bound
+from .collective import spin_covariance, wineland_squeezing
 from .entropy import (
     ProductRelativeEntropy,
     clamp_product_roundoff,
@@ -20,6 +21,8 @@ from .production import (
 
 __all__ = [
     "pinsker_marginal_bound",
+    "spin_covariance",
+    "wineland_squeezing",
     "relative_entropy",
     "relative_entropy_to_product",
     "clamp_product_roundoff",

@@ -31,7 +31,7 @@ from ._common import (
     save_png,
 )
 
-__all__ = ["make_plots", "write_report", "plot_names", "PLOTS", "OBSERVABLE_PLOTS"]
+__all__ = ["make_plots", "write_report", "plot_names", "PLOTS", "OBSERVABLE_PLOTS", "SQUEEZING_PLOTS"]
 
 #: file name -> caption
 PLOTS = {
@@ -51,9 +51,33 @@ OBSERVABLE_PLOTS = {
 }
 
 
+#: drawn for qubits (d = 2), where the Dataset has the squeezing parameter
+SQUEEZING_PLOTS = {
+    "squeezing.png": "Wineland spin-squeezing parameter xi^2 against time for each N (solid) and for the mean-field "
+                     "product state (black, dashed; >= 1); below the dotted line at 1 the N-body state is squeezed.",
+}
+
+
 def plot_names(ds: xr.Dataset) -> list[str]:
     """The plot files `make_plots` writes for this Dataset."""
-    return [*PLOTS, *(OBSERVABLE_PLOTS if "observable_mean" in ds else {})]
+    return [*PLOTS, *(OBSERVABLE_PLOTS if "observable_mean" in ds else {}),
+            *(SQUEEZING_PLOTS if "squeezing" in ds else {})]
+
+
+def _squeezing_plot(ds: xr.Dataset, out_dir: Path) -> bytes:
+    t, Ns = ds.time.values, ds.N.values
+    fig, ax = figure(figsize=(6.4, 4.2))
+    for c, n in zip(colors(len(Ns)), Ns):
+        ax.plot(t, ds.squeezing.sel(N=n), color=c, label=f"N = {n}")
+    ax.plot(t, ds.squeezing_meanfield, "k--", label="mean field")
+    ax.axhline(1.0, color="grey", ls=":", lw=1)
+    ax.set_yscale("log")
+    ax.set_xlabel("time t")
+    ax.set_ylabel(r"$\xi^2$")
+    ax.set_title("Spin squeezing (Wineland)")
+    ax.legend(fontsize=8, ncol=2)
+    ax.grid(alpha=0.3)
+    return save_png(fig, out_dir / "squeezing.png")
 
 
 def _observables_plot(ds: xr.Dataset, out_dir: Path) -> bytes:
@@ -164,6 +188,8 @@ def make_plots(ds: xr.Dataset, out_dir) -> dict[str, bytes]:
 
     if "observable_mean" in ds:
         pngs["observables.png"] = _observables_plot(ds, out_dir)
+    if "squeezing" in ds:
+        pngs["squeezing.png"] = _squeezing_plot(ds, out_dir)
     is_open = bool(int(ds.attrs.get("model_open", 0)))
     fig, ax = figure(figsize=(6.4, 4.2))
     shown = ds.dissipation if is_open else ds.identity_residual
@@ -277,7 +303,7 @@ def write_report(ds: xr.Dataset, summary: dict, out_dir, title: str = "qmeanfiel
         parts.append(f"<p class='note'>Relative entropy: {html.escape(note)}</p>")
 
     parts.append("<h2>Plots</h2>")
-    for name, caption in {**PLOTS, **OBSERVABLE_PLOTS}.items():
+    for name, caption in {**PLOTS, **OBSERVABLE_PLOTS, **SQUEEZING_PLOTS}.items():
         if name in pngs:
             parts.append(embed_png(name, pngs[name], caption))
     parts.append("<h2>Files</h2>" + links_html({**(files or {}), **{n: n for n in pngs}}))

@@ -138,7 +138,7 @@ class CompareStudy(NBodyStudy):
         """H_N, the marginal distances and bounds, with the largest H_N over time, H_N(t_final)
         and the fitted log-log slope of max_t ||R^(1) - rho||_1 against N."""
         kept = ["relative_entropy", "trace_distance", "marginal_bound"]
-        kept += [v for v in ("observable_mean", "observable_variance") if v in ds]   # with [run] observables
+        kept += [v for v in ("observable_mean", "observable_variance", "squeezing") if v in ds]   # observables, d = 2
         view = ds[kept].reset_coords(drop=True)
         H = view.relative_entropy
         view["relative_entropy_max"] = H.max("time").assign_attrs(long_name="max_t H_N")
