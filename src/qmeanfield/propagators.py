@@ -251,10 +251,12 @@ class KrylovPropagator(_RowSplit):
     A basis that closes ($h_{j+1,j} \approx 0$) is exact for any step.
     """
 
-    def __init__(self, A: sp.csr_matrix, threads: int = 1, m: int = KRYLOV_DIM, tol: float = KRYLOV_TOL):
+    def __init__(self, A: sp.csr_matrix, threads: int = 1, m: int = KRYLOV_DIM, tol: float = KRYLOV_TOL,
+                 norm: float | None = None):
         super().__init__(A, threads)
         self.m, self.tol = max(1, min(int(m), A.shape[0])), tol
-        self.alpha = self.column_norm()     # ||A||_1: the first step is 2 m / ||A||_1
+        # ||A||_1 (or a bound the caller knows): the first step is 2 m / ||A||_1
+        self.alpha = self.column_norm() if norm is None else float(norm)
         self.steps = self.rejected = 0
         self._complex = np.iscomplexobj(A.data)
 
@@ -740,24 +742,38 @@ class DrivenPropagator:
 
     def __init__(self, pieces, coefficients, threads: int = 1, tol: float = DRIVEN_TOL, conjugate: bool = False):
         self.conjugate = bool(conjugate)
-        self.pieces = [sp.csr_matrix(P) for P in pieces]
+        pieces = [sp.csr_matrix(P) for P in pieces]
         self.coefficients = coefficients
         self.threads, self.tol = threads, float(tol)
         self.steps = self.rejected = self.exponentials = self.matvecs = 0
-        self.nnz = int(sum(P.nnz for P in self.pieces))
+        self._norms = np.array([abs(P).sum(axis=0).max() if P.nnz else 0.0 for P in pieces], dtype=float)
+        # every piece's entries on the union of their patterns, assembled once: a combination is
+        # then one weighted sum of data arrays sharing the pattern (no sparse addition per step)
+        union = sum((abs(P) for P in pieces[1:]), abs(pieces[0])).tocsr()
+        union.sort_indices()
+        self._indptr, self._indices, self._shape = union.indptr, union.indices, union.shape
+        keys = np.repeat(np.arange(union.shape[0], dtype=np.int64), np.diff(union.indptr)) * union.shape[1] \
+            + union.indices
+        self._data = []
+        for P in pieces:
+            P = P.tocoo()
+            at = np.searchsorted(keys, P.row.astype(np.int64) * union.shape[1] + P.col)
+            data = np.zeros(union.nnz, dtype=np.result_type(P.dtype, float))
+            np.add.at(data, at, P.data)
+            self._data.append(data)
+        self.nnz = int(union.nnz)
         self.alpha = float("nan")        # no single generator norm
-        self._norms = np.array([abs(P).sum(axis=0).max() if P.nnz else 0.0 for P in self.pieces], dtype=float)
 
     def _combination(self, c1: np.ndarray, c2: np.ndarray, weights) -> tuple[sp.csr_matrix, float]:
         """``weights[0] A(t1) + weights[1] A(t2)`` from the coefficients at the two nodes, with a
         bound on its 1-norm (from the pieces' norms)."""
         w = weights[0] * c1 + weights[1] * c2
-        A = (weights[0] + weights[1]) * self.pieces[0]
-        for wk, P in zip(w, self.pieces[1:]):
+        data = (weights[0] + weights[1]) * self._data[0]
+        for wk, D in zip(w, self._data[1:]):
             if wk != 0:
-                A = A + wk * P
+                data = data + wk * D
         norm = abs(weights[0] + weights[1]) * self._norms[0] + float(np.abs(w) @ self._norms[1:])
-        return A.tocsr(), norm
+        return sp.csr_matrix((data, self._indices, self._indptr), shape=self._shape, copy=False), norm
 
     def _exp(self, A: sp.csr_matrix, norm: float, v: np.ndarray, h: float) -> np.ndarray:
         r"""$e^{hA} v$ (or $E v E^\dagger$ with `conjugate`): dense for small A, else
@@ -769,8 +785,8 @@ class DrivenPropagator:
             return E @ v @ E.conj().T
         if A.shape[0] <= DRIVEN_DENSE_MAX:          # small: one dense exponential beats the Krylov basis
             return scipy.linalg.expm(h * A.toarray()) @ v
-        m = int(min(KRYLOV_DIM, max(10, math.ceil(1.5 * norm * h) + 10)))
-        prop = KrylovPropagator(A, threads=self.threads, m=m)
+        m = int(min(KRYLOV_DIM, math.ceil(1.5 * norm * h) + 6))
+        prop = KrylovPropagator(A, threads=self.threads, m=m, norm=norm)
         try:
             return prop(v, h)
         finally:

@@ -72,10 +72,9 @@ BEHIND_MIN = 20_000
 #: problem), 200 and 400 (benchmarks/README.md) at 105 evaluation times up to t = 2 (``CALIBRATION``)
 SECONDS_PER_COST = 6e-9
 CALIBRATION = (105, 2.0)
-#: a driven model against a time-independent one (step-doubled Magnus steps of two Krylov
-#: exponentials of a fresh combination; measured d = 2, N = 64, drive 0.6 cos(3t) sx/2, t = 3,
-#: 31 times: 88 s against 1.4 s, 25 616 products against 360)
-DRIVEN_COST_FACTOR = 60.0
+#: a driven model against a time-independent one (step-doubled Magnus steps of two short Krylov
+#: exponentials each; benchmarks/README.md: d = 2, N = 64, drive 0.6 cos(3t) sx/2, t = 3, 31 times)
+DRIVEN_COST_FACTOR = 30.0
 
 
 @dataclass(frozen=True, kw_only=True)
