@@ -28,7 +28,7 @@ from .model import Model
 __all__ = ["Summary", "package_version", "provenance", "model_attrs", "model_variables", "Variable", "per_N_variables",
            "comparison_dataset", "certificate_dataset",
            "steady_dataset", "summarize_comparison", "summarize_certificate", "summarize_steady",
-           "summarize_semiclassical", "summarize_chain", "summarize_sweep", "json_number",
+           "summarize_semiclassical", "summarize_chain", "summarize_sweep", "headline_field", "headline_value", "json_number",
            "fit_to_json", "BOUND_SLACK", "POOR_FIT_R2"]
 
 #: slack allowed when checking measured <= bound (round-off of the diagnostics)
@@ -489,14 +489,21 @@ def summarize_chain(ds: xr.Dataset) -> Summary:
     })
 
 
-def headline_value(point: xr.Dataset, name: str) -> tuple[float, str]:
-    """A headline variable of one sweep point as one number: its last entry along each of its own
-    dimensions (the largest N, the final time, the last hbar), with a note saying which."""
-    da = point[name]
-    at = {d: da[d].values[-1] if d in da.coords else da.sizes[d] - 1 for d in da.dims}
-    value = da.isel({d: -1 for d in da.dims}).values if da.dims else da.values
+def headline_field(ds: xr.Dataset, name: str) -> tuple[xr.DataArray, str]:
+    """A headline variable of a sweep at the last entry of each of its own dimensions (those not
+    swept: the largest N, the final time, the last hbar), with a note saying which. For one
+    point (`ds` a point of the sweep, no swept dimension left) it is one number."""
+    da = ds[name]
+    own = [d for d in da.dims if d not in ds.status.dims]
+    at = {d: da[d].values[-1] if d in da.coords else da.sizes[d] - 1 for d in own}
     note = ", ".join(f"{d} = {v.item() if isinstance(v, np.generic) else v}" for d, v in at.items())
-    return json_number(float(value)), note
+    return (da.isel({d: -1 for d in own}) if own else da), note
+
+
+def headline_value(point: xr.Dataset, name: str) -> tuple[float, str]:
+    """A headline variable of one sweep point as one number (`headline_field`) and its note."""
+    field, note = headline_field(point, name)
+    return json_number(float(field.values)), note
 
 
 def summarize_sweep(ds: xr.Dataset) -> Summary:

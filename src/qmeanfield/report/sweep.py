@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
+from ..results import headline_field
 from ..store import atomic_write_bytes
 from ._common import CSS, colormap, embed_png, figure, fmt, links_html, save_png
 
@@ -29,12 +30,6 @@ def _quantities(ds) -> list[tuple[str, str]]:
     return out
 
 
-def _field(ds, name):
-    da = ds[name]
-    own = [d for d in da.dims if d not in ds.status.dims]
-    return da.isel({d: -1 for d in own}) if own else da
-
-
 def _label(v) -> str:
     return f"{v:g}" if isinstance(v, float) else str(v)
 
@@ -44,7 +39,7 @@ def _plot(ds: xr.Dataset, out_dir: Path) -> bytes:
     quantities = _quantities(ds)
     fig, panels = figure(1, len(quantities), figsize=(5 * len(quantities), 4.2), squeeze=False)
     for ax, (name, title) in zip(panels[0], quantities):
-        da = _field(ds, name)
+        da = headline_field(ds, name)[0]
         if len(axes) == 2:
             a, b = axes
             im = ax.pcolormesh(np.arange(ds.sizes[b]), np.arange(ds.sizes[a]), da.transpose(a, b).values,
