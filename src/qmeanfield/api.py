@@ -278,8 +278,9 @@ def measure(model: Model, plan: ComparisonPlan, traj, rho_all: np.ndarray, two_b
     dist = np.full((len(plan.ks), T), np.nan)
     V = np.asarray(model.V)
     for m, i in enumerate(out):
-        production[m] = entropy_production(traj.marginals[1][i], traj.marginals[2][i], rho_all[i], V, n,
-                                           model.kappa(n), model.hbar)
+        production[m] = entropy_production(traj.marginals[1][i], traj.marginals[2][i], rho_all[i],
+                                           model.interaction_strength(plan.all_times[i]) * V, n, model.kappa(n),
+                                           model.hbar)
         for b, k in enumerate(plan.ks):
             if k <= n:
                 dist[b, m] = marginal_trace_distance(traj.marginals[k][i], rho_all[i], k)
@@ -501,6 +502,9 @@ def certify(model: Model, rho0, N, times, *, etas="auto", exact: bool = True, go
     model = require_model(model)
     if client is not None:
         check_client(client, QMeanFieldError)
+    if model.interaction is not None:
+        raise QMeanFieldError("certify: the bound is computed for a time-independent interaction; a model with "
+                              "interaction=g(t) is not covered (compare() measures H_N for it)")
     if model.collective_jumps:
         raise QMeanFieldError("certify: the entropy method's bound is derived for one-body jumps only; "
                               "remove collective_jumps (compare() measures H_N for such models)")

@@ -6,7 +6,9 @@ Configuration layout (every key is checked; unknown keys are refused)::
     d = 2                                   # one-body dimension (default 2)
     h = "0.5*sx + 0.3*sz"                   # expression, or {re = [[...]], im = [[...]]}; an expression in t
                                             # (e.g. "0.3*sz + 0.5*cos(3*t)*sx") is a drive
-    V = "kron(sz, sz) + 0.2*kron(sx, sx)"   # expression, explicit, or {random_seed = 1, norm = 1.0}
+    V = "kron(sz, sz) + 0.2*kron(sx, sx)"   # expression, explicit, or {random_seed = 1, norm = 1.0}; an
+                                            # expression g(t)*V0 in t (e.g. "(1 - exp(-t))*kron(sz, sz)")
+                                            # ramps the interaction
     symmetrize_V = false                    # replace V by (V + S V S)/2 before validation
     jumps = ["sqrt(0.3)*sm"]                # optional list of expressions / explicit matrices; an expression
                                             # in t (e.g. "sqrt(0.2*(1 + t))*sm") is a time-dependent rate
@@ -173,11 +175,12 @@ def _names_in(text: str) -> set[str]:
         return set()
 
 
-def _operator_at(text: str, d: int, field: str, t: float, params: dict) -> np.ndarray:
-    """A (d, d) operator expression evaluated at time t."""
+def _operator_at(text: str, d: int, field: str, t: float, params: dict, shape: tuple | None = None) -> np.ndarray:
+    """A (d, d) operator expression (or of `shape`) evaluated at time t."""
+    shape = shape or (d, d)
     out = evaluate(text, d, field, parameters={**params, TIME_NAME: t})
-    if not isinstance(out, np.ndarray) or out.shape != (d, d):
-        raise ConfigError(f"{field}: the expression {text!r} must be a {d} x {d} matrix at every t")
+    if not isinstance(out, np.ndarray) or out.shape != shape:
+        raise ConfigError(f"{field}: the expression {text!r} must be a {shape[0]} x {shape[1]} matrix at every t")
     return out
 
 
@@ -198,26 +201,42 @@ def _time_dependent(text: str, d: int, field: str, params: dict):
 TIMED_JUMP_SAMPLES = (0.0, 0.37, 1.0, 2.9, 7.1)
 
 
-def _timed_jump(text: str, d: int, field: str, params: dict):
-    """A jump expression in t, ``c(t) * L``: (L, r) with the rate r(t) = |c(t)|^2 (L the sample of
-    largest norm). Refused unless every sample is a multiple of one operator."""
+def _factor_in_time(text: str, d: int, field: str, params: dict, shape: tuple, kind: str, example: str):
+    """An expression in t that is ``c(t) * X``: (X, c) with X the sample of largest norm.
+    Refused unless every sample is a multiple of one operator."""
     params = dict(params)
-    samples = [_operator_at(text, d, field, t, params) for t in TIMED_JUMP_SAMPLES]
+    samples = [_operator_at(text, d, field, t, params, shape) for t in TIMED_JUMP_SAMPLES]
     ref = max(samples, key=lambda A: float(np.abs(A).sum()))
     norm2 = float(np.vdot(ref, ref).real)
     if norm2 == 0:
-        raise ConfigError(f"{field}: the jump {text!r} vanishes at every sampled time")
+        raise ConfigError(f"{field}: the expression {text!r} vanishes at every sampled time")
     for t, A in zip(TIMED_JUMP_SAMPLES, samples):
         c = np.vdot(ref, A) / norm2
         if np.abs(A - c * ref).max() > 1e-10 * max(float(np.abs(A).max()), 1e-300):
-            raise ConfigError(f"{field}: a time-dependent jump must be a function of t times one operator, e.g. "
-                              f"\"sqrt(0.2*(1 + t))*sm\"; {text!r} changes its operator (at t = {t:g})")
+            raise ConfigError(f"{field}: a time-dependent {kind} must be a function of t times one operator, e.g. "
+                              f"{example}; {text!r} changes its operator (at t = {t:g})")
 
-    def rate(t: float) -> float:
+    def coefficient(t: float) -> complex:
         A = evaluate(text, d, field, parameters={**params, TIME_NAME: float(t)})
-        return float(abs(np.vdot(ref, A) / norm2) ** 2)
+        return complex(np.vdot(ref, A) / norm2)
 
-    return ref, rate
+    return ref, coefficient
+
+
+def _timed_jump(text: str, d: int, field: str, params: dict):
+    """A jump expression in t, ``c(t) * L``: (L, r) with the rate r(t) = |c(t)|^2 (L the sample of
+    largest norm)."""
+    ref, c = _factor_in_time(text, d, field, params, (d, d), "jump", '"sqrt(0.2*(1 + t))*sm"')
+    return ref, lambda t: float(abs(c(t)) ** 2)
+
+
+def _interaction_in_time(text: str, d: int, field: str, params: dict):
+    """An interaction expression in t, ``g(t) * V``: (V, g) with g real (V the sample of largest norm)."""
+    ref, c = _factor_in_time(text, d, field, params, (d * d, d * d), "interaction", '"(1 - exp(-t))*kron(sz, sz)"')
+    for t in TIMED_JUMP_SAMPLES:
+        if abs(c(t).imag) > 1e-10 * max(abs(c(t)), 1.0):
+            raise ConfigError(f"{field}: the interaction's factor of t must be real; at t = {t:g} it is {c(t):.3g}")
+    return ref, lambda t: c(t).real
 
 
 def _model(sec: dict, params: dict) -> Model:
@@ -230,7 +249,7 @@ def _model(sec: dict, params: dict) -> Model:
         raise ConfigError("model.d must be >= 2")
     if "h" not in sec or "V" not in sec:
         raise ConfigError("[model] needs both 'h' (one-body Hamiltonian) and 'V' (two-body interaction)")
-    drive = None
+    drive = interaction = None
     if isinstance(sec["h"], str) and TIME_NAME in _names_in(sec["h"]):
         drive = _time_dependent(sec["h"], d, "model.h", params)
         h = _operator_at(sec["h"], d, "model.h", 0.0, params)
@@ -244,6 +263,8 @@ def _model(sec: dict, params: dict) -> Model:
             raise ConfigError(f"model.V.random_seed must be an integer >= 0, got {seed}")
         norm = number_(Vspec.get("norm", 1.0), "model.V.norm", positive=True)
         V = random_interaction(d, seed=seed, norm=norm)
+    elif isinstance(Vspec, str) and TIME_NAME in _names_in(Vspec):   # g(t) * V: a ramp or quench
+        V, interaction = _interaction_in_time(Vspec, d, "model.V", params)
     else:
         V = _operator(Vspec, d, "model.V", (d * d, d * d), params)
     if not isinstance(sec.get("symmetrize_V", False), bool):
@@ -266,7 +287,8 @@ def _model(sec: dict, params: dict) -> Model:
     if not isinstance(coupling, str) or coupling not in COUPLINGS:
         raise ConfigError(f"model.coupling must be one of {sorted(COUPLINGS)}, got {coupling!r}")
     return Model(h=h, V=V, jumps=ops["jumps"], hbar=hbar, coupling=coupling,
-                 collective_jumps=ops["collective_jumps"], drive=drive, timed_jumps=timed or None)
+                 collective_jumps=ops["collective_jumps"], drive=drive, timed_jumps=timed or None,
+                 interaction=interaction)
 
 
 def _initial(sec: dict, d: int, params: dict) -> np.ndarray:

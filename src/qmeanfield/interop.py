@@ -35,7 +35,8 @@ def to_qutip(model: Model, N: int, rho0=None) -> dict:
     particle, `rho0` the product state if a one-body state is given; pass them to
     `qutip.mesolve(H, rho0, times, c_ops)` with `hbar = 1` time units (H is divided by hbar).
     For a driven model H is a `qutip.QobjEvo`: the static part plus `[J_k, f_k]` for each drive
-    term, $J_k = \\sum_j (A_k)_j / \\hbar$.
+    term, $J_k = \\sum_j (A_k)_j / \\hbar$, and `[H_V, g - 1]` for an `interaction` g (H_V the
+    interaction alone).
     """
     from ._checks import check_particle_numbers
     from .engines.dense import embedded_jumps, many_body_hamiltonian
@@ -55,8 +56,14 @@ def to_qutip(model: Model, N: int, rho0=None) -> dict:
     if model.is_driven:
         from .engines.dense import collective_operator
 
-        H = qutip.QobjEvo([H, *[[qutip.Qobj(collective_operator(A, N, model.d) / model.hbar, dims=dims),
-                                  (lambda t, f=f: f(t))] for A, f in model.drive]])
+        from .engines.dense import many_body_hamiltonian as interaction_part
+
+        terms = [[qutip.Qobj(collective_operator(A, N, model.d) / model.hbar, dims=dims), (lambda t, f=f: f(t))]
+                 for A, f in model.drive]
+        if model.interaction is not None:     # g(t) - 1 times the interaction (H holds it once)
+            terms.append([qutip.Qobj(interaction_part(model, N, one_body=False) / model.hbar, dims=dims),
+                          (lambda t: model.interaction_strength(t) - 1.0)])
+        H = qutip.QobjEvo([H, *terms])
     c_ops = [qutip.Qobj(L, dims=dims) for L in embedded_jumps(model, N)]
     if model.timed_jumps:
         from .engines.dense import site_operator

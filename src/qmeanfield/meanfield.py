@@ -49,7 +49,7 @@ def _dissipator(L: np.ndarray, rho: np.ndarray) -> np.ndarray:
 def rhs(model: Model, rho: np.ndarray, t: float = 0.0) -> np.ndarray:
     r"""Right side $\dot\rho$ of the mean-field equation at state `rho` (or at each of a
     stack of states, shape (..., d, d)) at time `t` (it matters for a driven model only)."""
-    Heff = model.h_at(t) + mean_field_potential(model.V, rho)
+    Heff = model.h_at(t) + model.interaction_strength(t) * mean_field_potential(model.V, rho)
     out = -1j / model.hbar * (Heff @ rho - rho @ Heff)
     for L in model.jumps:
         out = out + _dissipator(L, rho)
@@ -115,7 +115,8 @@ def fastest_rate(model: Model, times=None) -> float:
         grid = np.linspace(0.0, max(span, 1e-12), DRIVE_SAMPLES)
         c = np.array([model.time_coefficients(t) for t in grid]).reshape(grid.size, -1)   # (samples, terms)
         norms = np.array([np.abs(np.linalg.eigvalsh(A)).max() / model.hbar for A, _ in model.drive]
-                         + [np.linalg.norm(L, 2) ** 2 for L, _ in model.timed_jumps])
+                         + [np.linalg.norm(L, 2) ** 2 for L, _ in model.timed_jumps]
+                         + ([model.norm_V / model.hbar] if model.interaction is not None else []))
         rate += float(np.abs(c).max(axis=0) @ norms)
         change = np.abs(np.diff(c, axis=0)).max(axis=0) / (grid[1] - grid[0])
         rate += float(np.max(change / np.maximum(np.abs(c).max(axis=0), 1e-300), initial=0.0))
@@ -153,7 +154,7 @@ def evolve(model: Model, rho0, times, *, rtol: float = 1e-12, atol: float = 1e-1
         def fun(time, y):
             U = y.reshape(d, d)
             rho = U @ rho0 @ U.conj().T
-            Heff = model.h_at(time) + mean_field_potential(model.V, rho)
+            Heff = model.h_at(time) + model.interaction_strength(time) * mean_field_potential(model.V, rho)
             return (-1j / model.hbar * (Heff @ U)).ravel()
 
         Y = _solve(fun, np.eye(d, dtype=complex).ravel(), t, rtol, atol)

@@ -171,6 +171,9 @@ class Model:
     timed_jumps : one-body jumps with a time-dependent rate: pairs ``(L_k, r_k)``, L_k a (d, d)
         matrix and r_k a function of t >= 0; particle j's dissipator is
         $r_k(t)\,\mathcal D_{L_k, j}$ (the jump $\sqrt{r_k(t)} L_k$).
+    interaction : a time-dependent interaction strength g, a real function of t: the two-body
+        term is $g(t)\,\kappa_N \sum_{i<j} V_{ij}$ (a ramp or a quench of the interaction).
+        None (default): g = 1.
     """
 
     h: np.ndarray
@@ -181,6 +184,7 @@ class Model:
     collective_jumps: tuple = field(default=())
     drive: object = None
     timed_jumps: object = None
+    interaction: object = None
 
     def __post_init__(self):
         h = as_square_matrix(self.h, "h", error=ModelError)
@@ -217,11 +221,22 @@ class Model:
         object.__setattr__(self, "hbar", hbar)
         object.__setattr__(self, "drive", _drive_terms(self.drive, d))
         object.__setattr__(self, "timed_jumps", _timed_jumps(self.timed_jumps, d))
+        if self.interaction is not None:
+            _coefficient(self.interaction, "interaction")
 
     @property
     def is_driven(self) -> bool:
-        """True when the generator depends on time (`drive` or `timed_jumps`)."""
-        return len(self.drive) > 0 or len(self.timed_jumps) > 0
+        """True when the generator depends on time (`drive`, `timed_jumps` or `interaction`)."""
+        return len(self.drive) > 0 or len(self.timed_jumps) > 0 or self.interaction is not None
+
+    def interaction_strength(self, t: float) -> float:
+        """g(t), the factor of the interaction V at time t (1 without `interaction`)."""
+        if self.interaction is None:
+            return 1.0
+        g = float(self.interaction(t))
+        if not np.isfinite(g):
+            raise ModelError(f"interaction({t:g}) must be a finite real number, got {g!r}")
+        return g
 
     def drive_coefficients(self, t: float) -> np.ndarray:
         """The drive's coefficients f_k(t), one per term of `drive` (real)."""
@@ -235,9 +250,11 @@ class Model:
         return r
 
     def time_coefficients(self, t: float) -> np.ndarray:
-        """Every time-dependent coefficient: the drive's f_k(t), then the rates r_k(t) (the order
-        of the generator pieces the engines assemble)."""
-        return np.concatenate([self.drive_coefficients(t), self.rates(t)])
+        """Every time-dependent coefficient: the drive's f_k(t), then the rates r_k(t), then, with
+        `interaction`, g(t) - 1 (the order of the generator pieces the engines assemble: the
+        time-independent generator holds V once)."""
+        extra = [self.interaction_strength(t) - 1.0] if self.interaction is not None else []
+        return np.concatenate([self.drive_coefficients(t), self.rates(t), extra])
 
     def h_at(self, t: float) -> np.ndarray:
         r"""The one-body Hamiltonian at time t: $h + \sum_k f_k(t) A_k$."""
@@ -284,7 +301,8 @@ class Model:
                      jumps=tuple(W.conj().T @ L @ W for L in self.jumps), hbar=self.hbar, coupling=self.coupling,
                      collective_jumps=tuple(W.conj().T @ C @ W for C in self.collective_jumps),
                      drive=[(W.conj().T @ A @ W, f) for A, f in self.drive] or None,
-                     timed_jumps=[(W.conj().T @ L @ W, r) for L, r in self.timed_jumps] or None)
+                     timed_jumps=[(W.conj().T @ L @ W, r) for L, r in self.timed_jumps] or None,
+                     interaction=self.interaction)
 
     def describe(self) -> dict:
         """Plain-number summary (for reports and dataset attributes)."""
@@ -298,6 +316,7 @@ class Model:
             "driven": int(self.is_driven),
             "n_drive_terms": len(self.drive),
             "n_timed_jumps": len(self.timed_jumps),
+            "interaction_in_time": int(self.interaction is not None),
             "norm_h": self.norm_h,
             "norm_V": self.norm_V,
         }

@@ -40,12 +40,13 @@ def site_operator(op, site: int, N: int, d: int) -> sp.csr_matrix:
     return sp.kron(sp.kron(left, sp.csr_matrix(op)), right, format="csr")
 
 
-def many_body_hamiltonian(model: Model, N: int) -> sp.csr_matrix:
-    r"""$H_N = \sum_j h_j + \kappa_N \sum_{i<j} V_{ij}$ as a sparse matrix (operator-Schmidt form of V)."""
+def many_body_hamiltonian(model: Model, N: int, one_body: bool = True) -> sp.csr_matrix:
+    r"""$H_N = \sum_j h_j + \kappa_N \sum_{i<j} V_{ij}$ as a sparse matrix (operator-Schmidt form of V);
+    `one_body=False`: the interaction alone."""
     d = model.d
     kappa = model.kappa(N)
     H = sp.csr_matrix((d**N, d**N), dtype=complex)
-    for j in range(N):
+    for j in range(N if one_body else 0):
         H = H + site_operator(model.h, j, N, d)
     terms = operator_schmidt(np.asarray(model.V), d)
     for A, B in terms:
@@ -94,8 +95,9 @@ def liouvillian(model: Model, N: int) -> sp.csr_matrix:
 
 def drive_superoperators(model: Model, N: int) -> list[sp.csr_matrix]:
     r"""The time-dependent pieces, in the order of `Model.time_coefficients`: for each drive term $f_k(t) A_k$: $-\tfrac{i}{\hbar}(J_k \otimes 1 - 1 \otimes J_k^T)$,
-    $J_k = \sum_j (A_k)_j$, on the row-major vectorisation (the generator is
-    `liouvillian` plus $\sum_k f_k(t)$ times these)."""
+    $J_k = \sum_j (A_k)_j$, on the row-major vectorisation; for each timed jump its dissipator on
+    every particle; with `interaction`, the commutator with the interaction alone (the generator is
+    `liouvillian` plus the coefficients times these)."""
     D = model.d**N
     Id = sp.identity(D, dtype=complex, format="csr")
     out = []
@@ -109,6 +111,9 @@ def drive_superoperators(model: Model, N: int) -> list[sp.csr_matrix]:
             K = L.conj().T @ L
             piece = piece + sp.kron(L, L.conj()) - 0.5 * (sp.kron(K, Id) + sp.kron(Id, K.T))
         out.append(piece.tocsr())
+    if model.interaction is not None:
+        HV = many_body_hamiltonian(model, N, one_body=False)
+        out.append(((-1j / model.hbar) * (sp.kron(HV, Id) - sp.kron(Id, HV.T))).tocsr())
     return out
 
 
@@ -202,6 +207,8 @@ class DenseEngine:
         R0 = kron_all(*([np.asarray(rho0, dtype=complex)] * N))
         if model.is_driven and not model.is_open:   # the density matrix, conjugated by the step exponentials
             J = [collective_operator(A, N, d) for A, _ in model.drive]
+            if model.interaction is not None:
+                J.append(many_body_hamiltonian(model, N, one_body=False))
             prop = DrivenPropagator([(-1j / model.hbar) * P for P in (many_body_hamiltonian(model, N), *J)],
                                     model.time_coefficients, conjugate=True)
             S0 = N * von_neumann_entropy(np.asarray(rho0))

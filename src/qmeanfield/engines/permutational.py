@@ -158,8 +158,9 @@ class PermutationalEngine:
     def drive_generators(self, model: Model, N: int, real: bool = True) -> list[sp.csr_matrix]:
         r"""The time-dependent pieces of the generator on the blocks, in the order of
         `Model.time_coefficients`: for each drive term $f_k(t) A_k$ the commutator with $J(A_k)$,
-        then for each timed jump $r_k(t) L_k$ its dissipator on every particle (the generator of a
-        driven model is `generator` plus the coefficients times these)."""
+        then for each timed jump $r_k(t) L_k$ its dissipator on every particle, then with
+        `interaction` the commutator with the interaction alone (the generator of a driven model
+        is `generator` plus the coefficients times these)."""
         space = BlockSpace(N, model.d)
         d = model.d
         zero_h, zero_V = np.zeros((d, d), dtype=complex), np.zeros((d * d, d * d), dtype=complex)
@@ -167,6 +168,9 @@ class PermutationalEngine:
                                     threads=self.threads()) for A, _ in model.drive]
         pieces += [block_liouvillian(space, zero_h, zero_V, [np.asarray(L)], [], model.kappa(N), model.hbar, real=real,
                                      threads=self.threads()) for L, _ in model.timed_jumps]
+        if model.interaction is not None:   # the interaction alone, times g(t) - 1
+            pieces.append(block_liouvillian(space, zero_h, np.asarray(model.V), [], [], model.kappa(N), model.hbar,
+                                            real=real, threads=self.threads()))
         return pieces
 
     def block_states(self, model: Model, rho0: np.ndarray, N: int, times: np.ndarray, real: bool = False):
