@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._parallel import sparse_work
 from ..blocks.space import BlockSpace
 from ..model import Model
 
@@ -71,10 +72,11 @@ class Regression:
         """G at the increasing delays `taus` (>= the last delay reached)."""
         taus = np.asarray(taus, dtype=float)
         G = np.zeros(taus.size, dtype=complex)
-        for p, (weight, z) in enumerate(zip((1.0, 1j), self.z)):
-            for k, zt in enumerate(self.prop.trajectory(z, taus, t0=self.tau)):
-                G[k] += weight * collective_trace(self.space, self.A, self.space.to_complex(zt))[0]
-                self.z[p] = zt
+        with sparse_work():   # one BLAS thread beside the sparse products (as the dynamics run)
+            for p, (weight, z) in enumerate(zip((1.0, 1j), self.z)):
+                for k, zt in enumerate(self.prop.trajectory(z, taus, t0=self.tau)):
+                    G[k] += weight * collective_trace(self.space, self.A, self.space.to_complex(zt))[0]
+                    self.z[p] = zt
         self.tau = float(taus[-1]) if taus.size else self.tau
         return G
 
