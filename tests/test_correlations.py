@@ -83,6 +83,12 @@ def test_correlation_refusals():
         qmf.correlation(MODEL, 3, "sp", "sm", [1.0, 0.5])
     with pytest.raises(qmf.QMeanFieldError, match="A"):
         qmf.correlation(MODEL, 3, "banana", "sm", [0.0, 1.0])
+    with pytest.raises(qmf.QMeanFieldError, match="max_periods"):      # refused before any work
+        qmf.correlation(MODEL, 3, "sp", "sm", [0.0, 1e12])
+    with pytest.raises(qmf.QMeanFieldError, match="work limit"):
+        qmf.correlation(MODEL, [400], "sp", "sm", np.linspace(0, 100, 1001), max_seconds=60)
+    with pytest.raises(qmf.QMeanFieldError, match="frequencies"):
+        qmf.spectrum(MODEL, 3, "sp", "sm", np.zeros(10**6))
     with pytest.raises(qmf.QMeanFieldError, match="decayed"):   # a span too short to decay, no room to extend
         import qmeanfield.correlations as corr
 

@@ -19,12 +19,12 @@ import numpy as np
 import xarray as xr
 
 from . import meanfield
-from ._checks import check_particle_numbers, check_times
+from ._checks import MAX_PERIODS, check_particle_numbers, check_times
 from .api import check_observables, steady_engine
 from .blocks.space import BlockSpace
 from .engines.regression import Regression, collective_trace, regression
 from .errors import QMeanFieldError
-from .estimates import MAX_SECONDS, check_limits
+from .estimates import MAX_SECONDS, Estimate, check_limits
 from .model import Model, require_model
 from .results import model_attrs, package_version, provenance
 from .states import validate_density_matrix
@@ -37,6 +37,10 @@ SPECTRUM_TOLERANCE = 1e-5
 MAX_DOUBLINGS = 8
 #: samples per shortest period of the requested frequencies (Simpson; halved for the error estimate)
 SAMPLES_PER_PERIOD = 16
+#: most frequencies of one spectrum
+MAX_FREQUENCIES = 100_000
+#: entries of the phase matrix made at once by the quadrature (16 MiB of complex numbers)
+TRANSFORM_ENTRIES = 2**20
 
 
 def _operator(op, d: int, name: str) -> tuple[str, np.ndarray]:
@@ -66,6 +70,19 @@ def _start_state(eng, model: Model, n: int, rho0, t: float, reference):
     x = next(states)
     states.close()
     return x
+
+
+def _regression_estimate(eng, model: Model, Ns, samples: int, span: float, reference, propagations: int = 2):
+    """Time and memory of the start states (steady: `reference` is the fixed point or None; False:
+    evolved product states) and of `propagations` real propagations over `span` per N."""
+    total = None
+    for n in Ns:
+        e = eng.estimate(model, n, evaluations=samples, t_final=max(span, 1e-12))
+        e = Estimate(e.seconds * propagations, e.bytes)
+        if reference is not False:
+            e = e + eng.estimate_steady(model, n, reference)
+        total = e if total is None else total + e
+    return total
 
 
 def correlation(model: Model, N, A, B, taus, *, rho0=None, t: float = 0.0, reverse: bool = False, engine="auto",
@@ -106,16 +123,16 @@ def correlation(model: Model, N, A, B, taus, *, rho0=None, t: float = 0.0, rever
     a_label, a = _operator(A, model.d, "A")
     b_label, b = _operator(B, model.d, "B")
     taus = check_times(taus, "taus")
+    meanfield.check_time_span(model, taus, MAX_PERIODS)
     if not isinstance(reverse, (bool, np.bool_)):
         raise QMeanFieldError(f"reverse must be True or False, got {reverse!r}")
     reference = None
     if steady:
         fps = meanfield.fixed_points(model)
         reference = fps[0].rho if len(fps) else None
-        check_limits(sum((eng.estimate_steady(model, n, reference) for n in Ns[1:]),
-                         eng.estimate_steady(model, Ns[0], reference)), f"the steady states (N = {list(Ns)})",
-                     max_seconds=max_seconds)
-    else:
+    work = _regression_estimate(eng, model, Ns, taus.size, float(taus[-1]), reference if steady else False)
+    check_limits(work, f"the correlations (N = {list(Ns)})", max_seconds=max_seconds)
+    if not steady:
         rho0 = validate_density_matrix(rho0, "rho0", model.d)
         if not (isinstance(t, (int, float)) and math.isfinite(t) and t >= 0):
             raise QMeanFieldError(f"t must be a finite number >= 0, got {t!r}")
@@ -143,11 +160,14 @@ def correlation(model: Model, N, A, B, taus, *, rho0=None, t: float = 0.0, rever
 
 
 def _transform(omegas: np.ndarray, h: float, g: np.ndarray, sign: float) -> np.ndarray:
-    """Trapezoid rule for $\\int_0^T e^{sign\\, i\\omega s} g(s) ds$ on the uniform grid of step h."""
+    """Trapezoid rule for $\\int_0^T e^{sign\\, i\\omega s} g(s) ds$ on the uniform grid of step h
+    (the phase matrix in row chunks of at most `TRANSFORM_ENTRIES` entries)."""
     w = np.full(g.size, h)
     w[0] = w[-1] = h / 2
     s = h * np.arange(g.size)
-    return np.exp(sign * 1j * np.outer(omegas, s)) @ (w * g)
+    rows = max(1, TRANSFORM_ENTRIES // max(g.size, 1))
+    return np.concatenate([np.exp(sign * 1j * np.outer(omegas[k:k + rows], s)) @ (w * g)
+                           for k in range(0, omegas.size, rows)])
 
 
 def spectrum(model: Model, N, A, B, omegas, *, tau_max: float | None = None, engine="auto", engine_options=None,
@@ -193,6 +213,8 @@ def spectrum(model: Model, N, A, B, omegas, *, tau_max: float | None = None, eng
     omegas = np.asarray(omegas, dtype=float)
     if omegas.ndim != 1 or omegas.size == 0 or not np.all(np.isfinite(omegas)):
         raise QMeanFieldError("omegas must be a non-empty list of finite frequencies")
+    if omegas.size > MAX_FREQUENCIES:
+        raise QMeanFieldError(f"omegas: {omegas.size} frequencies, over the limit of {MAX_FREQUENCIES}; give fewer")
     if not (isinstance(tol, (int, float)) and 0 < tol < 1):
         raise QMeanFieldError(f"tol must be in (0, 1), got {tol!r}")
     a_label, a = _operator(A, model.d, "A")
@@ -203,10 +225,15 @@ def spectrum(model: Model, N, A, B, omegas, *, tau_max: float | None = None, eng
     if not (math.isfinite(span0) and span0 > 0):
         raise QMeanFieldError(f"tau_max must be a finite number > 0, got {tau_max!r}")
     h = min(2 * math.pi / max(float(np.max(np.abs(omegas))), 1e-300) / SAMPLES_PER_PERIOD, span0 / 64)
+    longest = span0 * 2**MAX_DOUBLINGS
+    meanfield.check_time_span(model, np.array([0.0, span0]), MAX_PERIODS)
     fps = meanfield.fixed_points(model)
     reference = fps[0].rho if len(fps) else None
-    check_limits(sum((eng.estimate_steady(model, n, reference) for n in Ns[1:]), eng.estimate_steady(model, Ns[0], reference)),
-                 f"the steady states (N = {list(Ns)})", max_seconds=max_seconds)
+    # the first span (each further span costs as much; at most 2^MAX_DOUBLINGS of them)
+    work = _regression_estimate(eng, model, Ns, int(span0 / h) + 1, span0, reference,
+                                propagations=2 if np.allclose(b, a.conj().T, atol=0.0, rtol=0.0) else 4)
+    check_limits(work, f"the spectra (N = {list(Ns)}; the first span of delays, tau = {span0:g}, of at most "
+                       f"{longest:g})", max_seconds=max_seconds)
     S = np.zeros((len(Ns), omegas.size), dtype=complex)
     err = np.zeros((len(Ns), omegas.size))
     spans = np.zeros(len(Ns))
