@@ -9,6 +9,7 @@ import pytest
 TUTORIALS = sorted((Path(__file__).resolve().parents[1] / "docs" / "tutorials").glob("*.py"))
 
 
+@pytest.mark.slow   # `make test` executes every tutorial in its docs build (mkdocs-jupyter, allow_errors: false)
 @pytest.mark.parametrize("path", TUTORIALS, ids=[p.stem for p in TUTORIALS])
 def test_tutorial_runs(path, monkeypatch):
     import matplotlib
