@@ -65,7 +65,7 @@ def test_run_writes_everything(config, tmp_path):
     assert "results.nc" in links and "summary.json" in links
     for link in links:
         assert (out / link).exists(), link
-    assert html.count("data:image/png;base64,") == 6       # the five plots and, for qubits, squeezing.png
+    assert html.count("data:image/png;base64,") == 5       # no observables asked: no observables/squeezing plots
     assert "two qubits and three" in html
 
 

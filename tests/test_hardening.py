@@ -253,6 +253,7 @@ def _wait_for(pred, timeout=120.0):
     return False
 
 
+@pytest.mark.slow   # about 30 s; resuming after an interruption is also tested in test_cli and test_sweep
 def test_kill_9_and_resume_gives_identical_results(tmp_path):
     from qmeanfield import store
 

@@ -122,7 +122,9 @@ def test_observables_from_toml_are_stored_drawn_and_listed(tmp_path, monkeypatch
     np.testing.assert_allclose(ds.observable_mean.sel(observable="jz").values[:, 0],
                                ds.observable_meanfield.sel(observable="jz").values[0], atol=1e-12)  # product at t = 0
     manifest = json.loads((out / "manifest.json").read_text())
-    assert "observables.png" in manifest["files"]
+    assert "observables.png" in manifest["files"] and "squeezing.png" in manifest["files"]   # qubits
     assert len(figures["observables.png"].axes) == 4
+    ax = figures["squeezing.png"].axes[0]
+    assert len(ax.lines) == len(ds.N) + 2 and ax.get_yscale() == "log"   # each N, the mean field, the line at 1
     with pytest.raises(qmf.ConfigError, match="run.observables"):
         parse_config({**CONFIG, "run": {**CONFIG["run"], "observables": ["jz", "3"]}})

@@ -51,7 +51,8 @@ OBSERVABLE_PLOTS = {
 }
 
 
-#: drawn for qubits (d = 2), where the Dataset has the squeezing parameter
+#: drawn for qubits (d = 2) where collective observables were asked for (the Dataset always has
+#: the squeezing parameter of qubits; the plot is for those who read collective observables)
 SQUEEZING_PLOTS = {
     "squeezing.png": "Wineland spin-squeezing parameter xi^2 against time for each N (solid) and for the mean-field "
                      "product state (black, dashed; >= 1); below the dotted line at 1 the N-body state is squeezed.",
@@ -61,7 +62,11 @@ SQUEEZING_PLOTS = {
 def plot_names(ds: xr.Dataset) -> list[str]:
     """The plot files `make_plots` writes for this Dataset."""
     return [*PLOTS, *(OBSERVABLE_PLOTS if "observable_mean" in ds else {}),
-            *(SQUEEZING_PLOTS if "squeezing" in ds else {})]
+            *(SQUEEZING_PLOTS if _draws_squeezing(ds) else {})]
+
+
+def _draws_squeezing(ds: xr.Dataset) -> bool:
+    return "squeezing" in ds and "observable_mean" in ds
 
 
 def _squeezing_plot(ds: xr.Dataset, out_dir: Path) -> bytes:
@@ -188,7 +193,7 @@ def make_plots(ds: xr.Dataset, out_dir) -> dict[str, bytes]:
 
     if "observable_mean" in ds:
         pngs["observables.png"] = _observables_plot(ds, out_dir)
-    if "squeezing" in ds:
+    if _draws_squeezing(ds):
         pngs["squeezing.png"] = _squeezing_plot(ds, out_dir)
     is_open = bool(int(ds.attrs.get("model_open", 0)))
     fig, ax = figure(figsize=(6.4, 4.2))
