@@ -211,7 +211,7 @@ name = "tiny"
 pair = "-cos(x)"
 hbar = [0.2, 0.1]
 t_final = 2.0
-n_times = 5
+n_times = 3
 cells = [64, 64]
 emd_cells = 16
 [semiclassical.initial]
@@ -261,7 +261,7 @@ def test_a_violated_certificate_is_reported_not_raised(tmp_path, monkeypatch):
     real = scan_module.certificate_bound
     monkeypatch.setattr(scan_module, "certificate_bound", lambda *a: 1e-6 * real(*a))
     cfg = tmp_path / "tiny.toml"
-    cfg.write_text(TINY.replace("hbar = [0.2, 0.1]", "hbar = [0.2]").replace("n_times = 5", "n_times = 2")
+    cfg.write_text(TINY.replace("hbar = [0.2, 0.1]", "hbar = [0.2]").replace("n_times = 3", "n_times = 2")
                    .replace("emd_cells = 16", "emd_cells = 0"))
     res = CliRunner().invoke(app, ["semiclassical", str(cfg), "--out", str(tmp_path / "out"), "--no-progress"])
     assert res.exit_code == 0, res.output
