@@ -21,7 +21,6 @@ import xarray as xr
 from . import meanfield
 from ._checks import MAX_PERIODS, check_particle_numbers, check_times
 from .api import check_observables, steady_engine
-from .blocks.space import BlockSpace
 from .engines.regression import Regression, collective_trace, regression
 from .errors import QMeanFieldError
 from .estimates import MAX_SECONDS, Estimate, check_limits
@@ -51,6 +50,7 @@ def _operator(op, d: int, name: str) -> tuple[str, np.ndarray]:
 
 
 def _checked(model: Model, N, engine, engine_options, steady: bool):
+    """The model, the particle numbers and the engine."""
     model = require_model(model)
     if model.is_driven:
         raise QMeanFieldError("correlations: a driven model has no time-independent generator; the quantum "
@@ -59,6 +59,14 @@ def _checked(model: Model, N, engine, engine_options, steady: bool):
         raise QMeanFieldError("correlations in the steady state need an open model (jumps or collective_jumps); "
                               "give rho0 (and t) to start from a product state")
     return model, check_particle_numbers(N), steady_engine(engine, engine_options)
+
+
+def _check_fits(eng, model: Model, Ns) -> None:
+    """Every N's generator fits the engine's memory budget (checked before the first N starts)."""
+    for n in Ns:
+        ok, why = eng.supports(model, n)
+        if not ok:
+            raise QMeanFieldError(why)
 
 
 def _start_state(eng, model: Model, n: int, rho0, t: float, reference):
@@ -132,6 +140,7 @@ def correlation(model: Model, N, A, B, taus, *, rho0=None, t: float = 0.0, rever
         reference = fps[0].rho if len(fps) else None
     work = _regression_estimate(eng, model, Ns, taus.size, float(taus[-1]), reference if steady else False)
     check_limits(work, f"the correlations (N = {list(Ns)})", max_seconds=max_seconds)
+    _check_fits(eng, model, Ns)
     if not steady:
         rho0 = validate_density_matrix(rho0, "rho0", model.d)
         if not (isinstance(t, (int, float)) and math.isfinite(t) and t >= 0):
@@ -139,14 +148,12 @@ def correlation(model: Model, N, A, B, taus, *, rho0=None, t: float = 0.0, rever
     G = np.zeros((len(Ns), taus.size), dtype=complex)
     means = np.zeros((len(Ns), 2), dtype=complex)
     for k, n in enumerate(Ns):
-        ok, why = eng.supports(model, n)
-        if not ok:
-            raise QMeanFieldError(why)
         x = _start_state(eng, model, n, rho0, float(t), reference)
-        space = BlockSpace(n, model.d)
+        generator = eng.generator(model, n, real=True)
+        space = generator[0]
         means[k] = [collective_trace(space, a, x)[0], collective_trace(space, b, x)[0]]
-        G[k] = regression(eng, model, n, x, b, a, taus, side="right") if reverse else regression(eng, model, n, x, a, b,
-                                                                                                 taus)
+        G[k] = (regression(eng, generator, x, b, a, taus, side="right") if reverse
+                else regression(eng, generator, x, a, b, taus))
     return xr.Dataset(
         {"correlation": (("N", "tau"), G, {"long_name": f"<J({a_label})(t) J({b_label})(t + tau)>" if reverse else
                                                        f"<J({a_label})(t + tau) J({b_label})(t)>"}),
@@ -229,25 +236,27 @@ def spectrum(model: Model, N, A, B, omegas, *, tau_max: float | None = None, eng
     meanfield.check_time_span(model, np.array([0.0, span0]), MAX_PERIODS)
     fps = meanfield.fixed_points(model)
     reference = fps[0].rho if len(fps) else None
+    adjoint_pair = bool(np.array_equal(b, a.conj().T))     # negative delays are the conjugates
     # the first span (each further span costs as much; at most 2^MAX_DOUBLINGS of them)
     work = _regression_estimate(eng, model, Ns, int(span0 / h) + 1, span0, reference,
-                                propagations=2 if np.allclose(b, a.conj().T, atol=0.0, rtol=0.0) else 4)
+                                propagations=2 if adjoint_pair else 4)
     check_limits(work, f"the spectra (N = {list(Ns)}; the first span of delays, tau = {span0:g}, of at most "
                        f"{longest:g})", max_seconds=max_seconds)
+    _check_fits(eng, model, Ns)
     S = np.zeros((len(Ns), omegas.size), dtype=complex)
     err = np.zeros((len(Ns), omegas.size))
     spans = np.zeros(len(Ns))
     means = np.zeros((len(Ns), 2), dtype=complex)
-    adjoint_pair = bool(np.allclose(b, a.conj().T, atol=0.0, rtol=0.0))
     chunk = 4 * int(math.ceil(span0 / h / 4))      # samples per span, a multiple of 4 (Simpson on h and 2h)
     for k, n in enumerate(Ns):
         x = eng.steady_state(model, n, reference=reference).full_state()
-        space = BlockSpace(n, model.d)
+        generator = eng.generator(model, n, real=True)     # one generator for both regressions
+        space = generator[0]
         mA, mB = collective_trace(space, a, x)[0], collective_trace(space, b, x)[0]
         means[k] = mA, mB
         with ExitStack() as stack:
-            plus = stack.enter_context(Regression(eng, model, n, x, a, b, side="left"))     # <A(s) B(0)>
-            minus = None if adjoint_pair else stack.enter_context(Regression(eng, model, n, x, b, a, side="right"))
+            plus = stack.enter_context(Regression(eng, generator, x, a, b, side="left"))     # <A(s) B(0)>
+            minus = None if adjoint_pair else stack.enter_context(Regression(eng, generator, x, b, a, side="right"))
             gp, gm, start = np.zeros(0, dtype=complex), np.zeros(0, dtype=complex), 0
             for _ in range(2**MAX_DOUBLINGS):
                 taus = h * np.arange(start, chunk * (start // chunk + 1) + 1)

@@ -22,7 +22,6 @@ import numpy as np
 
 from .._parallel import sparse_work
 from ..blocks.space import BlockSpace
-from ..model import Model
 
 __all__ = ["apply_collective", "collective_trace", "adjoint", "regression", "Regression"]
 
@@ -55,11 +54,12 @@ class Regression:
     $\mathrm{tr}[J(A)\, e^{\tau\mathcal L}(R J(B))]$ (`"right"`) for the complex state vector
     `start` of R (concatenated blocks), delay span by delay span: `advance(taus)` continues from
     the last delay reached (so a span that turns out too short is extended, not recomputed).
-    Call `close` (or use `with`) when done."""
+    `generator`: the engine's `(space, L)` on the real coordinates (`engine.generator(model,
+    N, real=True)`), shared by the regressions of one state. Call `close` (or use `with`) when done."""
 
-    def __init__(self, engine, model: Model, N: int, start: np.ndarray, A: np.ndarray, B: np.ndarray,
+    def __init__(self, engine, generator: tuple, start: np.ndarray, A: np.ndarray, B: np.ndarray,
                  side: str = "left"):
-        self.space, L = engine.generator(model, N, real=True)
+        self.space, L = generator
         self.A = A
         X = apply_collective(self.space, start, B, side)
         Xd = adjoint(self.space, X)
@@ -90,8 +90,8 @@ class Regression:
         self.close()
 
 
-def regression(engine, model: Model, N: int, start: np.ndarray, A: np.ndarray, B: np.ndarray, taus: np.ndarray,
+def regression(engine, generator: tuple, start: np.ndarray, A: np.ndarray, B: np.ndarray, taus: np.ndarray,
                side: str = "left") -> np.ndarray:
     """`Regression` at the increasing delays `taus` (>= 0), in one call."""
-    with Regression(engine, model, N, start, A, B, side) as reg:
+    with Regression(engine, generator, start, A, B, side) as reg:
         return reg.advance(taus)
