@@ -679,14 +679,6 @@ def steady_state_comparison(model: Model, N, *, progress: bool | None = None, fi
     work = check_limits(sum(eng.estimate_steady(model, n, fps[0].rho, gap=gap) for n in Ns),
                         f"the steady states (N = {list(Ns)})", max_seconds=max_seconds)
     progress = wants_progress(progress, work.seconds)
-    d, F = model.d, len(fps)
-    dist = np.full((len(Ns), 2, F), np.nan)
-    H = np.full((len(Ns), F), np.nan)
-    S = np.full(len(Ns), np.nan)
-    residual = np.full(len(Ns), np.nan)
-    R1 = np.zeros((len(Ns), d, d), dtype=complex)
-    methods, iterations, walls = [], [], []
-    gaps = np.full(len(Ns), np.nan)
     with progress_bar(progress) as prog:
         task = prog.add_task("steady states", total=len(Ns)) if prog else None
         rows: list = [None] * len(Ns)
@@ -708,10 +700,8 @@ def steady_state_comparison(model: Model, N, *, progress: bool | None = None, fi
             rows[a] = _steady_one(eng, model, n, fps, gap, report if prog else None)
             if prog:
                 prog.update(task, completed=a + 1)
-    for a, row in enumerate(rows):
-        dist[a], H[a], S[a], R1[a], residual[a], gaps[a] = row.dist, row.H, row.S, row.R1, row.residual, row.gap
-        methods.append(row.method)
-        iterations.append(row.iterations)
-        walls.append(row.wall_seconds)
-    return steady_dataset(model, Ns, fps, dist=dist, H=H, S=S, residual=residual, R1=R1, methods=methods,
-                          iterations=iterations, wall_seconds=walls, gaps=gaps)
+    return steady_dataset(model, Ns, fps, dist=np.stack([r.dist for r in rows]), H=np.stack([r.H for r in rows]),
+                          S=np.array([r.S for r in rows]), residual=np.array([r.residual for r in rows]),
+                          R1=np.stack([r.R1 for r in rows]).astype(complex), methods=[r.method for r in rows],
+                          iterations=[r.iterations for r in rows], wall_seconds=[r.wall_seconds for r in rows],
+                          gaps=np.array([r.gap for r in rows]))
