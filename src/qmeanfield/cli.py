@@ -166,12 +166,12 @@ def _study_command(study_class):
                 return run_study(study, cfg, out, progress=progress, resume=resume, log=_say, force=force)
             from .sweep import DaskBackend
 
-            study.plan(cfg)   # refused before a cluster starts
+            plan = study.plan(cfg)   # refused before a cluster starts
             backend = DaskBackend(address=scheduler or None, workers=dask_workers or None)
             _say(f"running on {backend.describe()}")
             with backend:
                 return run_study(study, cfg, out, progress=progress, resume=resume, log=_say, force=force,
-                                 client=backend.client)
+                                 client=backend.client, plan=plan)
 
         summary = _guarded(out, spec.saved.format(partial=out / ".partial"), work)
         for text, style in spec.notes(summary):

@@ -25,7 +25,7 @@ from .errors import QMeanFieldError
 from .results import Summary, package_version
 from .store import (StoreError, begin_outputs, check_inside, check_output_dir, load_dataset, load_if_present,
                     output_lock, save_dataset, write_json, write_manifest)
-from .studies import CertifyStudy, CompareStudy, SemiclassicalStudy, SteadyStudy, Study, fingerprint
+from .studies import CertifyStudy, CompareStudy, SemiclassicalStudy, SteadyStudy, Study, StudyPlan, fingerprint
 
 __all__ = ["run_study", "run_to_directory", "certify_to_directory", "steady_to_directory",
            "semiclassical_to_directory", "fingerprint", "OUTPUT_FILES"]
@@ -71,7 +71,7 @@ class _PartCache:
 
 
 def run_study(study: Study, cfg, out_dir, *, progress: bool = False, resume: bool = True, log=None,
-              force: bool = False, client=None) -> Summary:
+              force: bool = False, client=None, plan: StudyPlan | None = None) -> Summary:
     """Run `study` on its configuration `cfg` and write every output into `out_dir`.
 
     Returns the `Summary` (also written as the study's summary file). `resume`: reuse parts
@@ -79,12 +79,14 @@ def run_study(study: Study, cfg, out_dir, *, progress: bool = False, resume: boo
     estimate, reuse and recomputation. `out_dir` must be new, empty or an earlier run's folder
     (`force`: any folder); it is locked while the run writes into it. `client` (a
     `dask.distributed.Client`) runs the study's independent pieces on a cluster, where the study
-    supports it (`study.command.distributed`); each part is saved here as it arrives.
+    supports it (`study.command.distributed`); each part is saved here as it arrives. `plan`: the
+    study's plan of `cfg` if the caller already made it (e.g. before starting a cluster).
     """
     log = log or _noop
     if client is not None and not study.command.distributed:
         raise QMeanFieldError(f"{study.name} does not run on a Dask cluster; run it without a client")
-    plan = study.plan(cfg)   # refuse early
+    if plan is None:
+        plan = study.plan(cfg)   # refuse early
     log(plan.describe())
     out = check_output_dir(out_dir, force=force)
     with output_lock(out):

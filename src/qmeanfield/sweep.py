@@ -52,7 +52,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from ._parallel import single_blas_thread
+from ._parallel import CLIENT_RETRIES, single_blas_thread
 from .config import parameters_table, read_toml
 from .errors import ConfigError, QMeanFieldError
 from .estimates import format_bytes, format_seconds
@@ -321,7 +321,7 @@ class DaskBackend:
         """Nothing to do: Dask retries a task whose worker died by itself."""
 
     def submit(self, fn, *args):
-        return self.client.submit(fn, *args, pure=False, retries=2)
+        return self.client.submit(fn, *args, pure=False, retries=CLIENT_RETRIES)
 
     def as_completed(self, futures):
         from distributed import as_completed
