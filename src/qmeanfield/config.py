@@ -202,40 +202,43 @@ TIMED_JUMP_SAMPLES = (0.0, 0.37, 1.0, 2.9, 7.1)
 
 
 def _factor_in_time(text: str, d: int, field: str, params: dict, shape: tuple, kind: str, example: str):
-    """An expression in t that is ``c(t) * X``: (X, c) with X the sample of largest norm.
-    Refused unless every sample is a multiple of one operator."""
+    """An expression in t that is ``c(t) * X``: (X, c, the values of c at `TIMED_JUMP_SAMPLES`) with
+    X the sample of largest norm. Refused unless every sample is a multiple of one operator."""
     params = dict(params)
     samples = [_operator_at(text, d, field, t, params, shape) for t in TIMED_JUMP_SAMPLES]
     ref = max(samples, key=lambda A: float(np.abs(A).sum()))
     norm2 = float(np.vdot(ref, ref).real)
     if norm2 == 0:
         raise ConfigError(f"{field}: the expression {text!r} vanishes at every sampled time")
+    sampled = []
     for t, A in zip(TIMED_JUMP_SAMPLES, samples):
         c = np.vdot(ref, A) / norm2
         if np.abs(A - c * ref).max() > 1e-10 * max(float(np.abs(A).max()), 1e-300):
             raise ConfigError(f"{field}: a time-dependent {kind} must be a function of t times one operator, e.g. "
                               f"{example}; {text!r} changes its operator (at t = {t:g})")
+        sampled.append(complex(c))
 
     def coefficient(t: float) -> complex:
         A = evaluate(text, d, field, parameters={**params, TIME_NAME: float(t)})
         return complex(np.vdot(ref, A) / norm2)
 
-    return ref, coefficient
+    return ref, coefficient, sampled
 
 
 def _timed_jump(text: str, d: int, field: str, params: dict):
     """A jump expression in t, ``c(t) * L``: (L, r) with the rate r(t) = |c(t)|^2 (L the sample of
     largest norm)."""
-    ref, c = _factor_in_time(text, d, field, params, (d, d), "jump", '"sqrt(0.2*(1 + t))*sm"')
+    ref, c, _ = _factor_in_time(text, d, field, params, (d, d), "jump", '"sqrt(0.2*(1 + t))*sm"')
     return ref, lambda t: float(abs(c(t)) ** 2)
 
 
 def _interaction_in_time(text: str, d: int, field: str, params: dict):
     """An interaction expression in t, ``g(t) * V``: (V, g) with g real (V the sample of largest norm)."""
-    ref, c = _factor_in_time(text, d, field, params, (d * d, d * d), "interaction", '"(1 - exp(-t))*kron(sz, sz)"')
-    for t in TIMED_JUMP_SAMPLES:
-        if abs(c(t).imag) > 1e-10 * max(abs(c(t)), 1.0):
-            raise ConfigError(f"{field}: the interaction's factor of t must be real; at t = {t:g} it is {c(t):.3g}")
+    ref, c, sampled = _factor_in_time(text, d, field, params, (d * d, d * d), "interaction",
+                                      '"(1 - exp(-t))*kron(sz, sz)"')
+    for t, value in zip(TIMED_JUMP_SAMPLES, sampled):
+        if abs(value.imag) > 1e-10 * max(abs(value), 1.0):
+            raise ConfigError(f"{field}: the interaction's factor of t must be real; at t = {t:g} it is {value:.3g}")
     return ref, lambda t: c(t).real
 
 
