@@ -26,6 +26,7 @@ from .blocks.space import BlockSpace
 from .certificate import estimate_bound, eta_grid, eta_threshold, gronwall_bound, lambda_blocks
 from .diagnostics import (
     clamp_product_roundoff,
+    collective_covariance,
     derivative_from_stencil,
     entropy_production,
     fit_power_law,
@@ -287,14 +288,9 @@ def measure(model: Model, plan: ComparisonPlan, traj, rho_all: np.ndarray, two_b
     bound = np.stack([pinsker_marginal_bound(H_all[out], n, k) for k in plan.ks])
     obs_mean = obs_var = None
     if plan.observables:
-        A = np.stack(plan.observables)                                          # (o, d, d)
-        R1 = np.asarray(traj.marginals[1])[out]                                  # (t, d, d)
-        R2 = np.asarray(traj.marginals[2])[out]                                  # (t, d^2, d^2)
-        AA = np.stack([np.kron(a, a) for a in A])
-        obs_mean = np.einsum("tij,oji->ot", R1, A).real
-        second = np.einsum("tij,oji->ot", R1, A @ A).real
-        pair = np.einsum("tij,oji->ot", R2, AA).real
-        obs_var = second + (n - 1) * pair - n * obs_mean**2
+        mean, cov = collective_covariance(np.asarray(traj.marginals[1])[out], np.asarray(traj.marginals[2])[out], n,
+                                          np.stack(plan.observables))            # (t, o), (t, o, o)
+        obs_mean, obs_var = mean.T / n, np.diagonal(cov, axis1=1, axis2=2).T / n
     squeezing = None
     if model.d == 2:
         squeezing = wineland_squeezing(np.asarray(traj.marginals[1])[out], np.asarray(traj.marginals[2])[out], n)

@@ -1,7 +1,7 @@
 """Pure diagnostic functions on states: arrays in, numbers out, no I/O."""
 
 from .bounds import pinsker_marginal_bound
-from .collective import spin_covariance, wineland_squeezing
+from .collective import collective_covariance, spin_covariance, wineland_squeezing
 from .entropy import (
     ProductRelativeEntropy,
     clamp_product_roundoff,
@@ -21,6 +21,7 @@ from .production import (
 
 __all__ = [
     "pinsker_marginal_bound",
+    "collective_covariance",
     "spin_covariance",
     "wineland_squeezing",
     "relative_entropy",

@@ -1,8 +1,10 @@
-r"""Collective spin diagnostics of qubits (d = 2) from the one- and two-body marginals.
+r"""Collective observables from the one- and two-body marginals, and the spin squeezing of qubits.
 
-For $J_a = \sum_j \sigma^{(j)}_a / 2$ the covariances follow from the marginals alone:
-$\langle J_a J_b + J_b J_a\rangle / 2 = N\,\mathrm{Tr}(R^{(1)} \{\sigma_a, \sigma_b\}/8)
-+ N(N-1)\,\mathrm{Tr}(R^{(2)}\, \sigma_a/2 \otimes \sigma_b/2)$.
+For collective operators $J(A) = \sum_j A_j$ of a permutation-symmetric state the first and
+second moments follow from the marginals alone:
+$\langle J(A)\rangle = N\,\mathrm{Tr}(R^{(1)} A)$ and
+$\langle J(A) J(B) + J(B) J(A)\rangle / 2 = N\,\mathrm{Tr}(R^{(1)} \{A, B\}/2)
++ N(N-1)\,\mathrm{Tr}(R^{(2)}\, (A \otimes B + B \otimes A)/2)$.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import numpy as np
 
 from ..operators import pauli
 
-__all__ = ["spin_covariance", "wineland_squeezing"]
+__all__ = ["collective_covariance", "spin_covariance", "wineland_squeezing"]
 
 
 def _spin():
@@ -19,19 +21,25 @@ def _spin():
     return np.stack([P["x"], P["y"], P["z"]]) / 2
 
 
-def spin_covariance(R1: np.ndarray, R2: np.ndarray, N: int) -> tuple[np.ndarray, np.ndarray]:
-    r"""Mean $\langle J_a\rangle$ (..., 3) and symmetrised covariance
-    $\mathrm{Cov}(J_a, J_b)$ (..., 3, 3) of the collective spin, from marginals R1 (..., 2, 2) and
-    R2 (..., 4, 4) (leading axes, e.g. time, broadcast)."""
-    S = _spin()
-    mean = N * np.einsum("...ij,aji->...a", R1, S).real
-    anti = np.einsum("aij,bjk->abik", S, S)
-    anti = (anti + anti.transpose(1, 0, 2, 3)) / 2                       # {S_a, S_b} / 2
+def collective_covariance(R1: np.ndarray, R2: np.ndarray, N: int, ops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    r"""Means $\langle J(A_a)\rangle$ (..., k) and symmetrised covariances
+    $\mathrm{Cov}(J(A_a), J(A_b))$ (..., k, k) of the collective operators of the Hermitian
+    one-body `ops` (k, d, d), from marginals R1 (..., d, d) and R2 (..., d^2, d^2) (leading axes,
+    e.g. time, broadcast)."""
+    d = ops.shape[-1]
+    mean = N * np.einsum("...ij,aji->...a", R1, ops).real
+    anti = np.einsum("aij,bjk->abik", ops, ops)
+    anti = (anti + anti.transpose(1, 0, 2, 3)) / 2                       # {A_a, A_b} / 2
     one = N * np.einsum("...ij,abji->...ab", R1, anti).real
-    SS = np.einsum("aij,bkl->abikjl", S, S).reshape(3, 3, 4, 4)          # S_a (x) S_b
-    two = N * (N - 1) * np.einsum("...ij,abji->...ab", R2, SS).real
+    pair = np.einsum("aij,bkl->abikjl", ops, ops).reshape(len(ops), len(ops), d * d, d * d)   # A_a (x) A_b
+    two = N * (N - 1) * np.einsum("...ij,abji->...ab", R2, pair).real
     second = one + (two + np.swapaxes(two, -1, -2)) / 2
     return mean, second - mean[..., :, None] * mean[..., None, :]
+
+
+def spin_covariance(R1: np.ndarray, R2: np.ndarray, N: int) -> tuple[np.ndarray, np.ndarray]:
+    r"""`collective_covariance` of the collective spin $J_a = \sum_j \sigma^{(j)}_a / 2$ (qubits)."""
+    return collective_covariance(R1, R2, N, _spin())
 
 
 def wineland_squeezing(R1: np.ndarray, R2: np.ndarray, N: int) -> np.ndarray:
