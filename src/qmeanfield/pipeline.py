@@ -65,9 +65,6 @@ class _PartCache:
         save_dataset(dataset, path, key=part_key)
         return load_dataset(path, key=part_key)   # the same representation as a reused part
 
-    def __call__(self, part: str, compute, label: str = ""):
-        saved = self.saved(part, label)
-        return saved if saved is not None else self.keep(part, compute())
 
 
 def run_study(study: Study, cfg, out_dir, *, progress: bool = False, resume: bool = True, log=None,

@@ -43,10 +43,6 @@ class Cache(Protocol):
     """Where a study keeps its parts (a file name stem each, e.g. `"N8"`); `label` names the part
     in messages (e.g. `"N = 8"`)."""
 
-    def __call__(self, part: str, compute: Callable[[], xr.Dataset], label: str = "") -> xr.Dataset:
-        """The Dataset of `part`: read back verified where a previous run saved it, else
-        `compute()`d (and saved)."""
-
     def saved(self, part: str, label: str = "") -> xr.Dataset | None:
         """The verified Dataset of `part` if a previous run saved it, else None."""
 
@@ -56,9 +52,6 @@ class Cache(Protocol):
 
 class _ComputeOnly:
     """The cache that keeps nothing (a sweep task, a Python call)."""
-
-    def __call__(self, part: str, compute: Callable[[], xr.Dataset], label: str = "") -> xr.Dataset:
-        return compute()
 
     def saved(self, part: str, label: str = "") -> None:
         return None
